@@ -1,0 +1,53 @@
+/**
+ * Get Assignments (`GET /v2/assignments`): records and query filters.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { PricingParam, UserStatus } from "./Common.js"
+
+/**
+ * A licence assigned to a user (`clientUserId`) or a device (`serialNumber`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Assignment extends Schema.Class<Assignment>("@vppkit/core/Assignment")({
+  adamId: Schema.String,
+  pricingParam: Schema.optional(PricingParam),
+  clientUserId: Schema.optional(Schema.String),
+  serialNumber: Schema.optional(Schema.String),
+  idHash: Schema.optional(Schema.String),
+  userStatus: Schema.optional(UserStatus)
+}) {}
+
+/**
+ * The query filters of Get Assignments (`sinceVersionId` is the paginator's incremental option).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AssignmentFilters {
+  readonly adamId?: string
+  readonly clientUserId?: string
+  readonly serialNumber?: string
+  readonly pricingParam?: PricingParam
+  readonly excludeInactiveUsers?: boolean
+  readonly includeUserState?: boolean
+}
+
+/**
+ * The natural key of an assignment: (`adamId`, `pricingParam`, `clientUserId` or `serialNumber`).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const key = (assignment: {
+  readonly adamId: string
+  readonly pricingParam?: string | undefined
+  readonly clientUserId?: string | undefined
+  readonly serialNumber?: string | undefined
+}): string =>
+  assignment.clientUserId !== undefined
+    ? `${assignment.adamId}:${assignment.pricingParam ?? ""}:user:${assignment.clientUserId}`
+    : `${assignment.adamId}:${assignment.pricingParam ?? ""}:device:${assignment.serialNumber ?? ""}`

@@ -1,0 +1,72 @@
+/**
+ * The envelope of page-index responses (Get Assets, Get Assignments, Get Users).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { ResponseMetadataFields } from "./Common.js"
+
+/**
+ * The pagination fields Apple adds to every page-index response.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PageFields = {
+  currentPageIndex: Schema.Number,
+  nextPageIndex: Schema.optional(Schema.Number),
+  size: Schema.optional(Schema.Number),
+  totalPages: Schema.Number,
+  versionId: Schema.String,
+  ...ResponseMetadataFields
+}
+
+/**
+ * A decoded page: its records under a uniform name plus the pagination metadata.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Page<A> {
+  readonly records: ReadonlyArray<A>
+  readonly currentPageIndex: number
+  readonly nextPageIndex: number | undefined
+  readonly size: number | undefined
+  readonly totalPages: number
+  readonly versionId: string
+  readonly tokenExpirationDate: string | undefined
+  readonly uId: string | undefined
+}
+
+/**
+ * Builds the schema of one endpoint's page: `field` names the records array (`assets`, `assignments`,
+ * `users`). A missing array decodes as no records.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const envelope = <Field extends string, A, I>(field: Field, record: Schema.Schema<A, I>) =>
+  Schema.Struct({
+    ...PageFields,
+    [field]: Schema.optionalWith(Schema.Array(record), { default: () => [] })
+  } as { [K in Field]: Schema.optionalWith<Schema.Array$<Schema.Schema<A, I>>, { default: () => [] }> } & typeof PageFields)
+
+/**
+ * Reads the uniform {@link Page} view out of a decoded envelope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromEnvelope = <A>(
+  field: string,
+  body: Schema.Struct.Type<typeof PageFields> & { readonly [key: string]: unknown }
+): Page<A> => ({
+  records: body[field] as ReadonlyArray<A>,
+  currentPageIndex: body.currentPageIndex,
+  nextPageIndex: body.nextPageIndex,
+  size: body.size,
+  totalPages: body.totalPages,
+  versionId: body.versionId,
+  tokenExpirationDate: body.tokenExpirationDate,
+  uId: body.uId
+})

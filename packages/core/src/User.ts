@@ -1,0 +1,34 @@
+/**
+ * Get Users (`GET /v2/users`): records and query filters.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { UserStatus } from "./Common.js"
+
+/**
+ * A user registered by the device management service. The same `clientUserId` can appear several times:
+ * at most one active entry plus any number of retired ones.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class User extends Schema.Class<User>("@vppkit/core/User")({
+  clientUserId: Schema.String,
+  email: Schema.optional(Schema.String),
+  idHash: Schema.optional(Schema.String),
+  inviteCode: Schema.optional(Schema.String),
+  status: Schema.optional(UserStatus)
+}) {}
+
+/**
+ * The query filters of Get Users (`sinceVersionId` is the paginator's incremental option).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserFilters {
+  readonly clientUserId?: string
+  readonly activeOnly?: boolean
+  readonly retiredOnly?: boolean
+}

@@ -1,0 +1,309 @@
+/**
+ * The client every paginator goes through. It owns the base URL, the sToken (as `Redacted`), JSON decoding
+ * with Schema, the mapping of Apple's errors to {@link VppError}, one concurrency gate per sToken (at most 5
+ * requests in flight across every stream sharing the client), a request-rate limiter, the per-request timeout,
+ * and the retry policy. Retries happen per request, never by restarting a stream.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { makeRateLimiter } from "./internal/rateLimiter.js"
+import { classify, describeParseError } from "./internal/responses.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import type * as SToken from "./SToken.js"
+import * as VppError from "./VppError.js"
+
+/**
+ * Apple's production base URL; v2 paths live under `/v2`, legacy v1 services directly under it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://vpp.itunes.apple.com/mdm"
+
+/**
+ * Apple's advice: never more than five requests at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxConcurrency = 5
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly token: SToken.SToken
+  /** Default {@link defaultBaseUrl}. */
+  readonly baseUrl?: string
+  /** Requests in flight at once, 1 to 5 (default 5; larger values are clamped to 5). */
+  readonly concurrency?: number
+  /** Request starts per second (default 15, Apple's `maxRequestPerSecond`); `Infinity` disables the limiter. */
+  readonly maxRequestsPerSecond?: number
+  /** Per-attempt timeout (default 60 s). */
+  readonly requestTimeout?: Duration.DurationInput
+  /** The retry policy (see {@link RetryPolicy.Options}). */
+  readonly retry?: RetryPolicy.Options
+  /** How long every request pauses after a 429 that carries no `Retry-After` (default 1 s). */
+  readonly rateLimitPause?: Duration.DurationInput
+}
+
+/**
+ * A request: a v2 GET with query parameters (Bearer token), or a legacy v1 POST whose JSON body gets the
+ * sToken added by the client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Request =
+  | {
+    readonly _tag: "Get"
+    readonly path: string
+    readonly params?: UrlParams
+  }
+  | {
+    readonly _tag: "LegacyPost"
+    readonly path: string
+    readonly body: Readonly<Record<string, unknown>>
+  }
+
+/**
+ * Query parameters: `undefined` values are left out, arrays are sent as repeated keys, booleans as
+ * `true`/`false`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type UrlParams = Readonly<
+  Record<string, string | number | boolean | ReadonlyArray<string | number> | undefined>
+>
+
+/**
+ * A decoded response and how many attempts it took.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Response<A> {
+  readonly value: A
+  readonly attempts: number
+}
+
+/**
+ * Counters over the client's lifetime.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly requests: number
+  readonly retries: number
+  readonly rateLimited: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly baseUrl: string
+  readonly token: SToken.SToken
+  readonly concurrency: number
+  /** Sends a request (with retries) and decodes its body. */
+  readonly execute: <A, I>(request: Request, schema: Schema.Schema<A, I>) => Effect.Effect<Response<A>, VppError.VppError>
+  /** Shorthand for a v2 GET returning only the value. */
+  readonly get: <A, I>(path: string, params: UrlParams, schema: Schema.Schema<A, I>) => Effect.Effect<A, VppError.VppError>
+  /** Changes the request-rate limit, e.g. to the `maxRequestPerSecond` of Service Config. */
+  readonly setMaxRequestsPerSecond: (perSecond: number) => Effect.Effect<void>
+  /** Reads Service Config and adopts its `maxRequestPerSecond`. */
+  readonly syncServiceConfig: Effect.Effect<ServiceConfig, VppError.VppError>
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class VppClient extends Context.Tag("@vppkit/core/VppClient")<VppClient, Service>() {}
+
+/**
+ * The parts of `GET /v2/service/config` the client uses.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class ServiceConfig extends Schema.Class<ServiceConfig>("@vppkit/core/ServiceConfig")({
+  limits: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Number }), { default: () => ({}) }),
+  urls: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+}) {}
+
+const appendParams = (request: HttpClientRequest.HttpClientRequest, params: UrlParams) => {
+  const entries: Array<[string, string]> = []
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined) continue
+    if (Array.isArray(value)) {
+      for (const item of value) entries.push([key, String(item)])
+    } else {
+      entries.push([key, String(value)])
+    }
+  }
+  return HttpClientRequest.appendUrlParams(request, entries)
+}
+
+/**
+ * Builds a client over the abstract `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const http = yield* HttpClient.HttpClient
+    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+    const concurrency = Math.max(1, Math.min(maxConcurrency, Math.floor(options.concurrency ?? maxConcurrency)))
+    const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
+    const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
+    const gate = yield* Effect.makeSemaphore(concurrency)
+    // 5 % of margin on the window keeps the client under the server's limit despite latency jitter.
+    const limiter = yield* makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1050)
+    const pausedUntil = yield* Ref.make(0)
+    const stats = yield* Ref.make<Stats>({ requests: 0, retries: 0, rateLimited: 0 })
+    const retrySchedule = RetryPolicy.schedule(options.retry)
+
+    const waitForPause: Effect.Effect<void> = Effect.gen(function*() {
+      const until = yield* Ref.get(pausedUntil)
+      const now = yield* Clock.currentTimeMillis
+      if (until > now) {
+        yield* Effect.sleep(until - now)
+        yield* waitForPause
+      }
+    })
+
+    const pauseFor = (millis: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(pausedUntil, (until) => Math.max(until, now + millis)))
+
+    const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest => {
+      switch (request._tag) {
+        case "Get":
+          return HttpClientRequest.get(`${baseUrl}${request.path}`).pipe(
+            (r) => appendParams(r, request.params ?? {}),
+            HttpClientRequest.bearerToken(Redacted.value(options.token.value)),
+            HttpClientRequest.acceptJson
+          )
+        case "LegacyPost":
+          return HttpClientRequest.post(`${baseUrl}${request.path}`).pipe(
+            HttpClientRequest.bodyUnsafeJson({ ...request.body, sToken: Redacted.value(options.token.value) }),
+            HttpClientRequest.acceptJson
+          )
+      }
+    }
+
+    const attempt = (request: Request, endpoint: string) =>
+      Effect.gen(function*() {
+        yield* waitForPause
+        return yield* gate.withPermits(1)(
+          Effect.gen(function*() {
+            yield* limiter.take
+            yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
+            const response = yield* http.execute(toHttpRequest(request))
+            const text = yield* response.text
+            const now = yield* Clock.currentTimeMillis
+            return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
+          }).pipe(
+            Effect.catchTags({
+              RequestError: (error) =>
+                Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) })),
+              ResponseError: (error) =>
+                Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) }))
+            }),
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+            })
+          )
+        )
+      }).pipe(
+        Effect.flatMap((outcome) => "json" in outcome ? Effect.succeed(outcome.json) : Effect.fail(outcome)),
+        Effect.tapError((error) => {
+          if (error._tag === "RateLimitedError") {
+            return Ref.update(stats, (s) => ({ ...s, rateLimited: s.rateLimited + 1 })).pipe(
+              Effect.zipRight(pauseFor(error.retryAfterMillis ?? rateLimitPause))
+            )
+          }
+          if (error._tag === "UnavailableError" && error.retryAfterMillis !== undefined) {
+            return pauseFor(error.retryAfterMillis)
+          }
+          return Effect.void
+        })
+      )
+
+    const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
+      Effect.gen(function*() {
+        const endpoint = request.path
+        let attempts = 0
+        const json = yield* Effect.suspend(() => {
+          attempts++
+          return attempt(request, endpoint)
+        }).pipe(
+          Effect.retry(retrySchedule.pipe(
+            Schedule.tapInput((error: VppError.VppError) =>
+              Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })).pipe(
+                Effect.zipRight(
+                  VppError.isRetryable(error)
+                    ? Effect.logDebug(`retrying ${endpoint} after: ${error.message}`)
+                    : Effect.void
+                )
+              )
+            )
+          ))
+        )
+        const value = yield* Schema.decodeUnknown(schema)(json).pipe(
+          Effect.mapError((error) => new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error) }))
+        )
+        return { value, attempts }
+      }).pipe(Effect.withSpan("VppClient.execute", { attributes: { endpoint: request.path } }))
+
+    const get = <A, I>(path: string, params: UrlParams, schema: Schema.Schema<A, I>) =>
+      Effect.map(execute({ _tag: "Get", path, params }, schema), (response) => response.value)
+
+    return {
+      baseUrl,
+      token: options.token,
+      concurrency,
+      execute,
+      get,
+      setMaxRequestsPerSecond: limiter.setRate,
+      syncServiceConfig: get("/v2/service/config", {}, ServiceConfig).pipe(
+        Effect.tap((config) => {
+          const rate = config.limits["maxRequestPerSecond"]
+          return rate !== undefined && rate > 0 ? limiter.setRate(rate) : Effect.void
+        })
+      ),
+      stats: Ref.get(stats)
+    } satisfies Service
+  })
+
+const transportReason = (error: { readonly reason: string; readonly description?: string | undefined }): string => {
+  const description = error.description ?? ""
+  return description.length > 0 ? `${error.reason}: ${description}` : error.reason
+}
+
+/**
+ * The client as a layer over the abstract `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<VppClient, never, HttpClient.HttpClient> =>
+  Layer.effect(VppClient, make(options))

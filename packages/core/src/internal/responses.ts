@@ -1,0 +1,104 @@
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import { parseRetryAfter } from "../RetryPolicy.js"
+import * as VppError from "../VppError.js"
+
+/** The parts of an HTTP response that decide its outcome. */
+export interface RawResponse {
+  readonly endpoint: string
+  readonly status: number
+  readonly retryAfter: string | undefined
+  readonly text: string
+  readonly now: number
+}
+
+const authReasons: Record<number, typeof VppError.AuthReason.Type> = {
+  9601: "login-required",
+  9621: "expired",
+  9622: "invalid",
+  9625: "revoked",
+  9637: "forbidden",
+  9647: "forbidden",
+  9722: "invalid"
+}
+
+const unavailableNumbers = new Set([9603, 9608, 9644, 9729])
+
+/**
+ * Turns an HTTP response into its JSON body or the typed error it stands for. Apple reports errors with
+ * 4xx/5xx statuses, but also inside HTTP 200 bodies: v2 bodies with an `errorNumber`, v1 bodies with
+ * `status: -1`. Both are checked on every response.
+ */
+export const classify = (response: RawResponse): VppError.VppError | { readonly json: unknown } => {
+  const { endpoint, status } = response
+  let json: unknown
+  let parsed = true
+  try {
+    json = JSON.parse(response.text)
+  } catch {
+    parsed = false
+  }
+  const retryAfterMillis = parseRetryAfter(response.retryAfter, response.now)
+  const body = parsed && Predicate.isRecord(json) ? json : undefined
+  const errorNumber = body !== undefined && typeof body["errorNumber"] === "number" ? body["errorNumber"] : undefined
+  const errorMessage = body !== undefined && typeof body["errorMessage"] === "string" ? body["errorMessage"] : undefined
+  const legacyFailure = body !== undefined && body["status"] === -1
+  const legacySuccess = body !== undefined && body["status"] === 0
+  const ok = status >= 200 && status < 300
+
+  if (ok && !legacyFailure && (errorNumber === undefined || legacySuccess)) {
+    if (!parsed) {
+      return new VppError.DecodeError({ endpoint, kind: "json", path: "$", reason: describeJsonFailure(response.text) })
+    }
+    return { json }
+  }
+  return fromError({ endpoint, status, errorNumber, errorMessage, retryAfterMillis })
+}
+
+const fromError = (options: {
+  readonly endpoint: string
+  readonly status: number
+  readonly errorNumber: number | undefined
+  readonly errorMessage: string | undefined
+  readonly retryAfterMillis: number | undefined
+}): VppError.VppError => {
+  const { endpoint, errorMessage, errorNumber, retryAfterMillis, status } = options
+  const numbered = errorNumber === undefined ? {} : { errorNumber }
+  const retryAfter = retryAfterMillis === undefined ? {} : { retryAfterMillis }
+  if (errorNumber !== undefined) {
+    const reason = authReasons[errorNumber]
+    if (reason !== undefined) return new VppError.AuthError({ endpoint, status, reason, errorNumber })
+    if (errorNumber === 9646) return new VppError.RateLimitedError({ endpoint, status, errorNumber, ...retryAfter })
+    if (unavailableNumbers.has(errorNumber)) {
+      return new VppError.UnavailableError({ endpoint, status, errorNumber, ...retryAfter })
+    }
+    if (errorNumber === 9721) return new VppError.CheckpointUnusableError({ endpoint, status, errorNumber })
+  }
+  if (status === 429) return new VppError.RateLimitedError({ endpoint, status, ...numbered, ...retryAfter })
+  if (status === 401) return new VppError.AuthError({ endpoint, status, reason: "invalid", ...numbered })
+  if (status === 403) return new VppError.AuthError({ endpoint, status, reason: "forbidden", ...numbered })
+  if (status >= 500 || status === 408) {
+    return new VppError.UnavailableError({ endpoint, status, ...numbered, ...retryAfter })
+  }
+  return new VppError.BadRequestError({
+    endpoint,
+    status,
+    ...numbered,
+    ...(errorMessage === undefined ? {} : { errorMessage })
+  })
+}
+
+const describeJsonFailure = (text: string): string =>
+  text.length === 0 ? "the body is empty" : `the body (${text.length} characters) does not parse`
+
+/** The first problem of a schema failure as `path` and message, for {@link VppError.DecodeError}. */
+export const describeParseError = (error: ParseResult.ParseError): { readonly path: string; readonly reason: string } => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const first = issues[0]
+  if (first === undefined) return { path: "$", reason: error.message }
+  const path = first.path.reduce<string>(
+    (acc, segment) => typeof segment === "number" ? `${acc}[${segment}]` : `${acc}.${String(segment)}`,
+    "$"
+  )
+  return { path, reason: first.message }
+}

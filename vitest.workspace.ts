@@ -1,0 +1,2 @@
+// The test projects: one per package. Read by vitest.config.ts as `test.projects`.
+export default ["packages/*"]
