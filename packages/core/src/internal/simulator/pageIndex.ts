@@ -1,0 +1,155 @@
+import type { AssetRecord, AssignmentRecord, Organisation, PageResource, UserRecord } from "./organisation.js"
+import type { Stored } from "./store.js"
+
+/** A parsed query: every key with all its values (repeated keys and comma lists both accepted). */
+export type Query = ReadonlyMap<string, ReadonlyArray<string>>
+
+export class InvalidArgument {
+  readonly _tag = "InvalidArgument"
+  constructor(readonly parameter: string) {}
+}
+
+export const first = (query: Query, name: string): string | undefined => query.get(name)?.[0]
+
+export const booleanParam = (query: Query, name: string): boolean | undefined => {
+  const value = first(query, name)
+  if (value === undefined) return undefined
+  if (value === "true") return true
+  if (value === "false") return false
+  throw new InvalidArgument(name)
+}
+
+export const integerParam = (query: Query, name: string): number | undefined => {
+  const value = first(query, name)
+  if (value === undefined) return undefined
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgument(name)
+  return Number(value)
+}
+
+type Filter<A> = (record: A) => boolean
+
+const all = <A>(...filters: ReadonlyArray<Filter<A> | undefined>): Filter<A> => {
+  const active = filters.filter((f): f is Filter<A> => f !== undefined)
+  return (record) => active.every((f) => f(record))
+}
+
+const equals = <A>(value: string | undefined, get: (record: A) => string | undefined): Filter<A> | undefined =>
+  value === undefined ? undefined : (record) => get(record) === value
+
+const flag = <A>(value: boolean | undefined, get: (record: A) => boolean): Filter<A> | undefined =>
+  value === undefined ? undefined : (record) => get(record) === value
+
+const atLeast = <A>(value: number | undefined, get: (record: A) => number): Filter<A> | undefined =>
+  value === undefined ? undefined : (record) => get(record) >= value
+
+const atMost = <A>(value: number | undefined, get: (record: A) => number): Filter<A> | undefined =>
+  value === undefined ? undefined : (record) => get(record) <= value
+
+const isActive = (status: UserRecord["status"]) => status === "Registered" || status === "Associated"
+
+/** The filter a query stands for, and the part of the query that names it (the cache key). */
+export interface Selection<A> {
+  readonly cacheKey: string
+  readonly filter: Filter<A>
+  readonly render: (stored: Stored<A>) => unknown
+}
+
+const cacheKeyOf = (query: Query, names: ReadonlyArray<string>): string =>
+  names.filter((name) => query.has(name)).map((name) => `${name}=${query.get(name)!.join(",")}`).join("&")
+
+export const selectAssets = (query: Query): Selection<AssetRecord> => {
+  const filter = all<AssetRecord>(
+    equals(first(query, "productType"), (a) => a.productType),
+    equals(first(query, "pricingParam"), (a) => a.pricingParam),
+    equals(first(query, "adamId"), (a) => a.adamId),
+    flag(booleanParam(query, "revocable"), (a) => a.revocable),
+    flag(booleanParam(query, "deviceAssignable"), (a) => a.deviceAssignable),
+    atLeast(integerParam(query, "minAvailableCount"), (a) => a.totalCount - a.assignedCount),
+    atMost(integerParam(query, "maxAvailableCount"), (a) => a.totalCount - a.assignedCount),
+    atLeast(integerParam(query, "minAssignedCount"), (a) => a.assignedCount),
+    atMost(integerParam(query, "maxAssignedCount"), (a) => a.assignedCount)
+  )
+  booleanParam(query, "unlimited")
+  return {
+    cacheKey: cacheKeyOf(query, [
+      "productType",
+      "pricingParam",
+      "adamId",
+      "revocable",
+      "deviceAssignable",
+      "minAvailableCount",
+      "maxAvailableCount",
+      "minAssignedCount",
+      "maxAssignedCount"
+    ]),
+    filter,
+    render: ({ record }) => ({
+      adamId: record.adamId,
+      assignedCount: record.assignedCount,
+      availableCount: record.totalCount - record.assignedCount,
+      deviceAssignable: record.deviceAssignable,
+      pricingParam: record.pricingParam,
+      productType: record.productType,
+      retiredCount: record.retiredCount,
+      revocable: record.revocable,
+      supportedPlatforms: record.supportedPlatforms,
+      totalCount: record.totalCount
+    })
+  }
+}
+
+export const selectAssignments = (organisation: Organisation, query: Query): Selection<AssignmentRecord> => {
+  const excludeInactive = booleanParam(query, "excludeInactiveUsers")
+  const includeUserState = booleanParam(query, "includeUserState") === true
+  const filter = all<AssignmentRecord>(
+    equals(first(query, "adamId"), (a) => a.adamId),
+    equals(first(query, "clientUserId"), (a) => a.clientUserId),
+    equals(first(query, "serialNumber"), (a) => a.serialNumber),
+    equals(first(query, "pricingParam"), (a) => a.pricingParam),
+    excludeInactive === true
+      ? (a) => a.clientUserId === undefined || organisation.activeUser(a.clientUserId) !== undefined
+      : undefined
+  )
+  return {
+    cacheKey: cacheKeyOf(query, ["adamId", "clientUserId", "serialNumber", "pricingParam", "excludeInactiveUsers"]),
+    filter,
+    render: ({ record }) => {
+      if (!includeUserState || record.clientUserId === undefined) return record
+      const user = organisation.activeUser(record.clientUserId)
+      return {
+        ...record,
+        userStatus: user?.status ?? "Retired",
+        ...(user?.idHash === undefined ? {} : { idHash: user.idHash })
+      }
+    }
+  }
+}
+
+export const selectUsers = (query: Query): Selection<UserRecord> => {
+  const activeOnly = booleanParam(query, "activeOnly")
+  const retiredOnly = booleanParam(query, "retiredOnly")
+  const filter = all<UserRecord>(
+    equals(first(query, "clientUserId"), (u) => u.clientUserId),
+    activeOnly === true ? (u) => isActive(u.status) : undefined,
+    retiredOnly === true ? (u) => u.status === "Retired" : undefined
+  )
+  return {
+    cacheKey: cacheKeyOf(query, ["clientUserId", "activeOnly", "retiredOnly"]),
+    filter,
+    render: ({ deleted, record }) => {
+      const { id: _, ...user } = record
+      return deleted ? { clientUserId: user.clientUserId, email: user.email, status: "Deleted" } : user
+    }
+  }
+}
+
+export const select = (organisation: Organisation, resource: PageResource, query: Query): Selection<any> => {
+  switch (resource) {
+    case "assets":
+      return selectAssets(query)
+    case "assignments":
+      return selectAssignments(organisation, query)
+    case "users":
+      return selectUsers(query)
+  }
+}
