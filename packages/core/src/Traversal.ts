@@ -1,0 +1,111 @@
+/**
+ * What every paginator offers: its pages (with metadata), its records, and — once a run has finished —
+ * its {@link Outcome}: the checkpoint for the next incremental run, whether the pass was consistent, and
+ * counts.
+ *
+ * ```ts
+ * const traversal = PageIndex.assignments({ concurrency: 5 })
+ * // the common case: records as a Stream
+ * yield* traversal.records.pipe(Stream.runForEach(save))
+ * // records and the outcome: run with a page handler
+ * const outcome = yield* traversal.run((page) => saveAll(page.records))
+ * if (outcome.consistency === "consistent") yield* storeCheckpoint(outcome.checkpoint)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
+import type * as VppClient from "./VppClient.js"
+import type * as VppError from "./VppError.js"
+
+/**
+ * How a finished run went.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outcome {
+  /**
+   * What to pass as the "since" value of the next incremental run: page 0's `versionId` (page-index),
+   * the last `versionId` of a complete fetch (cursor), or the `sinceModifiedToken` (legacy). `undefined`
+   * when the server gave none.
+   */
+  readonly checkpoint: string | undefined
+  /**
+   * `consistent`: every page reported the same `versionId` (no write happened during the pass);
+   * `drifted`: the data changed while it was read, so records may be missing or repeated — a later
+   * incremental run from `checkpoint` (or a full pass) catches up.
+   */
+  readonly consistency: "consistent" | "drifted"
+  /** Pages (or batches, or cursor responses) received in the pass that was delivered. */
+  readonly pages: number
+  /** Records delivered. */
+  readonly records: number
+  /** Requests that were retried, over all passes. */
+  readonly retries: number
+  /** Full passes made (more than 1 only under a re-traverse drift policy or a legacy restart). */
+  readonly passes: number
+}
+
+/**
+ * One page (or batch, or cursor response) and where it sits in the traversal.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Page<A> {
+  readonly records: ReadonlyArray<A>
+  /** The page index (page-index), or the position in the sequence (cursor, legacy), from 0. */
+  readonly index: number
+  /** The total pages (or batches) as the server last reported them, when it reports one. */
+  readonly total: number | undefined
+  /** The `versionId` this page was served at (page-index and cursor). */
+  readonly versionId: string | undefined
+}
+
+/**
+ * A traversal: re-runnable, each run starting from the beginning.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Traversal<A, E = VppError.VppError, R = VppClient.VppClient> {
+  /** Every page in delivery order. */
+  readonly pages: Stream.Stream<Page<A>, E, R>
+  /** Every record in delivery order. */
+  readonly records: Stream.Stream<A, E, R>
+  /** Runs to the end, handing each page to `onPage` (one at a time, in delivery order), and returns the outcome. */
+  readonly run: <E2 = never, R2 = never>(
+    onPage?: (page: Page<A>) => Effect.Effect<void, E2, R2>
+  ) => Effect.Effect<Outcome, E | E2, R | R2>
+}
+
+/**
+ * Builds a {@link Traversal} from one function that runs a pass, handing pages to a callback, and returns the
+ * outcome. `pages` and `records` are derived from it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, E, R>(
+  runWith: <E2, R2>(onPage: (page: Page<A>) => Effect.Effect<void, E2, R2>) => Effect.Effect<Outcome, E | E2, R | R2>
+): Traversal<A, E, R> => {
+  const pages = Stream.unwrapScoped(Effect.gen(function*() {
+    const queue = yield* Queue.bounded<Take.Take<Page<A>, E>>(16)
+    yield* runWith((page) => Queue.offer(queue, Take.of(page))).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))),
+      Effect.forkScoped
+    )
+    return Stream.flattenTake(Stream.fromQueue(queue))
+  }))
+  return {
+    pages,
+    records: Stream.flatMap(pages, (page) => Stream.fromIterable(page.records)),
+    run: (onPage) => runWith(onPage ?? (() => Effect.void))
+  }
+}
