@@ -39,17 +39,25 @@ export interface Page<A> {
 }
 
 /**
+ * A decoded page envelope: the pagination fields plus the records array under its endpoint's name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Body = Schema.Struct.Type<typeof PageFields> & { readonly [field: string]: unknown }
+
+/**
  * Builds the schema of one endpoint's page: `field` names the records array (`assets`, `assignments`,
  * `users`). A missing array decodes as no records.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const envelope = <Field extends string, A, I>(field: Field, record: Schema.Schema<A, I>) =>
+export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>): Schema.Schema<Body, unknown> =>
   Schema.Struct({
     ...PageFields,
     [field]: Schema.optionalWith(Schema.Array(record), { default: () => [] })
-  } as { [K in Field]: Schema.optionalWith<Schema.Array$<Schema.Schema<A, I>>, { default: () => [] }> } & typeof PageFields)
+  }) as unknown as Schema.Schema<Body, unknown>
 
 /**
  * Reads the uniform {@link Page} view out of a decoded envelope.
@@ -59,7 +67,7 @@ export const envelope = <Field extends string, A, I>(field: Field, record: Schem
  */
 export const fromEnvelope = <A>(
   field: string,
-  body: Schema.Struct.Type<typeof PageFields> & { readonly [key: string]: unknown }
+  body: Body
 ): Page<A> => ({
   records: body[field] as ReadonlyArray<A>,
   currentPageIndex: body.currentPageIndex,

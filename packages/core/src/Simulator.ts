@@ -120,6 +120,8 @@ export interface Settings {
     readonly inserts?: number
     readonly updates?: number
     readonly deletes?: number
+    /** Stop after this many write batches (default: never). */
+    readonly limit?: number
   }
   /** Each data request gets one of `faults` with this probability (seeded). */
   readonly randomFaults?: { readonly probability: number; readonly faults: ReadonlyArray<Fault> }
@@ -188,11 +190,15 @@ export interface Service {
   readonly handle: (request: SimRequest) => Effect.Effect<SimResponse>
   /** Queues a fault for the next matching request(s). */
   readonly inject: (fault: Fault, match?: FaultMatch) => Effect.Effect<void>
+  /** Replaces the churn setting (`undefined` stops churn). */
+  readonly setChurn: (churn: Settings["churn"]) => Effect.Effect<void>
   /** Applies random writes to a resource now, as one new version. */
   readonly churn: (resource: PageResource, churn: { readonly inserts?: number; readonly updates?: number; readonly deletes?: number }) => Effect.Effect<void>
   /** The current records of a resource, in key order, as the API renders them. */
   readonly records: (resource: PageResource) => Effect.Effect<ReadonlyArray<unknown>>
   readonly versionId: (resource: PageResource) => Effect.Effect<string>
+  /** The current records written (inserted or updated) after the version a `versionId` stands for. */
+  readonly changedSince: (resource: PageResource, versionId: string) => Effect.Effect<ReadonlyArray<unknown>>
   readonly log: Effect.Effect<ReadonlyArray<LogEntry>>
   readonly maxInFlight: Effect.Effect<number>
   readonly clearLog: Effect.Effect<void>
@@ -358,11 +364,15 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         : { uId }
     }
 
+    let churnSetting = settings.churn
+    let churnBatches = 0
     const applyChurn = () => {
-      const churn = settings.churn
+      const churn = churnSetting
       if (churn === undefined || churn.every <= 0) return
       dataRequests++
       if (dataRequests % churn.every !== 0) return
+      if (churn.limit !== undefined && churnBatches >= churn.limit) return
+      churnBatches++
       for (const resource of churn.resources ?? ["assignments"]) organisation.churn(resource, churn)
     }
 
@@ -523,9 +533,22 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         Effect.sync(() => {
           scripted.push({ fault, match, remaining: match.times ?? 1, skip: match.skip ?? 0 })
         }),
+      setChurn: (churn) =>
+        Effect.sync(() => {
+          churnSetting = churn
+          churnBatches = 0
+        }),
       churn: (resource, churn) => Effect.sync(() => organisation.churn(resource, churn)),
       records: (resource) => Effect.sync(() => renderAll(resource)),
       versionId: (resource) => Effect.sync(() => versionIdOf(resource)),
+      changedSince: (resource, versionId) =>
+        Effect.sync(() => {
+          const since = versionIds.get(versionId)?.version ?? -1
+          const selection = select(organisation, resource, new Map())
+          return organisation[resource].all().filter((stored) => stored.modified > since).map((stored) =>
+            selection.render(stored as Stored<any>)
+          )
+        }),
       log: Effect.sync(() => log.slice()),
       maxInFlight: Effect.sync(() => maxInFlight),
       clearLog: Effect.sync(() => {
@@ -630,7 +653,8 @@ export const testBaseUrl = "http://simulator.test/mdm"
 
 /**
  * A simulator, the in-memory client over it, and a `VppClient` holding the simulator's token. The client's
- * rate limiter is off unless `client.maxRequestsPerSecond` is given.
+ * rate limiter is off unless `client.maxRequestsPerSecond` is given, and so is its request timeout unless
+ * `client.requestTimeout` is given (in-memory requests only hang on purpose, with the `Stall` fault).
  *
  * @since 0.1.0
  * @category layers
@@ -642,7 +666,7 @@ export const layerTest = (
   const clientLayer = Layer.effect(
     VppClient.VppClient,
     Effect.flatMap(Simulator, (simulator) =>
-      VppClient.make({ maxRequestsPerSecond: Infinity, ...client, token: simulator.token, baseUrl: testBaseUrl }))
+      VppClient.make({ maxRequestsPerSecond: Infinity, requestTimeout: Duration.infinity, ...client, token: simulator.token, baseUrl: testBaseUrl }))
   )
   return clientLayer.pipe(Layer.provideMerge(layerHttpClient), Layer.provideMerge(layer(settings)))
 }

@@ -1,0 +1,277 @@
+/**
+ * Page-index paginators for Get Assets, Get Assignments and Get Users.
+ *
+ * A traversal requests page 0 first (without `pageIndex`, as Apple asks), then either follows
+ * `nextPageIndex` one page at a time (`mode: "sequential"`) or requests pages 1..totalPages-1 at once
+ * (`mode: "parallel"`, the default) with at most `concurrency` (≤ 5) in flight through the client's shared
+ * gate. `totalPages` may grow or shrink while the traversal runs: newly reported pages are scheduled, and a
+ * page that no longer exists (9650 after a shrink) is skipped, not fatal. A short or empty page is not an end
+ * by itself. A safety bound on pages fails loudly ({@link VppError.ProtocolError}) instead of truncating.
+ *
+ * Every page's `versionId` is compared with page 0's. The {@link Traversal.Outcome} says whether the pass was
+ * `consistent` (all equal: no write happened while reading, so every record was delivered exactly once) or
+ * `drifted` (records may be missing or repeated). Its checkpoint is page 0's `versionId`, which Apple says to
+ * use for the next `sinceVersionId` request — it catches up on whatever changed during a drifted pass.
+ *
+ * Drift policies:
+ * - `"report"` (default): one pass, records streamed as they arrive; the outcome reports drift.
+ * - `{ retraverse: n }`: each pass is held in memory and delivered only once a pass is consistent, up to `n`
+ *   passes; if none is, the last pass is delivered and reported as drifted. Guarantees, when the outcome is
+ *   `consistent`, exactly the records of the data set at the checkpoint, each once — at the cost of memory for
+ *   one pass and of repeated requests.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import type * as Schema from "effect/Schema"
+import { Asset, type AssetFilters } from "./Asset.js"
+import { Assignment, type AssignmentFilters } from "./Assignment.js"
+import * as PageEnvelope from "./Page.js"
+import * as Traversal from "./Traversal.js"
+import { User, type UserFilters } from "./User.js"
+import * as VppClient from "./VppClient.js"
+import * as VppError from "./VppError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `parallel` (default) requests pages 1.. at once; `sequential` follows `nextPageIndex`. */
+  readonly mode?: "parallel" | "sequential"
+  /** Pages in flight at once in parallel mode, 1 to 5 (default: the client's gate, 5). */
+  readonly concurrency?: number
+  /** Deliver pages in page order (default) or as they arrive. */
+  readonly order?: "page" | "arrival"
+  /** What to do when the data changes during a pass (default `"report"`). */
+  readonly drift?: "report" | { readonly retraverse: number }
+  /** Fail with a ProtocolError beyond this many pages in one pass (default 100 000). */
+  readonly maxPages?: number
+}
+
+/**
+ * A page-index endpoint: its path, the name of its records array, and the record schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoint<A, I> {
+  readonly path: string
+  readonly field: string
+  readonly record: Schema.Schema<A, I>
+}
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const AssetsEndpoint: Endpoint<Asset, Schema.Schema.Encoded<typeof Asset>> = {
+  path: "/v2/assets",
+  field: "assets",
+  record: Asset
+}
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const AssignmentsEndpoint: Endpoint<Assignment, Schema.Schema.Encoded<typeof Assignment>> = {
+  path: "/v2/assignments",
+  field: "assignments",
+  record: Assignment
+}
+
+/**
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const UsersEndpoint: Endpoint<User, Schema.Schema.Encoded<typeof User>> = {
+  path: "/v2/users",
+  field: "users",
+  record: User
+}
+
+interface PassState {
+  pages: number
+  records: number
+  retries: number
+  drifted: boolean
+}
+
+/**
+ * A traversal of any page-index endpoint with the given query parameters.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const traverse = <A, I>(
+  endpoint: Endpoint<A, I>,
+  params: VppClient.UrlParams,
+  options: Options = {}
+): Traversal.Traversal<A> => {
+  const schema = PageEnvelope.envelope(endpoint.field, endpoint.record)
+  const maxPages = options.maxPages ?? 100_000
+  const drift = options.drift ?? "report"
+
+  const pass = <E2, R2>(
+    onPage: (page: Traversal.Page<A>) => Effect.Effect<void, E2, R2>,
+    state: PassState
+  ): Effect.Effect<string, VppError.VppError | E2, VppClient.VppClient | R2> =>
+    Effect.gen(function*() {
+      const client = yield* VppClient.VppClient
+      const fetch = (pageIndex: number) =>
+        client.execute(
+          { _tag: "Get", path: endpoint.path, params: { ...params, pageIndex: pageIndex === 0 ? undefined : pageIndex } },
+          schema
+        ).pipe(
+          Effect.map((response) => {
+            state.retries += response.attempts - 1
+            return PageEnvelope.fromEnvelope<A>(endpoint.field, response.value)
+          }),
+          Effect.catchIf(
+            (error): error is VppError.BadRequestError =>
+              pageIndex > 0 && error._tag === "BadRequestError" && error.errorNumber === 9650,
+            () =>
+              Effect.sync(() => {
+                // The page vanished because totalPages shrank: the data changed under the traversal.
+                state.drifted = true
+                return undefined
+              })
+          )
+        )
+
+      const first = yield* fetch(0)
+      const deliver = (page: PageEnvelope.Page<A>) => {
+        state.pages++
+        state.records += page.records.length
+        if (page.versionId !== first!.versionId || page.totalPages !== first!.totalPages) state.drifted = true
+        return onPage({
+          records: page.records,
+          index: page.currentPageIndex,
+          total: page.totalPages,
+          versionId: page.versionId
+        })
+      }
+      const tooMany = new VppError.ProtocolError({
+        endpoint: endpoint.path,
+        reason: `more than ${maxPages} pages in one traversal (the safety bound; raise maxPages if this is real)`
+      })
+      yield* deliver(first!)
+      if (first!.nextPageIndex === undefined) return first!.versionId
+
+      if (options.mode === "sequential") {
+        let current = first!
+        while (current.nextPageIndex !== undefined) {
+          if (current.nextPageIndex <= current.currentPageIndex) {
+            return yield* new VppError.ProtocolError({
+              endpoint: endpoint.path,
+              reason: `page ${current.currentPageIndex} points back to page ${current.nextPageIndex}`
+            })
+          }
+          if (current.nextPageIndex >= maxPages) return yield* tooMany
+          const next = yield* fetch(current.nextPageIndex)
+          if (next === undefined) break
+          yield* deliver(next)
+          current = next
+        }
+        return first!.versionId
+      }
+
+      // Parallel: a queue of page indexes that grows whenever a page reports more pages than scheduled.
+      const indexes = yield* Queue.unbounded<number | "done">()
+      let scheduled = 1
+      let outstanding = 0
+      const scheduleUpTo = (totalPages: number) =>
+        Effect.gen(function*() {
+          if (totalPages > maxPages) return yield* tooMany
+          while (scheduled < totalPages) {
+            outstanding++
+            yield* Queue.offer(indexes, scheduled++)
+          }
+        })
+      yield* scheduleUpTo(first!.totalPages)
+      const concurrency = Math.max(1, Math.min(client.concurrency, options.concurrency ?? client.concurrency))
+      yield* Stream.fromQueue(indexes).pipe(
+        Stream.takeWhile((index): index is number => index !== "done"),
+        Stream.mapEffect(
+          (index) =>
+            fetch(index).pipe(
+              Effect.tap((page) => page === undefined ? Effect.void : scheduleUpTo(page.totalPages)),
+              Effect.tap(() => --outstanding === 0 ? Queue.offer(indexes, "done") : Effect.void)
+            ),
+          { concurrency, unordered: options.order === "arrival" }
+        ),
+        Stream.runForEach((page) => page === undefined ? Effect.void : deliver(page))
+      )
+      return first!.versionId
+    })
+
+  const runWith = <E2, R2>(onPage: (page: Traversal.Page<A>) => Effect.Effect<void, E2, R2>) =>
+    Effect.gen(function*() {
+      if (drift === "report") {
+        const state: PassState = { pages: 0, records: 0, retries: 0, drifted: false }
+        const checkpoint = yield* pass(onPage, state)
+        return outcome(checkpoint, state, state.retries, 1)
+      }
+      const maxPasses = Math.max(1, drift.retraverse)
+      let retries = 0
+      for (let passes = 1;; passes++) {
+        const held: Array<Traversal.Page<A>> = []
+        const state: PassState = { pages: 0, records: 0, retries: 0, drifted: false }
+        const checkpoint = yield* pass((page) => Effect.sync(() => void held.push(page)), state)
+        retries += state.retries
+        if (!state.drifted || passes >= maxPasses) {
+          for (const page of held) yield* onPage(page)
+          return outcome(checkpoint, state, retries, passes)
+        }
+        yield* Effect.logDebug(`${endpoint.path}: pass ${passes} drifted, traversing again`)
+      }
+    }).pipe(Effect.withSpan("PageIndex.traverse", { attributes: { endpoint: endpoint.path } }))
+
+  return Traversal.make(runWith)
+}
+
+const outcome = (checkpoint: string, state: PassState, retries: number, passes: number): Traversal.Outcome => ({
+  checkpoint,
+  consistency: state.drifted ? "drifted" : "consistent",
+  pages: state.pages,
+  records: state.records,
+  retries,
+  passes
+})
+
+/**
+ * Get Assets. There is no incremental option: Apple does not support `sinceVersionId` for assets, so
+ * compare the outcome's checkpoint with the stored one and refetch.
+ *
+ * @since 0.1.0
+ * @category paginators
+ */
+export const assets = (
+  options: Options & { readonly filters?: AssetFilters } = {}
+): Traversal.Traversal<Asset> => traverse(AssetsEndpoint, { ...options.filters }, options)
+
+/**
+ * Get Assignments; with `sinceVersionId`, only the assignments modified since that checkpoint (zero records is
+ * normal). A checkpoint the server no longer accepts fails with {@link VppError.CheckpointUnusableError}.
+ *
+ * @since 0.1.0
+ * @category paginators
+ */
+export const assignments = (
+  options: Options & { readonly filters?: AssignmentFilters; readonly sinceVersionId?: string } = {}
+): Traversal.Traversal<Assignment> =>
+  traverse(AssignmentsEndpoint, { ...options.filters, sinceVersionId: options.sinceVersionId }, options)
+
+/**
+ * Get Users; with `sinceVersionId`, only the users modified since that checkpoint.
+ *
+ * @since 0.1.0
+ * @category paginators
+ */
+export const users = (
+  options: Options & { readonly filters?: UserFilters; readonly sinceVersionId?: string } = {}
+): Traversal.Traversal<User> =>
+  traverse(UsersEndpoint, { ...options.filters, sinceVersionId: options.sinceVersionId }, options)
