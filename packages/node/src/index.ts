@@ -2,3 +2,4 @@
  * @since 0.1.0
  */
 export * as NodeVppClient from "./NodeVppClient.js"
+export * as SimulatorServer from "./SimulatorServer.js"
