@@ -252,6 +252,24 @@ describe("SimulatorServer over loopback with the undici client", () => {
       assert.strictEqual(error._tag === "TimeoutError" && error.timeoutMillis, 150)
     }))
 
+  it.scopedLive("applies the pool's own headers timeout as a backstop to the request timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* SimulatorServer.make({ seed: 4 })
+      yield* server.simulator.inject({ _tag: "Stall" }, { path: "/v2/assets" })
+      const client = yield* NodeVppClient.make({
+        ...fast,
+        token: server.simulator.token,
+        baseUrl: server.baseUrl,
+        requestTimeout: Duration.seconds(10),
+        retry: { maxRetries: 0 },
+        dispatcher: { headersTimeout: Duration.millis(100) }
+      })
+      const started = Date.now()
+      const error = yield* Effect.flip(client.get("/v2/assets", {}, Page.envelope("assets", Asset.Asset)))
+      assert.strictEqual(error._tag, "TransportError")
+      assert.isBelow(Date.now() - started, 2000)
+    }))
+
   it.scopedLive("retries a reset connection (TransportError) until it succeeds", () =>
     Effect.gen(function*() {
       const server = yield* SimulatorServer.make({ seed: 9, records: { assets: 15 } })
