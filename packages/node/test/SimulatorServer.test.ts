@@ -75,6 +75,20 @@ const eventually = <A>(get: Effect.Effect<A>, check: (a: A) => boolean, deadline
       ? Effect.succeed(a)
       : Effect.zipRight(Effect.sleep(Duration.millis(10)), eventually(get, check, deadline)))
 
+/** A served simulator with `fault` queued for the matching request(s), and an undici client on it. */
+const servedWithFault = (
+  settings: Simulator.Settings,
+  fault: Simulator.Fault,
+  match: Simulator.FaultMatch,
+  options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
+) =>
+  Effect.gen(function*() {
+    const server = yield* SimulatorServer.make(settings)
+    yield* server.simulator.inject(fault, match)
+    const client = yield* NodeVppClient.make({ ...fast, ...options, token: server.simulator.token, baseUrl: server.baseUrl })
+    return { server, client }
+  })
+
 const socketFaults: ReadonlyArray<Simulator.Fault> = [
   { _tag: "RateLimited" },
   { _tag: "Unavailable" },
@@ -211,14 +225,9 @@ describe("SimulatorServer over loopback with the undici client", () => {
 
   it.scopedLive("times out a stalled response and retries it", () =>
     Effect.gen(function*() {
-      const server = yield* SimulatorServer.make({ seed: 4, records: { users: 12 } })
-      yield* server.simulator.inject({ _tag: "Stall" }, { path: "/v2/users" })
-      const client = yield* NodeVppClient.make({
-        ...fast,
-        token: server.simulator.token,
-        baseUrl: server.baseUrl,
-        requestTimeout: Duration.millis(300)
-      })
+      const { client, server } = yield* servedWithFault({ seed: 4, records: { users: 12 } }, { _tag: "Stall" }, {
+        path: "/v2/users"
+      }, { requestTimeout: Duration.millis(300) })
       const started = Date.now()
       const response = yield* client.execute(
         { _tag: "Get", path: "/v2/users", params: {} },
@@ -238,12 +247,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
 
   it.scopedLive("fails with a TimeoutError when every attempt stalls", () =>
     Effect.gen(function*() {
-      const server = yield* SimulatorServer.make({ seed: 4 })
-      yield* server.simulator.inject({ _tag: "Stall" }, { path: "/v2/assets", times: 2 })
-      const client = yield* NodeVppClient.make({
-        ...fast,
-        token: server.simulator.token,
-        baseUrl: server.baseUrl,
+      const { client } = yield* servedWithFault({ seed: 4 }, { _tag: "Stall" }, { path: "/v2/assets", times: 2 }, {
         requestTimeout: Duration.millis(150),
         retry: { maxRetries: 1, baseDelay: Duration.millis(5) }
       })
@@ -254,12 +258,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
 
   it.scopedLive("applies the pool's own headers timeout as a backstop to the request timeout", () =>
     Effect.gen(function*() {
-      const server = yield* SimulatorServer.make({ seed: 4 })
-      yield* server.simulator.inject({ _tag: "Stall" }, { path: "/v2/assets" })
-      const client = yield* NodeVppClient.make({
-        ...fast,
-        token: server.simulator.token,
-        baseUrl: server.baseUrl,
+      const { client } = yield* servedWithFault({ seed: 4 }, { _tag: "Stall" }, { path: "/v2/assets" }, {
         requestTimeout: Duration.seconds(10),
         retry: { maxRetries: 0 },
         dispatcher: { headersTimeout: Duration.millis(100) }
@@ -272,9 +271,10 @@ describe("SimulatorServer over loopback with the undici client", () => {
 
   it.scopedLive("retries a reset connection (TransportError) until it succeeds", () =>
     Effect.gen(function*() {
-      const server = yield* SimulatorServer.make({ seed: 9, records: { assets: 15 } })
-      yield* server.simulator.inject({ _tag: "ConnectionReset" }, { path: "/v2/assets", times: 2 })
-      const client = yield* NodeVppClient.make({ ...fast, token: server.simulator.token, baseUrl: server.baseUrl })
+      const { client, server } = yield* servedWithFault({ seed: 9, records: { assets: 15 } }, { _tag: "ConnectionReset" }, {
+        path: "/v2/assets",
+        times: 2
+      })
       const response = yield* client.execute(
         { _tag: "Get", path: "/v2/assets", params: {} },
         Page.envelope("assets", Asset.Asset)
@@ -289,12 +289,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
 
   it.scopedLive("reports a TransportError when the connection is reset and retries are off", () =>
     Effect.gen(function*() {
-      const server = yield* SimulatorServer.make({ seed: 9 })
-      yield* server.simulator.inject({ _tag: "ConnectionReset" }, { path: "/v2/users" })
-      const client = yield* NodeVppClient.make({
-        ...fast,
-        token: server.simulator.token,
-        baseUrl: server.baseUrl,
+      const { client } = yield* servedWithFault({ seed: 9 }, { _tag: "ConnectionReset" }, { path: "/v2/users" }, {
         retry: { maxRetries: 0 }
       })
       const error = yield* Effect.flip(client.get("/v2/users", {}, Page.envelope("users", User.User)))
