@@ -1,1 +1,5 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as NodeVppClient from "./NodeVppClient.js"
+export * as SimulatorServer from "./SimulatorServer.js"
