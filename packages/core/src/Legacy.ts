@@ -362,6 +362,7 @@ export const make = <A, I>(
         Effect.gen(function*() {
           const token = first.batchToken!
           const total = first.totalBatchCount!
+          if (index + 1 + total > maxBatches) return yield* protocolError(`totalBatchCount ${total} exceeds ${maxBatches} batches`)
           const firstKeys = new Set(first.records.map(service.key))
           let checkpoint: string | undefined
           let lastToken: string | undefined

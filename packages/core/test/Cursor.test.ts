@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Cursor from "../src/Cursor.js"
 import * as Simulator from "../src/Simulator.js"
@@ -124,6 +125,30 @@ describe("Cursor", () => {
       // not retried: Apple's cursors cannot be repaired
       assert.deepStrictEqual((yield* sim.log).map((entry) => [entry.status, entry.errorNumber]), [[200, undefined], [400, 9812]])
     }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 3, subscriptions: { subscriptions: 12 } }))))
+
+  it.effect("a cursor is only valid for its endpoint and filters", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const get = (path: string, params: Record<string, string>) =>
+        Effect.map(
+          sim.handle({
+            method: "GET",
+            path: `/mdm${path}`,
+            query: new URLSearchParams(params),
+            headers: { authorization: `Bearer ${Redacted.value(sim.token.value)}` },
+            body: ""
+          }),
+          (response) => [response.status, JSON.parse(response.body)] as const
+        )
+      const [, first] = yield* get("/v2/subscriptions", {})
+      const cursor = first.nextCursor as string
+      assert.isString(cursor)
+      assert.strictEqual((yield* get("/v2/subscriptions", { cursor }))[0], 200)
+      for (const [path, params] of [["/v2/subscriptions/admins", { cursor }], ["/v2/subscriptions", { cursor, adamId: "1" }], ["/v2/subscriptions", { cursor: "garbage" }]] as const) {
+        const [status, body] = yield* get(path, params)
+        assert.deepStrictEqual([status, body.errorNumber], [400, 9812])
+      }
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 3 }))))
 
   it.effect("an expired cursor (9812) fails the traversal with an InvalidCursorError", () =>
     Effect.gen(function*() {

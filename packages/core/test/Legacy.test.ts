@@ -385,6 +385,30 @@ describe("Legacy", () => {
         assert.isTrue(log.every((entry) => entry.method === "POST" && entry.path === "/getVPPLicensesSrv"))
       }).pipe(Effect.provide(Simulator.layerTest(settings()))))
 
+    it.effect("the simulator answers bad batch requests with status -1 bodies", () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const first = yield* post(sim, "/getVPPLicensesSrv", {})
+        const batchToken = first.body["batchToken"] as string
+        const foreign = (yield* Simulator.make({ ...settings(), seed: 99 }))
+        const elsewhere = yield* post(foreign, "/getVPPLicensesSrv", { sToken: Redacted.value(foreign.token.value) })
+        const errors = [
+          yield* post(sim, "/getVPPLicensesSrv", { batchToken, overrideIndex: 100_000 }),
+          yield* post(sim, "/getVPPLicensesSrv", { batchToken: "bm90IGEgdG9rZW4=" }),
+          yield* post(sim, "/getVPPLicensesSrv", { batchToken: elsewhere.body["batchToken"] }),
+          yield* post(sim, "/getVPPUsersSrv", { batchToken }),
+          yield* post(sim, "/getVPPLicensesSrv", { sToken: "wrong" }),
+          yield* post(sim, "/getVPPLicensesSrv", { sToken: null })
+        ]
+        assert.deepStrictEqual(
+          errors.map((e) => [e.status, e.body["status"], e.body["errorNumber"]]),
+          [[200, -1, 9602], [200, -1, 9602], [200, -1, 9629], [200, -1, 9602], [200, -1, 9622], [200, -1, 9601]]
+        )
+        assert.isAbove(batchToken.length, 1000)
+        yield* sim.legacy.forgetBatches
+        assert.strictEqual((yield* post(sim, "/getVPPLicensesSrv", { batchToken })).body["errorNumber"], 9633)
+      }).pipe(Effect.provide(Simulator.layerTest(settings()))))
+
     it.effect("the sToken travels in the body and never reaches the log", () => {
       const bodies: Array<string> = []
       return Effect.gen(function*() {
