@@ -3,14 +3,13 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Cursor from "../src/Cursor.js"
 import * as Simulator from "../src/Simulator.js"
 import * as Subscription from "../src/Subscription.js"
 import type * as Traversal from "../src/Traversal.js"
 import * as VppClient from "../src/VppClient.js"
-import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime } from "./support/traversal.js"
+import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime, send } from "./support/traversal.js"
 
 const traversals: Record<Simulator.SubscriptionResource, () => Traversal.Traversal<unknown>> = {
   subscriptions: () => Cursor.subscriptions(),
@@ -130,16 +129,7 @@ describe("Cursor", () => {
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator
       const get = (path: string, params: Record<string, string>) =>
-        Effect.map(
-          sim.handle({
-            method: "GET",
-            path: `/mdm${path}`,
-            query: new URLSearchParams(params),
-            headers: { authorization: `Bearer ${Redacted.value(sim.token.value)}` },
-            body: ""
-          }),
-          (response) => [response.status, JSON.parse(response.body)] as const
-        )
+        Effect.map(send(sim, { method: "GET", path, params }), ({ body, status }) => [status, body] as const)
       const [, first] = yield* get("/v2/subscriptions", {})
       const cursor = first.nextCursor as string
       assert.isString(cursor)

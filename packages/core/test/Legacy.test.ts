@@ -10,7 +10,7 @@ import * as Simulator from "../src/Simulator.js"
 import * as SToken from "../src/SToken.js"
 import type * as Traversal from "../src/Traversal.js"
 import * as VppClient from "../src/VppClient.js"
-import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime } from "./support/traversal.js"
+import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime, send } from "./support/traversal.js"
 
 type Kind = Simulator.LegacyKind
 type Mode = "sequential" | "parallel"
@@ -45,18 +45,9 @@ const settings = (overrides: Simulator.Settings = {}): Simulator.Settings => ({
   ...overrides
 })
 
-/** Sends one raw legacy request to the simulator. */
+/** Sends one raw legacy request (with the simulator's sToken unless the body has one) to the simulator. */
 const post = (sim: Simulator.Service, path: string, body: Record<string, unknown>) =>
-  Effect.map(
-    sim.handle({
-      method: "POST",
-      path: `/mdm${path}`,
-      query: new URLSearchParams(),
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sToken: Redacted.value(sim.token.value), ...body })
-    }),
-    (response) => ({ status: response.status, body: JSON.parse(response.body) as Record<string, unknown> })
-  )
+  send(sim, { method: "POST", path, body: { sToken: Redacted.value(sim.token.value), ...body } })
 
 const kind = FastCheck.constantFrom<Kind>("licenses", "users")
 const mode = FastCheck.constantFrom<Mode>("sequential", "parallel")
@@ -247,29 +238,30 @@ describe("Legacy", () => {
         assert.isString(again.outcome.checkpoint)
       }).pipe(Effect.provide(Simulator.layerTest(settings()))))
 
+    /** A parallel walk of the licences: complete, consistent, and the overrideIndexes it requested. */
+    const parallelWalk = Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const want = yield* expected(sim, "licenses")
+      const { outcome, records } = yield* collect(walk("licenses", { mode: "parallel" }))
+      assert.deepStrictEqual(records.map(canonical), want.map(canonical))
+      assert.strictEqual(outcome.consistency, "consistent")
+      const indexes = (yield* sim.log).map((entry) => entry.params["overrideIndex"]).filter((i) => i !== undefined)
+      return { batches: Math.ceil(want.length / 10), indexes: indexes.map(Number).sort((a, b) => a - b) }
+    })
+    const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
     it.effect("overrideIndex 1 repeating the first batch loses and duplicates nothing", () =>
       Effect.gen(function*() {
-        const sim = yield* Simulator.Simulator
-        const want = yield* expected(sim, "licenses")
-        const batches = Math.ceil(want.length / 10)
-        const { outcome, records } = yield* collect(walk("licenses", { mode: "parallel" }))
-        assert.deepStrictEqual(records.map(canonical), want.map(canonical))
-        assert.strictEqual(outcome.consistency, "consistent")
         // first-batch: totalBatchCount = batches, overrideIndex 1..batches, the first of them a repeat
-        const indexes = (yield* sim.log).map((entry) => entry.params["overrideIndex"]).filter((i) => i !== undefined)
-        assert.deepStrictEqual(indexes.map(Number).sort((a, b) => a - b), Array.from({ length: batches }, (_, i) => i + 1))
+        const { batches, indexes } = yield* parallelWalk
+        assert.deepStrictEqual(indexes, oneTo(batches))
       }).pipe(Effect.provide(Simulator.layerTest(settings({ legacyOverrideIndex: "first-batch" })))))
 
     it.effect("overrideIndex 1 as the next batch loses nothing", () =>
       Effect.gen(function*() {
-        const sim = yield* Simulator.Simulator
-        const want = yield* expected(sim, "licenses")
-        const batches = Math.ceil(want.length / 10)
-        const { outcome, records } = yield* collect(walk("licenses", { mode: "parallel" }))
-        assert.deepStrictEqual(records.map(canonical), want.map(canonical))
-        assert.strictEqual(outcome.consistency, "consistent")
-        const indexes = (yield* sim.log).map((entry) => entry.params["overrideIndex"]).filter((i) => i !== undefined)
-        assert.deepStrictEqual(indexes.map(Number).sort((a, b) => a - b), Array.from({ length: batches - 1 }, (_, i) => i + 1))
+        // next-batch: totalBatchCount = batches - 1, overrideIndex 1..batches-1 after the first batch
+        const { batches, indexes } = yield* parallelWalk
+        assert.deepStrictEqual(indexes, oneTo(batches - 1))
       }).pipe(Effect.provide(Simulator.layerTest(settings({ legacyOverrideIndex: "next-batch" })))))
 
     it.effect("totalBatchCount arrives as a string", () =>

@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import type * as Simulator from "../../src/Simulator.js"
 import type * as Traversal from "../../src/Traversal.js"
@@ -71,3 +72,26 @@ export const faultsRetriedWithSameParams = (
     const same = (other: Simulator.LogEntry) => canonical(other.params) === canonical(entry.params)
     return sequential ? log[i + 1] !== undefined && same(log[i + 1]!) : log.slice(i + 1).some((o) => o.fault === undefined && same(o))
   })
+
+/**
+ * Sends one raw request to the simulator: a v2 GET with the simulator's Bearer token, or a legacy POST
+ * with `body` as its JSON. Answers the status and the parsed body.
+ */
+export const send = (
+  sim: Simulator.Service,
+  request:
+    | { readonly method: "GET"; readonly path: string; readonly params?: Record<string, string> }
+    | { readonly method: "POST"; readonly path: string; readonly body: Record<string, unknown> }
+) =>
+  Effect.map(
+    sim.handle({
+      method: request.method,
+      path: `/mdm${request.path}`,
+      query: new URLSearchParams(request.method === "GET" ? request.params : {}),
+      headers: request.method === "GET"
+        ? { authorization: `Bearer ${Redacted.value(sim.token.value)}` }
+        : { "content-type": "application/json" },
+      body: request.method === "POST" ? JSON.stringify(request.body) : ""
+    }),
+    (response) => ({ status: response.status, body: JSON.parse(response.body) as Record<string, any> })
+  )
