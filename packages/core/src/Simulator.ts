@@ -26,13 +26,17 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/simulator/organisation.js"
 import { Organisation } from "./internal/simulator/organisation.js"
+import { CursorEndpoints, cursorPaths } from "./internal/simulator/cursor.js"
+import type { Host } from "./internal/simulator/host.js"
+import { type LegacyKind, LegacyEndpoints, legacyError, legacyPaths, logParams } from "./internal/simulator/legacy.js"
+import { type SubscriptionCounts, type SubscriptionResource, Subscriptions } from "./internal/simulator/subscriptions.js"
 import { first, integerParam, InvalidArgument, type Query, select } from "./internal/simulator/pageIndex.js"
 import { hash, makeRandom, uuidFrom } from "./internal/simulator/random.js"
 import type { Stored } from "./internal/simulator/store.js"
 import * as SToken from "./SToken.js"
 import * as VppClient from "./VppClient.js"
 
-export type { AssetRecord, AssignmentRecord, PageResource, UserRecord }
+export type { AssetRecord, AssignmentRecord, LegacyKind, PageResource, SubscriptionResource, UserRecord }
 
 /**
  * How a `Retry-After` header is sent: whole seconds or an HTTP-date that many seconds ahead.
@@ -63,6 +67,11 @@ export type Fault =
   | { readonly _tag: "ConnectionReset" } // the connection is dropped
   | { readonly _tag: "Stall" } // no response ever
   | { readonly _tag: "Error"; readonly status: number; readonly errorNumber: number } // any other error
+  // Cursor and legacy protocol faults:
+  | { readonly _tag: "RepeatedCursor" } // served normally, but nextCursor is the cursor of the request
+  | { readonly _tag: "TokenlessResponse" } // legacy: 200, status 0, neither batchToken nor sinceModifiedToken
+  | { readonly _tag: "ZeroRecordBatch" } // legacy: an extra batch without records whose token leads on (nothing is lost)
+  | { readonly _tag: "BatchDataLost" } // legacy: 200, status -1, 9633
 
 /**
  * Which requests a scripted fault applies to.
@@ -116,7 +125,7 @@ export interface Settings {
   /** Random writes applied before every `every`-th data request. */
   readonly churn?: {
     readonly every: number
-    readonly resources?: ReadonlyArray<PageResource>
+    readonly resources?: ReadonlyArray<PageResource | SubscriptionResource>
     readonly inserts?: number
     readonly updates?: number
     readonly deletes?: number
@@ -125,6 +134,17 @@ export interface Settings {
   }
   /** Each data request gets one of `faults` with this probability (seeded). */
   readonly randomFaults?: { readonly probability: number; readonly faults: ReadonlyArray<Fault> }
+  // Cursor (subscription) and legacy v1 endpoints:
+  /** Subscription data (defaults: 12 subscriptions, 40 assignments, 6 admins). */
+  readonly subscriptions?: Partial<SubscriptionCounts>
+  /** Cursors older than this get 9812 (default: cursors do not expire). */
+  readonly cursorTtl?: Duration.DurationInput
+  /**
+   * What legacy `overrideIndex` 1 returns: the batch of the initial response again (`totalBatchCount` = the
+   * number of batches) or the batch after it (default; `totalBatchCount` = batches - 1, as Apple's examples
+   * suggest: a single batch reports "0").
+   */
+  readonly legacyOverrideIndex?: "first-batch" | "next-batch"
 }
 
 /**
@@ -202,6 +222,35 @@ export interface Service {
   readonly log: Effect.Effect<ReadonlyArray<LogEntry>>
   readonly maxInFlight: Effect.Effect<number>
   readonly clearLog: Effect.Effect<void>
+  /** The subscription (cursor) endpoints' data and cursors. */
+  readonly subscriptions: SubscriptionControl
+  /** The legacy v1 endpoints' data and batch tokens. */
+  readonly legacy: LegacyControl
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionControl {
+  /** Every record of a resource, in cursor order, as the endpoint renders it without filters. */
+  readonly records: (resource: SubscriptionResource) => Effect.Effect<ReadonlyArray<unknown>>
+  readonly versionId: (resource: SubscriptionResource) => Effect.Effect<string>
+  /** Applies random writes to a resource now, as one new version. */
+  readonly churn: (resource: SubscriptionResource, churn: { readonly inserts?: number; readonly updates?: number; readonly deletes?: number }) => Effect.Effect<void>
+  /** Every cursor handed out so far gets 9812 from now on. */
+  readonly invalidateCursors: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LegacyControl {
+  /** Every licence (unfiltered), or every user (retired ones included), as the legacy service renders them. */
+  readonly records: (kind: LegacyKind) => Effect.Effect<ReadonlyArray<unknown>>
+  /** Forgets the batch data of every walk so far: their batchTokens get 9633 from now on. */
+  readonly forgetBatches: Effect.Effect<void>
 }
 
 /**
@@ -343,6 +392,12 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
           return { status: 0, headers: {}, body: "", socket: "stall" }
         case "Error":
           return errorResponse(fault.status, fault.errorNumber)
+        case "TokenlessResponse":
+          return json(200, { status: 0, uId })
+        case "BatchDataLost":
+          return json(200, legacyError(9633))
+        case "RepeatedCursor":
+        case "ZeroRecordBatch": // served by the endpoint
         case "Slow":
           return undefined
       }
@@ -373,7 +428,10 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       if (dataRequests % churn.every !== 0) return
       if (churn.limit !== undefined && churnBatches >= churn.limit) return
       churnBatches++
-      for (const resource of churn.resources ?? ["assignments"]) organisation.churn(resource, churn)
+      for (const resource of churn.resources ?? ["assignments"]) {
+        if (resource in pageFields) organisation.churn(resource as PageResource, churn)
+        else subscriptionData.churn(resource as SubscriptionResource, churn)
+      }
     }
 
     const servePage = (resource: PageResource, query: Query, now: number): SimResponse => {
@@ -414,6 +472,50 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       })
     }
 
+    // --- Cursor (subscription) and legacy v1 endpoints: internal/simulator/cursor.ts and legacy.ts ---
+    const host: Host = {
+      seed,
+      uId,
+      orgName,
+      pageSize,
+      organisation,
+      expiresAt: expiresAt.getTime(),
+      json: (status, body) => json(status, body),
+      metadata,
+      checkLegacyToken: (sToken, now) =>
+        typeof sToken !== "string" || sToken.length === 0
+          ? 9601
+          : sToken !== rawToken
+          ? 9622
+          : settings.revoked === true
+          ? 9625
+          : expiresAt.getTime() <= now
+          ? 9621
+          : undefined,
+      applyChurn: () => applyChurn()
+    }
+    const subscriptionData = new Subscriptions(seed, organisation, {
+      subscriptions: settings.subscriptions?.subscriptions ?? 12,
+      assignments: settings.subscriptions?.assignments ?? 40,
+      admins: settings.subscriptions?.admins ?? 6
+    })
+    const cursors = new CursorEndpoints(
+      host,
+      subscriptionData,
+      settings.cursorTtl === undefined ? undefined : Duration.toMillis(settings.cursorTtl)
+    )
+    const legacy = new LegacyEndpoints(host, settings.legacyOverrideIndex ?? "next-batch", settings.deltaDeletions === "visible")
+    const serveExtra = (request: SimRequest, path: string, query: Query, now: number, fault: Fault | undefined) => {
+      const resource = cursorPaths[path]
+      if (resource !== undefined) {
+        if (request.method !== "GET") return errorResponse(405, 9726)
+        return checkToken(request.headers["authorization"], now) ?? cursors.serve(resource, query, now, fault)
+      }
+      const kind = legacyPaths[path]
+      return kind === undefined ? undefined : legacy.serve(kind, request.method, request.body, now, fault)
+    }
+    // --- end of cursor and legacy endpoints ---
+
     const serviceConfig = (): SimResponse =>
       json(200, {
         errorCodes: Object.entries(errorMessages).map(([errorNumber, errorMessage]) => ({ errorNumber: Number(errorNumber), errorMessage })),
@@ -426,8 +528,10 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         }
       })
 
-    const respond = (request: SimRequest, path: string, query: Query, now: number): SimResponse => {
+    const respond = (request: SimRequest, path: string, query: Query, now: number, fault?: Fault): SimResponse => {
       if (path === "/v2/service/config") return serviceConfig()
+      const extra = serveExtra(request, path, query, now, fault)
+      if (extra !== undefined) return extra
       const resource = pagePaths[path]
       if (resource === undefined) return json(404, { errorNumber: 9602, errorMessage: "Unknown endpoint." })
       if (request.method !== "GET") return errorResponse(405, 9726)
@@ -477,7 +581,9 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
             seq: entrySeq,
             method: request.method,
             path,
-            params: Object.fromEntries([...query].map(([key, values]) => [key, values.join(",")])),
+            params: request.method === "POST"
+              ? logParams(request.body)
+              : Object.fromEntries([...query].map(([key, values]) => [key, values.join(",")])),
             pageIndex,
             startedAt,
             finishedAt,
@@ -511,7 +617,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
             return response
           }
           try {
-            response = respond(request, path, query, now)
+            response = respond(request, path, query, now, injected)
           } catch (error) {
             if (!(error instanceof InvalidArgument)) throw error
             response = errorResponse(400, 9602)
@@ -554,7 +660,17 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       clearLog: Effect.sync(() => {
         log.length = 0
         maxInFlight = inFlight
-      })
+      }),
+      subscriptions: {
+        records: (resource) => Effect.sync(() => cursors.records(resource)),
+        versionId: (resource) => Effect.sync(() => cursors.versionId(resource)),
+        churn: (resource, churn) => Effect.sync(() => subscriptionData.churn(resource, churn)),
+        invalidateCursors: Effect.sync(() => cursors.invalidate())
+      },
+      legacy: {
+        records: (kind) => Effect.sync(() => legacy.records(kind)),
+        forgetBatches: Effect.sync(() => legacy.forgetBatches())
+      }
     } satisfies Service
   })
 

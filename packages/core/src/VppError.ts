@@ -9,6 +9,7 @@
  * | {@link TransportError} / {@link TimeoutError} | network trouble; retried automatically |
  * | {@link BadRequestError} | fix the request (the `errorNumber` says what) |
  * | {@link CheckpointUnusableError} | the stored `versionId` is no longer accepted: run a full traversal |
+ * | {@link InvalidCursorError} | the cursor was rejected (9812): start the cursor traversal again |
  * | {@link DecodeError} | Apple answered something the schema does not describe |
  * | {@link ProtocolError} | Apple broke a pagination rule (a repeated cursor, a runaway traversal) |
  *
@@ -97,7 +98,7 @@ export class UnavailableError extends Schema.TaggedError<UnavailableError>("@vpp
 }
 
 /**
- * The server refused the request as malformed or not applicable (9602, 9650, 9812, …).
+ * The server refused the request as malformed or not applicable (9602, 9650, …).
  *
  * @since 0.1.0
  * @category errors
@@ -137,6 +138,28 @@ export class CheckpointUnusableError
     return `the checkpoint is no longer accepted by the server (${
       describe(this.status, this.errorNumber)
     } from ${this.endpoint}): run a full sync`
+  }
+}
+
+/**
+ * The server rejected a subscription cursor (9812, "The provided cursor is invalid."): it expired or was
+ * invalidated. Cursors are opaque and positional, so the only remedy is a new traversal from the start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCursorError extends Schema.TaggedError<InvalidCursorError>("@vppkit/core/InvalidCursorError")(
+  "InvalidCursorError",
+  {
+    ...RequestFields,
+    status: Schema.Number,
+    errorNumber: Schema.optional(Schema.Number)
+  }
+) {
+  override get message(): string {
+    return `the cursor is no longer accepted by the server (${
+      describe(this.status, this.errorNumber)
+    } from ${this.endpoint}): start the traversal again`
   }
 }
 
@@ -223,6 +246,7 @@ export type VppError =
   | UnavailableError
   | BadRequestError
   | CheckpointUnusableError
+  | InvalidCursorError
   | TransportError
   | TimeoutError
   | DecodeError
@@ -256,7 +280,8 @@ export const isRetryable = (error: VppError): boolean => {
 export const isVppError = (u: unknown): u is VppError =>
   Predicate.isTagged(u, "AuthError") || Predicate.isTagged(u, "RateLimitedError") ||
   Predicate.isTagged(u, "UnavailableError") || Predicate.isTagged(u, "BadRequestError") ||
-  Predicate.isTagged(u, "CheckpointUnusableError") || Predicate.isTagged(u, "TransportError") ||
+  Predicate.isTagged(u, "CheckpointUnusableError") || Predicate.isTagged(u, "InvalidCursorError") ||
+  Predicate.isTagged(u, "TransportError") ||
   Predicate.isTagged(u, "TimeoutError") || Predicate.isTagged(u, "DecodeError") ||
   Predicate.isTagged(u, "ProtocolError")
 

@@ -95,7 +95,7 @@ describe("NodeVppClient.layerConfig", () => {
       assert.strictEqual(client.baseUrl, server.baseUrl)
       assert.strictEqual(client.token.orgName, server.simulator.token.orgName)
       const page = yield* client.get("/v2/users", {}, Page.envelope("users", User.User))
-      assert.strictEqual(page.users.length, (yield* server.simulator.records("users")).length)
+      assert.strictEqual((page.users as ReadonlyArray<unknown>).length, (yield* server.simulator.records("users")).length)
     }))
 
   it.scopedLive("reads VPP_TOKEN and defaults VPP_BASE_URL to Apple's", () =>

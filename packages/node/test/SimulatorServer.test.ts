@@ -235,7 +235,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
       )
       assert.isAtLeast(Date.now() - started, 300)
       assert.strictEqual(response.attempts, 2)
-      assert.strictEqual(response.value.users.length, (yield* server.simulator.records("users")).length)
+      assert.strictEqual((response.value.users as ReadonlyArray<unknown>).length, (yield* server.simulator.records("users")).length)
       // The client gave up on the stalled connection and closed it; the retry came on another one.
       const connections = yield* eventually(server.connections, (c) => c.open <= 1)
       assert.isAtLeast(connections.accepted, 2)
@@ -280,7 +280,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
         Page.envelope("assets", Asset.Asset)
       )
       assert.strictEqual(response.attempts, 3)
-      assert.strictEqual(response.value.assets.length, 15)
+      assert.strictEqual((response.value.assets as ReadonlyArray<unknown>).length, 15)
       const log = yield* server.simulator.log
       assert.deepStrictEqual(log.map((entry) => entry.fault), ["ConnectionReset", "ConnectionReset", undefined])
       // Each reset really dropped its connection.

@@ -73,6 +73,7 @@ const fromError = (options: {
       return new VppError.UnavailableError({ endpoint, status, errorNumber, ...retryAfter })
     }
     if (errorNumber === 9721) return new VppError.CheckpointUnusableError({ endpoint, status, errorNumber })
+    if (errorNumber === 9812) return new VppError.InvalidCursorError({ endpoint, status, errorNumber })
   }
   if (status === 429) return new VppError.RateLimitedError({ endpoint, status, ...numbered, ...retryAfter })
   if (status === 401) return new VppError.AuthError({ endpoint, status, reason: "invalid", ...numbered })

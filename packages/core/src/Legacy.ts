@@ -1,0 +1,454 @@
+/**
+ * The legacy v1 batch services: Get Licenses (`getVPPLicensesSrv`) and Get Users (`getVPPUsersSrv`).
+ * Each request is a POST with a JSON body; the client adds the `sToken` to the body.
+ *
+ * Apple's rules, as implemented here:
+ *
+ * - The first request carries no `batchToken` (or a `sinceModifiedToken`, for an incremental walk); while
+ *   batches remain, each response carries a `batchToken` for the next one.
+ * - The end is **only** a response carrying a `sinceModifiedToken` — never the absence of a `batchToken`,
+ *   never an empty batch. Zero-record batches are normal: the walk moves on.
+ * - A response with neither token and no error is retried with the same request (same `batchToken`, same
+ *   `overrideIndex`), with backoff, a bounded number of times; then the walk fails with a `ProtocolError`.
+ * - Errors come back as HTTP 200 bodies with `status: -1`: the client turns them into typed errors.
+ * - 9633 ("data for a batch token could not be recovered") restarts the walk from its first request, a
+ *   bounded number of times (`Outcome.passes` counts the passes).
+ * - Parallel mode: after the first batch with records, `overrideIndex` 1..`totalBatchCount` (a JSON
+ *   string) with that batch's `batchToken`, at most 5 at once. Apple leaves open whether `overrideIndex` 1
+ *   repeats the first batch or is the next one: both are handled (see below).
+ *
+ * **Each record state is delivered once.** Every record's natural key ({@link licenseKey}, {@link userKey})
+ * is kept with a fingerprint of its content: a record seen again unchanged is dropped; one that changed is
+ * delivered again (and the run is `drifted`). This is what makes parallel mode correct under both
+ * `overrideIndex` semantics — requesting 1..`totalBatchCount` covers every batch under either, and the
+ * repeat of the first batch (detected by comparing `overrideIndex` 1's keys with the first batch's) is
+ * dropped — and what keeps a walk restarted after 9633 from delivering the lost pass's records twice.
+ * A repeat that none of this explains (the server served a record twice in one pass) marks the run
+ * `drifted`.
+ *
+ * The outcome's checkpoint is the `sinceModifiedToken`: pass it as `sinceModifiedToken` to the next run to
+ * get the records modified since (the token encodes the original filters; `adamId`/`pricingParam`/
+ * `includeRetired` of a request carrying a token are ignored by Apple).
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { PricingParam, UserStatus } from "./Common.js"
+import { withRecords } from "./internal/envelope.js"
+import { fingerprint } from "./internal/fingerprint.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import * as Traversal from "./Traversal.js"
+import * as VppClient from "./VppClient.js"
+import * as VppError from "./VppError.js"
+
+/**
+ * `totalBatchCount` is documented as int32 but sent as a JSON string (`"2"`); both decode to a number.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TotalBatchCount = Schema.Union(
+  Schema.NonNegativeInt,
+  Schema.compose(Schema.NumberFromString, Schema.NonNegativeInt)
+)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class VppLocation extends Schema.Class<VppLocation>("@vppkit/core/VppLocation")({
+  locationId: Schema.optional(Schema.Number),
+  locationName: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LicenseStatus = Schema.Literal("Associated", "Available", "Refunded")
+
+/**
+ * A licence (Apple's `VppLicense`). Apple marks every field optional and advises against relying on licence
+ * ids; the natural key is nevertheless the licence id ({@link licenseKey}).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicense")({
+  licenseId: Schema.optional(Schema.Number),
+  licenseIdStr: Schema.optional(Schema.String),
+  adamId: Schema.optional(Schema.Number),
+  adamIdStr: Schema.optional(Schema.String),
+  pricingParam: Schema.optional(PricingParam),
+  /** `7` macOS software, `8` App Store app, `10` book. */
+  productTypeId: Schema.optional(Schema.Number),
+  productTypeName: Schema.optional(Schema.String),
+  isIrrevocable: Schema.optional(Schema.Boolean),
+  status: Schema.optional(LicenseStatus),
+  clientUserIdStr: Schema.optional(Schema.String),
+  userId: Schema.optional(Schema.Number),
+  userIdStr: Schema.optional(Schema.String),
+  /** Only when the user is associated with an Apple Account. */
+  itsIdHash: Schema.optional(Schema.String),
+  serialNumber: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * A user (Apple's `VppUser`) with the licences assigned to it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class VppUser extends Schema.Class<VppUser>("@vppkit/core/VppUser")({
+  userId: Schema.optional(Schema.Number),
+  clientUserIdStr: Schema.optional(Schema.String),
+  email: Schema.optional(Schema.String),
+  status: Schema.optional(UserStatus),
+  itsIdHash: Schema.optional(Schema.String),
+  inviteCode: Schema.optional(Schema.String),
+  inviteUrl: Schema.optional(Schema.String),
+  licenses: Schema.optional(Schema.Array(VppLicense))
+}) {}
+
+/**
+ * The fields of every batched legacy response. Tokens sent as `null` count as absent.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BatchFields = {
+  status: Schema.optional(Schema.Number),
+  batchToken: Schema.optionalWith(Schema.String, { nullable: true }),
+  sinceModifiedToken: Schema.optionalWith(Schema.String, { nullable: true }),
+  batchCount: Schema.optional(Schema.Number),
+  totalBatchCount: Schema.optional(TotalBatchCount),
+  /** An estimate, on the response to the first request only. */
+  totalCount: Schema.optional(Schema.Number),
+  clientContext: Schema.optional(Schema.String),
+  expirationMillis: Schema.optional(Schema.Number),
+  ifModifiedSinceMillisOrig: Schema.optional(Schema.String),
+  location: Schema.optional(VppLocation),
+  uId: Schema.optional(Schema.String),
+  errorNumber: Schema.optional(Schema.Number),
+  errorMessage: Schema.optional(Schema.String)
+}
+
+/**
+ * Builds the schema of one legacy service's response: the array Apple names `field` (`licenses`, `users`)
+ * decodes as `records`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) => withRecords(BatchFields, field, record)
+
+/**
+ * The natural key of a licence: its id.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const licenseKey = (license: {
+  readonly licenseId?: number | undefined
+  readonly licenseIdStr?: string | undefined
+}): string => license.licenseIdStr ?? String(license.licenseId)
+
+/**
+ * The natural key of a user entry: its `userId` (a `clientUserId` can repeat across retired entries).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const userKey = (user: { readonly userId?: number | undefined; readonly clientUserIdStr?: string | undefined }): string =>
+  user.userId !== undefined ? String(user.userId) : `client:${user.clientUserIdStr ?? ""}`
+
+/**
+ * The request fields of Get Licenses besides the tokens (`pricingParam` only counts with `adamId`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LicenseFilters {
+  readonly adamId?: string
+  readonly pricingParam?: PricingParam
+  /** Apple: "For best performance, set `assignedOnly` to `true`". */
+  readonly assignedOnly?: boolean
+  readonly userAssignedOnly?: boolean
+  readonly deviceAssignedOnly?: boolean
+  readonly serialNumber?: string
+}
+
+/**
+ * The request fields of Get Users besides the tokens. `includeRetired` is sent as the integer 1 or 0, as the
+ * server requires.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserFilters {
+  readonly includeRetired?: boolean
+  readonly includeRetiredOnly?: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Only records modified since this token (a previous outcome's checkpoint). */
+  readonly sinceModifiedToken?: string
+  /** `sequential` (default) follows the `batchToken` chain; `parallel` fans out over `overrideIndex`. */
+  readonly mode?: "sequential" | "parallel"
+  /** Parallel requests at once, 1 to 5 (default 5; the client's gate applies as well). */
+  readonly concurrency?: number
+  /** Walks restarted after 9633 before the error is returned (default 3). */
+  readonly maxRestarts?: number
+  /** Retries of a response with neither token before a `ProtocolError` (default 5). */
+  readonly maxTokenlessRetries?: number
+  /** Batches per pass after which the walk is a runaway (`ProtocolError`; default 100 000). */
+  readonly maxBatches?: number
+}
+
+/**
+ * A legacy batch service: its path, the name of its records array, the record schema and its natural key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchService<A, I> {
+  readonly path: string
+  readonly field: string
+  readonly record: Schema.Schema<A, I>
+  readonly key: (record: A) => string
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export const licensesService: BatchService<VppLicense, typeof VppLicense.Encoded> = {
+  path: "/getVPPLicensesSrv",
+  field: "licenses",
+  record: VppLicense,
+  key: licenseKey
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export const usersService: BatchService<VppUser, typeof VppUser.Encoded> = {
+  path: "/getVPPUsersSrv",
+  field: "users",
+  record: VppUser,
+  key: userKey
+}
+
+class Tokenless {
+  readonly _tag = "Tokenless"
+}
+
+const present = (token: string | undefined): token is string => token !== undefined && token.length > 0
+
+const isBatchDataLost = (error: unknown): boolean =>
+  Predicate.isTagged(error, "BadRequestError") && (error as VppError.BadRequestError).errorNumber === 9633
+
+/**
+ * A walk of any legacy batch service; `fields` are the request fields besides the tokens (`undefined`
+ * values are left out).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, I>(
+  service: BatchService<A, I>,
+  fields: Readonly<Record<string, unknown>> = {},
+  options: Options = {}
+): Traversal.Traversal<A> => {
+  const schema = envelope(service.field, service.record)
+  type Batch = typeof schema.Type
+  const parallel = options.mode === "parallel"
+  const concurrency = Math.max(1, Math.min(VppClient.maxConcurrency, Math.floor(options.concurrency ?? VppClient.maxConcurrency)))
+  const maxRestarts = options.maxRestarts ?? 3
+  const maxTokenless = options.maxTokenlessRetries ?? 5
+  const maxBatches = options.maxBatches ?? 100_000
+  const protocolError = (reason: string) => new VppError.ProtocolError({ endpoint: service.path, reason })
+  const initialFields = present(options.sinceModifiedToken)
+    ? { ...fields, sinceModifiedToken: options.sinceModifiedToken }
+    : fields
+
+  return Traversal.make(<E2, R2>(onPage: (page: Traversal.Page<A>) => Effect.Effect<void, E2, R2>) =>
+    Effect.gen(function*() {
+      const client = yield* VppClient.VppClient
+      const delivered = new Map<string, number>()
+      let records = 0
+      let retries = 0
+      let drifted = false
+
+      /** One request; a response with neither token is sent again (same body) with backoff. */
+      const fetch = (body: Readonly<Record<string, unknown>>) =>
+        client.execute({ _tag: "LegacyPost", path: service.path, body }, schema).pipe(
+          Effect.flatMap((response) => {
+            retries += response.attempts - 1
+            const batch = response.value
+            return present(batch.batchToken) || present(batch.sinceModifiedToken)
+              ? Effect.succeed(batch)
+              : Effect.fail(new Tokenless())
+          }),
+          Effect.tapError((error) => Effect.sync(() => error._tag === "Tokenless" && retries++)),
+          Effect.retry({
+            schedule: RetryPolicy.backoff({ maxRetries: maxTokenless }),
+            while: (error) => error._tag === "Tokenless"
+          }),
+          Effect.catchTag("Tokenless", () =>
+            protocolError(
+              `${maxTokenless + 1} responses in a row carried neither a batchToken nor a sinceModifiedToken`
+            ))
+        )
+
+      /** Hands a batch on without the records already delivered unchanged. */
+      const deliver = (index: number, batch: Batch, repeatsExpected: boolean) => {
+        const fresh: Array<A> = []
+        for (const record of batch.records) {
+          const key = service.key(record)
+          const print = fingerprint(record)
+          const seen = delivered.get(key)
+          if (seen === print) {
+            if (!repeatsExpected) drifted = true
+            continue
+          }
+          if (seen !== undefined) drifted = true
+          delivered.set(key, print)
+          fresh.push(record)
+        }
+        records += fresh.length
+        return onPage({ records: fresh, index, total: batch.totalBatchCount, versionId: undefined })
+      }
+
+      /**
+       * Follows the batchToken chain from `first` (at `index`) to the response carrying the
+       * sinceModifiedToken, or until `stop` returns something for a batch.
+       */
+      const follow = <Stop>(
+        first: Batch,
+        index: number,
+        restarted: boolean,
+        stop: (batch: Batch, index: number) => Stop | undefined
+      ) =>
+        Effect.gen(function*() {
+          const followed = new Set<string>()
+          let batch = first
+          for (;; index++) {
+            yield* deliver(index, batch, restarted)
+            if (present(batch.sinceModifiedToken)) {
+              return { _tag: "End", checkpoint: batch.sinceModifiedToken, pages: index + 1 } as const
+            }
+            const stopped = stop(batch, index)
+            if (stopped !== undefined) return stopped
+            const token = batch.batchToken!
+            if (followed.has(token)) return yield* protocolError("a batchToken came back that was already followed")
+            if (index + 1 >= maxBatches) return yield* protocolError(`no sinceModifiedToken after ${maxBatches} batches`)
+            followed.add(token)
+            batch = yield* fetch({ ...fields, batchToken: token })
+          }
+        })
+
+      /** overrideIndex 1..totalBatchCount with the token of `first` (a batch with records), in order. */
+      const fanOut = (first: Batch, index: number, restarted: boolean) =>
+        Effect.gen(function*() {
+          const token = first.batchToken!
+          const total = first.totalBatchCount!
+          if (index + 1 + total > maxBatches) return yield* protocolError(`totalBatchCount ${total} exceeds ${maxBatches} batches`)
+          const firstKeys = new Set(first.records.map(service.key))
+          let checkpoint: string | undefined
+          let lastToken: string | undefined
+          yield* Stream.range(1, total).pipe(
+            Stream.mapEffect(
+              (overrideIndex) =>
+                Effect.map(fetch({ ...fields, batchToken: token, overrideIndex }), (batch) => [overrideIndex, batch] as const),
+              { concurrency }
+            ),
+            Stream.runForEach(([overrideIndex, batch]) => {
+              // overrideIndex 1 is either the first batch again or the next one: only the former repeats it.
+              const repeatsFirst = overrideIndex === 1 && batch.records.length === firstKeys.size &&
+                batch.records.every((record) => firstKeys.has(service.key(record)))
+              if (batch.totalBatchCount !== total) drifted = true
+              if (present(batch.sinceModifiedToken)) checkpoint = batch.sinceModifiedToken
+              if (overrideIndex === total) lastToken = batch.batchToken
+              return deliver(index + overrideIndex, batch, restarted || repeatsFirst)
+            })
+          )
+          return { checkpoint, lastToken, pages: index + 1 + total }
+        })
+
+      const pass = (restarted: boolean) =>
+        Effect.gen(function*() {
+          const first = yield* fetch(initialFields)
+          // In parallel mode the fan-out starts at the first batch with records (an empty first response
+          // may be an extra batch before the first one).
+          const start = yield* follow(first, 0, restarted, (batch, index) =>
+            parallel && batch.records.length > 0 && (batch.totalBatchCount ?? 0) > 0
+              ? { _tag: "FanOut", batch, index } as const
+              : undefined)
+          if (start._tag === "End") return start
+          const fanned = yield* fanOut(start.batch, start.index, restarted)
+          if (fanned.checkpoint !== undefined) return { checkpoint: fanned.checkpoint, pages: fanned.pages }
+          // No indexed batch carried the sinceModifiedToken: the walk goes on after the last one.
+          if (!present(fanned.lastToken)) {
+            return yield* protocolError("no batch up to totalBatchCount carried a sinceModifiedToken or a batchToken")
+          }
+          const next = yield* fetch({ ...fields, batchToken: fanned.lastToken })
+          return yield* follow<never>(next, fanned.pages, restarted, () => undefined)
+        })
+
+      for (let passes = 1;; passes++) {
+        const result = yield* pass(passes > 1).pipe(
+          Effect.map(Option.some),
+          Effect.catchIf(
+            (error) => isBatchDataLost(error) && passes <= maxRestarts,
+            () => Effect.as(Effect.logDebug(`${service.path}: batch data lost (9633), restarting the walk`), Option.none())
+          )
+        )
+        if (Option.isSome(result)) {
+          return {
+            checkpoint: result.value.checkpoint,
+            consistency: drifted ? "drifted" : "consistent",
+            pages: result.value.pages,
+            records,
+            retries,
+            passes
+          } satisfies Traversal.Outcome
+        }
+      }
+    }).pipe(Effect.withSpan("Legacy.walk", { attributes: { endpoint: service.path, mode: options.mode ?? "sequential" } }))
+  )
+}
+
+/**
+ * Every licence (`getVPPLicensesSrv`), as one walk.
+ *
+ * @since 0.1.0
+ * @category traversals
+ */
+export const licenses = (filters: LicenseFilters = {}, options: Options = {}): Traversal.Traversal<VppLicense> =>
+  make(licensesService, { ...filters }, options)
+
+/**
+ * Every user (`getVPPUsersSrv`) with its licences, as one walk.
+ *
+ * @since 0.1.0
+ * @category traversals
+ */
+export const users = (filters: UserFilters = {}, options: Options = {}): Traversal.Traversal<VppUser> =>
+  make(
+    usersService,
+    {
+      includeRetired: filters.includeRetired === undefined ? undefined : filters.includeRetired ? 1 : 0,
+      includeRetiredOnly: filters.includeRetiredOnly
+    },
+    options
+  )

@@ -1,0 +1,138 @@
+/**
+ * Subscriptions (`GET /v2/subscriptions`, `/v2/subscriptions/assignments`, `/v2/subscriptions/admins`):
+ * records, query filters and natural keys. The cursor traversals over them are in `Cursor`.
+ *
+ * Unlike assets, subscriptions carry their `adamId`s as JSON **integers** (int64).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { UserStatus } from "./Common.js"
+
+/**
+ * Licences of one kind: those that renew at the end of the period and those that expire.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SubscriptionCountsBreakdown
+  extends Schema.Class<SubscriptionCountsBreakdown>("@vppkit/core/SubscriptionCountsBreakdown")({
+    renewing: Schema.Number,
+    expiring: Schema.Number
+  })
+{}
+
+/**
+ * A subscription's licence counts. Apple's invariant:
+ * `assigned.renewing + assigned.expiring + available.renewing + available.expiring = total.renewing + total.expiring`
+ * (zero-count subscriptions appear too).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SubscriptionCounts extends Schema.Class<SubscriptionCounts>("@vppkit/core/SubscriptionCounts")({
+  assigned: SubscriptionCountsBreakdown,
+  available: SubscriptionCountsBreakdown,
+  total: SubscriptionCountsBreakdown
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SubscriptionStatus = Schema.Literal("ACTIVE", "INACTIVE", "PAUSED")
+
+/**
+ * A subscription the organisation holds (Apple's `ResponseSubscription`). `parentAdamId` "can be `null`, so
+ * don't require it"; the natural key is `adamId`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Subscription extends Schema.Class<Subscription>("@vppkit/core/Subscription")({
+  adamId: Schema.Number,
+  parentAdamId: Schema.optional(Schema.NullOr(Schema.Number)),
+  status: Schema.optional(SubscriptionStatus),
+  /** `YYYY-MM-DD`. */
+  periodEndDate: Schema.optional(Schema.String),
+  counts: Schema.optional(SubscriptionCounts)
+}) {}
+
+/**
+ * A subscription assigned to a user (Apple's `ResponseSubscriptionAssignment`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SubscriptionAssignment extends Schema.Class<SubscriptionAssignment>("@vppkit/core/SubscriptionAssignment")({
+  adamId: Schema.Number,
+  clientUserId: Schema.String,
+  renewing: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * An administrator of a subscription (Apple's `ResponseSubscriptionAdmin`); `userStatus` only with
+ * `includeUserState=true`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SubscriptionAdmin extends Schema.Class<SubscriptionAdmin>("@vppkit/core/SubscriptionAdmin")({
+  adamId: Schema.Number,
+  clientUserId: Schema.String,
+  idHash: Schema.optional(Schema.String),
+  userStatus: Schema.optional(UserStatus)
+}) {}
+
+/**
+ * The filters of Get Subscriptions. Each is an array parameter: a record matches when its value is one of
+ * those given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionFilters {
+  readonly parentAdamId?: ReadonlyArray<number>
+  readonly adamId?: ReadonlyArray<number>
+}
+
+/**
+ * The filters of Get Subscription Assignments (array parameters).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AssignmentFilters {
+  readonly parentAdamId?: ReadonlyArray<number>
+  readonly adamId?: ReadonlyArray<number>
+  readonly clientUserId?: ReadonlyArray<string>
+}
+
+/**
+ * The filters of Get Subscription Administrators.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminFilters {
+  readonly adamId?: ReadonlyArray<number>
+  /** When `true`, each administrator carries its `userStatus`. */
+  readonly includeUserState?: boolean
+}
+
+/**
+ * The natural key of a subscription.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const key = (subscription: { readonly adamId: number }): string => String(subscription.adamId)
+
+/**
+ * The natural key of a subscription assignment or administrator: (`adamId`, `clientUserId`).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const userKey = (record: { readonly adamId: number; readonly clientUserId: string }): string =>
+  `${record.adamId}:${record.clientUserId}`
