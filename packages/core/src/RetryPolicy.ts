@@ -75,6 +75,8 @@ export const parseRetryAfter = (header: string | undefined, now: number): number
   if (header === undefined) return undefined
   const text = header.trim()
   if (/^\d+$/.test(text)) return Number(text) * 1000
+  // Every HTTP-date names its month; without this, Date.parse reads "-5" or "1.5" as dates in 2001.
+  if (!/[A-Za-z]{3}/.test(text)) return undefined
   const date = Date.parse(text)
   if (Number.isNaN(date)) return undefined
   return Math.max(0, date - now)

@@ -103,9 +103,11 @@ export const decode = (text: string): Either.Either<SToken, InvalidTokenError> =
  * @category constructors
  */
 export const make = (options: { readonly secret: string; readonly orgName: string; readonly expiresAt: Date }): SToken => {
-  const expDate = options.expiresAt.toISOString().replace(/\.\d{3}Z$/, "+0000")
+  // Apple's format has whole seconds: the token made must agree with the token read back.
+  const expiresAt = new Date(Math.floor(options.expiresAt.getTime() / 1000) * 1000)
+  const expDate = expiresAt.toISOString().replace(/\.\d{3}Z$/, "+0000")
   const raw = Encoding.encodeBase64(JSON.stringify({ token: options.secret, expDate, orgName: options.orgName }))
-  return { value: Redacted.make(raw), orgName: options.orgName, expiresAt: options.expiresAt }
+  return { value: Redacted.make(raw), orgName: options.orgName, expiresAt }
 }
 
 /**
