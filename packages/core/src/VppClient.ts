@@ -190,6 +190,16 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       }
     })
 
+    // A request starts once no pause is in force and the limiter gave it a slot. A pause that began while it
+    // waited (for a permit or for its slot) holds it too: it waits the pause out and takes a fresh slot.
+    const admit: Effect.Effect<void> = Effect.suspend(() =>
+      waitForPause.pipe(
+        Effect.zipRight(limiter.take),
+        Effect.zipRight(Effect.zipWith(Ref.get(pausedUntil), Clock.currentTimeMillis, (until, now) => until > now)),
+        Effect.flatMap((paused) => paused ? admit : Effect.void)
+      )
+    )
+
     const pauseFor = (millis: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(pausedUntil, (until) => Math.max(until, now + millis)))
 
@@ -213,24 +223,27 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       Effect.gen(function*() {
         yield* waitForPause
         return yield* gate.withPermits(1)(
-          Effect.gen(function*() {
-            yield* limiter.take
-            yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
-            const response = yield* http.execute(toHttpRequest(request))
-            const text = yield* response.text
-            const now = yield* Clock.currentTimeMillis
-            return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
-          }).pipe(
-            Effect.catchTags({
-              RequestError: (error) =>
-                Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) })),
-              ResponseError: (error) =>
-                Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) }))
-            }),
-            Effect.timeoutFail({
-              duration: timeout,
-              onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-            })
+          Effect.zipRight(
+            admit,
+            Effect.gen(function*() {
+              yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
+              const response = yield* http.execute(toHttpRequest(request))
+              const text = yield* response.text
+              const now = yield* Clock.currentTimeMillis
+              return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
+            }).pipe(
+              Effect.catchTags({
+                RequestError: (error) =>
+                  Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) })),
+                ResponseError: (error) =>
+                  Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) }))
+              }),
+              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
+              Effect.timeoutFail({
+                duration: timeout,
+                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+              })
+            )
           )
         )
       }).pipe(
@@ -254,17 +267,16 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         let attempts = 0
         const json = yield* Effect.suspend(() => {
           attempts++
-          return attempt(request, endpoint)
+          // Counted when a retry starts: the schedule also sees the failures it does not retry.
+          return attempts > 1
+            ? Effect.zipRight(Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })), attempt(request, endpoint))
+            : attempt(request, endpoint)
         }).pipe(
           Effect.retry(retrySchedule.pipe(
             Schedule.tapInput((error: VppError.VppError) =>
-              Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })).pipe(
-                Effect.zipRight(
-                  VppError.isRetryable(error)
-                    ? Effect.logDebug(`retrying ${endpoint} after: ${error.message}`)
-                    : Effect.void
-                )
-              )
+              VppError.isRetryable(error)
+                ? Effect.logDebug(`retrying ${endpoint} after: ${error.message}`)
+                : Effect.void
             )
           ))
         )
@@ -294,9 +306,20 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     } satisfies Service
   })
 
-const transportReason = (error: { readonly reason: string; readonly description?: string | undefined }): string => {
-  const description = error.description ?? ""
+const transportReason = (
+  error: { readonly reason: string; readonly description?: string | undefined; readonly cause?: unknown }
+): string => {
+  const description = error.description ?? causeMessage(error.cause)
   return description.length > 0 ? `${error.reason}: ${description}` : error.reason
+}
+
+/** The innermost useful message of an error's cause chain (undici wraps "connect ECONNREFUSED …" in "fetch failed"). */
+const causeMessage = (cause: unknown, depth = 0): string => {
+  if (depth > 4 || typeof cause !== "object" || cause === null) return ""
+  const inner = causeMessage((cause as { readonly cause?: unknown }).cause, depth + 1)
+  if (inner.length > 0) return inner
+  const message = (cause as { readonly message?: unknown }).message
+  return typeof message === "string" ? message : ""
 }
 
 /**

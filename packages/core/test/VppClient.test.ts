@@ -1,0 +1,598 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
+import { Asset } from "../src/Asset.js"
+import * as SToken from "../src/SToken.js"
+import * as VppClient from "../src/VppClient.js"
+import * as VppError from "../src/VppError.js"
+import * as ScriptedHttp from "./utils/scriptedHttp.js"
+
+// A canary token: neither its Base64 text nor its inner secret may appear anywhere but on the wire.
+const canarySecret = "CANARY-SECRET-1234"
+const token = SToken.make({ secret: canarySecret, orgName: "Canary Org", expiresAt: new Date("2031-01-01T00:00:00Z") })
+const rawToken = Redacted.value(token.value)
+
+/** The TestClock's start: a whole second, so HTTP-dates (second precision) are exact. */
+const T0 = Date.parse("2030-11-08T22:33:20Z")
+const baseUrl = "https://vpp.test/mdm"
+
+const Ok = Schema.Struct({ ok: Schema.Literal(true), n: Schema.optional(Schema.Number) })
+const ok: ScriptedHttp.Reply = { body: { ok: true } }
+const okGet = { _tag: "Get", path: "/v2/assets", params: { pageIndex: 0 } } as const
+
+type ClientOptions = Partial<Omit<VppClient.Options, "token">>
+
+const setup = (script: ScriptedHttp.Script, options: ClientOptions = {}) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(T0)
+    const http = ScriptedHttp.make(script)
+    const client = yield* VppClient.make({ token, baseUrl, maxRequestsPerSecond: Infinity, ...options }).pipe(
+      Effect.provide(http.layer)
+    )
+    return { http, client }
+  })
+
+/** Runs `effect` in a fiber while the TestClock moves `advance` ahead; fails the test if it is still running. */
+const settle = <A, E>(effect: Effect.Effect<A, E>, advance: Duration.DurationInput = "10 minutes") =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    yield* TestClock.adjust(advance)
+    const exit = yield* Fiber.poll(fiber)
+    if (Option.isNone(exit)) {
+      yield* Fiber.interrupt(fiber)
+      return yield* Effect.dieMessage(`still running after ${Duration.format(advance)} of TestClock time`)
+    }
+    return yield* exit.value
+  })
+
+const elapsed = (request: ScriptedHttp.RecordedRequest) => request.startedAt - T0
+
+// ---------------------------------------------------------------------------------------------------------
+// The faults, shared by the retry tests and the leak tests.
+
+interface Fault {
+  readonly name: string
+  readonly reply: ScriptedHttp.Reply
+  readonly tag: VppError.VppError["_tag"]
+  readonly options?: ClientOptions
+  readonly check?: (error: VppError.VppError) => void
+}
+
+const appleError = ScriptedHttp.appleError
+
+const retryableFaults: ReadonlyArray<Fault> = [
+  {
+    name: "429 + 9646 without Retry-After",
+    reply: { status: 429, body: appleError(9646) },
+    tag: "RateLimitedError",
+    check: (e) => {
+      assert.strictEqual(e._tag === "RateLimitedError" && e.retryAfterMillis, undefined)
+    }
+  },
+  {
+    name: "429 + 9646 with Retry-After",
+    reply: { status: 429, body: appleError(9646), headers: { "retry-after": "3" } },
+    tag: "RateLimitedError",
+    check: (e) => assert.strictEqual(e._tag === "RateLimitedError" && e.retryAfterMillis, 3000)
+  },
+  {
+    name: "503 + 9729 with Retry-After seconds",
+    reply: { status: 503, body: appleError(9729), headers: { "retry-after": "120" } },
+    tag: "UnavailableError",
+    check: (e) => assert.strictEqual(e._tag === "UnavailableError" && e.retryAfterMillis, 120_000)
+  },
+  {
+    name: "503 + 9729 with Retry-After HTTP-date",
+    reply: { status: 503, body: appleError(9729), headers: { "retry-after": new Date(T0 + 30_000).toUTCString() } },
+    tag: "UnavailableError",
+    check: (e) => assert.strictEqual(e._tag === "UnavailableError" && e.retryAfterMillis, 30_000)
+  },
+  {
+    name: "500 + 9603",
+    reply: { status: 500, body: appleError(9603) },
+    tag: "UnavailableError",
+    check: (e) => assert.strictEqual(e._tag === "UnavailableError" && e.errorNumber, 9603)
+  },
+  { name: "502", reply: { status: 502, body: "<html>Bad Gateway</html>" }, tag: "UnavailableError" },
+  { name: "504", reply: { status: 504 }, tag: "UnavailableError" },
+  {
+    name: "a malformed JSON body",
+    reply: { status: 200, body: "{\"assets\": [{\"adamId\": \"1" },
+    tag: "DecodeError",
+    check: (e) => assert.strictEqual(e._tag === "DecodeError" && e.kind, "json")
+  },
+  { name: "a transport failure", reply: { fail: "Transport" }, tag: "TransportError" },
+  {
+    name: "a timeout",
+    reply: { delay: "2 minutes", body: { ok: true } },
+    tag: "TimeoutError",
+    options: { requestTimeout: "5 seconds" },
+    check: (e) => assert.strictEqual(e._tag === "TimeoutError" && e.timeoutMillis, 5000)
+  }
+]
+
+const fatalFaults: ReadonlyArray<Fault> = [
+  {
+    name: "400 + 9602",
+    reply: { status: 400, body: appleError(9602, "Invalid argument.") },
+    tag: "BadRequestError",
+    check: (e) => {
+      assert.strictEqual(e._tag === "BadRequestError" && e.errorNumber, 9602)
+      assert.strictEqual(e._tag === "BadRequestError" && e.errorMessage, "Invalid argument.")
+    }
+  },
+  {
+    name: "400 + 9721",
+    reply: { status: 400, body: appleError(9721) },
+    tag: "CheckpointUnusableError",
+    check: (e) => assert.strictEqual(e._tag === "CheckpointUnusableError" && e.errorNumber, 9721)
+  },
+  {
+    name: "401 + 9621",
+    reply: { status: 401, body: appleError(9621) },
+    tag: "AuthError",
+    check: (e) => assert.strictEqual(e._tag === "AuthError" && e.reason, "expired")
+  },
+  {
+    name: "401 + 9625",
+    reply: { status: 401, body: appleError(9625) },
+    tag: "AuthError",
+    check: (e) => assert.strictEqual(e._tag === "AuthError" && e.reason, "revoked")
+  },
+  {
+    name: "401 + 9722",
+    reply: { status: 401, body: appleError(9722) },
+    tag: "AuthError",
+    check: (e) => assert.strictEqual(e._tag === "AuthError" && e.reason, "invalid")
+  },
+  {
+    name: "HTTP 200 with errorNumber 9622 in the body",
+    reply: { status: 200, body: { errorNumber: 9622, errorMessage: "Invalid authentication token" } },
+    tag: "AuthError",
+    check: (e) => {
+      assert.strictEqual(e._tag === "AuthError" && e.reason, "invalid")
+      assert.strictEqual(e._tag === "AuthError" && e.status, 200)
+      assert.strictEqual(e._tag === "AuthError" && e.errorNumber, 9622)
+    }
+  },
+  {
+    name: "a body that does not match the schema",
+    reply: { body: { assets: [{ pricingParam: "STDQ" }], ok: true } },
+    tag: "DecodeError",
+    check: (e) => {
+      assert.strictEqual(e._tag === "DecodeError" && e.kind, "schema")
+      assert.strictEqual(e._tag === "DecodeError" && e.path, "$.assets[0].adamId")
+    }
+  }
+]
+
+const AssetsBody = Schema.Struct({ assets: Schema.Array(Asset), ok: Schema.Literal(true) })
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe("VppClient requests", () => {
+  it.effect("sends a v2 GET with the bearer token, Accept JSON and the query parameters", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([ok])
+      const value = yield* client.get(
+        "/v2/assets",
+        { pageIndex: 2, revocable: false, adamId: undefined, serialNumbers: ["a", "b"] },
+        Ok
+      )
+      assert.deepStrictEqual(value, { ok: true })
+      const [request] = http.requests()
+      assert.strictEqual(http.count(), 1)
+      assert.strictEqual(request!.method, "GET")
+      assert.strictEqual(request!.path, "/mdm/v2/assets")
+      assert.strictEqual(request!.headers["authorization"], `Bearer ${rawToken}`)
+      assert.strictEqual(request!.headers["accept"], "application/json")
+      assert.strictEqual(request!.params.get("pageIndex"), "2")
+      assert.strictEqual(request!.params.get("revocable"), "false")
+      assert.isFalse(request!.params.has("adamId"))
+      assert.deepStrictEqual(request!.params.getAll("serialNumbers"), ["a", "b"])
+      assert.notInclude(request!.url, rawToken)
+      assert.notInclude(request!.body, rawToken)
+    }))
+
+  it.effect("sends a legacy POST with the sToken in the JSON body only", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([{ body: { status: 0, licenses: [], totalBatchCount: "3" } }])
+      const Legacy = Schema.Struct({ status: Schema.Literal(0), licenses: Schema.Array(Schema.Unknown), totalBatchCount: Schema.String })
+      const response = yield* client.execute(
+        { _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: { batchToken: "bt-1", assignedOnly: true } },
+        Legacy
+      )
+      assert.deepStrictEqual(response, { value: { status: 0, licenses: [], totalBatchCount: "3" }, attempts: 1 })
+      const [request] = http.requests()
+      assert.strictEqual(request!.method, "POST")
+      assert.strictEqual(request!.path, "/mdm/getVPPLicensesSrv")
+      assert.deepStrictEqual(JSON.parse(request!.body), { batchToken: "bt-1", assignedOnly: true, sToken: rawToken })
+      assert.notInclude(request!.url, rawToken)
+      assert.isUndefined(request!.headers["authorization"])
+      assert.notInclude(JSON.stringify(request!.headers), rawToken)
+    }))
+
+  it.effect("fails a legacy status -1 body on HTTP 200 as BadRequestError, without retrying", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([{ body: { status: -1, errorNumber: 9602, errorMessage: "Invalid argument" } }])
+      const error = yield* client.execute({ _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: {} }, Schema.Unknown).pipe(
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "BadRequestError")
+      assert.strictEqual(error._tag === "BadRequestError" && error.errorNumber, 9602)
+      assert.strictEqual(http.count(), 1)
+    }))
+})
+
+describe("VppClient retries", () => {
+  for (const fault of retryableFaults) {
+    it.effect(`retries ${fault.name} and then succeeds`, () =>
+      Effect.gen(function*() {
+        const { client, http } = yield* setup([fault.reply, ok], fault.options)
+        const response = yield* settle(client.execute(okGet, Ok))
+        assert.deepStrictEqual(response.value, { ok: true })
+        assert.strictEqual(response.attempts, 2)
+        assert.strictEqual(http.count(), 2)
+        assert.strictEqual((yield* client.stats).retries, 1)
+        assert.strictEqual((yield* client.stats).requests, 2)
+      }))
+  }
+
+  for (const fault of fatalFaults) {
+    it.effect(`fails at once on ${fault.name}`, () =>
+      Effect.gen(function*() {
+        const { client, http } = yield* setup([fault.reply, ok, ok], fault.options)
+        const error = yield* settle(Effect.flip(client.execute(okGet, AssetsBody)))
+        assert.strictEqual(error._tag, fault.tag)
+        assert.isFalse(VppError.isRetryable(error))
+        fault.check?.(error)
+        assert.strictEqual(http.count(), 1)
+        assert.strictEqual((yield* client.stats).retries, 0)
+      }))
+  }
+
+  it.effect("classifies each retryable fault as the expected error", () =>
+    Effect.gen(function*() {
+      for (const fault of retryableFaults) {
+        const { client, http } = yield* setup([fault.reply], { ...fault.options, retry: { maxRetries: 0 } })
+        const error = yield* settle(Effect.flip(client.execute(okGet, Ok)))
+        assert.strictEqual(error._tag, fault.tag, fault.name)
+        assert.isTrue(VppError.isRetryable(error), fault.name)
+        fault.check?.(error)
+        assert.strictEqual(http.count(), 1, fault.name)
+      }
+    }))
+
+  it.effect("gives up on a permanent 503 after maxRetries + 1 attempts", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(() => ({ status: 503, body: appleError(9729) }), {
+        retry: { maxRetries: 3, baseDelay: "10 millis", maxDelay: "100 millis" }
+      })
+      const error = yield* settle(Effect.flip(client.execute(okGet, Ok)))
+      assert.strictEqual(error._tag, "UnavailableError")
+      assert.strictEqual(http.count(), 4)
+      const stats = yield* client.stats
+      assert.deepStrictEqual(stats, { requests: 4, retries: 3, rateLimited: 0 })
+    }))
+
+  it.effect("decodes a legacy success body", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup([{ body: { status: 0, batchToken: "next", totalBatchCount: "2", licenses: [{ licenseId: "1" }] } }])
+      const Legacy = Schema.Struct({
+        status: Schema.Literal(0),
+        batchToken: Schema.String,
+        totalBatchCount: Schema.NumberFromString,
+        licenses: Schema.Array(Schema.Struct({ licenseId: Schema.String }))
+      })
+      const response = yield* client.execute({ _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: {} }, Legacy)
+      assert.deepStrictEqual(response.value, { status: 0, batchToken: "next", totalBatchCount: 2, licenses: [{ licenseId: "1" }] })
+    }))
+})
+
+describe("VppClient Retry-After and rate-limit pauses", () => {
+  it.effect("does not retry before Retry-After: 120 has passed", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([{ status: 429, body: appleError(9646), headers: { "retry-after": "120" } }, ok])
+      const fiber = yield* Effect.fork(client.execute(okGet, Ok))
+      yield* TestClock.adjust("119 seconds")
+      assert.strictEqual(http.count(), 1)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(http.count(), 2)
+      assert.isAtLeast(elapsed(http.requests()[1]!), 120_000)
+      assert.strictEqual((yield* Fiber.join(fiber)).attempts, 2)
+      assert.strictEqual((yield* client.stats).rateLimited, 1)
+    }))
+
+  it.effect("does not retry before a Retry-After HTTP-date 90 s ahead", () =>
+    Effect.gen(function*() {
+      const retryAt = new Date(T0 + 90_000).toUTCString()
+      const { client, http } = yield* setup([{ status: 503, body: appleError(9729), headers: { "retry-after": retryAt } }, ok])
+      const fiber = yield* Effect.fork(client.execute(okGet, Ok))
+      yield* TestClock.adjust("89 seconds")
+      assert.strictEqual(http.count(), 1)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(http.count(), 2)
+      assert.isAtLeast(elapsed(http.requests()[1]!), 90_000)
+      assert.strictEqual((yield* Fiber.join(fiber)).attempts, 2)
+    }))
+
+  it.effect("pauses for rateLimitPause after a 429 without Retry-After", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([{ status: 429, body: appleError(9646) }, ok], { rateLimitPause: "5 seconds" })
+      const fiber = yield* Effect.fork(client.execute(okGet, Ok))
+      yield* TestClock.adjust("4999 millis")
+      assert.strictEqual(http.count(), 1)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual((yield* Fiber.join(fiber)).attempts, 2)
+      assert.isAtLeast(elapsed(http.requests()[1]!), 5000)
+    }))
+
+  const pauseScript = (rateLimitedAfter: Duration.DurationInput = 0): ScriptedHttp.Script => {
+    let rateLimited = false
+    return (request) => {
+      if (request.path.endsWith("/a") && !rateLimited) {
+        rateLimited = true
+        return { status: 429, body: appleError(9646), headers: { "retry-after": "10" }, delay: rateLimitedAfter }
+      }
+      return ok
+    }
+  }
+
+  it.effect("a 429 with Retry-After pauses every request of the client, not only the one that saw it", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(pauseScript())
+      const a = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/a" }, Ok))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(http.count(), 1)
+      const b = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/b" }, Ok))
+      yield* TestClock.adjust("8 seconds")
+      assert.strictEqual(http.count(), 1, "b went out during the pause")
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual((yield* Fiber.join(a)).attempts, 2)
+      assert.strictEqual((yield* Fiber.join(b)).attempts, 1)
+      for (const request of http.requests().slice(1)) assert.isAtLeast(elapsed(request), 10_000, request.path)
+    }))
+
+  it.effect("the pause also holds a request that was waiting for a concurrency permit", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(pauseScript("1 second"), { concurrency: 1 })
+      const a = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/a" }, Ok))
+      const b = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/b" }, Ok))
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(http.count(), 1, "b went out during the pause")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* Fiber.join(a)).attempts, 2)
+      assert.strictEqual((yield* Fiber.join(b)).attempts, 1)
+      // a's 429 arrived at 1 s with Retry-After 10.
+      for (const request of http.requests().slice(1)) assert.isAtLeast(elapsed(request), 11_000, request.path)
+    }))
+
+  it.effect("the pause also holds a request that was waiting for the rate limiter", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(pauseScript("500 millis"), { maxRequestsPerSecond: 1 })
+      const a = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/a" }, Ok))
+      yield* TestClock.adjust("1 millis")
+      const b = yield* Effect.fork(client.execute({ _tag: "Get", path: "/v2/b" }, Ok))
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(http.count(), 1, "b went out during the pause")
+      yield* TestClock.adjust("20 seconds")
+      assert.strictEqual((yield* Fiber.join(a)).attempts, 2)
+      assert.strictEqual((yield* Fiber.join(b)).attempts, 1)
+      const later = http.requests().slice(1).map(elapsed).sort((x, y) => x - y)
+      assert.isAtLeast(later[0]!, 10_500)
+      // ... and the limiter still spaces the two requests after the pause.
+      assert.isAtLeast(later[1]! - later[0]!, 1000)
+    }))
+})
+
+describe("VppClient concurrency", () => {
+  for (const [requested, expected] of [[5, 5], [10, 5], [2, 2]] as const) {
+    it.effect(`never has more than ${expected} requests in flight with concurrency ${requested}`, () =>
+      Effect.gen(function*() {
+        const { client, http } = yield* setup(() => ({ body: { ok: true }, delay: "100 millis" }), { concurrency: requested })
+        assert.strictEqual(client.concurrency, expected)
+        const results = yield* settle(
+          Effect.all(Array.from({ length: 20 }, (_, n) => client.get("/v2/assets", { pageIndex: n }, Ok)), {
+            concurrency: "unbounded"
+          }),
+          "10 seconds"
+        )
+        assert.strictEqual(results.length, 20)
+        assert.isTrue(results.every((r) => r.ok))
+        assert.strictEqual(http.count(), 20)
+        assert.strictEqual(http.maxInFlight(), expected)
+        assert.strictEqual(http.inFlight(), 0)
+        const pages = http.requests().map((r) => Number(r.params.get("pageIndex"))).sort((x, y) => x - y)
+        assert.deepStrictEqual(pages, Array.from({ length: 20 }, (_, n) => n))
+      }))
+  }
+})
+
+/** The largest number of request starts within any window of `windowMillis` (half-open). */
+const maxStartsPerWindow = (starts: ReadonlyArray<number>, windowMillis: number): number => {
+  const sorted = [...starts].sort((x, y) => x - y)
+  let max = 0
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i]! - sorted[j]! >= windowMillis) j++
+    max = Math.max(max, i - j + 1)
+  }
+  return max
+}
+
+describe("VppClient rate limiter", () => {
+  it.effect("spreads 45 requests at 15 per second over at least two windows", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(() => ok, { maxRequestsPerSecond: 15 })
+      const results = yield* settle(
+        Effect.all(Array.from({ length: 45 }, () => client.get("/v2/users", {}, Ok)), { concurrency: "unbounded" }),
+        "30 seconds"
+      )
+      assert.strictEqual(results.length, 45)
+      const starts = http.requests().map(elapsed)
+      assert.strictEqual(starts.length, 45)
+      assert.isAtMost(maxStartsPerWindow(starts, 1000), 15)
+      const last = Math.max(...starts)
+      assert.isAtLeast(last, 2000)
+      // Not slower than needed either: three bursts, about a window apart.
+      assert.isAtMost(last, 2 * 1100)
+    }))
+
+  it.effect("adopts the maxRequestPerSecond of Service Config", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup((request) =>
+        request.path.endsWith("/service/config")
+          ? { body: { limits: { maxRequestPerSecond: 3 }, urls: {} } }
+          : ok
+      )
+      const config = yield* client.syncServiceConfig
+      assert.strictEqual(config.limits["maxRequestPerSecond"], 3)
+      yield* settle(
+        Effect.all(Array.from({ length: 9 }, () => client.get("/v2/users", {}, Ok)), { concurrency: "unbounded" }),
+        "30 seconds"
+      )
+      const starts = http.requests().slice(1).map(elapsed)
+      assert.isAtMost(maxStartsPerWindow(starts, 1000), 3)
+      assert.isAtLeast(Math.max(...starts), 2000)
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------------------
+
+const renderUnknown = (u: unknown): string => {
+  if (typeof u === "string") return u
+  try {
+    return `${String(u)} ${JSON.stringify(u)}`
+  } catch {
+    return String(u)
+  }
+}
+
+const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ annotations, cause, logLevel, message }) => {
+    const parts = Array.isArray(message) ? message.map(renderUnknown) : [renderUnknown(message)]
+    lines.push([
+      logLevel.label,
+      ...parts,
+      Cause.isEmpty(cause) ? "" : Cause.pretty(cause),
+      renderUnknown(HashMap.toEntries(annotations))
+    ].join(" "))
+  })
+  return { lines, layer: Layer.merge(Logger.add(logger), Logger.minimumLogLevel(LogLevel.All)) }
+}
+
+const captureSpans = Effect.map(Effect.tracer, (native) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span(name, parent, context, links, startTime, kind, options) {
+      const span = native.span(name, parent, context, links, startTime, kind, options)
+      spans.push(span)
+      return span
+    },
+    context: (f, fiber) => native.context(f, fiber)
+  })
+  const render = () =>
+    spans.map((span) => {
+      const events = (span as { readonly events?: ReadonlyArray<unknown> }).events ?? []
+      return `${span.name} ${renderUnknown([...span.attributes.entries()])} ${renderUnknown(events)}`
+    })
+  return { spans, tracer, render }
+})
+
+const assertNoToken = (text: string, what: string) => {
+  assert.notInclude(text, rawToken, `the raw sToken leaked into ${what}`)
+  assert.notInclude(text, canarySecret, `the canary secret leaked into ${what}`)
+}
+
+const assertErrorClean = (error: VppError.VppError, what: string) => {
+  assertNoToken(String(error), `String(error) of ${what}`)
+  assertNoToken(error.message, `error.message of ${what}`)
+  assertNoToken(JSON.stringify(error), `JSON.stringify(error) of ${what}`)
+  assertNoToken(Cause.pretty(Cause.fail(error)), `Cause.pretty of ${what}`)
+}
+
+describe("VppClient never shows the sToken", () => {
+  it.effect("not in any error", () =>
+    Effect.gen(function*() {
+      const requests = [
+        okGet,
+        { _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: { batchToken: "bt" } }
+      ] as const satisfies ReadonlyArray<VppClient.Request>
+      let checked = 0
+      for (const request of requests) {
+        for (const fault of [...retryableFaults, ...fatalFaults]) {
+          const { client } = yield* setup([fault.reply], { ...fault.options, retry: { maxRetries: 0 } })
+          const error = yield* settle(Effect.flip(client.execute(request, AssetsBody)))
+          assert.strictEqual(error._tag, fault.tag, fault.name)
+          assertErrorClean(error, `${fault.name} (${request._tag})`)
+          checked++
+        }
+        // A legacy error body, and retries running out.
+        const legacy = yield* setup([{ body: { status: -1, errorNumber: 9602 } }])
+        assertErrorClean(yield* settle(Effect.flip(legacy.client.execute(request, Ok))), "a legacy status -1 body")
+        const exhausted = yield* setup(() => ({ status: 503 }), { retry: { maxRetries: 2, baseDelay: "1 millis" } })
+        assertErrorClean(yield* settle(Effect.flip(exhausted.client.execute(request, Ok))), "retries running out")
+        checked += 2
+      }
+      assert.strictEqual(checked, 2 * (retryableFaults.length + fatalFaults.length + 2))
+    }))
+
+  it.effect("not in logs or spans while retrying", () =>
+    Effect.gen(function*() {
+      const logs = captureLogs()
+      const { render, spans, tracer } = yield* captureSpans
+      yield* Effect.gen(function*() {
+        for (const request of [okGet, { _tag: "LegacyPost", path: "/getVPPUsersSrv", body: {} }] as const) {
+          for (const fault of [...retryableFaults, ...fatalFaults]) {
+            const { client } = yield* setup([fault.reply, ok], fault.options)
+            yield* settle(Effect.either(client.execute(request, Ok)))
+          }
+        }
+      }).pipe(Effect.withTracer(tracer), Effect.provide(logs.layer))
+      // The capture works: the retries were logged and the requests traced.
+      assert.isTrue(logs.lines.some((line) => line.includes("retrying /v2/assets")), "no retry was logged")
+      assert.isTrue(logs.lines.some((line) => line.includes("retrying /getVPPUsersSrv")), "no legacy retry was logged")
+      assert.isTrue(spans.some((span) => span.name === "VppClient.execute"), "no VppClient.execute span")
+      assert.isTrue(spans.some((span) => span.kind === "client"), "no HTTP client span")
+      for (const line of logs.lines) assertNoToken(line, `the log line ${JSON.stringify(line.slice(0, 80))}`)
+      for (const span of render()) assertNoToken(span, `the span ${JSON.stringify(span.slice(0, 80))}`)
+    }))
+
+  it.effect("the Authorization header carries the raw token and nothing else does", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([ok, { body: { status: 0 } }])
+      yield* client.get("/v2/users", { pageIndex: 0 }, Ok)
+      yield* client.execute({ _tag: "LegacyPost", path: "/getVPPUsersSrv", body: {} }, Schema.Unknown)
+      const [get, post] = http.requests()
+      assert.strictEqual(get!.headers["authorization"], `Bearer ${rawToken}`)
+      assert.strictEqual(JSON.parse(post!.body).sToken, rawToken)
+      for (const [name, value] of Object.entries(get!.headers)) {
+        if (name !== "authorization") assertNoToken(value, `the ${name} header`)
+      }
+      assertNoToken(get!.url + get!.body, "the GET URL or body")
+      assertNoToken(post!.url + JSON.stringify(post!.headers), "the POST URL or headers")
+      // The client itself does not show it either.
+      assertNoToken(String(client.token.value) + JSON.stringify(client.token), "the client's token")
+    }))
+})
+
+// Guard against a vacuous exit helper: a request that never answers must be reported, not awaited forever.
+describe("test helpers", () => {
+  it.effect("settle reports an effect that is still running", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(settle(Effect.never, "1 second"))
+      assert.isTrue(Exit.isFailure(exit))
+    }))
+})
