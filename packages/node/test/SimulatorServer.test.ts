@@ -297,12 +297,22 @@ describe("SimulatorServer over loopback with the undici client", () => {
       assert.strictEqual(error.endpoint, "/v2/users")
     }))
 
-  it.scopedLive("POSTs JSON to a legacy path and maps the simulator's 404 to a typed error", () =>
+  it.scopedLive("a refused connection is a TransportError whose reason names the socket error", () =>
+    Effect.gen(function*() {
+      const token = SToken.make({ secret: "refused", orgName: "Nobody", expiresAt: new Date("2031-01-01T00:00:00Z") })
+      // Port 9 (discard) on loopback: nothing listens there in a test sandbox.
+      const client = yield* NodeVppClient.make({ ...fast, retry: { maxRetries: 0 }, token, baseUrl: "http://127.0.0.1:9/mdm" })
+      const error = yield* Effect.flip(client.get("/v2/users", {}, Page.envelope("users", User.User)))
+      assert.strictEqual(error._tag, "TransportError")
+      assert.include(error.message, "ECONNREFUSED")
+    }))
+
+  it.scopedLive("POSTs JSON to an unknown legacy path and maps the simulator's 404 to a typed error", () =>
     Effect.gen(function*() {
       const server = yield* SimulatorServer.make({ seed: 1 })
       const client = yield* NodeVppClient.make({ ...fast, token: server.simulator.token, baseUrl: server.baseUrl })
       const error = yield* Effect.flip(
-        client.execute({ _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: { assignedOnly: true } }, Schema.Unknown)
+        client.execute({ _tag: "LegacyPost", path: "/getVPPNothingSrv", body: { assignedOnly: true } }, Schema.Unknown)
       )
       assert.strictEqual(error._tag, "BadRequestError")
       if (error._tag !== "BadRequestError") return
@@ -310,7 +320,7 @@ describe("SimulatorServer over loopback with the undici client", () => {
       assert.strictEqual(error.errorNumber, 9602)
       const [entry] = yield* server.simulator.log
       assert.strictEqual(entry?.method, "POST")
-      assert.strictEqual(entry?.path, "/getVPPLicensesSrv")
+      assert.strictEqual(entry?.path, "/getVPPNothingSrv")
     }))
 
   it.scopedLive("sends legacy POSTs as JSON with the sToken in the body and treats status -1 as an error", () =>
