@@ -1,0 +1,115 @@
+/**
+ * The exit codes of `vppkit` and the one-line message each failure prints.
+ *
+ * | code | meaning |
+ * | --- | --- |
+ * | 0 | success |
+ * | 1 | anything else (a bad answer from Apple, a database error, …) |
+ * | 2 | usage: a bad flag, argument, file or setting |
+ * | 3 | the sToken: missing, unreadable, malformed, expired, revoked or refused |
+ * | 4 | gave up after retries: Apple kept rate-limiting, was unavailable, or the network failed |
+ *
+ * @since 0.1.0
+ */
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as VppError from "@vppkit/core/VppError"
+import { ConfigurationError } from "@vppkit/node/NodeVppClient"
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+
+/**
+ * @since 0.1.0
+ * @category codes
+ */
+export const ok = 0
+/**
+ * @since 0.1.0
+ * @category codes
+ */
+export const failure = 1
+/**
+ * @since 0.1.0
+ * @category codes
+ */
+export const usage = 2
+/**
+ * @since 0.1.0
+ * @category codes
+ */
+export const token = 3
+/**
+ * @since 0.1.0
+ * @category codes
+ */
+export const gaveUp = 4
+/**
+ * Interrupted by SIGINT or SIGTERM (the shell's 128 + 2).
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const interrupted = 130
+
+/**
+ * Bad input the command found itself (an unknown resource, a filter the resource does not have, an
+ * unreadable checkpoint file): exit code 2.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+/**
+ * A token problem found before any request (expired by its own date): exit code 3.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenError extends Data.TaggedError("TokenError")<{ readonly message: string }> {}
+
+/**
+ * A failure of the command's own work (a database that cannot be opened, a file that cannot be written):
+ * exit code 1.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CommandError extends Data.TaggedError("CommandError")<{ readonly message: string }> {}
+
+const tokenSettings: ReadonlySet<string> = new Set(["VPP_TOKEN_FILE", "VPP_TOKEN", "--token-file"])
+
+/**
+ * The exit code of a failure.
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const of = (error: unknown): number => {
+  if (ValidationError.isValidationError(error)) return usage
+  if (Predicate.isTagged(error, "UsageError")) return usage
+  if (Predicate.isTagged(error, "TokenError")) return token
+  if (error instanceof ConfigurationError) return tokenSettings.has(error.setting) ? token : usage
+  if (VppError.isVppError(error)) {
+    if (error._tag === "AuthError") return token
+    if (VppError.isRetryable(error)) return gaveUp
+  }
+  return failure
+}
+
+/**
+ * The one line printed for a failure (never a stack trace; never the sToken, which no error carries).
+ *
+ * @since 0.1.0
+ * @category messages
+ */
+export const message = (error: unknown): string => {
+  if (VppError.isVppError(error) && VppError.isRetryable(error)) return `gave up after retries: ${error.message}`
+  if (VppError.isVppError(error) && error._tag === "CheckpointUnusableError") {
+    return `${error.message} (run again without --since / --checkpoint, or sync with --full)`
+  }
+  if (error instanceof Error && error.message.length > 0) return firstLine(error.message)
+  if (Predicate.hasProperty(error, "message") && typeof error.message === "string") return firstLine(error.message)
+  return firstLine(String(error))
+}
+
+const firstLine = (text: string): string => text.split("\n")[0]!.trim()

@@ -1,0 +1,103 @@
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as SToken from "@vppkit/core/SToken"
+import * as VppClient from "@vppkit/core/VppClient"
+import * as NodeVppClient from "@vppkit/node/NodeVppClient"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { TokenError } from "../ExitCode.js"
+
+/** Options every command shares. None takes the sToken itself: argv is visible to other users. */
+export const globalOptions = {
+  baseUrl: Options.text("base-url").pipe(
+    Options.withPseudoName("URL"),
+    Options.withDescription("the API's base URL (default: $VPP_BASE_URL, else https://vpp.itunes.apple.com/mdm)"),
+    Options.optional
+  ),
+  tokenFile: Options.text("token-file").pipe(
+    Options.withPseudoName("PATH"),
+    Options.withDescription("a file holding the sToken (default: $VPP_TOKEN_FILE, else the value of $VPP_TOKEN)"),
+    Options.optional
+  ),
+  quiet: Options.boolean("quiet").pipe(
+    Options.withAlias("q"),
+    Options.withDescription("no progress and no summary on stderr; errors are still printed")
+  )
+}
+
+/** The options every command takes besides its own (they may come anywhere after the command's name). */
+export type Globals = Command.Command.ParseConfig<typeof globalOptions>
+
+/** Days before expiry from which every command warns. */
+export const expiryWarningDays = 15
+
+/**
+ * The sToken and base URL: the flags first, then the environment. An expired token fails here, before any
+ * request; one that expires within {@link expiryWarningDays} days is warned about.
+ */
+export const loadSettings = (
+  globals: Globals,
+  options: { readonly allowExpired?: boolean } = {}
+): Effect.Effect<NodeVppClient.Settings, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const flags = new Map<string, string>()
+    if (Option.isSome(globals.tokenFile)) {
+      flags.set("VPP_TOKEN_FILE", globals.tokenFile.value)
+      flags.set("VPP_TOKEN", "")
+    }
+    if (Option.isSome(globals.baseUrl)) flags.set("VPP_BASE_URL", globals.baseUrl.value)
+    const provider = ConfigProvider.fromMap(flags).pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
+    const settings = yield* NodeVppClient.loadSettings.pipe(
+      Effect.withConfigProvider(provider),
+      Effect.mapError((error) => renameSetting(error, globals))
+    )
+    const now = new Date()
+    if (options.allowExpired === true) return settings
+    if (SToken.isExpired(settings.token, now)) {
+      return yield* new TokenError({
+        message: `the sToken of ${settings.token.orgName} expired on ${
+          settings.token.expiresAt.toISOString().slice(0, 10)
+        }: download a new one from Apple School Manager or Apple Business Manager`
+      })
+    }
+    const days = SToken.daysLeft(settings.token, now)
+    if (days < expiryWarningDays && !globals.quiet) {
+      yield* Console.error(
+        `warning: the sToken of ${settings.token.orgName} expires in ${days} day${days === 1 ? "" : "s"} (${
+          settings.token.expiresAt.toISOString().slice(0, 10)
+        }): renew it in Apple School Manager or Apple Business Manager`
+      )
+    }
+    return settings
+  })
+
+/** Errors about a value that came from a flag name the flag, not the environment variable. */
+const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals): NodeVppClient.ConfigurationError => {
+  const flag = error.setting === "VPP_TOKEN_FILE" && Option.isSome(globals.tokenFile)
+    ? "--token-file"
+    : error.setting === "VPP_BASE_URL" && Option.isSome(globals.baseUrl)
+    ? "--base-url"
+    : undefined
+  return flag === undefined
+    ? error
+    : new NodeVppClient.ConfigurationError({ setting: flag, message: error.message.replace(error.setting, flag) })
+}
+
+/** The client for a command: settings from {@link loadSettings}, then the undici client. */
+export const makeClient = (
+  globals: Globals,
+  options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
+): Effect.Effect<VppClient.Service, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.flatMap(loadSettings(globals), (settings) => NodeVppClient.make({ ...options, ...settings }))
+
+/** {@link makeClient} as a layer. */
+export const clientLayer = (
+  globals: Globals,
+  options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
+): Layer.Layer<VppClient.VppClient, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
+  Layer.scoped(VppClient.VppClient, makeClient(globals, options))

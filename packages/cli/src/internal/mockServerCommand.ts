@@ -1,0 +1,118 @@
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as Simulator from "@vppkit/core/Simulator"
+import * as SimulatorServer from "@vppkit/node/SimulatorServer"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { CommandError, UsageError } from "../ExitCode.js"
+import { globalOptions } from "./globals.js"
+
+/** Every fault the mock server draws from when `--fault-rate` is above 0 (the ones a client must survive). */
+export const survivableFaults: ReadonlyArray<Simulator.Fault> = [
+  { _tag: "RateLimited" },
+  { _tag: "RateLimited", retryAfter: { seconds: 1 } },
+  { _tag: "Unavailable", retryAfter: { seconds: 1, format: "http-date" } },
+  { _tag: "InternalError" },
+  { _tag: "BadGateway" },
+  { _tag: "GatewayTimeout" },
+  { _tag: "MalformedJson" },
+  { _tag: "ConnectionReset" },
+  { _tag: "TokenlessResponse" },
+  { _tag: "ZeroRecordBatch" }
+]
+
+const count = (name: string, description: string, fallback: number) =>
+  Options.integer(name).pipe(Options.withDescription(description), Options.withDefault(fallback))
+
+const options = {
+  port: count("port", "TCP port on 127.0.0.1 (0: any free port)", 8080),
+  seed: count("seed", "seeds the organisation and the random faults", 1),
+  orgName: Options.text("org-name").pipe(Options.withDescription("the organisation's name"), Options.withDefault("Mock School")),
+  assets: count("assets", "number of assets", 200),
+  assignments: count("assignments", "number of assignments", 5000),
+  users: count("users", "number of users", 2000),
+  pageSize: count("page-size", "records per page of the v2 page-index endpoints", 1000),
+  latency: count("latency", "milliseconds added to every response", 0),
+  faultRate: Options.float("fault-rate").pipe(
+    Options.withDescription("probability (0..1) that a request meets a random fault: 429, 503, 500, 502, 504, bad JSON, reset, …"),
+    Options.withDefault(0)
+  ),
+  churnEvery: count("churn-every", "apply random writes before every N-th data request (0: never)", 0),
+  maxRequestsPerSecond: count("max-requests-per-second", "enforce this request rate with 429 (0: no limit)", 0),
+  pages: Options.choice("pages", ["live", "snapshot"]).pipe(
+    Options.withDescription("live pages shift under writes, as Apple's do; snapshot pages do not"),
+    Options.withDefault("live" as const)
+  ),
+  legacyOverrideIndex: Options.choice("legacy-override-index", ["next-batch", "first-batch"]).pipe(
+    Options.withDescription("what legacy overrideIndex 1 returns"),
+    Options.withDefault("next-batch" as const)
+  ),
+  writeToken: Options.text("write-token").pipe(
+    Options.withPseudoName("PATH"),
+    Options.withDescription("write the mock server's sToken to this file (for VPP_TOKEN_FILE / --token-file)"),
+    Options.optional
+  )
+}
+
+export type MockServerFlags = Command.Command.ParseConfig<typeof options>
+
+/** The simulator settings the flags describe, or a usage message. */
+export const settingsOf = (flags: Omit<MockServerFlags, "port" | "writeToken">): Effect.Effect<Simulator.Settings, UsageError> => {
+  const negative = Object.entries(flags).find(([, value]) => typeof value === "number" && value < 0)
+  if (negative !== undefined) return Effect.fail(new UsageError({ message: `--${kebab(negative[0])} must not be negative` }))
+  if (flags.faultRate > 1) return Effect.fail(new UsageError({ message: "--fault-rate is a probability between 0 and 1" }))
+  if (flags.pageSize < 1) return Effect.fail(new UsageError({ message: "--page-size must be at least 1" }))
+  return Effect.succeed({
+    seed: flags.seed,
+    orgName: flags.orgName,
+    records: { assets: flags.assets, assignments: flags.assignments, users: flags.users },
+    pageSize: flags.pageSize,
+    pages: flags.pages,
+    legacyOverrideIndex: flags.legacyOverrideIndex,
+    ...(flags.latency > 0 ? { latency: flags.latency } : {}),
+    ...(flags.faultRate > 0 ? { randomFaults: { probability: flags.faultRate, faults: survivableFaults } } : {}),
+    ...(flags.churnEvery > 0
+      ? { churn: { every: flags.churnEvery, resources: ["assignments", "users"], inserts: 2, updates: 2, deletes: 1 } }
+      : {}),
+    ...(flags.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {})
+  })
+}
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+
+/** Writes a secret file readable by its owner only. */
+export const writeSecretFile = (path: string, content: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(path, content, { mode: 0o600 })).pipe(
+    Effect.mapError((error) => new CommandError({ message: `cannot write ${path}: ${error.message}` }))
+  )
+
+export const mockServerCommand = Command.make("mock-server", { ...options, quiet: globalOptions.quiet }, (flags) =>
+  Effect.gen(function*() {
+    if (flags.port > 65535) return yield* new UsageError({ message: "--port must be between 0 and 65535" })
+    const settings = yield* settingsOf(flags)
+    const server = yield* SimulatorServer.make(settings, { port: flags.port }).pipe(
+      Effect.mapError((error) => new CommandError({ message: `cannot listen on 127.0.0.1:${flags.port}: ${describeServeError(error)}` }))
+    )
+    if (Option.isSome(flags.writeToken)) {
+      yield* writeSecretFile(flags.writeToken.value, Redacted.value(server.simulator.token.value) + "\n")
+    }
+    yield* Console.log(`vppkit mock server for "${settings.orgName}" on ${server.baseUrl}`)
+    yield* Console.log(`  export VPP_BASE_URL=${server.baseUrl}`)
+    yield* Console.log(
+      Option.isSome(flags.writeToken)
+        ? `  export VPP_TOKEN_FILE=${flags.writeToken.value}`
+        : "  (pass --write-token FILE to get a token this server accepts)"
+    )
+    if (!flags.quiet) yield* Console.error("Press Ctrl-C to stop.")
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Serve the simulator of Apple's API on 127.0.0.1 for MDM development and tests"))
+
+const describeServeError = (error: { readonly cause?: unknown; readonly message: string }): string => {
+  const cause = error.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  if (cause?.code === "EADDRINUSE") return "the port is in use (choose another with --port, or 0 for any free port)"
+  return typeof cause?.message === "string" ? cause.message : error.message
+}
