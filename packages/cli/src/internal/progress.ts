@@ -1,0 +1,76 @@
+import type * as Traversal from "@vppkit/core/Traversal"
+import * as VppClient from "@vppkit/core/VppClient"
+import { SingleBar } from "cli-progress"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+/**
+ * Progress of one traversal on stderr: a bar with pages/total, records, rate, retries and ETA, drawn only
+ * when stderr is a terminal and the run is not quiet. `finish` prints the one-line summary (unless quiet),
+ * terminal or not.
+ */
+export interface Progress {
+  /** Counts a delivered page. */
+  readonly page: (page: Traversal.Page<unknown>) => Effect.Effect<void>
+  /** Stops the bar and prints `summary` on stderr (unless quiet). */
+  readonly finish: (summary: string) => Effect.Effect<void>
+}
+
+export interface ProgressOptions {
+  readonly label: string
+  readonly quiet: boolean
+  /** Defaults to whether stderr is a terminal. */
+  readonly interactive?: boolean
+}
+
+/** A progress display for one traversal; the bar is stopped when the scope closes, whatever happened. */
+export const make = (options: ProgressOptions): Effect.Effect<Progress, never, Scope.Scope | VppClient.VppClient> =>
+  Effect.gen(function*() {
+    const client = yield* VppClient.VppClient
+    const started = Date.now()
+    const interactive = !options.quiet && (options.interactive ?? process.stderr.isTTY === true)
+    let records = 0
+    let pages = 0
+    const bar = interactive
+      ? new SingleBar({
+        stream: process.stderr,
+        format: `${options.label} [{bar}] {value}/{total} pages | {records} records | {rate} rec/s | {retries} retries | ETA {eta_formatted}`,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 20,
+        fps: 5
+      })
+      : undefined
+    let barStarted = false
+    yield* Effect.addFinalizer(() => Effect.sync(() => bar?.stop()))
+    const page = (page: Traversal.Page<unknown>) =>
+      Effect.gen(function*() {
+        pages++
+        records += page.records.length
+        if (bar === undefined) return
+        const stats = yield* client.stats
+        const seconds = Math.max(0.001, (Date.now() - started) / 1000)
+        const payload = { records, rate: Math.round(records / seconds), retries: stats.retries }
+        const total = Math.max(page.total ?? pages, pages)
+        if (!barStarted) {
+          bar.start(total, pages, payload)
+          barStarted = true
+        } else {
+          bar.setTotal(total)
+          bar.update(pages, payload)
+        }
+      })
+    const finish = (summary: string) =>
+      Effect.zipRight(
+        Effect.sync(() => bar?.stop()),
+        options.quiet ? Effect.void : Console.error(summary)
+      )
+    return { page, finish }
+  })
+
+/** `1234567` → `1,234,567`. */
+export const count = (n: number): string => n.toLocaleString("en-US")
+
+/** Elapsed milliseconds as `12.3 s`. */
+export const seconds = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
