@@ -57,8 +57,9 @@ export const loadSettings = (
       Effect.mapError((error) => renameSetting(error, globals))
     )
     const now = new Date()
-    if (options.allowExpired === true) return settings
-    if (SToken.isExpired(settings.token, now)) {
+    const expired = SToken.isExpired(settings.token, now)
+    if (expired && options.allowExpired === true) return settings
+    if (expired) {
       return yield* new TokenError({
         message: `the sToken of ${settings.token.orgName} expired on ${
           settings.token.expiresAt.toISOString().slice(0, 10)
