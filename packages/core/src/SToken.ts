@@ -60,7 +60,14 @@ export const parseAppleDate = (text: string): Date | undefined => {
   const zone = match[2] ?? "Z"
   const normalized = zone === "Z" ? "Z" : `${zone.slice(0, 3)}:${zone.slice(-2)}`
   const millis = Date.parse(`${local}${normalized}`)
-  return Number.isNaN(millis) ? undefined : new Date(millis)
+  if (Number.isNaN(millis)) return undefined
+  // Date.parse rolls impossible days over (2030-02-31 → March 3): the calendar date must survive the round trip.
+  const [year, month, day] = local.slice(0, 10).split("-").map(Number) as [number, number, number]
+  const calendar = new Date(Date.UTC(year, month - 1, day))
+  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
+    return undefined
+  }
+  return new Date(millis)
 }
 
 const base64 = /^[A-Za-z0-9+/=\s]+$/

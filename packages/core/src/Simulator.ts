@@ -1,8 +1,10 @@
 /**
  * A deterministic, seeded simulator of Apple's App and Book Management server. It models one organisation
- * (assets, assignments, users) with Apple's semantics — live pages that shift under writes, a `versionId`
- * per endpoint that changes on every write, `sinceVersionId` deltas, errors in HTTP 200 bodies — records every
- * request, and injects faults (scripted or probabilistic). Tests swap it in as a layer
+ * (assets, assignments, users, subscriptions) with Apple's semantics — live pages that shift under writes, a
+ * `versionId` per endpoint that changes on every write, `sinceVersionId` deltas, errors in HTTP 200 bodies,
+ * cursor-paginated subscription endpoints (cursors that expire), and the legacy v1 batch services
+ * (`batchToken` chains, `overrideIndex`, `sinceModifiedToken`) — records every request, and injects faults
+ * (scripted or probabilistic). Tests swap it in as a layer
  * ({@link layerTest}); `@vppkit/node` serves the same {@link toHttpApp} over a real socket.
  *
  * Everything runs on Effect's Clock, so TestClock drives latency, `Retry-After` and rate windows.

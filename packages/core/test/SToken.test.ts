@@ -92,6 +92,15 @@ describe("SToken.decode", () => {
   })
 })
 
+describe("SToken.parseAppleDate", () => {
+  it("refuses impossible calendar dates instead of rolling them over", () => {
+    for (const text of ["2030-02-31T00:00:00+0000", "2030-13-01T00:00:00Z", "2031-02-29 10:00:00 +0000".replace(" +", "+")]) {
+      assert.isUndefined(SToken.parseAppleDate(text), text)
+    }
+    assert.strictEqual(SToken.parseAppleDate("2032-02-29T10:00:00+0000")?.toISOString(), "2032-02-29T10:00:00.000Z")
+  })
+})
+
 describe("SToken.make", () => {
   // Years 0000–9999 only: beyond them ISO strings carry a sign and a six-digit year.
   const expiry = FastCheck.date({ min: new Date("1970-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true })
