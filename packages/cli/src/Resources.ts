@@ -103,6 +103,8 @@ export interface Resource {
   /** The JSON field of the checkpoint file, or `undefined` when the API has no incremental query for it. */
   readonly checkpointField: "versionId" | "sinceModifiedToken" | undefined
   readonly filters: ReadonlyArray<Filter>
+  /** The filters a sync uses: the whole data set, as the API defines it (retired entries included). */
+  readonly syncFilters: Readonly<Record<string, unknown>>
   readonly fields: ReadonlyArray<Field>
   /** How the natural key is made, for the README. */
   readonly keyDescription: string
@@ -178,6 +180,7 @@ const resources: ReadonlyArray<Resource> = [
       integer("max-assigned-count", "maxAssignedCount", "at most this many assigned licences"),
       boolean("unlimited", "unlimited", "only assets with (true) or without (false) unlimited licences")
     ],
+    syncFilters: {},
     fields: [
       { name: "adamId", type: "text" },
       { name: "pricingParam", type: "text" },
@@ -210,6 +213,7 @@ const resources: ReadonlyArray<Resource> = [
       boolean("exclude-inactive-users", "excludeInactiveUsers", "leave out assignments of retired users"),
       boolean("include-user-state", "includeUserState", "add each assigned user's idHash and userStatus")
     ],
+    syncFilters: {},
     fields: [
       { name: "adamId", type: "text" },
       { name: "pricingParam", type: "text" },
@@ -242,6 +246,7 @@ const resources: ReadonlyArray<Resource> = [
       boolean("active-only", "activeOnly", "only users that are not retired"),
       boolean("retired-only", "retiredOnly", "only retired users")
     ],
+    syncFilters: {},
     fields: [
       { name: "clientUserId", type: "text" },
       { name: "email", type: "text" },
@@ -273,6 +278,7 @@ const resources: ReadonlyArray<Resource> = [
       { flag: "parent-adam-id", api: "parentAdamId", type: "integers", description: "subscriptions of this parent product (repeatable)" },
       { flag: "adam-id", api: "adamId", type: "integers", description: "this subscription (repeatable)" }
     ],
+    syncFilters: {},
     fields: [
       { name: "adamId", type: "integer" },
       { name: "parentAdamId", type: "integer" },
@@ -297,6 +303,7 @@ const resources: ReadonlyArray<Resource> = [
       { flag: "adam-id", api: "adamId", type: "integers", description: "of this subscription (repeatable)" },
       { flag: "client-user-id", api: "clientUserId", type: "strings", description: "of this user (repeatable)" }
     ],
+    syncFilters: {},
     fields: [
       { name: "adamId", type: "integer" },
       { name: "clientUserId", type: "text" },
@@ -321,6 +328,7 @@ const resources: ReadonlyArray<Resource> = [
       { flag: "adam-id", api: "adamId", type: "integers", description: "of this subscription (repeatable)" },
       boolean("include-user-state", "includeUserState", "add each administrator's userStatus")
     ],
+    syncFilters: {},
     fields: [
       { name: "adamId", type: "integer" },
       { name: "clientUserId", type: "text" },
@@ -347,6 +355,7 @@ const resources: ReadonlyArray<Resource> = [
       boolean("device-assigned-only", "deviceAssignedOnly", "only licences assigned to devices"),
       text("serial-number", "serialNumber", "licences of this device")
     ],
+    syncFilters: {},
     fields: [
       { name: "licenseId", type: "integer" },
       { name: "licenseIdStr", type: "text" },
@@ -379,6 +388,7 @@ const resources: ReadonlyArray<Resource> = [
       boolean("include-retired", "includeRetired", "include retired users"),
       boolean("include-retired-only", "includeRetiredOnly", "only retired users")
     ],
+    syncFilters: { includeRetired: true },
     fields: [
       { name: "userId", type: "integer" },
       { name: "clientUserIdStr", type: "text" },
