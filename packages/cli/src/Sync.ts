@@ -101,11 +101,13 @@ export const run = (
 ): Effect.Effect<ReadonlyArray<Summary>, VppError.VppError | SqlError.SqlError, VppClient.VppClient | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const resources = options.resources ?? Resources.all
+    const notice = (line: string) => options.quiet === true ? Effect.void : Console.error(line)
     yield* Store.ensureSchema(resources)
     const summaries: Array<Summary> = []
     for (const resource of resources) {
       const summary = yield* syncResource(resource, options).pipe(
-        Effect.tapError(() => options.quiet === true ? Effect.void : Console.error(`${resource.name}: not synced (its previous sync is kept)`))
+        Effect.tapError(() => notice(`${resource.name}: not synced (its previous sync is kept)`)),
+        Effect.onInterrupt(() => notice(`${resource.name}: interrupted, rolled back (its previous sync is kept)`))
       )
       summaries.push(summary)
     }

@@ -185,6 +185,29 @@ describe("vppkit sync (the built bin)", () => {
       }))
     }), { timeout: 60_000 })
 
+  it.scopedLive("SIGINT rolls the running resource back and exits 130; the resources before it stay committed", () =>
+    Effect.gen(function*() {
+      const { args, db, simulator } = yield* setup({ seed: 5, pageSize: 50, records: { assets: 2, users: 60, assignments: 120 } })
+      // Subscription assignments never answer: the run hangs in their transaction until it is interrupted.
+      yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments" })
+      const exit = yield* Effect.scoped(Effect.gen(function*() {
+        const running = yield* start(args())
+        while (!(yield* simulator.log).some((entry) => entry.path === "/v2/subscriptions")) yield* Effect.sleep("5 millis")
+        yield* Effect.sleep("150 millis")
+        running.child.kill("SIGINT")
+        return yield* running.exit
+      }))
+      assert.strictEqual(exit.code, 130, exit.stderr)
+      assert.include(exit.stderr, "subscription-assignments: interrupted, rolled back (its previous sync is kept)\nvppkit: interrupted\n")
+      yield* withDb(db, Effect.gen(function*() {
+        assert.strictEqual(yield* integrity, "ok")
+        const sql = yield* SqlClient.SqlClient
+        const states = yield* sql<{ readonly resource: string }>`SELECT ${sql("resource")} FROM ${sql(Store.stateTable)} ORDER BY ${sql("resource")}`
+        assert.deepStrictEqual(states.map((row) => row.resource), ["assets", "assignments", "subscriptions", "users"])
+        assert.strictEqual(yield* Store.count(Resources.all.find((r) => r.name === "subscription-assignments")!), 0)
+      }))
+    }))
+
   it.scopedLive("usage errors: a --db in a missing directory, an unknown resource → one line, exit code 2", () =>
     Effect.gen(function*() {
       const { args, argsWithoutDb, dir } = yield* setup({ records: { assets: 1, users: 1, assignments: 1 } })
