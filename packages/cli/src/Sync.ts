@@ -272,14 +272,14 @@ const incremental = (
       retries: outcome.retries,
       passes: outcome.passes,
       consistency: outcome.consistency,
-      checkpoint: next !== checkpoint ? "advanced" : "kept"
+      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept"
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
 const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
 
-const plural = (n: number, word: string) => `${Progress.count(n)} ${word}${n === 1 ? "" : "s"}`
+const plural = (n: number, one: string, many = `${one}s`) => `${Progress.count(n)} ${n === 1 ? one : many}`
 
 /**
  * The one-line summary of a run, e.g. `assignments: full, 12,345 records (3 deleted), 25 pages, 4 retries,
@@ -298,6 +298,6 @@ export const describe = (summary: Summary): string => {
     : "drifted: checkpoint kept, the next run fetches this delta again"
   const passes = summary.passes > 1 ? `, ${summary.passes} passes` : ""
   return `${summary.resource}: ${mode}, ${plural(summary.records, "record")}${deleted}, ${plural(summary.pages, "page")}, ${
-    plural(summary.retries, "retry").replace("retrys", "retries")
+    plural(summary.retries, "retry", "retries")
   }${passes}, ${consistency}, ${Progress.seconds(summary.millis)}`
 }
