@@ -1,0 +1,397 @@
+/**
+ * The sync store: one table per resource, keyed by the record's natural key, with a column per documented
+ * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint and when it was
+ * last synced). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
+ * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
+ * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
+ *
+ * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
+ * 32-bit `INTEGER`; SQLite gives `BIGINT` integer affinity), `real` → `DOUBLE PRECISION`, `boolean` →
+ * `INTEGER` 0/1, `json` → `TEXT` holding the JSON. A field a record does not have is `NULL`.
+ *
+ * The sToken is never stored: records and checkpoints do not hold it.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Resources from "./Resources.js"
+
+/**
+ * The column that holds a record's natural key (the table's primary key).
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const keyColumn = "natural_key"
+
+/**
+ * The table of checkpoints, one row per resource.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const stateTable = "sync_state"
+
+/**
+ * One row of `sync_state`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface State {
+  readonly resource: Resources.Name
+  /** `versionId` or `sinceModifiedToken`; `undefined` for a resource without an incremental query. */
+  readonly checkpointField: string | undefined
+  /** What the next incremental run passes as its "since" value; `undefined`: the next run is full. */
+  readonly checkpoint: string | undefined
+  /** Whether the last run's pass was consistent. */
+  readonly consistency: "consistent" | "drifted"
+  /** Rows in the resource's table after the last run. */
+  readonly records: number
+  /** When the last full run whose pass was consistent (so deletions were reconciled) committed (ISO 8601). */
+  readonly lastFullSyncAt: string | undefined
+  /** When the last run committed (ISO 8601). */
+  readonly lastSyncAt: string
+}
+
+const sqlType = (type: Resources.Field["type"]): string => {
+  switch (type) {
+    case "text":
+    case "json":
+      return "TEXT"
+    case "integer":
+      return "BIGINT"
+    case "real":
+      return "DOUBLE PRECISION"
+    case "boolean":
+      return "INTEGER"
+  }
+}
+
+/** Double-quotes an identifier (SQL standard; SQLite and PostgreSQL alike). */
+const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
+
+/**
+ * The `CREATE TABLE` statement of a resource's table.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const createTableSql = (resource: Resources.Resource): string =>
+  `CREATE TABLE IF NOT EXISTS ${quote(resource.table)} (${
+    [`${quote(keyColumn)} TEXT PRIMARY KEY`, ...resource.fields.map((field) => `${quote(field.name)} ${sqlType(field.type)}`)]
+      .join(", ")
+  })`
+
+/**
+ * The `CREATE TABLE` statement of `sync_state`.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const createStateTableSql = `CREATE TABLE IF NOT EXISTS ${quote(stateTable)} (${
+  [
+    `${quote("resource")} TEXT PRIMARY KEY`,
+    `${quote("checkpoint_field")} TEXT`,
+    `${quote("checkpoint")} TEXT NULL`,
+    `${quote("consistency")} TEXT`,
+    `${quote("records")} INTEGER`,
+    `${quote("last_full_sync_at")} TEXT`,
+    `${quote("last_sync_at")} TEXT`
+  ].join(", ")
+})`
+
+/**
+ * Creates `sync_state` and the tables of the resources, when missing.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const ensureSchema: (
+  resources: ReadonlyArray<Resources.Resource>
+) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.ensureSchema")(
+  function*(resources: ReadonlyArray<Resources.Resource>) {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(createStateTableSql)
+    for (const resource of resources) yield* sql.unsafe(createTableSql(resource))
+  }
+)
+
+/**
+ * The value a column holds for a field of a record.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const toColumn = (field: Resources.Field, value: unknown): string | number | bigint | null => {
+  if (value === undefined || value === null) return null
+  switch (field.type) {
+    case "json":
+      return JSON.stringify(value)
+    case "boolean":
+      return typeof value === "boolean" ? (value ? 1 : 0) : typeof value === "number" ? (value === 0 ? 0 : 1) : String(value)
+    case "integer":
+    case "real":
+      return typeof value === "number" || typeof value === "bigint" ? value : String(value)
+    case "text":
+      return typeof value === "string"
+        ? value
+        : typeof value === "number" || typeof value === "bigint" || typeof value === "boolean"
+        ? String(value)
+        : JSON.stringify(value)
+  }
+}
+
+/**
+ * The value of a field from its column (`undefined` for `NULL`).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const fromColumn = (field: Resources.Field, value: unknown): unknown => {
+  if (value === undefined || value === null) return undefined
+  switch (field.type) {
+    case "json":
+      return typeof value === "string" ? JSON.parse(value) : value
+    case "boolean":
+      return value === 1 || value === 1n || value === true || value === "1" || value === "true"
+    case "integer":
+    case "real":
+      return typeof value === "bigint" ? Number(value) : typeof value === "string" ? Number(value) : value
+    case "text":
+      return typeof value === "string" ? value : String(value)
+  }
+}
+
+/** A record as a table row: the natural key, then every field in order. */
+const toRow = (resource: Resources.Resource, record: Resources.JsonRecord): Record<string, unknown> => {
+  const row: Record<string, unknown> = { [keyColumn]: resource.key(record) }
+  for (const field of resource.fields) row[field.name] = toColumn(field, record[field.name])
+  return row
+}
+
+/** Bound parameters per statement stay well below SQLite's (32 766) and PostgreSQL's (65 535) limits. */
+const maxParameters = 30_000
+const maxRowsPerStatement = 500
+
+/**
+ * Inserts or updates records by natural key, several rows per statement. When a key repeats among the
+ * records, the last one wins (PostgreSQL refuses one statement that updates a row twice).
+ *
+ * @since 0.1.0
+ * @category writes
+ */
+export const upsert: (
+  resource: Resources.Resource,
+  records: ReadonlyArray<Resources.JsonRecord>
+) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
+  function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>) {
+    if (records.length === 0) return
+    const sql = yield* SqlClient.SqlClient
+    const byKey = new Map<string, Record<string, unknown>>()
+    for (const record of records) {
+      const row = toRow(resource, record)
+      const key = row[keyColumn] as string
+      byKey.delete(key)
+      byKey.set(key, row)
+    }
+    const rows = [...byKey.values()]
+    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (resource.fields.length + 1))))
+    const update = resource.fields.length === 0
+      ? sql`DO NOTHING`
+      : sql`DO UPDATE SET ${sql.csv(resource.fields.map((field) => sql`${sql(field.name)} = excluded.${sql(field.name)}`))}`
+    for (let i = 0; i < rows.length; i += perStatement) {
+      yield* sql`INSERT INTO ${sql(resource.table)} ${sql.insert(rows.slice(i, i + perStatement))} ON CONFLICT (${
+        sql(keyColumn)
+      }) ${update}`
+    }
+  }
+)
+
+/**
+ * Every natural key in a resource's table.
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const keys: (
+  resource: Resources.Resource
+) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.keys")(
+  function*(resource: Resources.Resource) {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)}`
+    return rows.map((row) => row.natural_key)
+  }
+)
+
+/**
+ * Deletes the rows of these natural keys; answers how many were deleted.
+ *
+ * @since 0.1.0
+ * @category writes
+ */
+export const remove: (
+  resource: Resources.Resource,
+  naturalKeys: ReadonlyArray<string>
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.remove")(
+  function*(resource: Resources.Resource, naturalKeys: ReadonlyArray<string>) {
+    const sql = yield* SqlClient.SqlClient
+    let deleted = 0
+    for (let i = 0; i < naturalKeys.length; i += maxRowsPerStatement) {
+      const chunk = naturalKeys.slice(i, i + maxRowsPerStatement)
+      const found = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${
+        sql.in(keyColumn, chunk)
+      }`
+      if (found.length === 0) continue
+      yield* sql`DELETE FROM ${sql(resource.table)} WHERE ${sql.in(keyColumn, found.map((row) => row.natural_key))}`
+      deleted += found.length
+    }
+    return deleted
+  }
+)
+
+/**
+ * Deletes every row whose natural key is not in `seen` (the reconcile of a consistent full pass); answers
+ * how many were deleted.
+ *
+ * @since 0.1.0
+ * @category writes
+ */
+export const removeUnseen: (
+  resource: Resources.Resource,
+  seen: ReadonlySet<string>
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.removeUnseen")(
+  function*(resource: Resources.Resource, seen: ReadonlySet<string>) {
+    const stored = yield* keys(resource)
+    return yield* remove(resource, stored.filter((key) => !seen.has(key)))
+  }
+)
+
+/**
+ * v2 users: deletes the entry of `clientUserId` that is not retired, if its `email` or `idHash` equals the
+ * given ones — the entry a Retired record replaces (its natural key changed when it retired). Answers how
+ * many rows were deleted (0 or 1).
+ *
+ * @since 0.1.0
+ * @category writes
+ */
+export const removeRetiredUser: (
+  resource: Resources.Resource,
+  retired: Resources.JsonRecord
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.removeRetiredUser")(
+  function*(resource: Resources.Resource, retired: Resources.JsonRecord) {
+    const sql = yield* SqlClient.SqlClient
+    const clientUserId = retired["clientUserId"]
+    if (typeof clientUserId !== "string") return 0
+    const matches = [
+      ...(typeof retired["email"] === "string" ? [sql`${sql("email")} = ${retired["email"]}`] : []),
+      ...(typeof retired["idHash"] === "string" ? [sql`${sql("idHash")} = ${retired["idHash"]}`] : [])
+    ]
+    if (matches.length === 0) return 0
+    // The non-retired entry of a clientUserId is keyed by the clientUserId alone (Resources.userKey).
+    const where = sql`${sql(keyColumn)} = ${clientUserId} AND (${sql("status")} IS NULL OR ${sql("status")} <> ${"Retired"}) AND ${
+      sql.or(matches)
+    }`
+    const found = yield* sql`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${where}`
+    if (found.length === 0) return 0
+    yield* sql`DELETE FROM ${sql(resource.table)} WHERE ${where}`
+    return found.length
+  }
+)
+
+/**
+ * Rows in a resource's table.
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const count: (
+  resource: Resources.Resource
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.count")(
+  function*(resource: Resources.Resource) {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(resource.table)}`
+    return Number(rows[0]?.n ?? 0)
+  }
+)
+
+/**
+ * Every row of a resource's table back in Apple's JSON shape (a `NULL` column is an absent field), in
+ * natural key order, with its natural key.
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const rows: (
+  resource: Resources.Resource
+) => Effect.Effect<
+  ReadonlyArray<{ readonly key: string; readonly record: Resources.JsonRecord }>,
+  SqlError.SqlError,
+  SqlClient.SqlClient
+> = Effect.fn("Store.rows")(function*(resource: Resources.Resource) {
+  const sql = yield* SqlClient.SqlClient
+  const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(resource.table)} ORDER BY ${sql(keyColumn)}`
+  return found.map((row) => {
+    const record: Record<string, unknown> = {}
+    for (const field of resource.fields) {
+      const value = fromColumn(field, row[field.name])
+      if (value !== undefined) record[field.name] = value
+    }
+    return { key: String(row[keyColumn]), record }
+  })
+})
+
+/**
+ * The `sync_state` row of a resource, if it was ever synced.
+ *
+ * @since 0.1.0
+ * @category state
+ */
+export const readState: (
+  resource: Resources.Name
+) => Effect.Effect<Option.Option<State>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.readState")(
+  function*(resource: Resources.Name) {
+    const sql = yield* SqlClient.SqlClient
+    const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(stateTable)} WHERE ${sql("resource")} = ${resource}`
+    const row = found[0]
+    if (row === undefined) return Option.none()
+    const text = (value: unknown) => value === null || value === undefined ? undefined : String(value)
+    return Option.some<State>({
+      resource,
+      checkpointField: text(row["checkpoint_field"]),
+      checkpoint: text(row["checkpoint"]),
+      consistency: row["consistency"] === "drifted" ? "drifted" : "consistent",
+      records: Number(row["records"] ?? 0),
+      lastFullSyncAt: text(row["last_full_sync_at"]),
+      lastSyncAt: text(row["last_sync_at"]) ?? ""
+    })
+  }
+)
+
+/**
+ * Writes the `sync_state` row of a resource. Run it in the transaction that wrote the records it covers.
+ *
+ * @since 0.1.0
+ * @category state
+ */
+export const writeState: (state: State) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn(
+  "Store.writeState"
+)(function*(state: State) {
+  const sql = yield* SqlClient.SqlClient
+  const row = {
+    resource: state.resource,
+    checkpoint_field: state.checkpointField ?? null,
+    checkpoint: state.checkpoint ?? null,
+    consistency: state.consistency,
+    records: state.records,
+    last_full_sync_at: state.lastFullSyncAt ?? null,
+    last_sync_at: state.lastSyncAt
+  }
+  const columns = Object.keys(row).filter((column) => column !== "resource")
+  yield* sql`INSERT INTO ${sql(stateTable)} ${sql.insert(row)} ON CONFLICT (${sql("resource")}) DO UPDATE SET ${
+    sql.csv(columns.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))
+  }`
+})

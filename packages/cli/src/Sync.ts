@@ -1,0 +1,303 @@
+/**
+ * Syncs resources into the {@link Store}: one after another, each in ONE transaction that holds all its record
+ * writes and its `sync_state` row, so a failure or an interruption rolls that resource back to its previous
+ * committed state — nothing committed is lost, and a checkpoint never runs ahead of the records it covers.
+ * A resource that fails does not undo the ones synced before it.
+ *
+ * Full run (the first run, `full: true`, a resource without an incremental query, or a checkpoint the server
+ * no longer accepts — 9721): every record is upserted; rows whose natural key the pass did not deliver are
+ * deleted, but only when the pass was consistent (a drifted pass may miss records that shifted between live
+ * pages).
+ *
+ * Incremental run (a stored checkpoint and a resource with an incremental query): the records modified since
+ * the checkpoint are upserted. Deltas do not show deletions (Apple leaves them undefined), so rows of deleted
+ * records stay until the next full run — except v2 users, whose retirement is a change: the Retired entry
+ * replaces the entry it was.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import type * as VppClient from "@vppkit/core/VppClient"
+import type * as VppError from "@vppkit/core/VppError"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Progress from "./internal/progress.js"
+import * as Resources from "./Resources.js"
+import * as Store from "./Store.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The resources to sync, in this order (default: every resource). */
+  readonly resources?: ReadonlyArray<Resources.Resource>
+  /** A full run for every resource, even where a checkpoint allows an incremental one. */
+  readonly full?: boolean
+  /** Requests in flight at once, 1..5 (default 5). */
+  readonly concurrency?: number
+  /** Passes of a page-index traversal until one is consistent (default 3). */
+  readonly retraverse?: number
+  /** No progress, notices or summaries on stderr (default false). */
+  readonly quiet?: boolean
+  /** Draw progress bars (default: whether stderr is a terminal). */
+  readonly interactive?: boolean
+}
+
+/**
+ * What a committed run of one resource did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly resource: Resources.Name
+  readonly mode: "full" | "incremental"
+  /**
+   * Why a run was full: `first` (no checkpoint yet), `forced` (`full: true`), `no-incremental` (the API has
+   * no incremental query for the resource), `checkpoint-unusable` (the server refused the checkpoint: 9721).
+   */
+  readonly reason: "first" | "forced" | "no-incremental" | "checkpoint-unusable" | undefined
+  /** Records delivered by the pass. */
+  readonly records: number
+  /** Rows deleted: reconciled by a consistent full pass, or v2 user entries replaced by their Retired entry. */
+  readonly deleted: number
+  /** Rows in the table after the run. */
+  readonly rows: number
+  readonly pages: number
+  readonly retries: number
+  readonly passes: number
+  readonly consistency: "consistent" | "drifted"
+  /** `advanced`: the new checkpoint was stored; `kept`: the previous one was kept; `none`: there is none. */
+  readonly checkpoint: "advanced" | "kept" | "none"
+  readonly millis: number
+}
+
+/**
+ * The filters a sync asks each resource for: none (everything the endpoint returns), except legacy users,
+ * for whom retired entries are asked for too, so that a retirement is a change an incremental run sees (the
+ * entry turns Retired) instead of a disappearance only a full run reconciles.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const filtersOf = (resource: Resources.Resource): Readonly<Record<string, unknown>> =>
+  resource.name === "legacy-users" ? { includeRetired: true } : {}
+
+const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+/**
+ * Syncs the resources one after another and answers one summary per resource. On a failure the resources
+ * before it stay committed (their summaries were printed) and the failing one is rolled back.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (
+  options: Options = {}
+): Effect.Effect<ReadonlyArray<Summary>, VppError.VppError | SqlError.SqlError, VppClient.VppClient | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const resources = options.resources ?? Resources.all
+    const notice = (line: string) => options.quiet === true ? Effect.void : Console.error(line)
+    yield* Store.ensureSchema(resources)
+    const summaries: Array<Summary> = []
+    for (const resource of resources) {
+      const summary = yield* syncResource(resource, options).pipe(
+        Effect.tapError(() => notice(`${resource.name}: not synced (its previous sync is kept)`)),
+        Effect.onInterrupt(() => notice(`${resource.name}: interrupted, rolled back (its previous sync is kept)`))
+      )
+      summaries.push(summary)
+    }
+    return summaries
+  }).pipe(Effect.withSpan("Sync.run"))
+
+const syncResource = (resource: Resources.Resource, options: Options) =>
+  Effect.gen(function*() {
+    const quiet = options.quiet === true
+    const started = yield* Clock.currentTimeMillis
+    const previous = Option.getOrUndefined(yield* Store.readState(resource.name))
+    const progress = yield* Progress.make({
+      label: resource.name,
+      quiet,
+      ...(options.interactive !== undefined ? { interactive: options.interactive } : {})
+    })
+    const checkpoint = resource.checkpointField !== undefined && previous?.checkpointField === resource.checkpointField
+      ? previous.checkpoint
+      : undefined
+    let result: Omit<Summary, "millis">
+    if (checkpoint !== undefined && options.full !== true) {
+      const delta = yield* incremental(resource, previous!, checkpoint, options, progress).pipe(
+        Effect.map(Option.some),
+        Effect.catchTag("CheckpointUnusableError", () =>
+          Effect.as(
+            quiet ? Effect.void : Console.error(`${resource.name}: the server no longer accepts the checkpoint (9721): syncing in full`),
+            Option.none()
+          ))
+      )
+      result = Option.isSome(delta)
+        ? delta.value
+        : yield* full(resource, previous, options, progress, "checkpoint-unusable")
+    } else {
+      const reason = resource.checkpointField === undefined
+        ? "no-incremental"
+        : options.full === true && checkpoint !== undefined
+        ? "forced"
+        : "first"
+      result = yield* full(resource, previous, options, progress, reason)
+    }
+    const summary: Summary = { ...result, millis: (yield* Clock.currentTimeMillis) - started }
+    yield* progress.finish(describe(summary))
+    return summary
+  }).pipe(Effect.scoped, Effect.withSpan("Sync.resource", { attributes: { resource: resource.name } }))
+
+const traversalInput = (resource: Resources.Resource, options: Options, since?: string): Resources.TraversalInput => ({
+  filters: filtersOf(resource),
+  concurrency: Math.max(1, Math.min(5, options.concurrency ?? 5)),
+  retraverse: options.retraverse ?? 3,
+  ...(since !== undefined ? { since } : {})
+})
+
+const full = (
+  resource: Resources.Resource,
+  previous: Store.State | undefined,
+  options: Options,
+  progress: Progress.Progress,
+  reason: NonNullable<Summary["reason"]>
+) =>
+  Effect.gen(function*() {
+    const seen = new Set<string>()
+    const outcome = yield* resource.traverse(traversalInput(resource, options)).run((page) =>
+      Effect.gen(function*() {
+        for (const record of page.records) seen.add(resource.key(record))
+        yield* Store.upsert(resource, page.records)
+        yield* progress.page(page)
+      })
+    )
+    const consistent = outcome.consistency === "consistent"
+    // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
+    // could delete live records. Its deletions wait for the next consistent full pass.
+    const deleted = consistent ? yield* Store.removeUnseen(resource, seen) : 0
+    // The checkpoint of a consistent pass covers exactly what was written. A drifted pass's checkpoint does not
+    // (a record written before the pass began can shift out of the pages read and no delta from that checkpoint
+    // would bring it), so the previous checkpoint is kept: every record it does not cover is still in the table,
+    // and the next delta from it fetches everything written since. After a 9721 there is none to keep.
+    const next = resource.checkpointField === undefined
+      ? undefined
+      : consistent
+      ? outcome.checkpoint
+      : reason === "checkpoint-unusable"
+      ? undefined
+      : previous?.checkpoint
+    const now = yield* isoNow
+    const rows = yield* Store.count(resource)
+    yield* Store.writeState({
+      resource: resource.name,
+      checkpointField: resource.checkpointField,
+      checkpoint: next,
+      consistency: outcome.consistency,
+      records: rows,
+      lastFullSyncAt: consistent ? now : previous?.lastFullSyncAt,
+      lastSyncAt: now
+    })
+    return {
+      resource: resource.name,
+      mode: "full",
+      reason,
+      records: outcome.records,
+      deleted,
+      rows,
+      pages: outcome.pages,
+      retries: outcome.retries,
+      passes: outcome.passes,
+      consistency: outcome.consistency,
+      checkpoint: next === undefined ? "none" : consistent ? "advanced" : "kept"
+    } satisfies Omit<Summary, "millis">
+  }).pipe(withTransaction)
+
+const incremental = (
+  resource: Resources.Resource,
+  previous: Store.State,
+  checkpoint: string,
+  options: Options,
+  progress: Progress.Progress
+) =>
+  Effect.gen(function*() {
+    const retired: Array<Resources.JsonRecord> = []
+    const notRetired = new Set<string>()
+    const outcome = yield* resource.traverse(traversalInput(resource, options, checkpoint)).run((page) =>
+      Effect.gen(function*() {
+        if (resource.name === "users") {
+          for (const record of page.records) {
+            if (record["status"] === "Retired") retired.push(record)
+            else notRetired.add(String(record["clientUserId"]))
+          }
+        }
+        yield* Store.upsert(resource, page.records)
+        yield* progress.page(page)
+      })
+    )
+    // A v2 user entry that retires changes its natural key (Resources.userKey): the entry it was is deleted,
+    // unless the delta also holds a non-retired entry of that clientUserId (then that one replaced it).
+    let deleted = 0
+    for (const record of retired) {
+      if (!notRetired.has(String(record["clientUserId"]))) deleted += yield* Store.removeRetiredUser(resource, record)
+    }
+    const consistent = outcome.consistency === "consistent"
+    // Only a consistent delta's checkpoint is stored. Under live pages a record written before the delta began
+    // can shift between the delta's pages and be missed, and a delta from the new checkpoint would never bring
+    // it; keeping the old checkpoint fetches this delta again next time, which is idempotent.
+    const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
+    const now = yield* isoNow
+    const rows = yield* Store.count(resource)
+    yield* Store.writeState({
+      resource: resource.name,
+      checkpointField: resource.checkpointField,
+      checkpoint: next,
+      consistency: outcome.consistency,
+      records: rows,
+      lastFullSyncAt: previous.lastFullSyncAt,
+      lastSyncAt: now
+    })
+    return {
+      resource: resource.name,
+      mode: "incremental",
+      reason: undefined,
+      records: outcome.records,
+      deleted,
+      rows,
+      pages: outcome.pages,
+      retries: outcome.retries,
+      passes: outcome.passes,
+      consistency: outcome.consistency,
+      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept"
+    } satisfies Omit<Summary, "millis">
+  }).pipe(withTransaction)
+
+const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
+
+const plural = (n: number, one: string, many = `${one}s`) => `${Progress.count(n)} ${n === 1 ? one : many}`
+
+/**
+ * The one-line summary of a run, e.g. `assignments: full, 12,345 records (3 deleted), 25 pages, 4 retries,
+ * consistent, 2.1 s`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const describe = (summary: Summary): string => {
+  const mode = summary.reason === "checkpoint-unusable" ? "full (the checkpoint was refused)" : summary.mode
+  const deleted = summary.deleted > 0 ? ` (${Progress.count(summary.deleted)} deleted)` : ""
+  const consistency = summary.consistency === "consistent"
+    ? "consistent"
+    : summary.mode === "full"
+    ? "drifted: deletions reconciled by the next consistent full sync"
+    : "drifted: checkpoint kept, the next run fetches this delta again"
+  const passes = summary.passes > 1 ? `, ${summary.passes} passes` : ""
+  return `${summary.resource}: ${mode}, ${plural(summary.records, "record")}${deleted}, ${plural(summary.pages, "page")}, ${
+    plural(summary.retries, "retry", "retries")
+  }${passes}, ${consistency}, ${Progress.seconds(summary.millis)}`
+}

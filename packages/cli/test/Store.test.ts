@@ -1,0 +1,96 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as path from "node:path"
+import * as Resources from "../src/Resources.js"
+import * as Store from "../src/Store.js"
+import { tempDir } from "./support/store.js"
+
+const resource = (name: Resources.Name) => Resources.all.find((r) => r.name === name)!
+
+const withDatabase = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+  Effect.flatMap(tempDir, (dir) => Effect.provide(body, SqliteClient.layer({ filename: path.join(dir, "store.sqlite") })))
+
+describe("Store", () => {
+  it("tables: quoted names, the natural key first, a column per documented field with a portable type", () => {
+    assert.strictEqual(
+      Store.createTableSql(resource("assets")),
+      "CREATE TABLE IF NOT EXISTS \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
+        "\"productType\" TEXT, \"assignedCount\" BIGINT, \"availableCount\" BIGINT, \"retiredCount\" BIGINT, \"totalCount\" BIGINT, " +
+        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT)"
+    )
+    assert.include(Store.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
+    assert.include(Store.createStateTableSql, "\"checkpoint\" TEXT NULL")
+  })
+
+  it.scopedLive("records round-trip: booleans as 0/1, arrays as JSON text, absent fields as NULL; a repeated key keeps the last", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      yield* Store.ensureSchema([assets])
+      const first = { adamId: "1", pricingParam: "STDQ", productType: "App", deviceAssignable: true, revocable: false, supportedPlatforms: ["iOS", "macOS"], totalCount: 3 }
+      const second = { ...first, totalCount: 4, assignedCount: 1 }
+      const book = { adamId: "2", pricingParam: "PLUS", productType: "Book", deviceAssignable: false, revocable: false, supportedPlatforms: [] }
+      yield* Store.upsert(assets, [first, book, second])
+      const raw = yield* sql`SELECT * FROM ${sql("assets")} ORDER BY ${sql("natural_key")}`
+      assert.deepStrictEqual(raw[0], {
+        natural_key: "1:STDQ",
+        adamId: "1",
+        pricingParam: "STDQ",
+        productType: "App",
+        assignedCount: 1,
+        availableCount: null,
+        retiredCount: null,
+        totalCount: 4,
+        deviceAssignable: 1,
+        revocable: 0,
+        supportedPlatforms: "[\"iOS\",\"macOS\"]"
+      })
+      assert.deepStrictEqual(yield* Store.rows(assets), [
+        { key: "1:STDQ", record: second },
+        { key: "2:PLUS", record: book }
+      ])
+      yield* Store.upsert(assets, [{ ...book, productType: "App" }])
+      assert.strictEqual(yield* Store.count(assets), 2)
+      assert.strictEqual(yield* Store.removeUnseen(assets, new Set(["2:PLUS"])), 1)
+      assert.deepStrictEqual(yield* Store.keys(assets), ["2:PLUS"])
+    })))
+
+  it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
+    withDatabase(Effect.gen(function*() {
+      yield* Store.ensureSchema([])
+      assert.isTrue(Option.isNone(yield* Store.readState("users")))
+      const state: Store.State = {
+        resource: "users",
+        checkpointField: "versionId",
+        checkpoint: "v1",
+        consistency: "consistent",
+        records: 10,
+        lastFullSyncAt: "2026-01-01T00:00:00.000Z",
+        lastSyncAt: "2026-01-01T00:00:00.000Z"
+      }
+      yield* Store.writeState(state)
+      assert.deepStrictEqual(yield* Store.readState("users"), Option.some(state))
+      const next = { ...state, checkpoint: undefined, consistency: "drifted" as const, lastSyncAt: "2026-01-02T00:00:00.000Z" }
+      yield* Store.writeState(next)
+      assert.deepStrictEqual(yield* Store.readState("users"), Option.some(next))
+    })))
+
+  it.scopedLive("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
+    withDatabase(Effect.gen(function*() {
+      const users = resource("users")
+      yield* Store.ensureSchema([users])
+      yield* Store.upsert(users, [
+        { clientUserId: "a", email: "a@x", inviteCode: "i", status: "Registered" },
+        { clientUserId: "b", email: "b@x", idHash: "h", status: "Associated" },
+        { clientUserId: "c", email: "c2@x", idHash: "h2", status: "Associated" }
+      ])
+      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "a", email: "a@x", status: "Retired" }), 1)
+      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "b", email: "other@x", idHash: "h", status: "Retired" }), 1)
+      // A different person under the same clientUserId (re-created with another email and Apple Account).
+      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
+      assert.deepStrictEqual(yield* Store.keys(users), ["c"])
+    })))
+})

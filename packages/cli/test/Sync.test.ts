@@ -1,0 +1,252 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Simulator from "@vppkit/core/Simulator"
+import type * as VppClient from "@vppkit/core/VppClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Resources from "../src/Resources.js"
+import * as Store from "../src/Store.js"
+import * as Sync from "../src/Sync.js"
+import { compare, snapshot, tempDir } from "./support/store.js"
+
+/**
+ * Sync and Store in process: the in-memory simulator, a temporary SQLite file. Every assertion compares the
+ * tables, decoded back to Apple's JSON shape, with the simulator's current records by natural key.
+ */
+
+const settings: Simulator.Settings = {
+  seed: 7,
+  pageSize: 25,
+  records: { assets: 6, users: 90, assignments: 160 },
+  subscriptions: { subscriptions: 30, assignments: 60, admins: 6 }
+}
+
+const resource = (name: Resources.Name) => Resources.all.find((r) => r.name === name)!
+
+/** Runs `body` with a fresh simulator and a fresh database file (its path is handed over). */
+const withStore = <A, E>(
+  body: (filename: string) => Effect.Effect<A, E, Simulator.Simulator | SqlClient.SqlClient | VppClient.VppClient>,
+  simulatorSettings: Simulator.Settings = settings
+) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const filename = path.join(dir, "sync.sqlite")
+    return yield* body(filename).pipe(
+      Effect.provide(Layer.merge(
+        Simulator.layerTest(simulatorSettings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
+        SqliteClient.layer({ filename })
+      ))
+    )
+  })
+
+const sync = (options: Sync.Options = {}) => Sync.run({ quiet: true, interactive: false, ...options })
+
+/** Asserts a table holds exactly the server's records. */
+const assertSame = (simulator: Simulator.Service, r: Resources.Resource) =>
+  Effect.gen(function*() {
+    const { different, extra, missing, server } = yield* compare(simulator, r)
+    assert.isAbove(server.size, 0, `${r.name}: the server has no records; the test proves nothing`)
+    assert.deepStrictEqual({ missing, extra, different }, { missing: [], extra: [], different: [] }, r.name)
+  })
+
+const stateOf = (name: Resources.Name) => Effect.map(Store.readState(name), Option.getOrThrow)
+
+describe("Sync", () => {
+  it.scopedLive("a full sync of every resource equals the server's state; the next run is incremental where the API allows", () =>
+    withStore((filename) =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const first = yield* sync()
+        assert.deepStrictEqual(first.map((s) => s.resource), [...Resources.names])
+        for (const summary of first) {
+          assert.strictEqual(summary.mode, "full")
+          assert.strictEqual(summary.consistency, "consistent")
+          assert.strictEqual(summary.deleted, 0)
+        }
+        for (const r of Resources.all) yield* assertSame(simulator, r)
+
+        const assignments = yield* stateOf("assignments")
+        assert.strictEqual(assignments.checkpointField, "versionId")
+        assert.strictEqual(assignments.checkpoint, yield* simulator.versionId("assignments"))
+        assert.strictEqual(assignments.records, (yield* simulator.records("assignments")).length)
+        assert.isDefined(assignments.lastFullSyncAt)
+        const assets = yield* stateOf("assets")
+        assert.strictEqual(assets.checkpointField, undefined)
+        assert.strictEqual(assets.checkpoint, undefined)
+
+        const second = yield* sync()
+        assert.deepStrictEqual(
+          second.map((s) => [s.resource, s.mode]),
+          Resources.all.map((r) => [r.name, r.checkpointField === undefined ? "full" : "incremental"])
+        )
+        for (const r of Resources.all) yield* assertSame(simulator, r)
+
+        // The sToken is never written to the database (nor to its WAL).
+        const secret = Buffer.from(Redacted.value(simulator.token.value))
+        for (const file of [filename, `${filename}-wal`]) {
+          if (fs.existsSync(file)) assert.strictEqual(fs.readFileSync(file).indexOf(secret), -1, file)
+        }
+      })
+    ))
+
+  it.scopedLive("after churn an incremental run brings every record written; users' retirements replace their entries", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        yield* sync()
+        const checkpoint = (yield* stateOf("assignments")).checkpoint!
+        const assignmentsBefore = (yield* compare(simulator, resource("assignments"))).server
+        const activeBefore = new Set([...(yield* compare(simulator, resource("users"))).server.keys()].filter((key) => !key.includes("\u0000")))
+        yield* simulator.churn("assignments", { inserts: 12, updates: 8, deletes: 5 })
+        yield* simulator.churn("users", { inserts: 6, updates: 6, deletes: 5 })
+        yield* simulator.subscriptions.churn("subscriptionAssignments", { inserts: 3, updates: 3, deletes: 2 })
+        const summaries = yield* sync()
+        const of = (name: Resources.Name) => summaries.find((s) => s.resource === name)!
+        assert.strictEqual(of("assignments").mode, "incremental")
+        assert.strictEqual(of("assignments").records, (yield* simulator.changedSince("assignments", checkpoint)).length)
+        assert.strictEqual(of("users").mode, "incremental")
+        const activeAfter = new Set([...(yield* compare(simulator, resource("users"))).server.keys()])
+        const retired = [...activeBefore].filter((key) => !activeAfter.has(key))
+        assert.isAbove(retired.length, 0)
+        assert.strictEqual(of("users").deleted, retired.length, "each retired user's earlier entry is deleted")
+
+        // Every current record is in its table as the server has it.
+        for (const r of Resources.all) {
+          const { different, missing } = yield* compare(simulator, r)
+          assert.deepStrictEqual({ missing, different }, { missing: [], different: [] }, r.name)
+        }
+        // v2 users are never deleted, only retired, so the users table is exact after a delta; so are legacy
+        // users (retired ones are asked for) and the cursor resources (always full).
+        for (const name of ["users", "legacy-users", "subscriptions", "subscription-assignments", "subscription-admins"] as const) {
+          yield* assertSame(simulator, resource(name))
+        }
+        // Deltas do not show deletions: the deleted assignments stay until a full run.
+        const assignments = yield* compare(simulator, resource("assignments"))
+        const deleted = [...assignmentsBefore.keys()].filter((key) => !assignments.server.has(key))
+        assert.isAbove(deleted.length, 0)
+        assert.deepStrictEqual(assignments.extra.sort(), deleted.sort())
+        assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
+        assert.strictEqual((yield* stateOf("users")).checkpoint, yield* simulator.versionId("users"))
+
+        // --full reconciles them.
+        const full = yield* sync({ full: true })
+        for (const summary of full) assert.strictEqual(summary.mode, "full")
+        assert.strictEqual(full.find((s) => s.resource === "assignments")!.deleted, deleted.length)
+        assert.strictEqual(full.find((s) => s.resource === "assignments")!.reason, "forced")
+        for (const r of Resources.all) yield* assertSame(simulator, r)
+      })
+    ))
+
+  it.scopedLive("a checkpoint the server refuses (9721) falls back to a full run", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const users = [resource("users")]
+        yield* sync({ resources: users })
+        yield* simulator.churn("users", { inserts: 3, deletes: 2 })
+        yield* simulator.inject({ _tag: "Error", status: 400, errorNumber: 9721 }, { path: "/v2/users" })
+        const [summary] = yield* sync({ resources: users })
+        assert.strictEqual(summary!.mode, "full")
+        assert.strictEqual(summary!.reason, "checkpoint-unusable")
+        assert.strictEqual(summary!.consistency, "consistent")
+        assert.strictEqual(summary!.deleted, 2, "the retired users' earlier entries are reconciled")
+        yield* assertSame(simulator, users[0]!)
+        assert.strictEqual((yield* stateOf("users")).checkpoint, yield* simulator.versionId("users"))
+        const log = yield* simulator.log
+        assert.isTrue(log.some((entry) => entry.errorNumber === 9721), "the fault was met")
+      })
+    ))
+
+  it.scopedLive("a drifted full pass deletes nothing and keeps the previous checkpoint; a consistent one reconciles", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        yield* sync({ resources: [assignments] })
+        const before = yield* stateOf("assignments")
+        // A row the server does not have (as if deleted on the server).
+        const phantom = { adamId: "1", pricingParam: "STDQ", serialNumber: "PHANTOM" }
+        yield* Store.upsert(assignments, [phantom])
+        // A write before every request: every pass drifts.
+        yield* simulator.setChurn({ every: 1, resources: ["assignments"], updates: 1 })
+        const [drifted] = yield* sync({ resources: [assignments], full: true })
+        assert.strictEqual(drifted!.consistency, "drifted")
+        assert.strictEqual(drifted!.passes, 3)
+        assert.strictEqual(drifted!.deleted, 0)
+        assert.strictEqual(drifted!.checkpoint, "kept")
+        assert.include(Sync.describe(drifted!), "drifted: deletions reconciled by the next consistent full sync")
+        const after = yield* stateOf("assignments")
+        assert.strictEqual(after.checkpoint, before.checkpoint)
+        assert.strictEqual(after.consistency, "drifted")
+        assert.strictEqual(after.lastFullSyncAt, before.lastFullSyncAt, "a drifted pass did not reconcile")
+        assert.include((yield* compare(simulator, assignments)).extra, Resources.all[1]!.key(phantom))
+
+        yield* simulator.setChurn(undefined)
+        const [consistent] = yield* sync({ resources: [assignments], full: true })
+        assert.strictEqual(consistent!.consistency, "consistent")
+        assert.strictEqual(consistent!.deleted, 1)
+        yield* assertSame(simulator, assignments)
+        assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
+      })
+    ))
+
+  it.scopedLive("a drifted delta is written but keeps the old checkpoint; the next delta fetches it again", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        yield* sync({ resources: [assignments] })
+        const before = yield* stateOf("assignments")
+        yield* simulator.churn("assignments", { updates: 60 }) // a delta of several pages
+        yield* simulator.setChurn({ every: 1, resources: ["assignments"], updates: 1 })
+        const [drifted] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(drifted!.mode, "incremental")
+        assert.strictEqual(drifted!.consistency, "drifted")
+        assert.strictEqual(drifted!.checkpoint, "kept")
+        assert.strictEqual((yield* stateOf("assignments")).checkpoint, before.checkpoint)
+
+        yield* simulator.setChurn(undefined)
+        const [caughtUp] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(caughtUp!.consistency, "consistent")
+        assert.strictEqual(caughtUp!.checkpoint, "advanced")
+        assert.strictEqual(caughtUp!.records, (yield* simulator.changedSince("assignments", before.checkpoint!)).length)
+        assert.isAbove(caughtUp!.records, drifted!.records / 2, "the drifted delta's records were fetched again")
+        yield* assertSame(simulator, assignments)
+      })
+    ))
+
+  it.scopedLive("an interruption rolls the running resource back to its last commit; the ones before stay committed", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const users = resource("users")
+        const subscriptions = resource("subscription-assignments")
+        yield* sync({ resources: [users, subscriptions] })
+        const committed = yield* snapshot([subscriptions])
+        yield* simulator.churn("users", { inserts: 4, updates: 4, deletes: 2 })
+        yield* simulator.subscriptions.churn("subscriptionAssignments", { inserts: 5, updates: 5, deletes: 3 })
+        // The second page of subscription assignments never answers: the first is written in the open
+        // transaction, then the run hangs until it is interrupted.
+        yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments", skip: 1 })
+        yield* simulator.clearLog
+        const result = yield* sync({ resources: [users, subscriptions] }).pipe(Effect.timeoutOption("300 millis"))
+        assert.isTrue(Option.isNone(result), "the run was interrupted")
+        const log = yield* simulator.log
+        assert.isTrue(
+          log.some((entry) => entry.path === "/v2/subscriptions/assignments" && entry.records > 0),
+          "a page of the interrupted resource was delivered before the interruption"
+        )
+        // users committed before the interruption; subscription assignments are exactly as before.
+        yield* assertSame(simulator, users)
+        assert.deepStrictEqual(yield* snapshot([subscriptions]), committed)
+        const [again] = yield* sync({ resources: [subscriptions] })
+        assert.strictEqual(again!.consistency, "consistent")
+        yield* assertSame(simulator, subscriptions)
+      })
+    ))
+})

@@ -1,0 +1,90 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Simulator from "@vppkit/core/Simulator"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type * as Resources from "../../src/Resources.js"
+import * as Store from "../../src/Store.js"
+
+/** A temporary directory, removed with the scope. */
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppkit-sync-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const sortKeys = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(sortKeys)
+    : typeof value === "object" && value !== null
+    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => [k, sortKeys(v)]))
+    : value
+
+/** A record's documented fields (the columns) as canonical JSON: sorted keys, absent fields left out. */
+export const canonical = (resource: Resources.Resource, record: Resources.JsonRecord): string => {
+  const projected: Record<string, unknown> = {}
+  for (const field of resource.fields) {
+    if (record[field.name] !== undefined && record[field.name] !== null) projected[field.name] = record[field.name]
+  }
+  return JSON.stringify(sortKeys(projected))
+}
+
+/** The simulator's current records of a resource, as the unfiltered endpoint renders them. */
+export const serverRecords = (
+  simulator: Simulator.Service,
+  resource: Resources.Resource
+): Effect.Effect<ReadonlyArray<Resources.JsonRecord>> => {
+  const records = (() => {
+    switch (resource.name) {
+      case "assets":
+      case "assignments":
+      case "users":
+        return simulator.records(resource.name)
+      case "subscriptions":
+        return simulator.subscriptions.records("subscriptions")
+      case "subscription-assignments":
+        return simulator.subscriptions.records("subscriptionAssignments")
+      case "subscription-admins":
+        return simulator.subscriptions.records("subscriptionAdmins")
+      case "legacy-licenses":
+        return simulator.legacy.records("licenses")
+      case "legacy-users":
+        return simulator.legacy.records("users")
+    }
+  })()
+  return records as Effect.Effect<ReadonlyArray<Resources.JsonRecord>>
+}
+
+/** natural key → canonical record, failing on a repeated key. */
+export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>): Map<string, string> => {
+  const map = new Map<string, string>()
+  for (const record of records) {
+    const key = resource.key(record)
+    if (map.has(key)) throw new Error(`${resource.name}: natural key ${JSON.stringify(key)} repeats in the server's data`)
+    map.set(key, canonical(resource, record))
+  }
+  return map
+}
+
+/** The server's state and the table's, by natural key. */
+export const compare = (simulator: Simulator.Service, resource: Resources.Resource) =>
+  Effect.gen(function*() {
+    const server = byKey(resource, yield* serverRecords(simulator, resource))
+    const stored = new Map((yield* Store.rows(resource)).map(({ key, record }) => [key, canonical(resource, record)]))
+    const missing = [...server.keys()].filter((key) => !stored.has(key))
+    const extra = [...stored.keys()].filter((key) => !server.has(key))
+    const different = [...server.keys()].filter((key) => stored.has(key) && stored.get(key) !== server.get(key))
+    return { server, stored, missing, extra, different }
+  })
+
+/** The resources' rows and their sync_state rows, for before/after comparisons. */
+export const snapshot = (resources: ReadonlyArray<Resources.Resource>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables: Record<string, unknown> = {}
+    for (const resource of resources) tables[resource.name] = yield* Store.rows(resource)
+    tables["sync_state"] = yield* sql`SELECT * FROM ${sql(Store.stateTable)} WHERE ${
+      sql.in("resource", resources.map((r) => r.name))
+    } ORDER BY ${sql("resource")}`
+    return tables
+  })
