@@ -283,6 +283,16 @@ const errorMessages: Record<number, string> = {
   9729: "The service is temporarily unavailable. Try again later."
 }
 
+const legacyOnlyFaults: ReadonlySet<Fault["_tag"]> = new Set(["TokenlessResponse", "ZeroRecordBatch", "BatchDataLost"])
+
+/** Whether a fault exists in the protocol of `path`: legacy batch faults on legacy paths, cursor faults on cursor paths. */
+const faultApplies = (fault: Fault, path: string): boolean =>
+  legacyOnlyFaults.has(fault._tag)
+    ? legacyPaths[path] !== undefined
+    : fault._tag === "RepeatedCursor"
+    ? cursorPaths[path] !== undefined
+    : true
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
   status,
   headers: { "content-type": "application/json", ...headers },
@@ -358,7 +368,9 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       }
       const random = settings.randomFaults
       if (random !== undefined && random.faults.length > 0 && faultRandom.chance(random.probability)) {
-        return faultRandom.pick(random.faults)
+        // A random fault is drawn among those the path's protocol has (no token-less batch on a v2 path).
+        const applicable = random.faults.filter((fault) => faultApplies(fault, path))
+        return applicable.length > 0 ? faultRandom.pick(applicable) : undefined
       }
       return undefined
     }
