@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as ExitCode from "./ExitCode.js"
+import { demoCommand } from "./internal/demoCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
 import { syncCommand } from "./internal/syncCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
@@ -25,7 +26,7 @@ export const command = Command.make("vppkit").pipe(
   Command.withDescription(
     "Retrieve records from Apple's App and Book Management API: list them, sync them into SQLite, or serve a simulator"
   ),
-  Command.withSubcommands([tokenCommand, syncCommand, mockServerCommand])
+  Command.withSubcommands([tokenCommand, syncCommand, mockServerCommand, demoCommand])
 )
 
 /**

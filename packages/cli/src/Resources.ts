@@ -150,14 +150,15 @@ const pricingParam = text("pricing-param", "pricingParam", "STDQ (standard) or P
 /**
  * The natural key of a v2 user entry. Apple allows zero or more Retired entries and at most one other entry
  * per `clientUserId`: the non-retired entry is keyed by `clientUserId` alone, a retired one by `clientUserId`
- * and the first of `idHash`, `email`, `inviteCode` it has.
+ * and its `idHash`, `email` and `inviteCode` (retired entries that agree on all of them cannot be told apart).
+ * The separator is U+001F (PostgreSQL refuses NUL in text).
  *
  * @since 0.1.0
  * @category keys
  */
 export const userKey = (record: JsonRecord): string =>
   record["status"] === "Retired"
-    ? `${str(record, "clientUserId")}\u0000retired:${str(record, "idHash") || str(record, "email") || str(record, "inviteCode")}`
+    ? `${str(record, "clientUserId")}\u001fretired:${str(record, "idHash")}|${str(record, "email")}|${str(record, "inviteCode")}`
     : str(record, "clientUserId")
 
 const resources: ReadonlyArray<Resource> = [
@@ -255,7 +256,7 @@ const resources: ReadonlyArray<Resource> = [
       { name: "status", type: "text" }
     ],
     keyDescription:
-      "`clientUserId` for the entry that is not retired (Apple allows at most one); a Retired entry (there can be several per `clientUserId`) adds the first of `idHash`, `email`, `inviteCode`",
+      "`clientUserId` for the entry that is not retired (Apple allows at most one); a Retired entry (there can be several per `clientUserId`) adds its `idHash`, `email` and `inviteCode`",
     key: userKey,
     traverse: (input) =>
       encoded(

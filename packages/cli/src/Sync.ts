@@ -84,8 +84,7 @@ export interface Summary {
  * @since 0.1.0
  * @category models
  */
-export const filtersOf = (resource: Resources.Resource): Readonly<Record<string, unknown>> =>
-  resource.name === "legacy-users" ? { includeRetired: true } : {}
+export const filtersOf = (resource: Resources.Resource): Readonly<Record<string, unknown>> => resource.syncFilters
 
 const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
 

@@ -101,7 +101,7 @@ describe("Sync", () => {
         yield* sync()
         const checkpoint = (yield* stateOf("assignments")).checkpoint!
         const assignmentsBefore = (yield* compare(simulator, resource("assignments"))).server
-        const activeBefore = new Set([...(yield* compare(simulator, resource("users"))).server.keys()].filter((key) => !key.includes("\u0000")))
+        const activeBefore = new Set([...(yield* compare(simulator, resource("users"))).server.keys()].filter((key) => !key.includes("\u001f")))
         yield* simulator.churn("assignments", { inserts: 12, updates: 8, deletes: 5 })
         yield* simulator.churn("users", { inserts: 6, updates: 6, deletes: 5 })
         yield* simulator.subscriptions.churn("subscriptionAssignments", { inserts: 3, updates: 3, deletes: 2 })

@@ -179,3 +179,25 @@ describe("vppkit mock-server", () => {
     }
   })
 })
+
+describe("vppkit demo", () => {
+  it("syncs, changes, syncs again and verifies the database against the server", async () => {
+    const db = path.join(temp.dir, "demo.sqlite")
+    const result = await runBin(["demo", "--db", db, "--assignments", "300", "--assets", "4", "--fault-rate", "0.1"], {
+      timeoutMs: 60_000
+    })
+    assert.strictEqual(result.code, 0, result.stderr)
+    for (const step of ["1. Full sync", "2. Changes on the server", "3. Incremental sync", "5. Full sync", "Summary"]) {
+      assert.include(result.stdout, step)
+    }
+    assert.include(result.stdout, "The database equals the server")
+    assert.isTrue(fs.existsSync(db))
+  }, 60_000)
+
+  it("bad settings are usage errors (exit 2)", async () => {
+    const result = await runBin(["demo", "--fault-rate", "1.5", "--db", path.join(temp.dir, "never.sqlite")])
+    assert.strictEqual(result.code, 2)
+    assertOneLine(result.stderr, "--fault-rate")
+    assert.isFalse(fs.existsSync(path.join(temp.dir, "never.sqlite")))
+  })
+})

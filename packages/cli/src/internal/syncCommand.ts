@@ -76,7 +76,7 @@ const describeSqlError = (error: SqlError.SqlError): string => {
  * Opens the database (WAL journal) for the scope. better-sqlite3 throws when a file cannot be opened or is not
  * a database; that arrives as a defect of the layer and becomes a one-line command error.
  */
-const openDatabase = (db: string) =>
+export const openDatabase = (db: string) =>
   Layer.build(SqliteClient.layer({ filename: db })).pipe(
     Effect.catchAllCause((cause) => {
       const failure = Cause.squash(cause)
