@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as ExitCode from "./ExitCode.js"
+import { listCommand } from "./internal/listCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
 
@@ -24,7 +25,7 @@ export const command = Command.make("vppkit").pipe(
   Command.withDescription(
     "Retrieve records from Apple's App and Book Management API: list them, sync them into SQLite, or serve a simulator"
   ),
-  Command.withSubcommands([tokenCommand, mockServerCommand])
+  Command.withSubcommands([listCommand, tokenCommand, mockServerCommand])
 )
 
 /**
