@@ -36,6 +36,26 @@ export const version = "0.1.0"
 const cli = Command.run(command, { name: "vppkit", version })
 
 /**
+ * Splits every `--flag=value` into `--flag value` (up to a `--`). @effect/cli reads the `=` form of an
+ * option given once, but not of a repeatable one (`vppkit list subscriptions --adam-id=1` is refused as an
+ * unknown argument); split beforehand, both forms work for every option.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const splitFlagValues = (args: ReadonlyArray<string>): Array<string> => {
+  const result: Array<string> = []
+  let rest = false
+  for (const arg of args) {
+    const match = rest ? null : /^(--[^=\s]+)=([\s\S]+)$/.exec(arg)
+    if (arg === "--") rest = true
+    if (match === null) result.push(arg)
+    else result.push(match[1]!, match[2]!)
+  }
+  return result
+}
+
+/**
  * Runs the command line (`argv` as `process.argv`) and answers the exit code. A failure prints one line
  * on stderr (usage errors are printed by the parser with the usage); nothing fails past this.
  *
@@ -45,7 +65,7 @@ const cli = Command.run(command, { name: "vppkit", version })
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
-  cli(argv).pipe(
+  cli([...argv.slice(0, 2), ...splitFlagValues(argv.slice(2))]).pipe(
     Effect.as(ExitCode.ok),
     Effect.catchAll((error) =>
       ValidationError.isValidationError(error)
