@@ -4,6 +4,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { PassThrough, Writable } from "node:stream"
 import * as Output from "../src/internal/output.js"
+import { parseCsv } from "./helpers/csv.js"
 import type * as Resources from "../src/Resources.js"
 
 const fields: ReadonlyArray<Resources.Field> = [
@@ -28,35 +29,6 @@ const render = (format: Output.Format, pages: ReadonlyArray<ReadonlyArray<Resour
     yield* writer.end
     return sink.text()
   })
-
-/** A minimal RFC 4180 reader: quoted fields may hold commas, doubled quotes and line breaks. */
-export const parseCsv = (text: string): Array<Array<string>> => {
-  const rows: Array<Array<string>> = []
-  let row: Array<string> = []
-  let field = ""
-  let quoted = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!
-    if (quoted) {
-      if (c === "\"" && text[i + 1] === "\"") {
-        field += "\""
-        i++
-      } else if (c === "\"") quoted = false
-      else field += c
-    } else if (c === "\"") quoted = true
-    else if (c === ",") {
-      row.push(field)
-      field = ""
-    } else if (c === "\n") {
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ""
-    } else if (c !== "\r") field += c
-  }
-  if (field.length > 0 || row.length > 0) rows.push([...row, field])
-  return rows
-}
 
 describe("output formats", () => {
   it.effect("ndjson: one JSON object per line, in order", () =>
