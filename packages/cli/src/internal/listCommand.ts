@@ -70,7 +70,9 @@ const options = {
   ),
   concurrency: Options.text("concurrency").pipe(
     Options.withPseudoName("1..5"),
-    Options.withDescription("requests in flight at once, 1 to 5 (default 5)"),
+    Options.withDescription(
+      "requests in flight at once, 1 to 5 (default 5); the subscription endpoints are read one cursor page at a time"
+    ),
     Options.optional
   ),
   since: Options.text("since").pipe(
@@ -128,13 +130,13 @@ interface Plan {
 const plan = (name: string, flags: Flags) =>
   Effect.gen(function*() {
     const resource = yield* fromEither(Resources.byName(name))
-    const format = Option.match(flags.format, {
+    const format = yield* fromEither(Option.match(flags.format, {
       onNone: () => Either.right<Output.Format>(process.stdout.isTTY === true ? "table" : "ndjson"),
       onSome: (text) =>
         (Output.formats as ReadonlyArray<string>).includes(text)
           ? Either.right(text as Output.Format)
           : Either.left(`--format ${JSON.stringify(text)}: expected one of ${Output.formats.join(", ")}`)
-    })
+    }))
     const concurrency = Option.isSome(flags.concurrency) ? yield* integerIn("concurrency", flags.concurrency.value, 1, 5) : 5
     const retries = Option.isSome(flags.retries) ? yield* integerIn("retries", flags.retries.value, 0, 100) : defaultRetries
     const filters = yield* fromEither(Resources.parseFilters(resource, flags.filters))
@@ -159,7 +161,7 @@ const plan = (name: string, flags: Flags) =>
       : Option.getOrUndefined(Option.map(flags.since, (since) => since.trim()))
     return {
       resource,
-      format: yield* fromEither(format),
+      format,
       concurrency,
       retries,
       filters,
