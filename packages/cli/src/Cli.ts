@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as ExitCode from "./ExitCode.js"
 import { demoCommand } from "./internal/demoCommand.js"
+import { listCommand } from "./internal/listCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
 import { syncCommand } from "./internal/syncCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
@@ -26,7 +27,7 @@ export const command = Command.make("vppkit").pipe(
   Command.withDescription(
     "Retrieve records from Apple's App and Book Management API: list them, sync them into SQLite, or serve a simulator"
   ),
-  Command.withSubcommands([tokenCommand, syncCommand, mockServerCommand, demoCommand])
+  Command.withSubcommands([listCommand, syncCommand, tokenCommand, mockServerCommand, demoCommand])
 )
 
 /**
@@ -35,6 +36,26 @@ export const command = Command.make("vppkit").pipe(
 export const version = "0.1.0"
 
 const cli = Command.run(command, { name: "vppkit", version })
+
+/**
+ * Splits every `--flag=value` into `--flag value` (up to a `--`). @effect/cli reads the `=` form of an
+ * option given once, but not of a repeatable one (`vppkit list subscriptions --adam-id=1` is refused as an
+ * unknown argument); split beforehand, both forms work for every option.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const splitFlagValues = (args: ReadonlyArray<string>): Array<string> => {
+  const result: Array<string> = []
+  let rest = false
+  for (const arg of args) {
+    const match = rest ? null : /^(--[^=\s]+)=([\s\S]+)$/.exec(arg)
+    if (arg === "--") rest = true
+    if (match === null) result.push(arg)
+    else result.push(match[1]!, match[2]!)
+  }
+  return result
+}
 
 /**
  * Runs the command line (`argv` as `process.argv`) and answers the exit code. A failure prints one line
@@ -46,7 +67,7 @@ const cli = Command.run(command, { name: "vppkit", version })
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
-  cli(argv).pipe(
+  cli([...argv.slice(0, 2), ...splitFlagValues(argv.slice(2))]).pipe(
     Effect.as(ExitCode.ok),
     Effect.catchAll((error) =>
       ValidationError.isValidationError(error)

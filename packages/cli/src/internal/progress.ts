@@ -13,6 +13,8 @@ import type * as Scope from "effect/Scope"
 export interface Progress {
   /** Counts a delivered page. */
   readonly page: (page: Traversal.Page<unknown>) => Effect.Effect<void>
+  /** Stops and clears the bar (before output meant for the same terminal, such as a table). */
+  readonly stop: Effect.Effect<void>
   /** Stops the bar and prints `summary` on stderr (unless quiet). */
   readonly finish: (summary: string) => Effect.Effect<void>
 }
@@ -61,12 +63,9 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
           bar.update(pages, payload)
         }
       })
-    const finish = (summary: string) =>
-      Effect.zipRight(
-        Effect.sync(() => bar?.stop()),
-        options.quiet ? Effect.void : Console.error(summary)
-      )
-    return { page, finish }
+    const stop = Effect.sync(() => bar?.stop())
+    const finish = (summary: string) => Effect.zipRight(stop, options.quiet ? Effect.void : Console.error(summary))
+    return { page, stop, finish }
   })
 
 /** `1234567` → `1,234,567`. */

@@ -1,0 +1,273 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type * as Traversal from "@vppkit/core/Traversal"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { CommandError, UsageError } from "../ExitCode.js"
+import * as Resources from "../Resources.js"
+import * as CheckpointFile from "./checkpointFile.js"
+import { clientLayer, globalOptions } from "./globals.js"
+import * as Output from "./output.js"
+import * as Progress from "./progress.js"
+
+/** Passes of a page-index traversal before a drifted one is delivered as it is. */
+const retraverse = 3
+const defaultRetries = 8
+
+const owners = (flag: string) => Resources.all.filter((resource) => resource.filters.some((f) => f.flag === flag))
+
+const pseudoName = (filter: Resources.Filter): string => {
+  if (filter.choices !== undefined) return filter.choices.join("|")
+  switch (filter.type) {
+    case "boolean":
+      return "true|false"
+    case "integer":
+    case "integers":
+      return "N"
+    case "string":
+    case "strings":
+      return "TEXT"
+  }
+}
+
+/** What a filter flag does, per resource when the resources that share it describe it differently. */
+const describeFilter = (filter: Resources.Filter): string => {
+  const uses = owners(filter.flag).map((resource) => ({
+    name: resource.name,
+    description: resource.filters.find((f) => f.flag === filter.flag)!.description
+  }))
+  const descriptions = [...new Set(uses.map((use) => use.description))]
+  return descriptions.length === 1
+    ? `${descriptions[0]} (${uses.map((use) => use.name).join(", ")})`
+    : uses.map((use) => `${use.name}: ${use.description}`).join("; ")
+}
+
+// One optional, repeatable text option per filter flag of any resource; Resources.parseFilters checks them
+// against the resource actually listed and converts their values.
+const filterOptions = Options.all(
+  Object.fromEntries(
+    Resources.allFilterFlags.map((filter) => [
+      filter.flag,
+      Options.text(filter.flag).pipe(
+        Options.withPseudoName(pseudoName(filter)),
+        Options.withDescription(describeFilter(filter)),
+        Options.repeated
+      )
+    ])
+  ) as Record<string, Options.Options<Array<string>>>
+)
+
+const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
+
+const options = {
+  format: Options.text("format").pipe(
+    Options.withPseudoName(Output.formats.join("|")),
+    Options.withDescription("output format (default: table on a terminal, ndjson otherwise)"),
+    Options.optional
+  ),
+  concurrency: Options.text("concurrency").pipe(
+    Options.withPseudoName("1..5"),
+    Options.withDescription(
+      "requests in flight at once, 1 to 5 (default 5); the subscription endpoints are read one cursor page at a time"
+    ),
+    Options.optional
+  ),
+  since: Options.text("since").pipe(
+    Options.withPseudoName("TOKEN"),
+    Options.withDescription(
+      `only records changed since this checkpoint: a versionId (assignments, users) or a sinceModifiedToken (legacy-*)`
+    ),
+    Options.optional
+  ),
+  checkpoint: Options.text("checkpoint").pipe(
+    Options.withPseudoName("FILE"),
+    Options.withDescription(
+      `incremental runs (${incremental.join(", ")}): the file's checkpoint, if it exists, is the --since value; ` +
+        "after a complete and consistent run the new checkpoint replaces it (atomically)"
+    ),
+    Options.optional
+  ),
+  retries: Options.text("retries").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription(`retries of a failing request before giving up (default ${defaultRetries})`),
+    Options.optional
+  )
+}
+
+const resourceArg = Args.text({ name: "resource" }).pipe(
+  Args.withDescription(`what to list: ${Resources.names.join(", ")}`)
+)
+
+type Flags = Command.Command.ParseConfig<typeof options> & {
+  readonly filters: Readonly<Record<string, ReadonlyArray<string>>>
+}
+
+const usage = (message: string) => new UsageError({ message })
+
+const fromEither = <A>(either: Either.Either<A, string>): Effect.Effect<A, UsageError> =>
+  Either.match(either, { onLeft: (message) => Effect.fail(usage(message)), onRight: Effect.succeed })
+
+const integerIn = (flag: string, text: string, min: number, max: number): Effect.Effect<number, UsageError> =>
+  /^\d+$/.test(text.trim()) && Number(text) >= min && Number(text) <= max
+    ? Effect.succeed(Number(text))
+    : Effect.fail(usage(`--${flag} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max}`))
+
+/** Everything the flags ask for, checked before the token is read or a request is made. */
+interface Plan {
+  readonly resource: Resources.Resource
+  readonly format: Output.Format
+  readonly concurrency: number
+  readonly retries: number
+  readonly filters: Record<string, unknown>
+  readonly since: string | undefined
+  /** The checkpoint file and the field it holds. */
+  readonly checkpoint: { readonly path: string; readonly field: CheckpointFile.Field } | undefined
+}
+
+const plan = (name: string, flags: Flags) =>
+  Effect.gen(function*() {
+    const resource = yield* fromEither(Resources.byName(name))
+    const format = yield* fromEither(Option.match(flags.format, {
+      onNone: () => Either.right<Output.Format>(process.stdout.isTTY === true ? "table" : "ndjson"),
+      onSome: (text) =>
+        (Output.formats as ReadonlyArray<string>).includes(text)
+          ? Either.right(text as Output.Format)
+          : Either.left(`--format ${JSON.stringify(text)}: expected one of ${Output.formats.join(", ")}`)
+    }))
+    const concurrency = Option.isSome(flags.concurrency) ? yield* integerIn("concurrency", flags.concurrency.value, 1, 5) : 5
+    const retries = Option.isSome(flags.retries) ? yield* integerIn("retries", flags.retries.value, 0, 100) : defaultRetries
+    const filters = yield* fromEither(Resources.parseFilters(resource, flags.filters))
+    const field = resource.checkpointField
+    if (field === undefined && (Option.isSome(flags.since) || Option.isSome(flags.checkpoint))) {
+      const flag = Option.isSome(flags.since) ? "--since" : "--checkpoint"
+      return yield* usage(
+        `${flag}: Apple's API has no incremental query for ${resource.name}; it applies to ${incremental.join(", ")}`
+      )
+    }
+    if (Option.isSome(flags.since) && Option.isSome(flags.checkpoint)) {
+      return yield* usage("give --since or --checkpoint, not both (--checkpoint reads its since value from the file)")
+    }
+    if (Option.isSome(flags.since) && flags.since.value.trim().length === 0) {
+      return yield* usage("--since: expected a checkpoint token, got an empty value")
+    }
+    const checkpoint = field !== undefined && Option.isSome(flags.checkpoint)
+      ? { path: flags.checkpoint.value, field }
+      : undefined
+    const since = checkpoint !== undefined
+      ? yield* CheckpointFile.read(checkpoint.path, resource, checkpoint.field)
+      : Option.getOrUndefined(Option.map(flags.since, (since) => since.trim()))
+    return {
+      resource,
+      format,
+      concurrency,
+      retries,
+      filters,
+      since,
+      checkpoint
+    } satisfies Plan
+  })
+
+const plural = (n: number, one: string, many: string) => `${Progress.count(n)} ${n === 1 ? one : many}`
+
+const summary = (plan: Plan, outcome: Traversal.Outcome, millis: number, checkpoint: string | undefined): string => {
+  const details = [
+    plan.resource.family === "legacy" ? plural(outcome.pages, "batch", "batches") : plural(outcome.pages, "page", "pages"),
+    plural(outcome.retries, "retry", "retries"),
+    ...(outcome.passes > 1 ? [plural(outcome.passes, "pass", "passes")] : [])
+  ]
+  return `listed ${Progress.count(outcome.records)} ${plan.resource.name} records${
+    plan.since === undefined ? "" : " changed since the checkpoint"
+  } (${details.join(", ")}) in ${Progress.seconds(millis)}${
+    checkpoint === undefined ? "" : `; checkpoint written to ${checkpoint}`
+  }`
+}
+
+const driftWarning = (plan: Plan, outcome: Traversal.Outcome, consequence: string) =>
+  `warning: ${plan.resource.name} changed while they were read (${
+    plural(outcome.passes, "pass", "passes")
+  }, none consistent): records may be missing or repeated; ${consequence}`
+
+const run = (plan: Plan, quiet: boolean) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const sink = Output.streamSink(process.stdout)
+    const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
+    // The bar shares the terminal only with a table, which is printed after it is gone; records streamed to
+    // the same terminal would tear it.
+    const interactive = process.stderr.isTTY === true && !(process.stdout.isTTY === true && plan.format !== "table")
+    const progress = yield* Progress.make({ label: plan.resource.name, quiet, interactive })
+    const traversal = plan.resource.traverse({
+      filters: plan.filters,
+      concurrency: plan.concurrency,
+      since: plan.since,
+      ...(plan.resource.family === "page-index" ? { retraverse } : {})
+    })
+    const outcome = yield* traversal.run((page) => Effect.zipRight(progress.page(page), writer.records(page.records))).pipe(
+      Effect.catchTag("CheckpointUnusableError", (error) =>
+        Effect.fail(
+          new CommandError({
+            message: `${plan.resource.name}: the server no longer accepts the checkpoint (${
+              error.errorNumber ?? `HTTP ${error.status}`
+            }): ${
+              plan.checkpoint === undefined
+                ? "list without --since for every record"
+                : `delete ${plan.checkpoint.path} for a full run, which writes a new checkpoint`
+            }`
+          })
+        ))
+    )
+    yield* progress.stop
+    yield* writer.end
+    let written: string | undefined
+    if (plan.checkpoint !== undefined) {
+      if (outcome.consistency !== "consistent") {
+        // A drifted pass read its pages at different versions. A later delta from page 0's versionId would
+        // bring every record *written* after page 0, but under live pages a write also shifts the records
+        // behind it: an unchanged record pushed across a page boundary onto a page already read is missed,
+        // and no delta ever brings it back (it did not change). So the file keeps the old checkpoint and the
+        // next run repeats this one, rather than advance past a gap.
+        yield* Console.error(driftWarning(plan, outcome, `${plan.checkpoint.path} was left unchanged: run again`))
+      } else if (outcome.checkpoint === undefined) {
+        yield* Console.error(`warning: the server sent no checkpoint; ${plan.checkpoint.path} was left unchanged`)
+      } else {
+        yield* CheckpointFile.write(
+          plan.checkpoint.path,
+          CheckpointFile.render(plan.resource, plan.checkpoint.field, outcome.checkpoint)
+        )
+        written = plan.checkpoint.path
+      }
+    } else if (outcome.consistency !== "consistent") {
+      yield* Console.error(driftWarning(plan, outcome, "run again for a consistent list"))
+    }
+    yield* progress.finish(summary(plan, outcome, Date.now() - started, written))
+  })
+
+/** `vppkit list <resource>`: streams a resource's records to stdout. */
+export const listCommand = Command.make(
+  "list",
+  { resource: resourceArg, ...options, filters: filterOptions, ...globalOptions },
+  ({ baseUrl, quiet, resource, tokenFile, ...flags }) =>
+    Effect.gen(function*() {
+      const checked = yield* plan(resource, flags)
+      yield* run(checked, quiet).pipe(
+        Effect.scoped,
+        Effect.provide(clientLayer({ baseUrl, tokenFile, quiet }, {
+          concurrency: checked.concurrency,
+          retry: { maxRetries: checked.retries }
+        }))
+      )
+    }).pipe(
+      Effect.catchTag("OutputClosed", (error) =>
+        // The reader went away (`vppkit list … | head`): that ends the listing, quietly and successfully.
+        error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"
+          ? Effect.void
+          : Effect.fail(new CommandError({ message: `cannot write the output: ${error.message}` })))
+    )
+).pipe(
+  Command.withDescription(
+    "Stream a resource's records to stdout as ndjson, json, csv or a table; filters, --since and --checkpoint for incremental runs"
+  )
+)

@@ -1,0 +1,303 @@
+import { assert, describe, it } from "@effect/vitest"
+import type * as Simulator from "@vppkit/core/Simulator"
+import * as SToken from "@vppkit/core/SToken"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Resources from "../src/Resources.js"
+import { assertFailure, canonicalSet, run, serve, type Served, writeToken } from "./helpers/cli.js"
+import { parseCsv } from "./helpers/csv.js"
+
+/**
+ * `vppkit list` end to end: the built bin in a child process against the simulator served on 127.0.0.1.
+ */
+
+const settings: Simulator.Settings = {
+  seed: 7,
+  pageSize: 7,
+  records: { assets: 12, users: 40, assignments: 90 },
+  subscriptions: { subscriptions: 9, assignments: 30, admins: 5 }
+}
+
+// The legacy services cut batches by the same page size; a licence per slot of every asset makes thousands,
+// which small batches would make slow (the client keeps to 15 requests a second).
+const legacySettings: Simulator.Settings = { seed: 8, pageSize: 400, records: { assets: 4, users: 30, assignments: 60 } }
+
+const resource = (name: string) => Either.getOrThrow(Resources.byName(name))
+
+/** What the simulator holds for a resource, as Apple's JSON renders it (no filters). */
+const expected = (simulator: Simulator.Service, name: Resources.Name): Effect.Effect<ReadonlyArray<unknown>> => {
+  switch (name) {
+    case "assets":
+    case "assignments":
+    case "users":
+      return simulator.records(name)
+    case "subscriptions":
+      return simulator.subscriptions.records("subscriptions")
+    case "subscription-assignments":
+      return simulator.subscriptions.records("subscriptionAssignments")
+    case "subscription-admins":
+      return simulator.subscriptions.records("subscriptionAdmins")
+    case "legacy-licenses":
+      return simulator.legacy.records("licenses")
+    case "legacy-users":
+      return simulator.legacy.records("users")
+  }
+}
+
+// Every legacy user, retired ones included, as simulator.legacy.records("users") has them.
+const extraArgs: Partial<Record<Resources.Name, ReadonlyArray<string>>> = { "legacy-users": ["--include-retired", "true"] }
+
+/** A cell as the CSV and table formats show it, written independently of the implementation. */
+const cellText = (value: unknown): string =>
+  value === undefined || value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value)
+
+const expectedRows = (name: Resources.Name, records: ReadonlyArray<unknown>): Array<string> =>
+  records.map((record) =>
+    JSON.stringify(resource(name).fields.map((field) => cellText((record as Record<string, unknown>)[field.name])))
+  ).sort()
+
+const tableCells = (line: string) => line.split("│").slice(1, -1).map((cell) => cell.trim())
+
+/** Parses a format's output into records (ndjson, json) or header and rows (csv, table). */
+const parse = (format: string, stdout: string) => {
+  switch (format) {
+    case "ndjson":
+      return { records: stdout.split("\n").filter((line) => line.length > 0).map((line) => JSON.parse(line) as unknown) }
+    case "json":
+      return { records: JSON.parse(stdout) as Array<unknown> }
+    case "csv": {
+      const [header, ...rows] = parseCsv(stdout)
+      return { header, rows: rows.map((row) => JSON.stringify(row)).sort() }
+    }
+    default: {
+      const [header, ...rows] = stdout.split("\n").filter((line) => line.startsWith("│")).map(tableCells)
+      return { header, rows: rows.map((row) => JSON.stringify(row)).sort() }
+    }
+  }
+}
+
+const formats = ["ndjson", "json", "csv", "table"] as const
+
+/** Lists each resource in each format, a few processes at a time, and compares the output with the simulator. */
+const listEvery = (cases: ReadonlyArray<{ readonly served: Served; readonly name: Resources.Name }>) =>
+  Effect.forEach(
+    cases.flatMap((c) => formats.map((format) => ({ ...c, format }))),
+    ({ format, name, served }, i) =>
+      Effect.gen(function*() {
+        const extra = [...(extraArgs[name] ?? []), ...served.connect]
+        // Options after the resource, before it, and in the --flag=value form.
+        const args = i % 3 === 0
+          ? ["list", name, "--format", format, ...extra]
+          : i % 3 === 1
+          ? ["list", "--format", format, ...extra, name]
+          : ["list", `--format=${format}`, name, ...extra]
+        const result = yield* run(args)
+        const where = `vppkit ${args.join(" ")}\n${result.stderr}`
+        assert.strictEqual(result.code, 0, where)
+        const records = yield* expected(served.simulator, name)
+        assert.isAbove(records.length, 0)
+        const output = parse(format, result.stdout)
+        if (output.records !== undefined) {
+          assert.deepStrictEqual(canonicalSet(output.records), canonicalSet(records), where)
+        } else {
+          assert.deepStrictEqual(output.header, resource(name).fields.map((field) => field.name), where)
+          assert.deepStrictEqual(output.rows, expectedRows(name, records), where)
+        }
+        // Not a terminal: no progress bar, only the one-line summary.
+        assert.strictEqual(result.stderr.trim().split("\n").length, 1, where)
+        assert.match(result.stderr, new RegExp(`^listed ${records.length.toLocaleString("en-US")} ${name} records \\(`), where)
+      }),
+    // Each run is a Node process that spends most of its time loading modules: about one per core.
+    { concurrency: 2, discard: true }
+  )
+
+// The tests are independent (a server each) and mostly wait for child processes: they run concurrently.
+describe.concurrent("vppkit list", () => {
+  it.scopedLive("every resource in every format: exactly the simulator's records", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const legacy = yield* serve(legacySettings)
+      yield* listEvery(Resources.names.map((name) => ({ served: name.startsWith("legacy-") ? legacy : served, name })))
+    }), 90_000)
+
+  it.scopedLive("filters, including a repeated flag in both forms; --quiet leaves stderr empty", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const assets = (yield* served.simulator.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      const books = assets.filter((asset) => asset.productType === "Book")
+      assert.isAbove(books.length, 0)
+      assert.isBelow(books.length, assets.length)
+      const filtered = yield* run(["list", "assets", "--product-type", "Book", "--format", "ndjson", "-q", ...served.connect])
+      assert.strictEqual(filtered.code, 0, filtered.stderr)
+      assert.strictEqual(filtered.stderr, "", "--quiet: nothing on stderr")
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", filtered.stdout).records!), canonicalSet(books))
+
+      const subscriptions = (yield* served.simulator.subscriptions.records("subscriptions")) as ReadonlyArray<
+        Record<string, unknown>
+      >
+      const chosen = [subscriptions[1]!, subscriptions[4]!]
+      const args = ["list", "subscriptions", "--adam-id", String(chosen[0]!.adamId), `--adam-id=${chosen[1]!.adamId}`]
+      const result = yield* run([...args, "--format", "json", "--quiet", ...served.connect])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(canonicalSet(JSON.parse(result.stdout)), canonicalSet(chosen))
+    }), 90_000)
+
+  it.scopedLive("--checkpoint: full run, delta after churn, failed runs leave the file untouched, --since", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const { simulator } = served
+      const file = path.join(served.directory, "users.json")
+      const list = ["list", "users", "--format", "ndjson", "--checkpoint", file, ...served.connect]
+
+      const full = yield* run(list)
+      assert.strictEqual(full.code, 0, full.stderr)
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", full.stdout).records!), canonicalSet(yield* simulator.records("users")))
+      const first = yield* simulator.versionId("users")
+      assert.deepStrictEqual(JSON.parse(fs.readFileSync(file, "utf8")), { versionId: first, resource: "users" })
+      assert.include(full.stderr, `checkpoint written to ${file}`)
+
+      yield* simulator.churn("users", { inserts: 10, updates: 5, deletes: 1 })
+      const changed = yield* simulator.changedSince("users", first)
+      assert.isAbove(changed.length, 7, "the delta spans pages")
+      const before = fs.readFileSync(file)
+
+      // The token is refused (9622 in a 200 body): exit 3, nothing written.
+      yield* simulator.inject({ _tag: "InvalidTokenInBody" }, { path: "/v2/users" })
+      assertFailure(yield* run(list), 3)
+      assert.isTrue(fs.readFileSync(file).equals(before), "a refused run left the checkpoint untouched")
+
+      // Page 1 of the delta keeps failing after page 0 was served: exit 4, nothing written.
+      // (One request at a time, so that both faults meet page 1: its first attempt and its one retry.)
+      yield* simulator.inject({ _tag: "Unavailable" }, { path: "/v2/users", skip: 1, times: 2 })
+      const gaveUp = assertFailure(yield* run([...list, "--retries", "1", "--concurrency", "1"]), 4)
+      assert.match(gaveUp, /^vppkit: gave up after retries/)
+      assert.isTrue(fs.readFileSync(file).equals(before), "a failed run left the checkpoint untouched")
+      yield* simulator.clearLog
+
+      // --since with the same versionId gives the same delta, and writes no file.
+      const since = yield* run(["list", "users", "--format", "ndjson", "--since", first, "-q", ...served.connect])
+      assert.strictEqual(since.code, 0, since.stderr)
+      const delta = yield* run(list)
+      assert.strictEqual(delta.code, 0, delta.stderr)
+      const got = canonicalSet(parse("ndjson", delta.stdout).records!)
+      assert.deepStrictEqual(got, canonicalSet(changed))
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", since.stdout).records!), got)
+      assert.match(delta.stderr, /changed since the checkpoint/)
+      const second = yield* simulator.versionId("users")
+      assert.notStrictEqual(second, first)
+      assert.deepStrictEqual(JSON.parse(fs.readFileSync(file, "utf8")), { versionId: second, resource: "users" })
+      // Every delta request carried the checkpoint of the file.
+      const requests = (yield* simulator.log).filter((entry) => entry.path === "/v2/users")
+      assert.isAbove(requests.length, 0)
+      for (const entry of requests) assert.strictEqual(entry.params["sinceVersionId"], first)
+      assert.deepStrictEqual(fs.readdirSync(served.directory).sort(), ["token.vpptoken", "users.json"])
+    }), 90_000)
+
+  it.scopedLive("--checkpoint with a legacy service: sinceModifiedToken round trip", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(legacySettings)
+      const file = path.join(served.directory, "licenses.json")
+      const list = ["list", "legacy-licenses", "--format", "ndjson", "--checkpoint", file, "-q", ...served.connect]
+      const full = yield* run(list)
+      assert.strictEqual(full.code, 0, full.stderr)
+      const all = yield* served.simulator.legacy.records("licenses")
+      assert.strictEqual(parse("ndjson", full.stdout).records!.length, all.length)
+      const first = JSON.parse(fs.readFileSync(file, "utf8"))
+      assert.strictEqual(first.resource, "legacy-licenses")
+      assert.isString(first.sinceModifiedToken)
+
+      yield* served.simulator.churn("assignments", { inserts: 3 })
+      const delta = yield* run(list)
+      assert.strictEqual(delta.code, 0, delta.stderr)
+      const records = parse("ndjson", delta.stdout).records!
+      assert.isAbove(records.length, 0)
+      assert.isBelow(records.length, all.length)
+      const now = new Set(canonicalSet(yield* served.simulator.legacy.records("licenses")))
+      for (const record of canonicalSet(records)) assert.isTrue(now.has(record), record)
+      const second = JSON.parse(fs.readFileSync(file, "utf8"))
+      assert.isString(second.sinceModifiedToken)
+      assert.notStrictEqual(second.sinceModifiedToken, first.sinceModifiedToken)
+    }), 90_000)
+
+  it.scopedLive("a pass that stays drifted: a warning, and the checkpoint is not written", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({
+        ...settings,
+        pageSize: 5,
+        churn: { every: 2, resources: ["users"], inserts: 1 }
+      })
+      const file = path.join(served.directory, "users.json")
+      const result = yield* run(["list", "users", "--format", "ndjson", "--checkpoint", file, ...served.connect])
+      assert.strictEqual(result.code, 0, result.stderr)
+      const lines = result.stderr.trim().split("\n")
+      assert.strictEqual(lines.length, 2, result.stderr)
+      assert.match(lines[0]!, /^warning: users changed while they were read \(3 passes, none consistent\)/)
+      assert.include(lines[0]!, `${file} was left unchanged`)
+      assert.match(lines[1]!, /^listed \d+ users records \(.*3 passes\)/)
+      assert.isFalse(fs.existsSync(file))
+    }), 90_000)
+
+  it.scopedLive("bad input: one line on stderr, no stack trace, and the exit code of its kind", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const connect = served.connect
+      const { directory } = served
+      const malformed = path.join(directory, "malformed.json")
+      fs.writeFileSync(malformed, "{\"versionId\":")
+      const expired = writeToken(
+        directory,
+        SToken.make({ secret: "f".repeat(64), orgName: "Old School", expiresAt: new Date(Date.now() - 86_400_000) }).value,
+        "expired.vpptoken"
+      )
+      yield* served.simulator.inject({ _tag: "Unavailable" }, { path: "/v2/assets", times: 20 })
+      const cases: ReadonlyArray<{ readonly args: ReadonlyArray<string>; readonly code: number; readonly says: RegExp }> = [
+        { args: ["list", "widgets", ...connect], code: 2, says: /unknown resource "widgets": use one of assets, .*legacy-users/ },
+        { args: ["list", "assets", "--revocable", "maybe", ...connect], code: 2, says: /--revocable "maybe": expected true or false/ },
+        { args: ["list", "users", "--adam-id", "1", ...connect], code: 2, says: /--adam-id does not apply to users/ },
+        { args: ["list", "assets", "--since", "v1", ...connect], code: 2, says: /no incremental query for assets/ },
+        {
+          args: ["list", "users", "--since", "v1", "--checkpoint", malformed, ...connect],
+          code: 2,
+          says: /--since or --checkpoint, not both/
+        },
+        { args: ["list", "users", "--checkpoint", malformed, ...connect], code: 2, says: new RegExp(`${malformed}: not JSON`) },
+        { args: ["list", "users", "--format", "xml", ...connect], code: 2, says: /--format "xml": expected one of ndjson, json, csv, table/ },
+        { args: ["list", "users", "--concurrency", "9", ...connect], code: 2, says: /--concurrency "9": expected a whole number from 1 to 5/ },
+        {
+          args: ["list", "users", "--since", "not-a-version", ...connect],
+          code: 1,
+          says: /the server no longer accepts the checkpoint \(9721\): list without --since/
+        },
+        { args: ["list", "users"], code: 3, says: /no sToken configured/ },
+        { args: ["list", "users", "--token-file", expired, "--base-url", served.server.baseUrl], code: 3, says: /expired on/ },
+        { args: ["list", "assets", "--retries", "1", ...connect], code: 4, says: /^vppkit: gave up after retries/ }
+      ]
+      yield* Effect.forEach(cases, ({ args, code, says }) =>
+        Effect.map(run(args), (result) => {
+          const line = assertFailure(result, code, args)
+          assert.match(line, says, `vppkit ${args.join(" ")}`)
+          assert.strictEqual(result.stdout, "", "nothing on stdout")
+        }), { concurrency: 2, discard: true })
+      // Usage errors are found before the token is read: the only requests are those of --since and of assets.
+      for (const entry of yield* served.simulator.log) {
+        if (entry.path === "/v2/users") assert.strictEqual(entry.params["sinceVersionId"], "not-a-version")
+        else assert.strictEqual(entry.path, "/v2/assets")
+      }
+    }), 90_000)
+
+  it.scopedLive("large output through a pipe: complete with backpressure; a reader that goes away ends it quietly", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({ seed: 3, pageSize: 1000, records: { assets: 5, users: 10, assignments: 20_000 } })
+      const args = ["list", "assignments", "--format", "ndjson", ...served.connect]
+      const complete = yield* run(args)
+      assert.strictEqual(complete.code, 0, complete.stderr)
+      assert.strictEqual(complete.stdout.split("\n").filter((line) => line.length > 0).length, 20_000)
+      // `vppkit list … | head -1`: the reader closes the pipe after its first chunk.
+      const cut = yield* run(args, { onStdout: (_, child) => child.stdout?.destroy() })
+      assert.strictEqual(cut.code, 0, cut.stderr)
+      assert.strictEqual(cut.stderr, "", "no error, no stack trace, no summary")
+      assert.isBelow(cut.stdout.length, complete.stdout.length)
+    }), 90_000)
+})

@@ -1,0 +1,117 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { PassThrough, Writable } from "node:stream"
+import * as Output from "../src/internal/output.js"
+import { parseCsv } from "./helpers/csv.js"
+import type * as Resources from "../src/Resources.js"
+
+const fields: ReadonlyArray<Resources.Field> = [
+  { name: "id", type: "integer" },
+  { name: "name", type: "text" },
+  { name: "active", type: "boolean" },
+  { name: "tags", type: "json" }
+]
+
+const records: ReadonlyArray<Resources.JsonRecord> = [
+  { id: 1, name: "plain", active: true, tags: ["a", "b"] },
+  { id: 2, name: "comma, \"quote\"\nnewline", active: false, tags: { k: 1 } },
+  { id: 3 }
+]
+
+/** Writes `pages` with a writer of `format` into memory and answers the text. */
+const render = (format: Output.Format, pages: ReadonlyArray<ReadonlyArray<Resources.JsonRecord>>) =>
+  Effect.gen(function*() {
+    const sink = Output.memorySink()
+    const writer = Output.make(format, fields, sink)
+    for (const page of pages) yield* writer.records(page)
+    yield* writer.end
+    return sink.text()
+  })
+
+describe("output formats", () => {
+  it.effect("ndjson: one JSON object per line, in order", () =>
+    Effect.gen(function*() {
+      const text = yield* render("ndjson", [records.slice(0, 2), [], records.slice(2)])
+      assert.deepStrictEqual(text.trimEnd().split("\n").map((line) => JSON.parse(line)), [...records])
+      assert.strictEqual(yield* render("ndjson", []), "")
+    }))
+
+  it.effect("json: one array over every page, valid for no records and for empty pages", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(JSON.parse(yield* render("json", [records.slice(0, 1), [], records.slice(1)])), [...records])
+      assert.deepStrictEqual(JSON.parse(yield* render("json", [])), [])
+      assert.deepStrictEqual(JSON.parse(yield* render("json", [[], []])), [])
+    }))
+
+  it.effect("csv: header of the fields, booleans as true/false, json fields as JSON text, missing as empty", () =>
+    Effect.gen(function*() {
+      const rows = parseCsv(yield* render("csv", [records.slice(0, 1), records.slice(1)]))
+      assert.deepStrictEqual(rows, [
+        ["id", "name", "active", "tags"],
+        ["1", "plain", "true", "[\"a\",\"b\"]"],
+        ["2", "comma, \"quote\"\nnewline", "false", "{\"k\":1}"],
+        ["3", "", "", ""]
+      ])
+      assert.deepStrictEqual(parseCsv(yield* render("csv", [])), [["id", "name", "active", "tags"]])
+    }))
+
+  it.effect("table: the fields as columns, one line per record", () =>
+    Effect.gen(function*() {
+      const text = yield* render("table", [[records[0]!], [records[2]!]])
+      const lines = text.trimEnd().split("\n")
+      // top rule, header, two rows, bottom rule
+      assert.strictEqual(lines.length, 5)
+      const cells = (line: string) => line.split("│").slice(1, -1).map((cell) => cell.trim())
+      assert.deepStrictEqual(cells(lines[1]!), ["id", "name", "active", "tags"])
+      assert.deepStrictEqual(cells(lines[2]!), ["1", "plain", "true", "[\"a\",\"b\"]"])
+      assert.deepStrictEqual(cells(lines[3]!), ["3", "", "", ""])
+      assert.notInclude(text, "\u001b[", "no colour unless asked")
+    }))
+})
+
+describe("streamSink", () => {
+  it.live("waits while the stream's buffer is full and resumes when it drains", () =>
+    Effect.gen(function*() {
+      const stream = new PassThrough({ highWaterMark: 8 })
+      const sink = Output.streamSink(stream)
+      const fiber = yield* Effect.fork(sink.write("0123456789abcdef"))
+      yield* Effect.sleep(20)
+      assert.isNull(fiber.unsafePoll(), "the write returned while the buffer was full")
+      stream.read()
+      yield* Fiber.join(fiber)
+      yield* sink.write("more")
+      assert.strictEqual(String(stream.read()), "more")
+    }))
+
+  it.live("fails with OutputClosed (and no uncaught error) once the reader is gone", () =>
+    Effect.gen(function*() {
+      const stream = new PassThrough({ highWaterMark: 4 })
+      const sink = Output.streamSink(stream)
+      const waiting = yield* Effect.fork(sink.write("0123456789"))
+      yield* Effect.sleep(10)
+      stream.destroy(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }))
+      const exit = yield* Fiber.await(waiting)
+      assert.isTrue(Exit.isFailure(exit))
+      const next = yield* Effect.flip(sink.write("x"))
+      assert.strictEqual(next._tag, "OutputClosed")
+      assert.strictEqual(next.code, "EPIPE")
+    }))
+
+  it.live("flush waits until earlier chunks are written", () =>
+    Effect.gen(function*() {
+      const pending: Array<() => void> = []
+      const stream = new Writable({ write: (_chunk, _encoding, callback) => void pending.push(() => callback()) })
+      const sink = Output.streamSink(stream)
+      yield* sink.write("abc")
+      const flushing = yield* Effect.fork(sink.flush)
+      yield* Effect.sleep(20)
+      assert.isNull(flushing.unsafePoll(), "flush returned before the chunk was written")
+      while (pending.length > 0) {
+        pending.shift()!()
+        yield* Effect.sleep(1)
+      }
+      yield* Fiber.join(flushing)
+    }))
+})
