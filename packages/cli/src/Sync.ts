@@ -18,6 +18,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
+import type * as Traversal from "@vppkit/core/Traversal"
 import type * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
@@ -155,9 +156,33 @@ const syncResource = (resource: Resources.Resource, options: Options) =>
 const traversalInput = (resource: Resources.Resource, options: Options, since?: string): Resources.TraversalInput => ({
   filters: filtersOf(resource),
   concurrency: Math.max(1, Math.min(5, options.concurrency ?? 5)),
-  retraverse: options.retraverse ?? 3,
   ...(since !== undefined ? { since } : {})
 })
+
+/**
+ * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
+ * 3) passes. Each pass streams (the transaction holds what was written, not memory), so a pass that drifted
+ * has still upserted current records; `onPass` is told when a new pass starts. Answers the last pass's outcome
+ * with the retries and passes of all of them.
+ */
+const streamPasses = (
+  traversal: Traversal.Traversal<Resources.JsonRecord>,
+  options: Options,
+  onPass: () => void,
+  onPage: (page: Traversal.Page<Resources.JsonRecord>) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+) =>
+  Effect.gen(function*() {
+    const maxPasses = Math.max(1, options.retraverse ?? 3)
+    let retries = 0
+    for (let passes = 1;; passes++) {
+      onPass()
+      const outcome = yield* traversal.run(onPage)
+      retries += outcome.retries
+      if (outcome.consistency === "consistent" || passes >= maxPasses) {
+        return { ...outcome, retries, passes }
+      }
+    }
+  })
 
 const full = (
   resource: Resources.Resource,
@@ -167,13 +192,17 @@ const full = (
   reason: NonNullable<Summary["reason"]>
 ) =>
   Effect.gen(function*() {
-    const seen = new Set<string>()
-    const outcome = yield* resource.traverse(traversalInput(resource, options)).run((page) =>
-      Effect.gen(function*() {
-        for (const record of page.records) seen.add(resource.key(record))
-        yield* Store.upsert(resource, page.records)
-        yield* progress.page(page)
-      })
+    let seen = new Set<string>()
+    const outcome = yield* streamPasses(
+      resource.traverse(traversalInput(resource, options)),
+      options,
+      () => void (seen = new Set()),
+      (page) =>
+        Effect.gen(function*() {
+          for (const record of page.records) seen.add(resource.key(record))
+          yield* Store.upsert(resource, page.records)
+          yield* progress.page(page)
+        })
     )
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
@@ -224,9 +253,16 @@ const incremental = (
   progress: Progress.Progress
 ) =>
   Effect.gen(function*() {
-    const retired: Array<Resources.JsonRecord> = []
-    const notRetired = new Set<string>()
-    const outcome = yield* resource.traverse(traversalInput(resource, options, checkpoint)).run((page) =>
+    let retired: Array<Resources.JsonRecord> = []
+    let notRetired = new Set<string>()
+    const outcome = yield* streamPasses(
+      resource.traverse(traversalInput(resource, options, checkpoint)),
+      options,
+      () => {
+        retired = []
+        notRetired = new Set()
+      },
+      (page) =>
       Effect.gen(function*() {
         if (resource.name === "users") {
           for (const record of page.records) {

@@ -233,9 +233,9 @@ describe.concurrent("vppkit list", () => {
       assert.strictEqual(result.code, 0, result.stderr)
       const lines = result.stderr.trim().split("\n")
       assert.strictEqual(lines.length, 2, result.stderr)
-      assert.match(lines[0]!, /^warning: users changed while they were read \(3 passes, none consistent\)/)
+      assert.match(lines[0]!, /^warning: users changed while they were read: records may be missing or repeated/)
       assert.include(lines[0]!, `${file} was left unchanged`)
-      assert.match(lines[1]!, /^listed \d+ users records \(.*3 passes\)/)
+      assert.match(lines[1]!, /^listed \d+ users records \(/)
       assert.isFalse(fs.existsSync(file))
     }), 90_000)
 

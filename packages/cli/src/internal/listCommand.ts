@@ -13,8 +13,6 @@ import { clientLayer, globalOptions } from "./globals.js"
 import * as Output from "./output.js"
 import * as Progress from "./progress.js"
 
-/** Passes of a page-index traversal before a drifted one is delivered as it is. */
-const retraverse = 3
 const defaultRetries = 8
 
 const owners = (flag: string) => Resources.all.filter((resource) => resource.filters.some((f) => f.flag === flag))
@@ -186,9 +184,9 @@ const summary = (plan: Plan, outcome: Traversal.Outcome, millis: number, checkpo
 }
 
 const driftWarning = (plan: Plan, outcome: Traversal.Outcome, consequence: string) =>
-  `warning: ${plan.resource.name} changed while they were read (${
-    plural(outcome.passes, "pass", "passes")
-  }, none consistent): records may be missing or repeated; ${consequence}`
+  `warning: ${plan.resource.name} changed while they were read: records may be missing or repeated (${
+    plural(outcome.pages, "page", "pages")
+  } read); ${consequence}`
 
 const run = (plan: Plan, quiet: boolean) =>
   Effect.gen(function*() {
@@ -199,12 +197,9 @@ const run = (plan: Plan, quiet: boolean) =>
     // the same terminal would tear it.
     const interactive = process.stderr.isTTY === true && !(process.stdout.isTTY === true && plan.format !== "table")
     const progress = yield* Progress.make({ label: plan.resource.name, quiet, interactive })
-    const traversal = plan.resource.traverse({
-      filters: plan.filters,
-      concurrency: plan.concurrency,
-      since: plan.since,
-      ...(plan.resource.family === "page-index" ? { retraverse } : {})
-    })
+    // No re-traversal: records stream as they arrive (a re-traversing pass is held in memory until it is
+    // consistent). A drifted pass is reported and does not advance the checkpoint file.
+    const traversal = plan.resource.traverse({ filters: plan.filters, concurrency: plan.concurrency, since: plan.since })
     const outcome = yield* traversal.run((page) => Effect.zipRight(progress.page(page), writer.records(page.records))).pipe(
       Effect.catchTag("CheckpointUnusableError", (error) =>
         Effect.fail(
