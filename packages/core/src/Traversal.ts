@@ -10,6 +10,8 @@
  * // records and the outcome: run with a page handler
  * const outcome = yield* traversal.run((page) => saveAll(page.records))
  * if (outcome.consistency === "consistent") yield* storeCheckpoint(outcome.checkpoint)
+ * // Apple announces an sToken that expires within 15 days
+ * if (outcome.tokenExpiresAt !== undefined) yield* warnIfSoon(outcome.tokenExpiresAt)
  * ```
  *
  * @since 0.1.0
@@ -49,6 +51,13 @@ export interface Outcome {
   readonly retries: number
   /** Full passes made (more than 1 only under a re-traverse drift policy or a legacy restart). */
   readonly passes: number
+  /**
+   * The sToken's expiry as the last response of the pass that carried `tokenExpirationDate` reported it
+   * (page-index and cursor responses). Apple documents the field for a token that expires within 15 days, so
+   * its presence is a warning in itself; some servers send it always, so compare it with the current time.
+   * Absent when no response carried a readable date, and for legacy walks (v1 responses have no such field).
+   */
+  readonly tokenExpiresAt?: Date
 }
 
 /**

@@ -16,10 +16,14 @@ import * as ScriptedHttp from "./utils/scriptedHttp.js"
 
 /**
  * The sToken's lifecycle as a caller sees it: an expired (9621), a revoked (9625) and an invalid (9622, 9722)
- * token are distinct `AuthError` reasons with distinct messages, on v2 and legacy responses alike.
+ * token are distinct `AuthError` reasons with distinct messages, on v2 and legacy responses alike; and the
+ * `tokenExpirationDate` Apple adds to v2 responses when the token expires within 15 days reaches the caller as
+ * `Outcome.tokenExpiresAt`.
  */
 
 const canary = SToken.make({ secret: "LIFECYCLE-CANARY", orgName: "Canary", expiresAt: new Date("2031-01-01T00:00:00Z") })
+
+const day = 86_400_000
 
 type Reason = VppError.AuthError["reason"]
 
@@ -144,5 +148,73 @@ describe("token lifecycle", () => {
           assertMessage(unknown, "invalid")
         }))
     }
+  })
+
+  describe("tokenExpirationDate reaches the caller as Outcome.tokenExpiresAt", () => {
+    const runAll = (settings: Simulator.Settings) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.make({ pageSize: 7, ...settings })
+        const run = (traversal: Traversal.Traversal<unknown>) => Effect.provide(traversal.run(), clientOn(sim))
+        return {
+          sim,
+          parallel: yield* run(PageIndex.assignments() as Traversal.Traversal<unknown>),
+          sequential: yield* run(PageIndex.users({ mode: "sequential" }) as Traversal.Traversal<unknown>),
+          delta: yield* run(PageIndex.users({ sinceVersionId: yield* sim.versionId("users") }) as Traversal.Traversal<unknown>),
+          cursor: yield* run(Cursor.subscriptionAssignments() as Traversal.Traversal<unknown>),
+          legacy: yield* run(Legacy.licenses({ assignedOnly: true }) as Traversal.Traversal<unknown>)
+        }
+      })
+
+    it.effect("within 15 days of expiry: page-index and cursor outcomes carry the expiry; legacy has none", () =>
+      Effect.gen(function*() {
+        // The TestClock starts at 0: the token expires ten days (and a few seconds) from now.
+        const { cursor, delta, legacy, parallel, sequential, sim } = yield* runAll({
+          tokenExpirationDate: "within-15-days",
+          tokenExpiresAt: new Date(10 * day + 1234)
+        })
+        // Apple's date has whole seconds, like the token's own expDate.
+        assert.strictEqual(sim.token.expiresAt.getTime(), 10 * day + 1000)
+        for (const [name, outcome] of Object.entries({ parallel, sequential, delta, cursor })) {
+          assert.isDefined(outcome.tokenExpiresAt, name)
+          assert.strictEqual(outcome.tokenExpiresAt!.getTime(), sim.token.expiresAt.getTime(), name)
+        }
+        assert.isAbove(parallel.pages, 1)
+        assert.strictEqual(delta.records, 0)
+        assert.isUndefined(legacy.tokenExpiresAt)
+        assert.isFalse("tokenExpiresAt" in legacy)
+      }))
+
+    it.effect("further from expiry, where Apple leaves the field out: no tokenExpiresAt", () =>
+      Effect.gen(function*() {
+        const outcomes = yield* runAll({ tokenExpirationDate: "within-15-days", tokenExpiresAt: new Date(16 * day) })
+        for (const name of ["parallel", "sequential", "delta", "cursor", "legacy"] as const) {
+          assert.isFalse("tokenExpiresAt" in outcomes[name], name)
+        }
+      }))
+
+    it.effect("a server that sends the field on every response: the date is there, far or near", () =>
+      Effect.gen(function*() {
+        const { cursor, parallel, sim } = yield* runAll({ tokenExpirationDate: "always" })
+        assert.strictEqual(parallel.tokenExpiresAt?.toISOString(), "2030-11-08T22:33:22.000Z")
+        assert.strictEqual(cursor.tokenExpiresAt?.getTime(), sim.token.expiresAt.getTime())
+      }))
+
+    it.effect("an unreadable tokenExpirationDate is ignored, not fatal", () =>
+      Effect.gen(function*() {
+        const page = {
+          assets: [],
+          currentPageIndex: 0,
+          totalPages: 1,
+          versionId: "v1",
+          tokenExpirationDate: "soon"
+        }
+        const http = ScriptedHttp.make([{ body: page }])
+        const outcome = yield* PageIndex.assets().run().pipe(
+          Effect.provide(VppClient.layer({ token: canary, baseUrl: "https://vpp.test/mdm", maxRequestsPerSecond: Infinity })),
+          Effect.provide(http.layer)
+        )
+        assert.strictEqual(outcome.pages, 1)
+        assert.isFalse("tokenExpiresAt" in outcome)
+      }))
   })
 })
