@@ -11,7 +11,8 @@
  * Every page's `versionId` is compared with page 0's. The {@link Traversal.Outcome} says whether the pass was
  * `consistent` (all equal: no write happened while reading, so every record was delivered exactly once) or
  * `drifted` (records may be missing or repeated). Its checkpoint is page 0's `versionId`, which Apple says to
- * use for the next `sinceVersionId` request — it catches up on whatever changed during a drifted pass.
+ * use for the next `sinceVersionId` request — it catches up on whatever changed during a drifted pass, but not
+ * on an unchanged record that moved to a page already read: only a new pass (`retraverse`) delivers those.
  *
  * Drift policies:
  * - `"report"` (default): one pass, records streamed as they arrive; the outcome reports drift.

@@ -39,8 +39,10 @@ export interface Outcome {
   readonly checkpoint: string | undefined
   /**
    * `consistent`: every page reported the same `versionId` (no write happened during the pass);
-   * `drifted`: the data changed while it was read, so records may be missing or repeated — a later
-   * incremental run from `checkpoint` (or a full pass) catches up.
+   * `drifted`: the data changed while it was read, so records may be missing or repeated. A later incremental
+   * run from `checkpoint` brings the records written since; a record that was not written but moved to a page
+   * already read (after inserts or deletions before it, or an update inside a delta) comes only with a new
+   * pass — PageIndex's `retraverse` drift policy makes one.
    */
   readonly consistency: "consistent" | "drifted"
   /** Pages (or batches, or cursor responses) received in the pass that was delivered. */
