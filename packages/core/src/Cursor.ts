@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ResponseMetadataFields } from "./Common.js"
 import { withRecords } from "./internal/envelope.js"
+import { parseAppleDate } from "./SToken.js"
 import * as Subscription from "./Subscription.js"
 import * as Traversal from "./Traversal.js"
 import * as VppClient from "./VppClient.js"
@@ -130,6 +131,7 @@ export const make = <A, I>(
       const versionIds = new Set<string | undefined>()
       let cursor: string | undefined
       let versionId: string | undefined
+      let tokenExpiresAt: Date | undefined
       let records = 0
       let retries = 0
       for (let index = 0;; index++) {
@@ -142,6 +144,9 @@ export const make = <A, I>(
         const body = response.value
         versionId = body.versionId
         versionIds.add(versionId)
+        if (body.tokenExpirationDate !== undefined) {
+          tokenExpiresAt = parseAppleDate(body.tokenExpirationDate) ?? tokenExpiresAt
+        }
         const page: Traversal.Page<A> = { records: body.records, index, total: undefined, versionId }
         yield* onPage(page)
         records += page.records.length
@@ -153,7 +158,8 @@ export const make = <A, I>(
             pages: index + 1,
             records,
             retries,
-            passes: 1
+            passes: 1,
+            ...(tokenExpiresAt === undefined ? {} : { tokenExpiresAt })
           } satisfies Traversal.Outcome
         }
         if (followed.has(next)) {

@@ -11,7 +11,8 @@
  * Every page's `versionId` is compared with page 0's. The {@link Traversal.Outcome} says whether the pass was
  * `consistent` (all equal: no write happened while reading, so every record was delivered exactly once) or
  * `drifted` (records may be missing or repeated). Its checkpoint is page 0's `versionId`, which Apple says to
- * use for the next `sinceVersionId` request — it catches up on whatever changed during a drifted pass.
+ * use for the next `sinceVersionId` request — it catches up on whatever changed during a drifted pass, but not
+ * on an unchanged record that moved to a page already read: only a new pass (`retraverse`) delivers those.
  *
  * Drift policies:
  * - `"report"` (default): one pass, records streamed as they arrive; the outcome reports drift.
@@ -29,6 +30,7 @@ import type * as Schema from "effect/Schema"
 import { Asset, type AssetFilters } from "./Asset.js"
 import { Assignment, type AssignmentFilters } from "./Assignment.js"
 import * as PageEnvelope from "./Page.js"
+import { parseAppleDate } from "./SToken.js"
 import * as Traversal from "./Traversal.js"
 import { User, type UserFilters } from "./User.js"
 import * as VppClient from "./VppClient.js"
@@ -98,7 +100,11 @@ interface PassState {
   records: number
   retries: number
   drifted: boolean
+  /** From the last page delivered that carried a readable `tokenExpirationDate`. */
+  tokenExpiresAt: Date | undefined
 }
+
+const newPassState = (): PassState => ({ pages: 0, records: 0, retries: 0, drifted: false, tokenExpiresAt: undefined })
 
 /**
  * A traversal of any page-index endpoint with the given query parameters.
@@ -146,6 +152,9 @@ export const traverse = <A, I>(
       const deliver = (page: PageEnvelope.Page<A>) => {
         state.pages++
         state.records += page.records.length
+        if (page.tokenExpirationDate !== undefined) {
+          state.tokenExpiresAt = parseAppleDate(page.tokenExpirationDate) ?? state.tokenExpiresAt
+        }
         if (page.versionId !== first!.versionId || page.totalPages !== first!.totalPages) state.drifted = true
         return onPage({
           records: page.records,
@@ -211,7 +220,7 @@ export const traverse = <A, I>(
   const runWith = <E2, R2>(onPage: (page: Traversal.Page<A>) => Effect.Effect<void, E2, R2>) =>
     Effect.gen(function*() {
       if (drift === "report") {
-        const state: PassState = { pages: 0, records: 0, retries: 0, drifted: false }
+        const state = newPassState()
         const checkpoint = yield* pass(onPage, state)
         return outcome(checkpoint, state, state.retries, 1)
       }
@@ -219,7 +228,7 @@ export const traverse = <A, I>(
       let retries = 0
       for (let passes = 1;; passes++) {
         const held: Array<Traversal.Page<A>> = []
-        const state: PassState = { pages: 0, records: 0, retries: 0, drifted: false }
+        const state = newPassState()
         const checkpoint = yield* pass((page) => Effect.sync(() => void held.push(page)), state)
         retries += state.retries
         if (!state.drifted || passes >= maxPasses) {
@@ -239,7 +248,8 @@ const outcome = (checkpoint: string, state: PassState, retries: number, passes: 
   pages: state.pages,
   records: state.records,
   retries,
-  passes
+  passes,
+  ...(state.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: state.tokenExpiresAt })
 })
 
 /**

@@ -10,6 +10,8 @@
  * // records and the outcome: run with a page handler
  * const outcome = yield* traversal.run((page) => saveAll(page.records))
  * if (outcome.consistency === "consistent") yield* storeCheckpoint(outcome.checkpoint)
+ * // Apple announces an sToken that expires within 15 days
+ * if (outcome.tokenExpiresAt !== undefined) yield* warnIfSoon(outcome.tokenExpiresAt)
  * ```
  *
  * @since 0.1.0
@@ -37,8 +39,10 @@ export interface Outcome {
   readonly checkpoint: string | undefined
   /**
    * `consistent`: every page reported the same `versionId` (no write happened during the pass);
-   * `drifted`: the data changed while it was read, so records may be missing or repeated — a later
-   * incremental run from `checkpoint` (or a full pass) catches up.
+   * `drifted`: the data changed while it was read, so records may be missing or repeated. A later incremental
+   * run from `checkpoint` brings the records written since; a record that was not written but moved to a page
+   * already read (after inserts or deletions before it, or an update inside a delta) comes only with a new
+   * pass — PageIndex's `retraverse` drift policy makes one.
    */
   readonly consistency: "consistent" | "drifted"
   /** Pages (or batches, or cursor responses) received in the pass that was delivered. */
@@ -49,6 +53,13 @@ export interface Outcome {
   readonly retries: number
   /** Full passes made (more than 1 only under a re-traverse drift policy or a legacy restart). */
   readonly passes: number
+  /**
+   * The sToken's expiry as the last response of the pass that carried `tokenExpirationDate` reported it
+   * (page-index and cursor responses). Apple documents the field for a token that expires within 15 days, so
+   * its presence is a warning in itself; some servers send it always, so compare it with the current time.
+   * Absent when no response carried a readable date, and for legacy walks (v1 responses have no such field).
+   */
+  readonly tokenExpiresAt?: Date
 }
 
 /**

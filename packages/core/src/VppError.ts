@@ -49,7 +49,9 @@ export class AuthError extends Schema.TaggedError<AuthError>("@vppkit/core/AuthE
     const what = {
       expired: "the sToken has expired: download a new one from Apple School/Business Manager",
       revoked: "the sToken has been revoked: download a new one from Apple School/Business Manager",
-      invalid: "the sToken is not valid for this server",
+      invalid: this.errorNumber === 9722
+        ? "the sToken is invalid: the server could not read it from the Authorization header (is the token file complete?)"
+        : "the sToken is invalid: the server does not recognise it (is it the current token file of this location?)",
       "login-required": "the server requires a login (no usable sToken was sent)",
       forbidden: "the sToken is not allowed to perform this operation"
     }[this.reason]

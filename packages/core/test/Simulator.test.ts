@@ -128,6 +128,18 @@ describe("Simulator", () => {
       assert.isTrue((delta["users"] as Array<{ status: string }>).every((u) => u.status === "Retired"))
     }))
 
+  it.effect("retiring every active user terminates, also when a re-created user was retired again", () =>
+    Effect.gen(function*() {
+      // Seed 9999 re-creates a retired user whose new entry is retired as well: it must not count as active.
+      const sim = yield* Simulator.make({ seed: 9999, records: { assets: 5, users: 6, assignments: 20 } })
+      const statuses = ((yield* sim.records("users")) as ReadonlyArray<{ clientUserId: string; status: string }>)
+      const retiredTwice = statuses.filter((u) => u.status === "Retired").map((u) => u.clientUserId)
+      assert.isBelow(new Set(retiredTwice).size, retiredTwice.length)
+      yield* sim.churn("users", { deletes: 10, updates: 3 })
+      const users = (yield* sim.records("users")) as ReadonlyArray<{ status: string }>
+      assert.isTrue(users.every((u) => u.status === "Retired"))
+    }))
+
   it.effect("answers an out-of-range page with 9650 and filters by query", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ pageSize: 10, records: { assets: 25 } })

@@ -91,10 +91,11 @@ export class Organisation {
       users.push(user)
       if (user.status !== "Retired") this.activeUsers.set(user.clientUserId, user)
       else if (this.random.chance(0.5)) {
-        // A retired user re-created under the same clientUserId.
+        // A retired user re-created under the same clientUserId (the new entry may be retired as well: it is
+        // the active one only if it is not, or churn would keep picking a user that no longer is active).
         const again = { ...this.newUser(), clientUserId: user.clientUserId, email: user.email }
         users.push(again)
-        this.activeUsers.set(again.clientUserId, again)
+        if (again.status !== "Retired") this.activeUsers.set(again.clientUserId, again)
         i++
       }
     }
