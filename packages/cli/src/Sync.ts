@@ -75,6 +75,8 @@ export interface Summary {
   /** `advanced`: the new checkpoint was stored; `kept`: the previous one was kept; `none`: there is none. */
   readonly checkpoint: "advanced" | "kept" | "none"
   readonly millis: number
+  /** The sToken's expiry as Apple reported it (`tokenExpirationDate`), when it did. */
+  readonly tokenExpiresAt?: Date | undefined
 }
 
 /**
@@ -241,7 +243,8 @@ const full = (
       retries: outcome.retries,
       passes: outcome.passes,
       consistency: outcome.consistency,
-      checkpoint: next === undefined ? "none" : consistent ? "advanced" : "kept"
+      checkpoint: next === undefined ? "none" : consistent ? "advanced" : "kept",
+      tokenExpiresAt: outcome.tokenExpiresAt
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
@@ -307,7 +310,8 @@ const incremental = (
       retries: outcome.retries,
       passes: outcome.passes,
       consistency: outcome.consistency,
-      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept"
+      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept",
+      tokenExpiresAt: outcome.tokenExpiresAt
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 

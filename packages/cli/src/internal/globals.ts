@@ -102,3 +102,24 @@ export const clientLayer = (
   options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
 ): Layer.Layer<VppClient.VppClient, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
   Layer.scoped(VppClient.VppClient, makeClient(globals, options))
+
+/**
+ * Warns on stderr when Apple reported (in `tokenExpirationDate`, which it sends within 15 days of expiry) that
+ * the sToken expires within {@link expiryWarningDays} days, unless the token file said so already (the
+ * offline check warns before any request; this one covers a server that knows better).
+ */
+export const warnIfServerReportsExpiry = (
+  tokenExpiresAt: Date | undefined,
+  quiet: boolean
+): Effect.Effect<void, never, VppClient.VppClient> =>
+  Effect.flatMap(VppClient.VppClient, (client) => {
+    if (tokenExpiresAt === undefined || quiet) return Effect.void
+    const days = Math.floor((tokenExpiresAt.getTime() - Date.now()) / 86_400_000)
+    const warnedOffline = SToken.daysLeft(client.token, new Date()) < expiryWarningDays
+    if (days >= expiryWarningDays || warnedOffline) return Effect.void
+    return Console.error(
+      `warning: Apple reports that the sToken expires in ${days} day${days === 1 ? "" : "s"} (${
+        tokenExpiresAt.toISOString().slice(0, 10)
+      }): renew it in Apple School Manager or Apple Business Manager`
+    )
+  })

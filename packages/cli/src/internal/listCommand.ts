@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as CheckpointFile from "./checkpointFile.js"
-import { clientLayer, globalOptions } from "./globals.js"
+import { clientLayer, globalOptions, warnIfServerReportsExpiry } from "./globals.js"
 import * as Output from "./output.js"
 import * as Progress from "./progress.js"
 
@@ -216,6 +216,7 @@ const run = (plan: Plan, quiet: boolean) =>
     )
     yield* progress.stop
     yield* writer.end
+    yield* warnIfServerReportsExpiry(outcome.tokenExpiresAt, quiet)
     let written: string | undefined
     if (plan.checkpoint !== undefined) {
       if (outcome.consistency !== "consistent") {

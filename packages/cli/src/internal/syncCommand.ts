@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
-import { globalOptions, makeClient } from "./globals.js"
+import { globalOptions, makeClient, warnIfServerReportsExpiry } from "./globals.js"
 
 const options = {
   db: Options.text("db").pipe(
@@ -101,7 +101,7 @@ export const syncCommand = Command.make(
       yield* checkDirectory(db)
       const client = yield* makeClient(globals)
       const database = yield* openDatabase(db)
-      yield* Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }).pipe(
+      const summaries = yield* Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }).pipe(
         Effect.provide(database),
         Effect.provideService(VppClient.VppClient, client),
         Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
@@ -112,6 +112,8 @@ export const syncCommand = Command.make(
             : Option.none()
         )
       )
+      const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
+      yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))
     }).pipe(Effect.scoped)
 ).pipe(
   Command.withDescription(
