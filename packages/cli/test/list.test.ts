@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Verify from "../src/internal/verify.js"
 import * as Resources from "../src/Resources.js"
 import { assertFailure, canonicalSet, run, serve, type Served, writeToken } from "./helpers/cli.js"
 import { parseCsv } from "./helpers/csv.js"
@@ -27,24 +28,8 @@ const legacySettings: Simulator.Settings = { seed: 8, pageSize: 400, records: { 
 const resource = (name: string) => Either.getOrThrow(Resources.byName(name))
 
 /** What the simulator holds for a resource, as Apple's JSON renders it (no filters). */
-const expected = (simulator: Simulator.Service, name: Resources.Name): Effect.Effect<ReadonlyArray<unknown>> => {
-  switch (name) {
-    case "assets":
-    case "assignments":
-    case "users":
-      return simulator.records(name)
-    case "subscriptions":
-      return simulator.subscriptions.records("subscriptions")
-    case "subscription-assignments":
-      return simulator.subscriptions.records("subscriptionAssignments")
-    case "subscription-admins":
-      return simulator.subscriptions.records("subscriptionAdmins")
-    case "legacy-licenses":
-      return simulator.legacy.records("licenses")
-    case "legacy-users":
-      return simulator.legacy.records("users")
-  }
-}
+const expected = (simulator: Simulator.Service, name: Resources.Name): Effect.Effect<ReadonlyArray<unknown>> =>
+  Verify.serverRecords(simulator, name)
 
 // Every legacy user, retired ones included, as simulator.legacy.records("users") has them.
 const extraArgs: Partial<Record<Resources.Name, ReadonlyArray<string>>> = { "legacy-users": ["--include-retired", "true"] }

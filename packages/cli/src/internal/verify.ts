@@ -68,7 +68,7 @@ const sortKeys = (value: unknown): unknown =>
     : value
 
 /** Only the documented fields, in a canonical order, so a record and its row compare as text. */
-const canonical = (resource: Resources.Resource, record: Resources.JsonRecord): string =>
+export const canonical = (resource: Resources.Resource, record: Resources.JsonRecord): string =>
   JSON.stringify(sortKeys(Object.fromEntries(
     resource.fields.filter((field) => record[field.name] !== undefined && record[field.name] !== null).map((
       field

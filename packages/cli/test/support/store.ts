@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Resources from "../../src/Resources.js"
+import * as Verify from "../../src/internal/verify.js"
 import * as Store from "../../src/Store.js"
 
 /** A temporary directory, removed with the scope. */
@@ -13,47 +14,12 @@ export const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => [k, sortKeys(v)]))
-    : value
-
 /** A record's documented fields (the columns) as canonical JSON: sorted keys, absent fields left out. */
-export const canonical = (resource: Resources.Resource, record: Resources.JsonRecord): string => {
-  const projected: Record<string, unknown> = {}
-  for (const field of resource.fields) {
-    if (record[field.name] !== undefined && record[field.name] !== null) projected[field.name] = record[field.name]
-  }
-  return JSON.stringify(sortKeys(projected))
-}
+export const canonical = Verify.canonical
 
 /** The simulator's current records of a resource, as the unfiltered endpoint renders them. */
-export const serverRecords = (
-  simulator: Simulator.Service,
-  resource: Resources.Resource
-): Effect.Effect<ReadonlyArray<Resources.JsonRecord>> => {
-  const records = (() => {
-    switch (resource.name) {
-      case "assets":
-      case "assignments":
-      case "users":
-        return simulator.records(resource.name)
-      case "subscriptions":
-        return simulator.subscriptions.records("subscriptions")
-      case "subscription-assignments":
-        return simulator.subscriptions.records("subscriptionAssignments")
-      case "subscription-admins":
-        return simulator.subscriptions.records("subscriptionAdmins")
-      case "legacy-licenses":
-        return simulator.legacy.records("licenses")
-      case "legacy-users":
-        return simulator.legacy.records("users")
-    }
-  })()
-  return records as Effect.Effect<ReadonlyArray<Resources.JsonRecord>>
-}
+export const serverRecords = (simulator: Simulator.Service, resource: Resources.Resource) =>
+  Verify.serverRecords(simulator, resource.name)
 
 /** natural key → canonical record, failing on a repeated key. */
 export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>): Map<string, string> => {
