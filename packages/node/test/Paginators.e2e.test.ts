@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import type * as NodeVppClient from "../src/NodeVppClient.js"
 import * as SimulatorServer from "../src/SimulatorServer.js"
 
 /**
@@ -38,8 +39,8 @@ const settings: Simulator.Settings = {
   randomFaults: { probability: 0.2, faults }
 }
 
-const client = {
-  retry: { baseDelay: Duration.millis(2), maxDelay: Duration.millis(20), maxAttempts: 12 },
+const client: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {
+  retry: { baseDelay: Duration.millis(2), maxDelay: Duration.millis(20), maxRetries: 12 },
   rateLimitPause: Duration.millis(5),
   requestTimeout: Duration.millis(150)
 }
