@@ -79,6 +79,12 @@ export const loadSettings = (
 
 /** Errors about a value that came from a flag name the flag, not the environment variable. */
 const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals): NodeVppClient.ConfigurationError => {
+  if (error.message.startsWith("no sToken configured")) {
+    return new NodeVppClient.ConfigurationError({
+      setting: error.setting,
+      message: `no sToken configured: pass --token-file PATH (the token file downloaded from Apple School Manager or Apple Business Manager), or set VPP_TOKEN_FILE to its path or VPP_TOKEN to its content`
+    })
+  }
   const flag = error.setting === "VPP_TOKEN_FILE" && Option.isSome(globals.tokenFile)
     ? "--token-file"
     : error.setting === "VPP_BASE_URL" && Option.isSome(globals.baseUrl)
