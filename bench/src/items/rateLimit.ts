@@ -1,0 +1,131 @@
+/**
+ * Item 5 — the rate limit. The simulator enforces 15 requests/s (sliding window, 429 + 9646 beyond it) and
+ * reports it in Service Config as `maxRequestPerSecond`. A client that starts out assuming 100/s learns the
+ * limit with `syncServiceConfig` and then traverses 150 pages; a second client that does not learn it shows
+ * what the limit costs without that step.
+ */
+import * as PageIndex from "@vppkit/core/PageIndex"
+import * as Effect from "effect/Effect"
+import { timed, withClient } from "../internal/client.js"
+import { count, ms } from "../internal/format.js"
+import { type Section, table } from "../internal/report.js"
+import { startServer } from "../internal/server.js"
+
+const limit = 15
+const pages = 150
+const pageSize = 100
+const latency = 20
+const assumed = 100
+
+interface Run {
+  readonly name: string
+  readonly learned: number | undefined
+  readonly millis: number
+  readonly pages: number
+  readonly clientRequests: number
+  readonly clientRateLimited: number
+  readonly retries: number
+  readonly accepted: ReadonlyArray<number>
+  readonly rejected: number
+}
+
+/**
+ * The rate as the server's sliding window sees it: the mean number of accepted requests in a 1-second window,
+ * over every window that lies within the run (sampled every 10 ms). Unlike count / duration it does not credit
+ * the first window, which a sliding-window limit lets through at once.
+ */
+export const meanPerWindow = (starts: ReadonlyArray<number>, windowMillis = 1000): number | undefined => {
+  const sorted = [...starts].sort((a, b) => a - b)
+  const first = sorted[0]
+  const last = sorted[sorted.length - 1]
+  if (first === undefined || last === undefined || last - first < windowMillis) return undefined
+  let total = 0
+  let windows = 0
+  for (let t = first; t + windowMillis <= last; t += 10) {
+    total += sorted.filter((s) => s >= t && s < t + windowMillis).length
+    windows++
+  }
+  return total / windows
+}
+
+const maxPerWindow = (starts: ReadonlyArray<number>, windowMillis = 1000): number => {
+  const sorted = [...starts].sort((a, b) => a - b)
+  let max = 0
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i
+    while (j < sorted.length && sorted[j]! < sorted[i]! + windowMillis) j++
+    max = Math.max(max, j - i)
+  }
+  return max
+}
+
+export const run = async (log: (line: string) => void): Promise<Section> => {
+  const server = await startServer({ records: { assignments: pages * pageSize }, pageSize, latency, maxRequestsPerSecond: limit })
+  const traverse = async (name: string, learn: boolean): Promise<Run> => {
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // the server's window empties
+    await server.stats()
+    const result = await withClient(server, { maxRequestsPerSecond: assumed }, (client) =>
+      Effect.gen(function*() {
+        const config = learn ? yield* client.syncServiceConfig : undefined
+        const before = yield* client.stats
+        const { millis, value: outcome } = yield* timed(PageIndex.assignments().run())
+        const after = yield* client.stats
+        return {
+          learned: config?.limits["maxRequestPerSecond"],
+          millis,
+          pages: outcome.pages,
+          clientRequests: after.requests - before.requests,
+          clientRateLimited: after.rateLimited - before.rateLimited,
+          retries: outcome.retries
+        }
+      }))
+    const stats = await server.stats()
+    log(`  ${name}: ${ms(result.millis)}, ${stats.rateLimited} × 429`)
+    return { name, ...result, accepted: stats.acceptedStarts, rejected: stats.rateLimited }
+  }
+  try {
+    const learned = await traverse("learns the limit (syncServiceConfig), then traverses", true)
+    const blind = await traverse("does not learn it", false)
+    const achieved = meanPerWindow(learned.accepted) ?? 0
+    const complete = learned.pages === pages
+    return {
+      id: "5",
+      title: "Rate limit: the simulator enforces 15 requests/s",
+      figures: [
+        { label: "requests/s achieved after learning the limit", value: `${achieved.toFixed(2)}/s (${(achieved / limit * 100).toFixed(1)} % of ${limit})`, goal: "≥ 90 % of 15/s", met: complete && achieved >= 0.9 * limit },
+        { label: "429s received after learning the limit", value: String(learned.rejected), goal: "0", met: complete && learned.rejected === 0 },
+        { label: `without learning it (client assumes ${assumed}/s): 429s, wall`, value: `${blind.rejected} × 429, ${ms(blind.millis)} (vs ${ms(learned.millis)})` }
+      ],
+      details: [
+        `${pages} pages of ${pageSize} assignments, ${latency} ms of latency, the simulator enforcing ${limit} ` +
+        "requests/s over a sliding 1-second window (requests beyond it get 429 + 9646 without Retry-After) and " +
+        `reporting \`maxRequestPerSecond: ${limit}\` in Service Config. Both clients are \`NodeVppClient\` with ` +
+        `\`maxRequestsPerSecond: ${assumed}\`; the first calls \`syncServiceConfig\` before the traversal and adopts ` +
+        "what it reports. The client's limiter keeps a 5 % margin on its window (15 starts per 1050 ms), so " +
+        "95 % of the allowed rate is its ceiling by design.",
+        "Requests/s is the mean number of accepted requests in a 1-second window, over every window inside the " +
+        "run, from the arrival times the simulator logged (plain count / duration would credit the first window, " +
+        "which any sliding-window limit lets through at once). The busiest window is shown too: it must not " +
+        `exceed ${limit}.`,
+        table(
+          ["client", "limit learned", "wall", "pages", "requests sent", "accepted", "429s", "retries", "mean per 1-s window", "busiest 1-s window", "count / wall"],
+          [learned, blind].map((r) => [
+            r.name,
+            r.learned === undefined ? "—" : `${r.learned}/s`,
+            ms(r.millis),
+            String(r.pages),
+            count(r.clientRequests),
+            count(r.accepted.length),
+            count(r.rejected),
+            count(r.retries),
+            `${(meanPerWindow(r.accepted) ?? 0).toFixed(2)}/s`,
+            String(maxPerWindow(r.accepted)),
+            `${(r.accepted.length / r.millis * 1000).toFixed(2)}/s`
+          ])
+        )
+      ]
+    }
+  } finally {
+    await server.stop()
+  }
+}
