@@ -26,8 +26,7 @@ let servers = 0
 export const startServer = (settings: Simulator.Settings): Promise<BenchServer> =>
   new Promise((resolve, reject) => {
     const child: ChildProcess = fork(path.join(distDir, "serverProcess.js"), [JSON.stringify(settings)], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      execArgv: (process.env["BENCH_SERVER_FLAGS"] ?? "").split(" ").filter((flag) => flag.length > 0)
+      stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
     const waiting: Array<(reply: ServerReply) => void> = []
     const request = <T extends ServerReply["type"]>(message: ServerRequest, type: T) =>
