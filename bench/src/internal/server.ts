@@ -26,7 +26,9 @@ let servers = 0
 export const startServer = (settings: Simulator.Settings): Promise<BenchServer> =>
   new Promise((resolve, reject) => {
     const child: ChildProcess = fork(path.join(distDir, "serverProcess.js"), [JSON.stringify(settings)], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"]
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // So that it can collect the garbage of generating its data before serving (see serverProcess.ts).
+      execArgv: ["--expose-gc"]
     })
     const waiting: Array<(reply: ServerReply) => void> = []
     const request = <T extends ServerReply["type"]>(message: ServerRequest, type: T) =>

@@ -49,7 +49,7 @@ export const run = async (
   log(`  ${count(bigRecords)} records (a baseline pass first warms the simulator up; not reported):`)
   await stream(big, "baseline")
   const bigRuns: Array<Run> = []
-  for (const mode of ["vppkit", "baseline", "vppkit", "baseline", "baseline-sequential"] as const) {
+  for (const mode of ["vppkit", "baseline", "vppkit", "baseline", "vppkit", "baseline", "baseline-sequential"] as const) {
     bigRuns.push(await stream(big, mode))
   }
 
@@ -109,7 +109,8 @@ export const run = async (
         `${count(bigRecords)} assignments in pages of 1000, no latency, no rate limit on the simulator. Each run is a ` +
         "fresh `node bench/dist/streamProcess.js MODE` with stdout on /dev/null, configured like the CLI from " +
         "`VPP_TOKEN_FILE` and `VPP_BASE_URL`; the time runs from the first request to the last line written " +
-        "(process start and module loading excluded). Every client writes one `writeSync` per page.",
+        "(process start and module loading excluded). Every client writes one `writeSync` per page. A baseline " +
+        "pass before the runs below warms the simulator up (not shown); vppkit and the baseline then alternate.",
         "- **vppkit**: `PageIndex.assignments().records` over `NodeVppClient.layerConfig` — HTTP through undici, " +
         "the JSON checked for Apple's in-body errors, every page decoded with Schema (records become `Assignment` " +
         "instances), pages delivered in page order — then `JSON.stringify` per record. " +
