@@ -63,7 +63,7 @@ const main = async () => {
   const file = path.join(rootDir, "BENCHMARKS.md")
   const previous = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
   const at = previous.indexOf(notesMarker)
-  const notes = at === -1 ? "\n## Notes\n" : previous.slice(at + notesMarker.length)
+  const notes = at === -1 ? "## Notes\n" : previous.slice(at + notesMarker.length).trimStart()
   const report = render({
     machine,
     command: only === undefined ? "npm run bench" : `npm run bench -- --only ${[...only].join(",")}`,

@@ -76,6 +76,7 @@ export const render = (options: {
     "",
     ...sections.flatMap((section) => [`## ${section.id}. ${section.title}`, "", ...section.details.flatMap((d) => [d, ""])]),
     notesMarker,
+    "",
     options.notes
   ].join("\n")
 }
