@@ -30,22 +30,17 @@ interface Run {
 }
 
 /**
- * The rate as the server's sliding window sees it: the mean number of accepted requests in a 1-second window,
- * over every window that lies within the run (sampled every 10 ms). Unlike count / duration it does not credit
- * the first window, which a sliding-window limit lets through at once.
+ * The sustained rate the server granted: with `n` accepted arrivals and a limit of `limit` per window, the
+ * `k · limit` requests from the first arrival to the one `k · limit` later (k as large as `n` allows), per
+ * second. Whole windows only: a sliding-window limit lets a first burst through at once, which plain
+ * count / duration would credit. A client that sends bursts of `limit` every `p` ms gets `limit / p`; one that
+ * sends evenly at the limit gets exactly the limit.
  */
-export const meanPerWindow = (starts: ReadonlyArray<number>, windowMillis = 1000): number | undefined => {
+export const sustainedRate = (starts: ReadonlyArray<number>, limit: number): number | undefined => {
   const sorted = [...starts].sort((a, b) => a - b)
-  const first = sorted[0]
-  const last = sorted[sorted.length - 1]
-  if (first === undefined || last === undefined || last - first < windowMillis) return undefined
-  let total = 0
-  let windows = 0
-  for (let t = first; t + windowMillis <= last; t += 10) {
-    total += sorted.filter((s) => s >= t && s < t + windowMillis).length
-    windows++
-  }
-  return total / windows
+  const k = Math.floor((sorted.length - 1) / limit)
+  if (k < 1) return undefined
+  return (k * limit) / ((sorted[k * limit]! - sorted[0]!) / 1000)
 }
 
 const maxPerWindow = (starts: ReadonlyArray<number>, windowMillis = 1000): number => {
@@ -86,7 +81,7 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
   try {
     const learned = await traverse("learns the limit (syncServiceConfig), then traverses", true)
     const blind = await traverse("does not learn it", false)
-    const achieved = meanPerWindow(learned.accepted) ?? 0
+    const achieved = sustainedRate(learned.accepted, limit) ?? 0
     const complete = learned.pages === pages
     return {
       id: "5",
@@ -103,12 +98,13 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
         `\`maxRequestsPerSecond: ${assumed}\`; the first calls \`syncServiceConfig\` before the traversal and adopts ` +
         "what it reports. The client's limiter keeps a 5 % margin on its window (15 starts per 1050 ms), so " +
         "95 % of the allowed rate is its ceiling by design.",
-        "Requests/s is the mean number of accepted requests in a 1-second window, over every window inside the " +
-        "run, from the arrival times the simulator logged (plain count / duration would credit the first window, " +
-        "which any sliding-window limit lets through at once). The busiest window is shown too: it must not " +
-        `exceed ${limit}.`,
+        "Requests/s is the sustained rate the simulator granted, from the arrival times it logged: the " +
+        `${limit}·k accepted requests from the first to the one ${limit}·k later (k as large as the run allows), ` +
+        "per second — whole windows only, since a sliding-window limit lets a first burst through at once, which " +
+        "plain count / wall would credit (shown too). The busiest 1-second window must not exceed " +
+        `${limit}.`,
         table(
-          ["client", "limit learned", "wall", "pages", "requests sent", "accepted", "429s", "retries", "mean per 1-s window", "busiest 1-s window", "count / wall"],
+          ["client", "limit learned", "wall", "pages", "requests sent", "accepted", "429s", "retries", "sustained rate", "busiest 1-s window", "count / wall"],
           [learned, blind].map((r) => [
             r.name,
             r.learned === undefined ? "—" : `${r.learned}/s`,
@@ -118,7 +114,7 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
             count(r.accepted.length),
             count(r.rejected),
             count(r.retries),
-            `${(meanPerWindow(r.accepted) ?? 0).toFixed(2)}/s`,
+            `${(sustainedRate(r.accepted, limit) ?? 0).toFixed(2)}/s`,
             String(maxPerWindow(r.accepted)),
             `${(r.accepted.length / r.millis * 1000).toFixed(2)}/s`
           ])

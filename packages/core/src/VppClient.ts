@@ -176,7 +176,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
     const gate = yield* Effect.makeSemaphore(concurrency)
     // 5 % of margin on the window keeps the client under the server's limit despite latency jitter.
-    const limiter = yield* RateLimiter.makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1050)
+    const limiter = yield* RateLimiter.makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1000, 50)
     const pausedUntil = yield* Ref.make(0)
     const stats = yield* Ref.make<Stats>({ requests: 0, retries: 0, rateLimited: 0 })
     const retrySchedule = RetryPolicy.schedule(options.retry)
