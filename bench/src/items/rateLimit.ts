@@ -96,8 +96,9 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
         "requests/s over a sliding 1-second window (requests beyond it get 429 + 9646 without Retry-After) and " +
         `reporting \`maxRequestPerSecond: ${limit}\` in Service Config. Both clients are \`NodeVppClient\` with ` +
         `\`maxRequestsPerSecond: ${assumed}\`; the first calls \`syncServiceConfig\` before the traversal and adopts ` +
-        "what it reports. The client's limiter keeps a 5 % margin on its window (15 starts per 1050 ms), so " +
-        "95 % of the allowed rate is its ceiling by design.",
+        "what it reports. The client's limiter keeps a margin of 50 ms on its window (15 starts per 1050 ms, " +
+        "more after a request that an answer shows to have arrived late), so 95 % of the allowed rate is its " +
+        "ceiling by design.",
         "Requests/s is the sustained rate the simulator granted, from the arrival times it logged: the " +
         `${limit}·k accepted requests from the first to the one ${limit}·k later (k as large as the run allows), ` +
         "per second — whole windows only, since a sliding-window limit lets a first burst through at once, which " +

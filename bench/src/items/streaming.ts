@@ -84,7 +84,13 @@ export const run = async (
   const memoryTable = (runs: ReadonlyArray<Run>) =>
     table(
       ["client", "records", "peak RSS", "heap in use after a full GC (most)", "full GCs"],
-      runs.map((r) => [describe[r.mode], count(r.records), mb(r.maxRssBytes), mb(r.liveHeapBytes), String(r.majorGCs)])
+      runs.map((r) => [
+        describe[r.mode],
+        count(r.records),
+        mb(r.maxRssBytes),
+        r.majorGCs === 0 ? "— (no full GC)" : mb(r.liveHeapBytes),
+        String(r.majorGCs)
+      ])
     )
 
   const vppkitRuns = (runs: ReadonlyArray<Run>) => runs.filter((r) => r.mode === "vppkit")
