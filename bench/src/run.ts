@@ -79,6 +79,14 @@ const main = async () => {
   }
 }
 
+// The temporary directory holds token files: it goes on Ctrl-C too (the child processes end with their IPC channel).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    removeTmpDir()
+    process.exit(130)
+  })
+}
+
 main().then(
   () => removeTmpDir(),
   (error: unknown) => {
