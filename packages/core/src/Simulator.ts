@@ -293,11 +293,48 @@ const faultApplies = (fault: Fault, path: string): boolean =>
     ? cursorPaths[path] !== undefined
     : true
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => ({
-  status,
-  headers: { "content-type": "application/json", ...headers },
-  body: JSON.stringify(body)
-})
+/** What the request log keeps of a response body. */
+interface BodySummary {
+  readonly errorNumber: number | undefined
+  readonly versionId: string | undefined
+  /** The length of the first non-empty array among the body's fields. */
+  readonly records: number
+}
+
+const summarize = (parsed: unknown): BodySummary => {
+  const body = typeof parsed === "object" && parsed !== null ? parsed as Record<string, unknown> : undefined
+  return {
+    errorNumber: typeof body?.["errorNumber"] === "number" ? body["errorNumber"] : undefined,
+    versionId: typeof body?.["versionId"] === "string" ? body["versionId"] : undefined,
+    records: body === undefined
+      ? 0
+      : Object.values(body).reduce<number>((n, value) => Array.isArray(value) && n === 0 ? value.length : n, 0)
+  }
+}
+
+// The summaries of the bodies `json` rendered, so the log need not parse them back (a 1000-record page is
+// ~75 KB of JSON); other bodies (HTML, truncated JSON) are parsed when logged.
+const summaries = new WeakMap<SimResponse, BodySummary>()
+
+const summaryOf = (response: SimResponse): BodySummary => {
+  const known = summaries.get(response)
+  if (known !== undefined) return known
+  try {
+    return summarize(response.body.length > 0 ? JSON.parse(response.body) : undefined)
+  } catch {
+    return summarize(undefined)
+  }
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): SimResponse => {
+  const response: SimResponse = {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body)
+  }
+  summaries.set(response, summarize(body))
+  return response
+}
 
 const errorResponse = (status: number, errorNumber: number, headers: Record<string, string> = {}): SimResponse =>
   json(status, { errorNumber, errorMessage: errorMessages[errorNumber] ?? "Error." }, headers)
@@ -581,16 +618,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         const finish = Effect.gen(function*() {
           const finishedAt = yield* Clock.currentTimeMillis
           inFlight--
-          let body: Record<string, unknown> | undefined
-          try {
-            const parsed: unknown = response.body.length > 0 ? JSON.parse(response.body) : undefined
-            body = typeof parsed === "object" && parsed !== null ? parsed as Record<string, unknown> : undefined
-          } catch {
-            body = undefined
-          }
-          const records = body === undefined
-            ? 0
-            : Object.values(body).reduce<number>((n, value) => Array.isArray(value) && n === 0 ? value.length : n, 0)
+          const summary = summaryOf(response)
           log.push({
             seq: entrySeq,
             method: request.method,
@@ -603,9 +631,9 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
             finishedAt,
             inFlight: inFlightAtStart,
             status: response.status,
-            errorNumber: typeof body?.["errorNumber"] === "number" ? body["errorNumber"] : undefined,
-            versionId: typeof body?.["versionId"] === "string" ? body["versionId"] : undefined,
-            records,
+            errorNumber: summary.errorNumber,
+            versionId: summary.versionId,
+            records: summary.records,
             fault
           })
         })

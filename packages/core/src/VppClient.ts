@@ -17,7 +17,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { makeRateLimiter } from "./internal/rateLimiter.js"
+import * as RateLimiter from "./internal/rateLimiter.js"
 import { classify, describeParseError } from "./internal/responses.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as SToken from "./SToken.js"
@@ -176,7 +176,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
     const gate = yield* Effect.makeSemaphore(concurrency)
     // 5 % of margin on the window keeps the client under the server's limit despite latency jitter.
-    const limiter = yield* makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1050)
+    const limiter = yield* RateLimiter.makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1000, 50)
     const pausedUntil = yield* Ref.make(0)
     const stats = yield* Ref.make<Stats>({ requests: 0, retries: 0, rateLimited: 0 })
     const retrySchedule = RetryPolicy.schedule(options.retry)
@@ -192,11 +192,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 
     // A request starts once no pause is in force and the limiter gave it a slot. A pause that began while it
     // waited (for a permit or for its slot) holds it too: it waits the pause out and takes a fresh slot.
-    const admit: Effect.Effect<void> = Effect.suspend(() =>
+    const admit: Effect.Effect<RateLimiter.Slot> = Effect.suspend(() =>
       waitForPause.pipe(
         Effect.zipRight(limiter.take),
-        Effect.zipRight(Effect.zipWith(Ref.get(pausedUntil), Clock.currentTimeMillis, (until, now) => until > now)),
-        Effect.flatMap((paused) => paused ? admit : Effect.void)
+        Effect.flatMap((slot) =>
+          Effect.zipWith(Ref.get(pausedUntil), Clock.currentTimeMillis, (until, now) => until > now).pipe(
+            Effect.flatMap((paused) => paused ? admit : Effect.succeed(slot))
+          )
+        )
       )
     )
 
@@ -223,11 +226,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       Effect.gen(function*() {
         yield* waitForPause
         return yield* gate.withPermits(1)(
-          Effect.zipRight(
+          Effect.flatMap(
             admit,
-            Effect.gen(function*() {
+            (slot) => Effect.gen(function*() {
               yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
               const response = yield* http.execute(toHttpRequest(request))
+              // The limiter learns how long the server may have taken to see it (see internal/rateLimiter.ts).
+              yield* slot.answered
               const text = yield* response.text
               const now = yield* Clock.currentTimeMillis
               return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })

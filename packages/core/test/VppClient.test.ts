@@ -1,3 +1,4 @@
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -447,6 +448,31 @@ describe("VppClient rate limiter", () => {
       assert.isAtLeast(last, 2000)
       // Not slower than needed either: three bursts, about a window apart.
       assert.isAtMost(last, 2 * 1100)
+    }))
+
+  it.effect("a request that reaches the server late counts from when the server saw it", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      // The first five requests each open a connection and reach the server 300 ms after they left; every
+      // request is answered 20 ms after it arrived.
+      const http = ScriptedHttp.make(() => ({ body: { ok: true }, delay: "20 millis" }))
+      let sent = 0
+      const handshakes = HttpClient.make((request) =>
+        Effect.zipRight(Effect.sleep(sent++ < 5 ? "300 millis" : "0 millis"), http.client.execute(request))
+      )
+      const client = yield* VppClient.make({ token, baseUrl, maxRequestsPerSecond: 15 }).pipe(
+        Effect.provideService(HttpClient.HttpClient, handshakes)
+      )
+      yield* settle(
+        Effect.all(Array.from({ length: 45 }, () => client.get("/v2/users", {}, Ok)), { concurrency: "unbounded" }),
+        "30 seconds"
+      )
+      // The server's view: arrival times.
+      const arrivals = http.requests().map(elapsed)
+      assert.strictEqual(arrivals.length, 45)
+      assert.isAtMost(maxStartsPerWindow(arrivals, 1000), 15)
+      // ... and only the late requests' windows moved: three windows, the first 300 ms late.
+      assert.isAtMost(Math.max(...arrivals), 300 + 2 * 1050 + 100)
     }))
 
   it.effect("adopts the maxRequestPerSecond of Service Config", () =>

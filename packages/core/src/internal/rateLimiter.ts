@@ -1,37 +1,94 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Ref from "effect/Ref"
 
 /**
- * A sliding-window limiter: at most `rate` request starts in any window of `windowMillis`. Each caller
- * reserves the earliest free start time and sleeps until then, so waiting callers keep their order and
- * a burst is spread out instead of rejected. Runs on Effect's Clock (TestClock drives it in tests).
+ * A sliding-window limiter: at most `rate` request starts in any window of `windowMillis` plus a margin of
+ * `marginMillis`. Each caller reserves the earliest free start time and sleeps until then, so waiting callers
+ * keep their order and a burst is spread out instead of rejected. Runs on Effect's Clock (TestClock drives it
+ * in tests).
+ *
+ * The server counts a request when it sees it, which can be well after the client sent it: a new
+ * connection's handshake, a stall on the way, a busy server. The margin absorbs small delays. Beyond it, once
+ * a request has its answer ({@link Slot.answered}), the window counts how much longer than the fastest round
+ * trip among the requests of the current window it took: a request that took 300 ms longer than the others
+ * may have reached the server 300 ms late, and the request that comes `rate` starts after it waits
+ * `windowMillis` + 300 ms instead of `windowMillis` + `marginMillis`.
  */
 export interface RateLimiter {
-  readonly take: Effect.Effect<void>
+  /** Waits for a start slot. */
+  readonly take: Effect.Effect<Slot>
   readonly setRate: (perSecond: number) => Effect.Effect<void>
   readonly rate: Effect.Effect<number>
 }
 
-export const makeRateLimiter = (initialRate: number, windowMillis: number): Effect.Effect<RateLimiter> =>
-  Effect.gen(function*() {
-    const rate = yield* Ref.make(initialRate)
-    const starts = yield* Ref.make<ReadonlyArray<number>>([])
-    const take = Effect.gen(function*() {
-      const limit = yield* Ref.get(rate)
-      if (!Number.isFinite(limit)) return
+export interface Slot {
+  /** Reports when the answer (the response headers) arrived. */
+  readonly answered: Effect.Effect<void>
+}
+
+interface Start {
+  /** When the request started (planned until it has, then actual). */
+  at: number
+  /** When its answer arrived, once it has. */
+  answeredAt: number | undefined
+}
+
+const unlimited: Slot = { answered: Effect.void }
+
+export const makeRateLimiter = (
+  initialRate: number,
+  windowMillis: number,
+  marginMillis: number
+): Effect.Effect<RateLimiter> =>
+  Effect.sync(() => {
+    let rate = initialRate
+    // The latest starts, oldest first: no more than the current rate needs.
+    let starts: Array<Start> = []
+
+    /** How much later than its start `start` may have reached the server, as far as the answers so far tell. */
+    const delay = (start: Start): number => {
+      if (start.answeredAt === undefined) return 0
+      let fastest = Infinity
+      for (const s of starts) {
+        if (s.answeredAt !== undefined) fastest = Math.min(fastest, s.answeredAt - s.at)
+      }
+      return Math.max(0, start.answeredAt - start.at - fastest)
+    }
+
+    /** The earliest start that keeps `blocker` out of the server's window. */
+    const after = (blocker: Start): number => blocker.at + windowMillis + Math.max(marginMillis, delay(blocker))
+
+    const take: Effect.Effect<Slot> = Effect.gen(function*() {
+      if (!Number.isFinite(rate)) return unlimited
+      const count = Math.max(1, Math.floor(rate))
       const now = yield* Clock.currentTimeMillis
-      const slot = yield* Ref.modify(starts, (previous): [number, ReadonlyArray<number>] => {
-        const count = Math.max(1, Math.floor(limit))
-        const blocking = previous.length >= count ? previous[previous.length - count]! + windowMillis : now
-        const start = Math.max(now, blocking)
-        return [start, [...previous, start].slice(-count)]
-      })
-      if (slot > now) yield* Effect.sleep(slot - now)
+      const blocker = starts.length >= count ? starts[starts.length - count] : undefined
+      const start: Start = { at: blocker === undefined ? now : Math.max(now, after(blocker)), answeredAt: undefined }
+      starts.push(start)
+      if (starts.length > count) starts = starts.slice(-count)
+      // The blocker's answer may arrive while this request waits, and move its slot.
+      for (;;) {
+        const current = yield* Clock.currentTimeMillis
+        const due = blocker === undefined ? start.at : Math.max(start.at, after(blocker))
+        if (due <= current) {
+          start.at = current
+          break
+        }
+        yield* Effect.sleep(due - current)
+      }
+      return {
+        answered: Effect.map(Clock.currentTimeMillis, (at) => {
+          start.answeredAt = at
+        })
+      }
     })
+
     return {
       take,
-      setRate: (perSecond) => Ref.set(rate, perSecond),
-      rate: Ref.get(rate)
+      setRate: (perSecond) =>
+        Effect.sync(() => {
+          rate = perSecond
+        }),
+      rate: Effect.sync(() => rate)
     }
   })

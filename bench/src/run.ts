@@ -1,0 +1,97 @@
+/**
+ * `npm run bench`: every benchmark of issue 7 in one go, against the simulator served on 127.0.0.1, then
+ * BENCHMARKS.md at the repository root. `--only 1,5` runs some items and prints the report without writing
+ * the file.
+ *
+ * 1. parallel traversal vs the physical limit (items/traversal.ts)
+ * 2. client throughput vs a minimal hand-written client, and 3. peak RSS over 100k and 1M records
+ *    (items/streaming.ts, child processes)
+ * 4. `vppkit sync` into SQLite, full and incremental (items/sync.ts, the built CLI)
+ * 5. the rate limit, learned from Service Config (items/rateLimit.ts)
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describeMachine, finishMachine } from "./internal/machine.js"
+import { removeTmpDir, rootDir } from "./internal/paths.js"
+import { notesMarker, render, type Section } from "./internal/report.js"
+import { type BenchServer, startServer } from "./internal/server.js"
+import * as RateLimit from "./items/rateLimit.js"
+import * as Streaming from "./items/streaming.js"
+import * as Sync from "./items/sync.js"
+import * as Traversal from "./items/traversal.js"
+
+const onlyArg = process.argv.indexOf("--only")
+const only = onlyArg === -1 ? undefined : new Set((process.argv[onlyArg + 1] ?? "").split(","))
+const wanted = (id: string) => only === undefined || only.has(id)
+
+const started = performance.now()
+const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+
+const bigRecords = 1_000_000
+
+const main = async () => {
+  const machine = describeMachine()
+  const sections: Array<Section> = []
+  if (wanted("1")) {
+    log("1. parallel traversal vs the physical limit")
+    sections.push(await Traversal.run(log))
+  }
+  if (wanted("2") || wanted("3") || wanted("4")) {
+    log(`starting a simulator with ${bigRecords.toLocaleString("en-US")} assignments`)
+    const big: BenchServer = await startServer({ records: { assignments: bigRecords }, pageSize: 1000 })
+    try {
+      if (wanted("2") || wanted("3")) {
+        log("2 and 3. throughput and memory, streaming NDJSON to /dev/null")
+        const { memory, throughput } = await Streaming.run(big, bigRecords, log)
+        if (wanted("2")) sections.push(throughput)
+        if (wanted("3")) sections.push(memory)
+      }
+      if (wanted("4")) {
+        log("4. SQLite sync")
+        sections.push(await Sync.run(big, bigRecords, log))
+      }
+    } finally {
+      await big.stop()
+    }
+  }
+  if (wanted("5")) {
+    log("5. rate limit")
+    sections.push(await RateLimit.run(log))
+  }
+  finishMachine(machine)
+
+  const file = path.join(rootDir, "BENCHMARKS.md")
+  const previous = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+  const at = previous.indexOf(notesMarker)
+  const notes = at === -1 ? "## Notes\n" : previous.slice(at + notesMarker.length).trimStart()
+  const report = render({
+    machine,
+    command: only === undefined ? "npm run bench" : `npm run bench -- --only ${[...only].join(",")}`,
+    totalSeconds: (performance.now() - started) / 1000,
+    sections: sections.sort((a, b) => a.id.localeCompare(b.id)),
+    notes
+  })
+  if (only === undefined) {
+    fs.writeFileSync(file, report)
+    log(`wrote ${path.relative(process.cwd(), file) || file}`)
+  } else {
+    process.stdout.write(report)
+  }
+}
+
+// The temporary directory holds token files: it goes on Ctrl-C too (the child processes end with their IPC channel).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    removeTmpDir()
+    process.exit(130)
+  })
+}
+
+main().then(
+  () => removeTmpDir(),
+  (error: unknown) => {
+    removeTmpDir()
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+)
