@@ -3,6 +3,7 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as SToken from "@vppkit/core/SToken"
 import * as VppClient from "@vppkit/core/VppClient"
+import type * as VppError from "@vppkit/core/VppError"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Console from "effect/Console"
@@ -10,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { TokenError } from "../ExitCode.js"
+import { TokenError, UsageError } from "../ExitCode.js"
 
 /** Options every command shares. None takes the sToken itself: argv is visible to other users. */
 export const globalOptions = {
@@ -29,6 +30,32 @@ export const globalOptions = {
     Options.withDescription("no progress and no summary on stderr; errors are still printed")
   )
 }
+
+/** The request rate option of the commands that talk to Apple. */
+export const maxRequestsPerSecondOption = Options.integer("max-requests-per-second").pipe(
+  Options.withPseudoName("N"),
+  Options.withDescription("requests per second at most (default: the limit Apple's service/config reports, else 15)"),
+  Options.optional
+)
+
+/**
+ * Sets the request rate: the flag when given, else the limit Apple publishes in `service/config` (which it says
+ * to re-read, as it can change). A server without that endpoint leaves the default of 15 per second.
+ */
+export const applyRateLimit = (
+  flag: Option.Option<number>
+): Effect.Effect<void, VppError.VppError | UsageError, VppClient.VppClient> =>
+  Effect.flatMap(VppClient.VppClient, (client): Effect.Effect<void, VppError.VppError | UsageError> => {
+    if (Option.isSome(flag)) {
+      return flag.value >= 1
+        ? client.setMaxRequestsPerSecond(flag.value)
+        : Effect.fail(new UsageError({ message: "--max-requests-per-second must be at least 1" }))
+    }
+    return client.syncServiceConfig.pipe(
+      Effect.asVoid,
+      Effect.catchTags({ BadRequestError: () => Effect.void, DecodeError: () => Effect.void, ProtocolError: () => Effect.void })
+    )
+  })
 
 /** The options every command takes besides its own (they may come anywhere after the command's name). */
 export type Globals = Command.Command.ParseConfig<typeof globalOptions>

@@ -9,7 +9,13 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as CheckpointFile from "./checkpointFile.js"
-import { clientLayer, globalOptions, warnIfServerReportsExpiry } from "./globals.js"
+import {
+  applyRateLimit,
+  clientLayer,
+  globalOptions,
+  maxRequestsPerSecondOption,
+  warnIfServerReportsExpiry
+} from "./globals.js"
 import * as Output from "./output.js"
 import * as Progress from "./progress.js"
 
@@ -61,6 +67,7 @@ const filterOptions = Options.all(
 const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
 
 const options = {
+  maxRequestsPerSecond: maxRequestsPerSecondOption,
   format: Options.text("format").pipe(
     Options.withPseudoName(Output.formats.join("|")),
     Options.withDescription("output format (default: table on a terminal, ndjson otherwise)"),
@@ -248,7 +255,7 @@ export const listCommand = Command.make(
   ({ baseUrl, quiet, resource, tokenFile, ...flags }) =>
     Effect.gen(function*() {
       const checked = yield* plan(resource, flags)
-      yield* run(checked, quiet).pipe(
+      yield* Effect.zipRight(applyRateLimit(flags.maxRequestsPerSecond), run(checked, quiet)).pipe(
         Effect.scoped,
         Effect.provide(clientLayer({ baseUrl, tokenFile, quiet }, {
           concurrency: checked.concurrency,

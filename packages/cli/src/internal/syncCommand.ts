@@ -13,9 +13,16 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
-import { globalOptions, makeClient, warnIfServerReportsExpiry } from "./globals.js"
+import {
+  applyRateLimit,
+  globalOptions,
+  makeClient,
+  maxRequestsPerSecondOption,
+  warnIfServerReportsExpiry
+} from "./globals.js"
 
 const options = {
+  maxRequestsPerSecond: maxRequestsPerSecondOption,
   db: Options.text("db").pipe(
     Options.withPseudoName("PATH"),
     Options.withDescription("the SQLite database (created when missing; its directory must exist)"),
@@ -89,7 +96,7 @@ export const openDatabase = (db: string) =>
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
-  ({ concurrency, db, full, resources, ...globals }) =>
+  ({ concurrency, db, full, maxRequestsPerSecond, resources, ...globals }) =>
     Effect.gen(function*() {
       const selected = yield* Either.match(parseResources(resources), {
         onLeft: (message) => Effect.fail(new UsageError({ message })),
@@ -100,6 +107,7 @@ export const syncCommand = Command.make(
       }
       yield* checkDirectory(db)
       const client = yield* makeClient(globals)
+      yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
       const database = yield* openDatabase(db)
       const summaries = yield* Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }).pipe(
         Effect.provide(database),
