@@ -30,6 +30,8 @@ export interface Running {
   readonly child: ChildProcess
   /** Resolves when the process has exited. */
   readonly exit: Effect.Effect<Exit>
+  /** What it printed so far. */
+  readonly output: Effect.Effect<{ readonly stdout: string; readonly stderr: string }>
 }
 
 export interface RunOptions {
@@ -77,7 +79,11 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Ef
       child.on("close", (code, signal) => resolve({ code, signal, stdout: stdout.join(""), stderr: stderr.join("") }))
       child.on("error", reject)
     })
-    return { child, exit: Effect.orDie(Effect.tryPromise(() => closed)) }
+    return {
+      child,
+      exit: Effect.orDie(Effect.tryPromise(() => closed)),
+      output: Effect.sync(() => ({ stdout: stdout.join(""), stderr: stderr.join("") }))
+    }
   })
 
 /** Runs the bin to its end; it is killed if the effect is interrupted (a test's timeout included). */
@@ -97,6 +103,23 @@ export const runBin = (
     )
     return yield* Effect.raceFirst(running.exit, kill)
   })))
+
+/** Waits until the running bin has printed a line matching `pattern` on stdout; fails if it exits or `timeoutMs` passes first. */
+export const waitForOutput = (running: Running, pattern: RegExp, timeoutMs = 15_000): Effect.Effect<RegExpExecArray> =>
+  Effect.gen(function*() {
+    for (;;) {
+      const { stderr, stdout } = yield* running.output
+      const match = pattern.exec(stdout)
+      if (match !== null) return match
+      if (running.child.exitCode !== null || running.child.signalCode !== null) {
+        return yield* Effect.dieMessage(`vppkit exited before printing ${pattern}: ${stdout}${stderr}`)
+      }
+      yield* Effect.sleep("20 millis")
+    }
+  }).pipe(
+    Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new Error(`vppkit printed no ${pattern} within ${timeoutMs} ms`) }),
+    Effect.orDie
+  )
 
 /** Asserts an exit code and a stderr of exactly one line that is not a stack trace; answers that line. */
 export const assertFailure = (result: Exit, code: number, args?: ReadonlyArray<string>): string => {
