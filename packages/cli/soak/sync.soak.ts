@@ -75,12 +75,15 @@ const settings: Simulator.Settings = {
   randomFaults: { probability: faultRate, faults: survivableFaults }
 }
 
-/** A seeded generator for the churn plan (which writes land when), so a run can be replayed from its seed. */
+/** A seeded generator (mulberry32) for the churn plan (which writes land when), so a run can be replayed from its seed. */
 const random = (from: number) => {
   let state = from >>> 0
   return (below: number) => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0
-    return below <= 1 ? 0 : state % below
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return below <= 1 ? 0 : Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * below)
   }
 }
 
@@ -197,6 +200,8 @@ interface ResourceRun {
   readonly summary: Sync.Summary
   readonly verdict: Verdict
   readonly checked: string
+  /** The writes during the pass. */
+  readonly plan: string
 }
 
 const syncAndCheck = (
@@ -209,21 +214,23 @@ const syncAndCheck = (
   Effect.gen(function*() {
     const previous = Option.getOrUndefined(yield* Store.readState(resource.name))
     const target = churnTargets[resource.name]
+    let plan = "no writes during the walk"
     if (target !== undefined) {
       // Write batches land somewhere in the traversal: the first after 1..pages data requests (a delta is a
-      // page or two), then as often again, 1 to 3 times.
+      // page or two), then as often again, 1 to 3 times. One resource pass in four is written to all along
+      // (every third of a pass, no limit): every re-read drifts too, and the pass ends drifted.
       const records = yield* serverSize(simulator, resource)
       const pages = Math.max(1, Math.ceil(records / pageSize))
       const incremental = !full && previous?.checkpoint !== undefined
       const size = batchSize(records)
-      yield* simulator.setChurn({
-        every: 1 + next(incremental ? 2 : pages),
-        resources: [target],
-        inserts: size,
-        updates: size,
-        deletes: target === "assets" ? 1 : Math.max(1, Math.round(size / 2)),
-        limit: 1 + next(3)
-      })
+      const writes = { inserts: size, updates: size, deletes: target === "assets" ? 1 : Math.max(1, Math.round(size / 2)) }
+      const churn: NonNullable<Simulator.Settings["churn"]> = next(4) === 0
+        ? { every: Math.max(1, Math.floor(pages / 3)), resources: [target], ...writes }
+        : { every: 1 + next(incremental ? 2 : pages), resources: [target], ...writes, limit: 1 + next(3) }
+      plan = churn.limit === undefined
+        ? `writes every ${churn.every} requests`
+        : `${churn.limit} write${churn.limit === 1 ? "" : "s"} every ${churn.every} requests`
+      yield* simulator.setChurn(churn)
     }
     const [summary] = yield* Sync.run({ resources: [resource], full, quiet: true, interactive: false }).pipe(
       Effect.ensuring(simulator.setChurn(undefined))
@@ -254,7 +261,7 @@ const syncAndCheck = (
       assert.strictEqual(state.checkpoint, previous?.checkpoint, `a drifted pass kept the checkpoint: ${where}`)
       checked = `drifted (${verdict.missing} missing, ${verdict.different} stale, ${verdict.extra} extra): checkpoint kept`
     }
-    return { summary: summary!, verdict, checked } satisfies ResourceRun
+    return { summary: summary!, verdict, checked, plan } satisfies ResourceRun
   })
 
 const resourceLine = (run: ResourceRun) => {
@@ -263,7 +270,7 @@ const resourceLine = (run: ResourceRun) => {
     count(s.pages).padStart(6)
   } pages ${count(s.retries).padStart(5)} retries ${s.passes} pass${s.passes === 1 ? " " : "es"} ${
     seconds(s.millis).padStart(8)
-  }  ${count(run.verdict.stored).padStart(10)} rows: ${run.checked}`
+  } (${run.plan})  ${count(run.verdict.stored).padStart(10)} rows: ${run.checked}`
 }
 
 const soak = (client: VppClient.Service, server: SimulatorServer.Service, db: string) =>
