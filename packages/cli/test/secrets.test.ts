@@ -125,35 +125,33 @@ describe("secrets", () => {
         Effect.map(run(demo), (exit) => ok(demo, exit))
       ], { concurrency: 2 })
 
-      // The same lists again: deltas from the checkpoint files.
+      // Then, two at a time: the same lists again (deltas from the checkpoint files); sync full, then incremental,
+      // then one killed (kill -9) once it has written, so its write-ahead log stays; mock-server with the same seed
+      // and organisation (the same token), listed through, then stopped.
       yield* server.simulator.churn("assignments", { inserts: 5, updates: 3, deletes: 2 })
       yield* server.simulator.churn("users", { inserts: 3, updates: 2, deletes: 1 })
-      yield* runAll(lists.filter((args) => args.includes("--checkpoint")))
-
-      // sync: full, then incremental; then one killed (kill -9) once it has committed a resource or two.
+      const deltas = runAll(lists.filter((args) => args.includes("--checkpoint")))
       const sync = ["sync", "--db", at("vppkit.sqlite"), ...connect]
-      ok(sync, yield* run(sync))
-      yield* server.simulator.churn("assignments", { inserts: 5, updates: 3, deletes: 2 })
-      ok(sync, yield* run(sync))
       const killed = ["sync", "--db", at("killed.sqlite"), ...connect]
-      yield* Effect.scoped(Effect.gen(function*() {
-        const before = proxy.requests.length
-        const running = yield* start(killed)
-        // Assets and assignments are committed once users are asked for.
-        while (!proxy.requests.slice(before).some((request) => request.url.startsWith("/mdm/v2/users"))) {
-          if (running.child.exitCode !== null) break
-          yield* Effect.sleep("5 millis")
-        }
-        running.child.kill("SIGKILL")
-        const exit = yield* running.exit
-        runs.push({ args: killed, exit })
-      }))
-      assert.isTrue(fs.existsSync(at("killed.sqlite-wal")), "the killed sync left its write-ahead log")
-
-      // mock-server with the same seed and organisation: the same token; listed through, then stopped.
+      const syncs = Effect.gen(function*() {
+        ok(sync, yield* run(sync))
+        yield* server.simulator.churn("assignments", { inserts: 5, updates: 3, deletes: 2 })
+        ok(sync, yield* run(sync))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const running = yield* start(killed)
+          const wal = at("killed.sqlite-wal")
+          // Killed once a resource or two are committed: their pages are in the log.
+          while (!(fs.existsSync(wal) && fs.statSync(wal).size > 64 * 1024) && running.child.exitCode === null) {
+            yield* Effect.sleep("5 millis")
+          }
+          running.child.kill("SIGKILL")
+          runs.push({ args: killed, exit: yield* running.exit })
+        }))
+        assert.isTrue(fs.existsSync(at("killed.sqlite-wal")), "the killed sync left its write-ahead log")
+      })
       const mockToken = at("mock.token")
       const mock = ["mock-server", "--port", "0", "--seed", String(seed), "--org-name", orgName, "--write-token", mockToken]
-      yield* Effect.scoped(Effect.gen(function*() {
+      const mockServer = Effect.scoped(Effect.gen(function*() {
         const running = yield* start(mock)
         const [, baseUrl] = yield* waitForOutput(running, /export VPP_BASE_URL=(\S+)/)
         assert.strictEqual(fs.readFileSync(mockToken, "utf8").trim(), raw, "the mock server serves the canary token")
@@ -165,6 +163,7 @@ describe("secrets", () => {
         runs.push({ args: mock, exit })
         assert.strictEqual(exit.code, 130, exit.stderr)
       }))
+      yield* Effect.all([syncs, Effect.zipRight(deltas, mockServer)], { concurrency: 2, discard: true })
 
       // Nothing printed holds the token.
       for (const { args, exit } of runs) {
