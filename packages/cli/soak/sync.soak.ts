@@ -257,7 +257,7 @@ const syncAndCheck = (
         assert.strictEqual(state.checkpoint, yield* simulator.versionId(resource.name), `checkpoint: ${where}`)
       }
     } else {
-      // A drifted pass stores no new checkpoint: the previous one (none after a refused one) is kept.
+      // A drifted pass stores no new checkpoint: the previous one is kept.
       assert.strictEqual(state.checkpoint, previous?.checkpoint, `a drifted pass kept the checkpoint: ${where}`)
       checked = `drifted (${verdict.missing} missing, ${verdict.different} stale, ${verdict.extra} extra): checkpoint kept`
     }
