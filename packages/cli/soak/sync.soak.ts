@@ -14,6 +14,7 @@ import { survivableFaults } from "../src/internal/mockServerCommand.js"
 import * as Resources from "../src/Resources.js"
 import * as Store from "../src/Store.js"
 import * as Sync from "../src/Sync.js"
+import { seeded } from "../test/support/random.js"
 import { canonical, serverRecords, tempDir } from "../test/support/store.js"
 
 /**
@@ -73,18 +74,6 @@ const settings: Simulator.Settings = {
   // A few milliseconds per response, as a network has: requests overlap, so the in-flight bound is tested.
   latency: 5,
   randomFaults: { probability: faultRate, faults: survivableFaults }
-}
-
-/** A seeded generator (mulberry32) for the churn plan (which writes land when), so a run can be replayed from its seed. */
-const random = (from: number) => {
-  let state = from >>> 0
-  return (below: number) => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return below <= 1 ? 0 : Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * below)
-  }
 }
 
 const count = (n: number) => n.toLocaleString("en-US")
@@ -278,7 +267,7 @@ const soak = (client: VppClient.Service, server: SimulatorServer.Service, db: st
     const simulator = server.simulator
     const started = Date.now()
     const deadline = started + minutes * 60_000
-    const next = random(seed * 7919 + 1)
+    const next = seeded(seed * 7919 + 1)
     const totals = { cycles: 0, consistentFull: 0, consistentIncremental: 0, drifted: 0 }
     yield* Store.ensureSchema(Resources.all)
     for (let cycle = 0; cycle < 2 || Date.now() < deadline; cycle++) {

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import * as Resources from "../src/Resources.js"
 import * as Store from "../src/Store.js"
 import { assertBuilt, type Exit, run, start } from "./support/bin.js"
+import { seeded } from "./support/random.js"
 import { byKey, canonical, compare, tempDir } from "./support/store.js"
 
 /**
@@ -89,15 +90,6 @@ const committed = (resource: Resources.Resource) =>
 
 const dataRequests = (simulator: Simulator.Service) => Effect.map(simulator.log, (log) => log.length)
 
-/** A seeded generator, so a failing sequence of kills can be replayed from the seed in the message. */
-const random = (seed: number) => {
-  let state = seed >>> 0
-  return (below: number) => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0
-    return state % below
-  }
-}
-
 describe("vppkit sync (the built bin)", () => {
   it.scopedLive("sync, churn, sync: the database equals the server; --full after deletions reconciles them", () =>
     Effect.gen(function*() {
@@ -145,7 +137,7 @@ describe("vppkit sync (the built bin)", () => {
         records: { assets: 2, users: 250, assignments: 600 }
       })
       const seed = Date.now() % 1_000_000
-      const next = random(seed)
+      const next = seeded(seed)
       const kills: Array<string> = []
       for (let round = 0; round < 4; round++) {
         if (round > 0) {
