@@ -11,6 +11,7 @@ import * as path from "node:path"
 import * as Resources from "../src/Resources.js"
 import * as Store from "../src/Store.js"
 import { assertBuilt, type Exit, run, start } from "./support/bin.js"
+import { seeded } from "./support/random.js"
 import { byKey, canonical, compare, tempDir } from "./support/store.js"
 
 /**
@@ -72,16 +73,22 @@ const assertAllSame = (simulator: Simulator.Service) =>
 
 const assertOk = (exit: Exit) => assert.strictEqual(exit.code, 0, `exit ${exit.code} ${exit.signal}: ${exit.stderr}`)
 
-const dataRequests = (simulator: Simulator.Service) => Effect.map(simulator.log, (log) => log.length)
+/** A resource's rows (canonical, in key order) and its sync_state row, where the database has them. */
+const committed = (resource: Resources.Resource) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = new Set(
+      (yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM ${sql("sqlite_master")} WHERE ${sql("type")} = ${"table"}`)
+        .map((row) => row.name)
+    )
+    const rows = tables.has(resource.table)
+      ? (yield* Store.rows(resource)).map(({ key, record }) => `${key} ${canonical(resource, record)}`)
+      : []
+    const state = tables.has(Store.stateTable) ? Option.getOrUndefined(yield* Store.readState(resource.name)) : undefined
+    return { rows, state }
+  })
 
-/** A seeded generator, so a failing sequence of kills can be replayed from the seed in the message. */
-const random = (seed: number) => {
-  let state = seed >>> 0
-  return (below: number) => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0
-    return state % below
-  }
-}
+const dataRequests = (simulator: Simulator.Service) => Effect.map(simulator.log, (log) => log.length)
 
 describe("vppkit sync (the built bin)", () => {
   it.scopedLive("sync, churn, sync: the database equals the server; --full after deletions reconciles them", () =>
@@ -130,13 +137,17 @@ describe("vppkit sync (the built bin)", () => {
         records: { assets: 2, users: 250, assignments: 600 }
       })
       const seed = Date.now() % 1_000_000
-      const next = random(seed)
+      const next = seeded(seed)
       const kills: Array<string> = []
       for (let round = 0; round < 4; round++) {
         if (round > 0) {
           yield* simulator.churn("assignments", { inserts: 15, updates: 15 })
           yield* simulator.churn("users", { inserts: 8, updates: 8, deletes: 4 })
         }
+        // What each resource's last commit left, to tell after the kill what this run committed.
+        const previous = fs.existsSync(db)
+          ? yield* withDb(db, Effect.forEach(Resources.all, committed))
+          : Resources.all.map(() => ({ rows: [], state: undefined }))
         const before = yield* dataRequests(simulator)
         // The first run is full (about 42 requests), the later ones incremental (about 27).
         const after = 1 + next(round === 0 ? 40 : 25)
@@ -159,6 +170,25 @@ describe("vppkit sync (the built bin)", () => {
 
         yield* withDb(db, Effect.gen(function*() {
           assert.strictEqual(yield* integrity, "ok", context)
+          // Each resource is whole: either as its previous commit left it, rows and sync_state row alike (the run
+          // was killed in its transaction or before it), or committed by this run and then exactly the server's
+          // records (the server does not change during a run). Nothing committed is lost, nothing half-written
+          // stays, and sync_state.records counts the rows it was committed with.
+          for (const [i, resource] of Resources.all.entries()) {
+            const now = yield* committed(resource)
+            if (now.state !== undefined) assert.strictEqual(now.state.records, now.rows.length, `${context}: ${resource.name} records`)
+            if (now.state?.lastSyncAt === previous[i]!.state?.lastSyncAt) {
+              assert.deepStrictEqual(now.state, previous[i]!.state, `${context}: ${resource.name} sync_state rolled back`)
+              assert.deepStrictEqual(now.rows, previous[i]!.rows, `${context}: ${resource.name} rows rolled back to its last commit`)
+            } else {
+              const { different, extra, missing } = yield* compare(simulator, resource)
+              assert.deepStrictEqual(
+                { missing, extra, different },
+                { missing: [], extra: [], different: [] },
+                `${context}: ${resource.name} committed by this run`
+              )
+            }
+          }
           // Whatever committed is whole: every record unchanged since a stored checkpoint is in its table, as
           // the server has it (so the checkpoint is not ahead of the data it covers).
           for (const name of ["assignments", "users"] as const) {

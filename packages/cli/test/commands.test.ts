@@ -5,14 +5,15 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Redacted from "effect/Redacted"
 import { afterAll } from "vitest"
-import { binPath, runBin, tempDir, writeToken } from "./utils/bin.js"
+import { temporaryDirectorySync, writeToken } from "./helpers/cli.js"
+import { binPath, runBin } from "./support/bin.js"
 
 const secret = "canary-secret-0f9c2d7e5b1a"
 const days = (n: number) => new Date(Date.now() + n * 86_400_000)
 const tokenFor = (expiresAt: Date, orgName = "Canary School") =>
   Redacted.value(SToken.make({ secret, orgName, expiresAt }).value)
 
-const temp = tempDir()
+const temp = temporaryDirectorySync()
 afterAll(() => temp.remove())
 const valid = writeToken(temp.dir, tokenFor(days(400)), "valid.token")
 
