@@ -256,6 +256,19 @@ export interface LegacyControl {
 }
 
 /**
+ * JSON with object keys sorted at every depth, so a record compares with the simulator's as text whatever
+ * the order of its fields (decoded records, rows read back from a store, the simulator's own objects).
+ *
+ * @since 0.1.0
+ * @category comparing
+ */
+export const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+      : v)
+
+/**
  * @since 0.1.0
  * @category tags
  */

@@ -4,7 +4,7 @@ import * as Assignment from "@vppkit/core/Assignment"
 import * as Cursor from "@vppkit/core/Cursor"
 import * as Legacy from "@vppkit/core/Legacy"
 import * as PageIndex from "@vppkit/core/PageIndex"
-import type * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/core/Simulator"
 import * as Subscription from "@vppkit/core/Subscription"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as User from "@vppkit/core/User"
@@ -282,14 +282,8 @@ const applies = (row: Row, column: Column): boolean => {
 // ---------------------------------------------------------------------------------------------------------
 // Checks
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([k, v]) => [k, sortKeys(v)]))
-    : value
 
-const canonical = (value: unknown): string => JSON.stringify(sortKeys(value))
+const canonical = Simulator.canonicalJson
 
 /** Runs a traversal to its end; the records come back encoded (Apple's JSON shape) as canonical JSON. */
 const collect = (traversal: AnyTraversal, schema: Schema.Schema<any, any>) =>

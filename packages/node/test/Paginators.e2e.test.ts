@@ -4,7 +4,7 @@ import * as Assignment from "@vppkit/core/Assignment"
 import * as Cursor from "@vppkit/core/Cursor"
 import * as Legacy from "@vppkit/core/Legacy"
 import * as PageIndex from "@vppkit/core/PageIndex"
-import type * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/core/Simulator"
 import * as Subscription from "@vppkit/core/Subscription"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as User from "@vppkit/core/User"
@@ -47,14 +47,8 @@ const client: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {
 
 const served = SimulatorServer.layerClient(client).pipe(Layer.provideMerge(SimulatorServer.layer(settings)))
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => [k, sortKeys(v)]))
-    : value
 
-const canonical = (value: unknown) => JSON.stringify(sortKeys(value))
+const canonical = Simulator.canonicalJson
 
 /** Runs a traversal to the end, answering its records (encoded back to JSON shape) and its outcome. */
 const collect = <A, I, E, R>(traversal: Traversal.Traversal<A, E, R>, schema: Schema.Schema<A, I>) =>

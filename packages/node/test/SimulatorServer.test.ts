@@ -56,12 +56,7 @@ const walk = (resource: Simulator.PageResource, params: VppClient.UrlParams = {}
     return { pages, records }
   })
 
-/** A JSON rendering with sorted keys, so records compare as set members. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_, v) =>
-    typeof v === "object" && v !== null && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : 1))
-      : v)
+const canonical = Simulator.canonicalJson
 
 const keys = (records: ReadonlyArray<unknown>): Set<string> => new Set(records.map(canonical))
 

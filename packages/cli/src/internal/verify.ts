@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import type * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/core/Simulator"
 import * as Effect from "effect/Effect"
 import type * as Resources from "../Resources.js"
 
@@ -60,20 +60,13 @@ const recordOf = (resource: Resources.Resource, row: Record<string, unknown>): R
   return record
 }
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([k, v]) => [k, sortKeys(v)]))
-    : value
-
 /** Only the documented fields, in a canonical order, so a record and its row compare as text. */
 export const canonical = (resource: Resources.Resource, record: Resources.JsonRecord): string =>
-  JSON.stringify(sortKeys(Object.fromEntries(
-    resource.fields.filter((field) => record[field.name] !== undefined && record[field.name] !== null).map((
-      field
-    ) => [field.name, record[field.name]])
-  )))
+  Simulator.canonicalJson(Object.fromEntries(
+    resource.fields
+      .filter((field) => record[field.name] !== undefined && record[field.name] !== null)
+      .map((field) => [field.name, record[field.name]])
+  ))
 
 /** Compares a resource's table with the server's records, row by row on the natural key. */
 export const compare = (

@@ -1,4 +1,4 @@
-import type * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/core/Simulator"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -54,15 +54,9 @@ export const serve = (settings: Simulator.Settings): Effect.Effect<Served, never
     }
   })
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => [k, sortKeys(v)]))
-    : value
 
 /** JSON with sorted keys: equal records give equal text. */
-export const canonical = (value: unknown): string => JSON.stringify(sortKeys(value))
+export const canonical = (value: unknown): string => Simulator.canonicalJson(value)
 
 /** The records' canonical texts, sorted. */
 export const canonicalSet = (records: ReadonlyArray<unknown>): Array<string> => records.map(canonical).sort()

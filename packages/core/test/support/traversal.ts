@@ -3,7 +3,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import type * as Simulator from "../../src/Simulator.js"
+import * as Simulator from "../../src/Simulator.js"
 import type * as Traversal from "../../src/Traversal.js"
 
 /** Runs an effect that sleeps (backoff, latency, Retry-After) under TestClock, advancing time until it ends. */
@@ -34,15 +34,9 @@ export const collect = <A, E, R>(
     return { outcome, pages, records }
   })
 
-const sortKeys = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(sortKeys)
-    : typeof value === "object" && value !== null
-    ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([k, v]) => [k, sortKeys(v)]))
-    : value
 
 /** JSON with sorted keys: compares decoded records (class instances) with the simulator's plain objects. */
-export const canonical = (value: unknown): string => JSON.stringify(sortKeys(value))
+export const canonical = (value: unknown): string => Simulator.canonicalJson(value)
 
 /** The retryable faults a property test draws from. */
 export const retryableFaults: ReadonlyArray<Simulator.Fault> = [
