@@ -221,16 +221,9 @@ const full = (
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    const now = yield* isoNow
-    const rows = yield* Store.count(resource)
-    yield* Store.writeState({
-      resource: resource.name,
-      checkpointField: resource.checkpointField,
-      checkpoint: next,
-      consistency: outcome.consistency,
-      records: rows,
-      lastFullSyncAt: consistent ? now : previous?.lastFullSyncAt,
-      lastSyncAt: now
+    const rows = yield* writeState(resource, next, outcome.consistency, {
+      reconciled: consistent,
+      previousFullSyncAt: previous?.lastFullSyncAt
     })
     return {
       resource: resource.name,
@@ -288,16 +281,9 @@ const incremental = (
     // can shift between the delta's pages and be missed, and a delta from the new checkpoint would never bring
     // it; keeping the old checkpoint fetches this delta again next time, which is idempotent.
     const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
-    const now = yield* isoNow
-    const rows = yield* Store.count(resource)
-    yield* Store.writeState({
-      resource: resource.name,
-      checkpointField: resource.checkpointField,
-      checkpoint: next,
-      consistency: outcome.consistency,
-      records: rows,
-      lastFullSyncAt: previous.lastFullSyncAt,
-      lastSyncAt: now
+    const rows = yield* writeState(resource, next, outcome.consistency, {
+      reconciled: false,
+      previousFullSyncAt: previous.lastFullSyncAt
     })
     return {
       resource: resource.name,
@@ -314,6 +300,31 @@ const incremental = (
       tokenExpiresAt: outcome.tokenExpiresAt
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
+
+/**
+ * Stores a resource's `sync_state` row after a pass (inside its transaction) and answers the rows in its table.
+ * `last_full_sync_at` moves only when the pass was a full one that reconciled deletions.
+ */
+const writeState = (
+  resource: Resources.Resource,
+  checkpoint: string | undefined,
+  consistency: "consistent" | "drifted",
+  fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
+) =>
+  Effect.gen(function*() {
+    const now = yield* isoNow
+    const rows = yield* Store.count(resource)
+    yield* Store.writeState({
+      resource: resource.name,
+      checkpointField: resource.checkpointField,
+      checkpoint,
+      consistency,
+      records: rows,
+      lastFullSyncAt: fullSync.reconciled ? now : fullSync.previousFullSyncAt,
+      lastSyncAt: now
+    })
+    return rows
+  })
 
 const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
