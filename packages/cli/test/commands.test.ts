@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as SToken from "@vppkit/core/SToken"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { afterAll } from "vitest"
 import { temporaryDirectorySync, writeToken } from "./helpers/cli.js"
-import { binPath, runBin } from "./support/bin.js"
+import { runBin, start, waitForOutput } from "./support/bin.js"
 
 const secret = "canary-secret-0f9c2d7e5b1a"
 const days = (n: number) => new Date(Date.now() + n * 86_400_000)
@@ -114,52 +114,37 @@ describe("vppkit token", () => {
   })
 })
 
-/** Starts `vppkit mock-server` and waits for the line that gives its base URL. */
+/** Starts `vppkit mock-server` (killed with the scope) and waits for the line that gives its base URL. */
 const startMockServer = (args: ReadonlyArray<string>) =>
-  new Promise<{ baseUrl: string; stop: () => Promise<number | null> }>((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath, "mock-server", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`mock-server did not start: ${stdout}`))
-    }, 15_000)
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-      const match = /export VPP_BASE_URL=(\S+)/.exec(stdout)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({
-          baseUrl: match[1]!,
-          stop: () =>
-            new Promise((done) => {
-              child.on("close", (code) => done(code))
-              child.kill("SIGTERM")
-            })
-        })
-      }
+  Effect.gen(function*() {
+    const running = yield* start(["mock-server", "--port", "0", ...args])
+    const [, baseUrl] = yield* waitForOutput(running, /export VPP_BASE_URL=(\S+)/)
+    const stop = Effect.suspend(() => {
+      running.child.kill("SIGTERM")
+      return Effect.map(running.exit, (exit) => exit.code)
     })
-    child.on("error", reject)
+    return { baseUrl: baseUrl!, stop }
   })
 
 describe("vppkit mock-server", () => {
-  it("serves the simulator on 127.0.0.1 with a token it writes, and stops on SIGTERM", async () => {
-    const tokenFile = path.join(temp.dir, "mock.token")
-    const server = await startMockServer(["--write-token", tokenFile, "--assets", "7", "--org-name", "Mock Academy"])
-    try {
+  it.scopedLive("serves the simulator on 127.0.0.1 with a token it writes, and stops on SIGTERM", () =>
+    Effect.gen(function*() {
+      const tokenFile = path.join(temp.dir, "mock.token")
+      const server = yield* startMockServer(["--write-token", tokenFile, "--assets", "7", "--org-name", "Mock Academy"])
       assert.match(server.baseUrl, /^http:\/\/127\.0\.0\.1:\d+\/mdm$/)
       assert.strictEqual(fs.statSync(tokenFile).mode & 0o777, 0o600)
       const raw = fs.readFileSync(tokenFile, "utf8").trim()
-      const response = await fetch(`${server.baseUrl}/v2/assets`, { headers: { authorization: `Bearer ${raw}` } })
-      assert.strictEqual(response.status, 200)
-      const body = (await response.json()) as { assets: ReadonlyArray<unknown> }
+      const body = yield* Effect.promise(async () => {
+        const response = await fetch(`${server.baseUrl}/v2/assets`, { headers: { authorization: `Bearer ${raw}` } })
+        assert.strictEqual(response.status, 200)
+        return (await response.json()) as { assets: ReadonlyArray<unknown> }
+      })
       assert.strictEqual(body.assets.length, 7)
-      const token = await runBin(["token", "--token-file", tokenFile, "--base-url", server.baseUrl])
+      const token = yield* Effect.promise(() => runBin(["token", "--token-file", tokenFile, "--base-url", server.baseUrl]))
       assert.strictEqual(token.code, 0, token.stderr)
       assert.include(token.stdout, "Mock Academy")
-    } finally {
-      assert.strictEqual(await server.stop(), 130)
-    }
-  })
+      assert.strictEqual(yield* server.stop, 130)
+    }))
 
   it("bad settings are usage errors (exit 2)", async () => {
     for (const args of [["--fault-rate", "2"], ["--page-size", "0"], ["--assets", "-1"], ["--pages", "sideways"]]) {
@@ -168,17 +153,14 @@ describe("vppkit mock-server", () => {
     }
   })
 
-  it("a port in use is one line and exit 1", async () => {
-    const server = await startMockServer([])
-    try {
+  it.scopedLive("a port in use is one line and exit 1", () =>
+    Effect.gen(function*() {
+      const server = yield* startMockServer([])
       const port = new URL(server.baseUrl).port
-      const result = await runBin(["mock-server", "--port", port])
+      const result = yield* Effect.promise(() => runBin(["mock-server", "--port", port]))
       assert.strictEqual(result.code, 1)
       assertOneLine(result.stderr, "in use")
-    } finally {
-      await server.stop()
-    }
-  })
+    }))
 })
 
 describe("vppkit demo", () => {
