@@ -18,6 +18,7 @@ export default defineConfig({
           name: "soak",
           disableConsoleIntercept: true,
           include: ["packages/*/soak/**/*.soak.ts"],
+          globalSetup: ["packages/cli/test/support/globalSetup.ts"],
           pool: "forks",
           poolOptions: { forks: { singleFork: true, execArgv: ["--max-old-space-size=8192"] } }
         }

@@ -10,7 +10,7 @@ export const distDir = path.dirname(path.dirname(fileURLToPath(import.meta.url))
 export const rootDir = path.resolve(distDir, "..", "..")
 
 /** The built CLI (`VPPKIT_BENCH_CLI` points item 4 at another build, e.g. a branch's worktree). */
-export const cliBin = process.env["VPPKIT_BENCH_CLI"] ?? path.join(rootDir, "packages", "cli", "dist", "bin.js")
+export const cliBin = process.env["VPPKIT_BENCH_CLI"] ?? path.join(rootDir, "packages", "cli", "dist", "vppkit.js")
 
 let dir: string | undefined
 

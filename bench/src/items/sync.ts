@@ -2,7 +2,7 @@
  * Item 4 — `vppkit sync` into SQLite: a full sync of 1M assignments, then an incremental sync after 1 % of
  * them changed. Runs the built CLI as a user would:
  *
- *     node packages/cli/dist/bin.js sync --db PATH --resources assignments --token-file F --base-url U
+ *     node packages/cli/dist/vppkit.js sync --db PATH --resources assignments --token-file F --base-url U
  *
  * and times each process from spawn to exit. When the CLI has no `sync` command yet, the item says so
  * instead of failing.
@@ -79,7 +79,7 @@ export const run = async (big: BenchServer, bigRecords: number, log: (line: stri
       ],
       details: [
         "The built CLI has no `sync` command yet (it is being built on another branch). Once it has, this item " +
-        "runs `node packages/cli/dist/bin.js sync --db PATH --resources assignments --token-file F --base-url U` " +
+        "runs `node packages/cli/dist/vppkit.js sync --db PATH --resources assignments --token-file F --base-url U` " +
         `against a simulator holding ${count(bigRecords)} assignments, changes 1 % of them ` +
         `(${count(changed.inserts)} inserts, ${count(changed.updates)} updates), runs the same command again and ` +
         "compares requests (as the simulator logged them) and wall time."

@@ -7,16 +7,15 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 
 /**
- * The one way the tests run the built `vppkit` (`node dist/bin.js …`) in a child process: {@link start} (the
+ * The one way the tests run the built `vppkit` (`node dist/vppkit.js …`, the bundle the bin runs) in a child process: {@link start} (the
  * scope kills it), {@link run} (to its end, as an Effect), {@link runBin} (to its end, as a Promise).
  */
 
-/** The built bin: `npm test` builds it (tsc -b) before vitest runs. */
-export const binPath = fileURLToPath(new URL("../../dist/bin.js", import.meta.url))
+/** The bundled bin: `npm test` builds `dist/` (tsc -b), then the global setup bundles it (support/globalSetup.ts). */
+export const binPath = fileURLToPath(new URL("../../dist/vppkit.js", import.meta.url))
 
 export const assertBuilt = Effect.sync(() => {
-  const built = fileURLToPath(new URL("../../dist/internal/syncCommand.js", import.meta.url))
-  if (!fs.existsSync(built)) throw new Error(`${built} is missing: build first (npx tsc -b)`)
+  if (!fs.existsSync(binPath)) throw new Error(`${binPath} is missing: build first (npm run build)`)
 })
 
 export interface Exit {
@@ -50,7 +49,7 @@ const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.Proce
   return { ...env, ...extra }
 }
 
-/** Starts `node dist/bin.js …args`; the scope kills it (SIGKILL) if it is still running when it closes. */
+/** Starts `node dist/vppkit.js …args`; the scope kills it (SIGKILL) if it is still running when it closes. */
 export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Effect.Effect<Running, never, Scope.Scope> =>
   Effect.gen(function*() {
     const child = yield* Effect.acquireRelease(
