@@ -169,7 +169,9 @@ const appendParams = (request: HttpClientRequest.HttpClientRequest, params: UrlP
  */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const http = yield* HttpClient.HttpClient
+    // No span of the platform's per HTTP exchange, and so no trace-context headers sent to Apple: the client's
+    // own `VppClient.execute` span covers the request with its retries (and costs a fraction of the platform's).
+    const http = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
     const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
     const concurrency = Math.max(1, Math.min(maxConcurrency, Math.floor(options.concurrency ?? maxConcurrency)))
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
@@ -289,7 +291,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           Effect.mapError((error) => new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error) }))
         )
         return { value, attempts }
-      }).pipe(Effect.withSpan("VppClient.execute", { attributes: { endpoint: request.path } }))
+      }).pipe(Effect.withSpan("VppClient.execute", { attributes: { endpoint: request.path }, captureStackTrace: false }))
 
     const get = <A, I>(path: string, params: UrlParams, schema: Schema.Schema<A, I>) =>
       Effect.map(execute({ _tag: "Get", path, params }, schema), (response) => response.value)
