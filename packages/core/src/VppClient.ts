@@ -287,6 +287,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             )
           ))
         )
+        yield* Effect.annotateCurrentSpan("attempts", attempts)
         const value = yield* Schema.decodeUnknown(schema)(json).pipe(
           Effect.mapError((error) => new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error) }))
         )

@@ -199,6 +199,8 @@ describe("VppClient requests", () => {
       assert.strictEqual(request!.path, "/mdm/v2/assets")
       assert.strictEqual(request!.headers["authorization"], `Bearer ${rawToken}`)
       assert.strictEqual(request!.headers["accept"], "application/json")
+      // Nothing else: in particular no trace context (traceparent, b3) of the caller's spans goes to Apple.
+      assert.deepStrictEqual(Object.keys(request!.headers).sort(), ["accept", "authorization"])
       assert.strictEqual(request!.params.get("pageIndex"), "2")
       assert.strictEqual(request!.params.get("revocable"), "false")
       assert.isFalse(request!.params.has("adamId"))
@@ -591,7 +593,10 @@ describe("VppClient never shows the sToken", () => {
       assert.isTrue(logs.lines.some((line) => line.includes("retrying /v2/assets")), "no retry was logged")
       assert.isTrue(logs.lines.some((line) => line.includes("retrying /getVPPUsersSrv")), "no legacy retry was logged")
       assert.isTrue(spans.some((span) => span.name === "VppClient.execute"), "no VppClient.execute span")
-      assert.isTrue(spans.some((span) => span.kind === "client"), "no HTTP client span")
+      // One span per request (with its retries), none per HTTP exchange: the platform's client span would record
+      // the URL and headers, and its trace context would go to Apple.
+      assert.isFalse(spans.some((span) => span.kind === "client"), "an HTTP client span")
+      assert.isTrue(spans.some((span) => span.attributes.get("attempts") === 2), "no span counts its attempts")
       for (const line of logs.lines) assertNoToken(line, `the log line ${JSON.stringify(line.slice(0, 80))}`)
       for (const span of render()) assertNoToken(span, `the span ${JSON.stringify(span.slice(0, 80))}`)
     }))
