@@ -23,9 +23,8 @@
  *
  * @since 0.1.0
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
 import type * as Schema from "effect/Schema"
 import { Asset, type AssetFilters } from "./Asset.js"
 import { Assignment, type AssignmentFilters } from "./Assignment.js"
@@ -188,32 +187,80 @@ export const traverse = <A, I>(
         return first!.versionId
       }
 
-      // Parallel: a queue of page indexes that grows whenever a page reports more pages than scheduled.
-      const indexes = yield* Queue.unbounded<number | "done">()
-      let scheduled = 1
-      let outstanding = 0
-      const scheduleUpTo = (totalPages: number) =>
-        Effect.gen(function*() {
-          if (totalPages > maxPages) return yield* tooMany
-          while (scheduled < totalPages) {
-            outstanding++
-            yield* Queue.offer(indexes, scheduled++)
-          }
-        })
-      yield* scheduleUpTo(first!.totalPages)
+      // Parallel: `concurrency` workers take page indexes in order, up to the largest totalPages any page has
+      // reported. Fetched pages wait in `fetched` until they are due (page order, or at once in arrival order);
+      // one worker at a time delivers the due ones while the others go on fetching. A window of permits bounds
+      // what waits: a worker takes one before it takes an index, and each delivered page gives one back. A worker
+      // with no index left waits while pages are in flight: one of them may report more pages.
       const concurrency = Math.max(1, Math.min(client.concurrency, options.concurrency ?? client.concurrency))
-      yield* Stream.fromQueue(indexes).pipe(
-        Stream.takeWhile((index): index is number => index !== "done"),
-        Stream.mapEffect(
-          (index) =>
-            fetch(index).pipe(
-              Effect.tap((page) => page === undefined ? Effect.void : scheduleUpTo(page.totalPages)),
-              Effect.tap(() => --outstanding === 0 ? Queue.offer(indexes, "done") : Effect.void)
-            ),
-          { concurrency, unordered: options.order === "arrival" }
-        ),
-        Stream.runForEach((page) => page === undefined ? Effect.void : deliver(page))
-      )
+      const window = yield* Effect.makeSemaphore(concurrency * 2)
+      const fetched = new Map<number, PageEnvelope.Page<A> | undefined>()
+      if (first!.totalPages > maxPages) return yield* tooMany
+      let scheduled = first!.totalPages
+      let nextIndex = 1
+      let due = 1
+      let inFlight = 0
+      let delivering = false
+      let pageDone = yield* Deferred.make<void>()
+
+      /** The next fetched page that is due, or `false`. A page that vanished (9650) is due as `undefined`. */
+      const takeDue = (): PageEnvelope.Page<A> | undefined | false => {
+        const index = options.order === "arrival" ? fetched.keys().next().value : due
+        if (index === undefined || !fetched.has(index)) return false
+        const page = fetched.get(index)
+        fetched.delete(index)
+        if (index === due) due++
+        return page
+      }
+      // Checking for a due page and giving up the delivery happen in one synchronous step, so a page fetched
+      // meanwhile is either seen by the worker delivering or delivered by the worker that fetched it.
+      const deliverDue: Effect.Effect<void, E2, R2> = Effect.suspend(() => {
+        const page = takeDue()
+        if (page === false) {
+          delivering = false
+          return Effect.void
+        }
+        return (page === undefined ? Effect.void : deliver(page)).pipe(
+          Effect.zipRight(window.release(1)),
+          Effect.zipRight(deliverDue)
+        )
+      })
+      const deliverIfIdle = Effect.suspend(() => {
+        if (delivering) return Effect.void
+        delivering = true
+        return deliverDue
+      })
+
+      const fetchNext = (index: number) =>
+        Effect.gen(function*() {
+          const page = yield* fetch(index)
+          inFlight--
+          if (page !== undefined && page.totalPages > scheduled) {
+            if (page.totalPages > maxPages) return yield* tooMany
+            scheduled = page.totalPages
+          }
+          fetched.set(index, page)
+          // Wakes the workers waiting for pages in flight.
+          const done = pageDone
+          pageDone = yield* Deferred.make<void>()
+          yield* Deferred.succeed(done, undefined)
+          yield* deliverIfIdle
+        })
+
+      const worker: Effect.Effect<void, VppError.VppError | E2, VppClient.VppClient | R2> = Effect.suspend(() => {
+        if (nextIndex < scheduled) {
+          return window.take(1).pipe(
+            Effect.zipRight(Effect.suspend(() => {
+              if (nextIndex >= scheduled) return window.release(1)
+              inFlight++
+              return fetchNext(nextIndex++)
+            })),
+            Effect.zipRight(worker)
+          )
+        }
+        return inFlight === 0 ? Effect.void : Effect.zipRight(Deferred.await(pageDone), worker)
+      })
+      yield* Effect.all(Array.from({ length: concurrency }, () => worker), { concurrency: "unbounded", discard: true })
       return first!.versionId
     })
 

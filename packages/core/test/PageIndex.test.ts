@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as Assignment from "../src/Assignment.js"
 import * as PageIndex from "../src/PageIndex.js"
@@ -196,6 +198,39 @@ describe("PageIndex", () => {
       assert.strictEqual(shrunk.outcome.consistency, "drifted")
       assert.isTrue((yield* sim.log).some((entry) => entry.errorNumber === 9650))
     }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 20, records: { assignments: 100 } }))))
+
+  it.effect("pages reported after the start are requested in parallel too", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      // 2 pages at first, so 4 of the 5 workers have nothing to take; 80 inserts before page 1 make it 6 pages,
+      // which page 1 reports: pages 2..5 go out together, not one after the other.
+      yield* sim.setChurn({ every: 2, limit: 1, resources: ["assignments"], inserts: 80 })
+      const { value } = yield* runWithTestClock(collect(PageIndex.assignments()))
+      yield* sim.setChurn(undefined)
+      const late = (yield* sim.log).filter((entry) => (entry.pageIndex ?? 0) >= 2)
+      assert.deepStrictEqual(late.map((entry) => entry.pageIndex).sort(), [2, 3, 4, 5])
+      assert.strictEqual(new Set(late.map((entry) => entry.startedAt)).size, 1)
+      assert.strictEqual(value.outcome.pages, 6)
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 20, latency: 100, records: { assignments: 40 } }))))
+
+  it.effect("a slow page handler holds back requests: at most 2 × concurrency pages fetched ahead", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const release = yield* Deferred.make<void>()
+      const indexes: Array<number> = []
+      const fiber = yield* Effect.fork(PageIndex.assignments().run((page) =>
+        Effect.zipRight(page.index === 1 ? Deferred.await(release) : Effect.void, Effect.sync(() => void indexes.push(page.index)))
+      ))
+      for (let i = 0; i < 500; i++) yield* Effect.yieldNow()
+      // page 0, page 1 (in its handler), and at most 10 pages fetched and waiting behind it
+      const requested = (yield* sim.log).length
+      assert.isAtLeast(requested, 2 + 5)
+      assert.isAtMost(requested, 2 + 2 * 5 - 1)
+      yield* Deferred.succeed(release, undefined)
+      const outcome = yield* Fiber.join(fiber)
+      assert.strictEqual(outcome.pages, 30)
+      assert.deepStrictEqual(indexes, Array.from({ length: 30 }, (_, i) => i))
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 10, records: { assignments: 300 } }))))
 
   it.effect("a short or empty page is not the end; the page without nextPageIndex is", () =>
     Effect.gen(function*() {
