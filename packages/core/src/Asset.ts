@@ -25,7 +25,7 @@ export const SupportedPlatform = Schema.Literal("iOS", "macOS", "tvOS", "watchOS
  * @since 0.1.0
  * @category schemas
  */
-export class Asset extends Schema.Class<Asset>("@vppkit/core/Asset")({
+export const Asset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
   productType: Schema.optional(ProductType),
@@ -36,7 +36,13 @@ export class Asset extends Schema.Class<Asset>("@vppkit/core/Asset")({
   deviceAssignable: Schema.optional(Schema.Boolean),
   revocable: Schema.optional(Schema.Boolean),
   supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
-}) {}
+}).annotations({ identifier: "Asset" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Asset extends Schema.Schema.Type<typeof Asset> {}
 
 /**
  * An unlimited free asset, returned in `unlimitedAssets` when `unlimited=true` is passed.
@@ -44,7 +50,7 @@ export class Asset extends Schema.Class<Asset>("@vppkit/core/Asset")({
  * @since 0.1.0
  * @category schemas
  */
-export class UnlimitedAsset extends Schema.Class<UnlimitedAsset>("@vppkit/core/UnlimitedAsset")({
+export const UnlimitedAsset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
   productType: Schema.optional(ProductType),
@@ -52,7 +58,13 @@ export class UnlimitedAsset extends Schema.Class<UnlimitedAsset>("@vppkit/core/U
   deviceAssignable: Schema.optional(Schema.Boolean),
   revocable: Schema.optional(Schema.Boolean),
   supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
-}) {}
+}).annotations({ identifier: "UnlimitedAsset" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnlimitedAsset extends Schema.Schema.Type<typeof UnlimitedAsset> {}
 
 /**
  * The query filters of Get Assets. There is no `sinceVersionId`: Apple does not support it for assets.

@@ -78,7 +78,7 @@ export const LicenseStatus = Schema.Literal("Associated", "Available", "Refunded
  * @since 0.1.0
  * @category schemas
  */
-export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicense")({
+export const VppLicense = Schema.Struct({
   licenseId: Schema.optional(Schema.Number),
   licenseIdStr: Schema.optional(Schema.String),
   adamId: Schema.optional(Schema.Number),
@@ -95,7 +95,13 @@ export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicens
   /** Only when the user is associated with an Apple Account. */
   itsIdHash: Schema.optional(Schema.String),
   serialNumber: Schema.optional(Schema.String)
-}) {}
+}).annotations({ identifier: "VppLicense" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VppLicense extends Schema.Schema.Type<typeof VppLicense> {}
 
 /**
  * A user (Apple's `VppUser`) with the licences assigned to it.
@@ -103,7 +109,7 @@ export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicens
  * @since 0.1.0
  * @category schemas
  */
-export class VppUser extends Schema.Class<VppUser>("@vppkit/core/VppUser")({
+export const VppUser = Schema.Struct({
   userId: Schema.optional(Schema.Number),
   clientUserIdStr: Schema.optional(Schema.String),
   email: Schema.optional(Schema.String),
@@ -112,7 +118,13 @@ export class VppUser extends Schema.Class<VppUser>("@vppkit/core/VppUser")({
   inviteCode: Schema.optional(Schema.String),
   inviteUrl: Schema.optional(Schema.String),
   licenses: Schema.optional(Schema.Array(VppLicense))
-}) {}
+}).annotations({ identifier: "VppUser" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VppUser extends Schema.Schema.Type<typeof VppUser> {}
 
 /**
  * The fields of every batched legacy response. Tokens sent as `null` count as absent.
