@@ -38,7 +38,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { PricingParam, UserStatus } from "./Common.js"
-import { withRecords } from "./internal/envelope.js"
+import * as Envelope from "./internal/envelope.js"
 import { fingerprint } from "./internal/fingerprint.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as Traversal from "./Traversal.js"
@@ -134,8 +134,8 @@ export interface VppUser extends Schema.Schema.Type<typeof VppUser> {}
  */
 export const BatchFields = {
   status: Schema.optional(Schema.Number),
-  batchToken: Schema.optionalWith(Schema.String, { nullable: true }),
-  sinceModifiedToken: Schema.optionalWith(Schema.String, { nullable: true }),
+  batchToken: Schema.optional(Schema.NullOr(Schema.String)),
+  sinceModifiedToken: Schema.optional(Schema.NullOr(Schema.String)),
   batchCount: Schema.optional(Schema.Number),
   totalBatchCount: Schema.optional(TotalBatchCount),
   /** An estimate, on the response to the first request only. */
@@ -150,13 +150,15 @@ export const BatchFields = {
 }
 
 /**
- * Builds the schema of one legacy service's response: the array Apple names `field` (`licenses`, `users`)
- * decodes as `records`.
+ * Builds the schema of one legacy service's response: `field` names the records array (`licenses`, `users`),
+ * which may be missing (no records). The envelope has no transformation of its own, so each record is
+ * decoded once.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) => withRecords(BatchFields, field, record)
+export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) =>
+  Envelope.withRecords(BatchFields, field, record)
 
 /**
  * The natural key of a licence: its id.
@@ -266,6 +268,14 @@ class Tokenless {
 
 const present = (token: string | undefined): token is string => token !== undefined && token.length > 0
 
+/** What a walk reads of a response: its tokens (`null` counts as absent), its batch count and its records. */
+interface BatchView<A> {
+  readonly batchToken: string | undefined
+  readonly sinceModifiedToken: string | undefined
+  readonly totalBatchCount: number | undefined
+  readonly records: ReadonlyArray<A>
+}
+
 const isBatchDataLost = (error: unknown): boolean =>
   Predicate.isTagged(error, "BadRequestError") && (error as VppError.BadRequestError).errorNumber === 9633
 
@@ -282,7 +292,7 @@ export const make = <A, I>(
   options: Options = {}
 ): Traversal.Traversal<A> => {
   const schema = envelope(service.field, service.record)
-  type Batch = typeof schema.Type
+  type Batch = BatchView<A>
   const parallel = options.mode === "parallel"
   const concurrency = Math.max(1, Math.min(VppClient.maxConcurrency, Math.floor(options.concurrency ?? VppClient.maxConcurrency)))
   const maxRestarts = options.maxRestarts ?? 3
@@ -306,7 +316,13 @@ export const make = <A, I>(
         client.execute({ _tag: "LegacyPost", path: service.path, body }, schema).pipe(
           Effect.flatMap((response) => {
             retries += response.attempts - 1
-            const batch = response.value
+            const body = response.value
+            const batch: Batch = {
+              batchToken: body.batchToken ?? undefined,
+              sinceModifiedToken: body.sinceModifiedToken ?? undefined,
+              totalBatchCount: body.totalBatchCount,
+              records: Envelope.records<A>(body, service.field)
+            }
             return present(batch.batchToken) || present(batch.sinceModifiedToken)
               ? Effect.succeed(batch)
               : Effect.fail(new Tokenless())
