@@ -28,14 +28,14 @@ export const SupportedPlatform = Schema.Literal("iOS", "macOS", "tvOS", "watchOS
 export const Asset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
-  productType: Schema.optional(ProductType),
-  assignedCount: Schema.optional(Schema.Number),
-  availableCount: Schema.optional(Schema.Number),
-  retiredCount: Schema.optional(Schema.Number),
-  totalCount: Schema.optional(Schema.Number),
-  deviceAssignable: Schema.optional(Schema.Boolean),
-  revocable: Schema.optional(Schema.Boolean),
-  supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
+  productType: Schema.optionalWith(ProductType, { exact: true }),
+  assignedCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  availableCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  retiredCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  totalCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  deviceAssignable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  revocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
 }).annotations({ identifier: "Asset" })
 
 /**
@@ -53,11 +53,11 @@ export interface Asset extends Schema.Schema.Type<typeof Asset> {}
 export const UnlimitedAsset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
-  productType: Schema.optional(ProductType),
-  assignedCount: Schema.optional(Schema.Number),
-  deviceAssignable: Schema.optional(Schema.Boolean),
-  revocable: Schema.optional(Schema.Boolean),
-  supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
+  productType: Schema.optionalWith(ProductType, { exact: true }),
+  assignedCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  deviceAssignable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  revocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
 }).annotations({ identifier: "UnlimitedAsset" })
 
 /**

@@ -14,11 +14,11 @@ import { PricingParam, UserStatus } from "./Common.js"
  */
 export const Assignment = Schema.Struct({
   adamId: Schema.String,
-  pricingParam: Schema.optional(PricingParam),
-  clientUserId: Schema.optional(Schema.String),
-  serialNumber: Schema.optional(Schema.String),
-  idHash: Schema.optional(Schema.String),
-  userStatus: Schema.optional(UserStatus)
+  pricingParam: Schema.optionalWith(PricingParam, { exact: true }),
+  clientUserId: Schema.optionalWith(Schema.String, { exact: true }),
+  serialNumber: Schema.optionalWith(Schema.String, { exact: true }),
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  userStatus: Schema.optionalWith(UserStatus, { exact: true })
 }).annotations({ identifier: "Assignment" })
 
 /**

@@ -79,22 +79,22 @@ export const LicenseStatus = Schema.Literal("Associated", "Available", "Refunded
  * @category schemas
  */
 export const VppLicense = Schema.Struct({
-  licenseId: Schema.optional(Schema.Number),
-  licenseIdStr: Schema.optional(Schema.String),
-  adamId: Schema.optional(Schema.Number),
-  adamIdStr: Schema.optional(Schema.String),
-  pricingParam: Schema.optional(PricingParam),
+  licenseId: Schema.optionalWith(Schema.Number, { exact: true }),
+  licenseIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  adamId: Schema.optionalWith(Schema.Number, { exact: true }),
+  adamIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  pricingParam: Schema.optionalWith(PricingParam, { exact: true }),
   /** `7` macOS software, `8` App Store app, `10` book. */
-  productTypeId: Schema.optional(Schema.Number),
-  productTypeName: Schema.optional(Schema.String),
-  isIrrevocable: Schema.optional(Schema.Boolean),
-  status: Schema.optional(LicenseStatus),
-  clientUserIdStr: Schema.optional(Schema.String),
-  userId: Schema.optional(Schema.Number),
-  userIdStr: Schema.optional(Schema.String),
+  productTypeId: Schema.optionalWith(Schema.Number, { exact: true }),
+  productTypeName: Schema.optionalWith(Schema.String, { exact: true }),
+  isIrrevocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  status: Schema.optionalWith(LicenseStatus, { exact: true }),
+  clientUserIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  userId: Schema.optionalWith(Schema.Number, { exact: true }),
+  userIdStr: Schema.optionalWith(Schema.String, { exact: true }),
   /** Only when the user is associated with an Apple Account. */
-  itsIdHash: Schema.optional(Schema.String),
-  serialNumber: Schema.optional(Schema.String)
+  itsIdHash: Schema.optionalWith(Schema.String, { exact: true }),
+  serialNumber: Schema.optionalWith(Schema.String, { exact: true })
 }).annotations({ identifier: "VppLicense" })
 
 /**
@@ -110,14 +110,14 @@ export interface VppLicense extends Schema.Schema.Type<typeof VppLicense> {}
  * @category schemas
  */
 export const VppUser = Schema.Struct({
-  userId: Schema.optional(Schema.Number),
-  clientUserIdStr: Schema.optional(Schema.String),
-  email: Schema.optional(Schema.String),
-  status: Schema.optional(UserStatus),
-  itsIdHash: Schema.optional(Schema.String),
-  inviteCode: Schema.optional(Schema.String),
-  inviteUrl: Schema.optional(Schema.String),
-  licenses: Schema.optional(Schema.Array(VppLicense))
+  userId: Schema.optionalWith(Schema.Number, { exact: true }),
+  clientUserIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  email: Schema.optionalWith(Schema.String, { exact: true }),
+  status: Schema.optionalWith(UserStatus, { exact: true }),
+  itsIdHash: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteCode: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteUrl: Schema.optionalWith(Schema.String, { exact: true }),
+  licenses: Schema.optionalWith(Schema.Array(VppLicense), { exact: true })
 }).annotations({ identifier: "VppUser" })
 
 /**

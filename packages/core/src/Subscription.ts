@@ -61,11 +61,11 @@ export const SubscriptionStatus = Schema.Literal("ACTIVE", "INACTIVE", "PAUSED")
  */
 export const Subscription = Schema.Struct({
   adamId: Schema.Number,
-  parentAdamId: Schema.optional(Schema.NullOr(Schema.Number)),
-  status: Schema.optional(SubscriptionStatus),
+  parentAdamId: Schema.optionalWith(Schema.NullOr(Schema.Number), { exact: true }),
+  status: Schema.optionalWith(SubscriptionStatus, { exact: true }),
   /** `YYYY-MM-DD`. */
-  periodEndDate: Schema.optional(Schema.String),
-  counts: Schema.optional(SubscriptionCounts)
+  periodEndDate: Schema.optionalWith(Schema.String, { exact: true }),
+  counts: Schema.optionalWith(SubscriptionCounts, { exact: true })
 }).annotations({ identifier: "Subscription" })
 
 /**
@@ -83,7 +83,7 @@ export interface Subscription extends Schema.Schema.Type<typeof Subscription> {}
 export const SubscriptionAssignment = Schema.Struct({
   adamId: Schema.Number,
   clientUserId: Schema.String,
-  renewing: Schema.optional(Schema.Boolean)
+  renewing: Schema.optionalWith(Schema.Boolean, { exact: true })
 }).annotations({ identifier: "SubscriptionAssignment" })
 
 /**
@@ -102,8 +102,8 @@ export interface SubscriptionAssignment extends Schema.Schema.Type<typeof Subscr
 export const SubscriptionAdmin = Schema.Struct({
   adamId: Schema.Number,
   clientUserId: Schema.String,
-  idHash: Schema.optional(Schema.String),
-  userStatus: Schema.optional(UserStatus)
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  userStatus: Schema.optionalWith(UserStatus, { exact: true })
 }).annotations({ identifier: "SubscriptionAdmin" })
 
 /**

@@ -15,10 +15,10 @@ import { UserStatus } from "./Common.js"
  */
 export const User = Schema.Struct({
   clientUserId: Schema.String,
-  email: Schema.optional(Schema.String),
-  idHash: Schema.optional(Schema.String),
-  inviteCode: Schema.optional(Schema.String),
-  status: Schema.optional(UserStatus)
+  email: Schema.optionalWith(Schema.String, { exact: true }),
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteCode: Schema.optionalWith(Schema.String, { exact: true }),
+  status: Schema.optionalWith(UserStatus, { exact: true })
 }).annotations({ identifier: "User" })
 
 /**
