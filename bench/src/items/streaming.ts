@@ -119,8 +119,8 @@ export const run = async (
         "(process start and module loading excluded). Every client writes one `writeSync` per page. A baseline " +
         "pass before the runs below warms the simulator up (not shown); vppkit and the baseline then alternate.",
         "- **vppkit**: `PageIndex.assignments().records` over `NodeVppClient.layerConfig` — HTTP through undici, " +
-        "the JSON checked for Apple's in-body errors, every page decoded with Schema (records become `Assignment` " +
-        "instances), pages delivered in page order — then `JSON.stringify` per record. " +
+        "the JSON checked for Apple's in-body errors, every page decoded with Schema (records become plain " +
+        "`Assignment` objects), pages delivered in page order — then `JSON.stringify` per record. " +
         "**The client's rate limiter is off** (`maxRequestsPerSecond: Infinity`); at its default of 15 requests/s " +
         "it would cap any client at 15,000 records/s here.",
         "- **baseline**: `fetch`, `JSON.parse`, `JSON.stringify` per line, no validation, no retries, no error " +

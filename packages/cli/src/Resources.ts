@@ -13,8 +13,7 @@ import * as Subscription from "@vppkit/core/Subscription"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as User from "@vppkit/core/User"
 import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import { encoded } from "./internal/encoded.js"
 
 /**
  * @since 0.1.0
@@ -111,17 +110,6 @@ export interface Resource {
   /** The natural key of a record (JSON shape). */
   readonly key: (record: JsonRecord) => string
   readonly traverse: (input: TraversalInput) => Traversal.Traversal<JsonRecord>
-}
-
-/** A traversal whose records are encoded back to Apple's JSON shape. */
-const encoded = <A, I>(traversal: Traversal.Traversal<A>, schema: Schema.Schema<A, I>): Traversal.Traversal<JsonRecord> => {
-  const encode = Schema.encodeSync(schema) as (a: A) => JsonRecord
-  const mapPage = (page: Traversal.Page<A>): Traversal.Page<JsonRecord> => ({ ...page, records: page.records.map(encode) })
-  return {
-    pages: Stream.map(traversal.pages, mapPage),
-    records: Stream.map(traversal.records, encode),
-    run: (onPage) => traversal.run(onPage === undefined ? undefined : (page) => onPage(mapPage(page)))
-  }
 }
 
 const str = (record: JsonRecord, field: string): string => {

@@ -25,18 +25,24 @@ export const SupportedPlatform = Schema.Literal("iOS", "macOS", "tvOS", "watchOS
  * @since 0.1.0
  * @category schemas
  */
-export class Asset extends Schema.Class<Asset>("@vppkit/core/Asset")({
+export const Asset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
-  productType: Schema.optional(ProductType),
-  assignedCount: Schema.optional(Schema.Number),
-  availableCount: Schema.optional(Schema.Number),
-  retiredCount: Schema.optional(Schema.Number),
-  totalCount: Schema.optional(Schema.Number),
-  deviceAssignable: Schema.optional(Schema.Boolean),
-  revocable: Schema.optional(Schema.Boolean),
-  supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
-}) {}
+  productType: Schema.optionalWith(ProductType, { exact: true }),
+  assignedCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  availableCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  retiredCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  totalCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  deviceAssignable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  revocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
+}).annotations({ identifier: "Asset" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Asset extends Schema.Schema.Type<typeof Asset> {}
 
 /**
  * An unlimited free asset, returned in `unlimitedAssets` when `unlimited=true` is passed.
@@ -44,15 +50,21 @@ export class Asset extends Schema.Class<Asset>("@vppkit/core/Asset")({
  * @since 0.1.0
  * @category schemas
  */
-export class UnlimitedAsset extends Schema.Class<UnlimitedAsset>("@vppkit/core/UnlimitedAsset")({
+export const UnlimitedAsset = Schema.Struct({
   adamId: Schema.String,
   pricingParam: PricingParam,
-  productType: Schema.optional(ProductType),
-  assignedCount: Schema.optional(Schema.Number),
-  deviceAssignable: Schema.optional(Schema.Boolean),
-  revocable: Schema.optional(Schema.Boolean),
-  supportedPlatforms: Schema.optional(Schema.Array(Schema.String))
-}) {}
+  productType: Schema.optionalWith(ProductType, { exact: true }),
+  assignedCount: Schema.optionalWith(Schema.Number, { exact: true }),
+  deviceAssignable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  revocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
+}).annotations({ identifier: "UnlimitedAsset" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnlimitedAsset extends Schema.Schema.Type<typeof UnlimitedAsset> {}
 
 /**
  * The query filters of Get Assets. There is no `sinceVersionId`: Apple does not support it for assets.

@@ -12,14 +12,20 @@ import { PricingParam, UserStatus } from "./Common.js"
  * @since 0.1.0
  * @category schemas
  */
-export class Assignment extends Schema.Class<Assignment>("@vppkit/core/Assignment")({
+export const Assignment = Schema.Struct({
   adamId: Schema.String,
-  pricingParam: Schema.optional(PricingParam),
-  clientUserId: Schema.optional(Schema.String),
-  serialNumber: Schema.optional(Schema.String),
-  idHash: Schema.optional(Schema.String),
-  userStatus: Schema.optional(UserStatus)
-}) {}
+  pricingParam: Schema.optionalWith(PricingParam, { exact: true }),
+  clientUserId: Schema.optionalWith(Schema.String, { exact: true }),
+  serialNumber: Schema.optionalWith(Schema.String, { exact: true }),
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  userStatus: Schema.optionalWith(UserStatus, { exact: true })
+}).annotations({ identifier: "Assignment" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Assignment extends Schema.Schema.Type<typeof Assignment> {}
 
 /**
  * The query filters of Get Assignments (`sinceVersionId` is the paginator's incremental option).

@@ -21,7 +21,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ResponseMetadataFields } from "./Common.js"
-import { withRecords } from "./internal/envelope.js"
+import * as Envelope from "./internal/envelope.js"
 import { parseAppleDate } from "./SToken.js"
 import * as Subscription from "./Subscription.js"
 import * as Traversal from "./Traversal.js"
@@ -29,27 +29,28 @@ import * as VppClient from "./VppClient.js"
 import * as VppError from "./VppError.js"
 
 /**
- * The fields of every cursor response. `nextCursor` is absent (or `null`) on the last response; `mdmInfo`
- * may be `null`.
+ * The fields of every cursor response. `nextCursor` is absent (or `null`, or empty) on the last response;
+ * `mdmInfo` may be `null`.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const CursorFields = {
-  nextCursor: Schema.optionalWith(Schema.String, { nullable: true }),
+  nextCursor: Schema.optional(Schema.NullOr(Schema.String)),
   versionId: Schema.optional(Schema.String),
   ...ResponseMetadataFields
 }
 
 /**
- * Builds the schema of one cursor endpoint's response: the array Apple names `field` (`subscriptions`,
- * `assignments`, `admins`) decodes as `records`.
+ * Builds the schema of one cursor endpoint's response: `field` names the records array (`subscriptions`,
+ * `assignments`, `admins`), which may be missing (no records). The envelope has no transformation of its
+ * own, so each record is decoded once.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) =>
-  withRecords(CursorFields, field, record)
+  Envelope.withRecords(CursorFields, field, record)
 
 /**
  * A cursor endpoint: its path, the name of its records array and the record schema.
@@ -147,11 +148,11 @@ export const make = <A, I>(
         if (body.tokenExpirationDate !== undefined) {
           tokenExpiresAt = parseAppleDate(body.tokenExpirationDate) ?? tokenExpiresAt
         }
-        const page: Traversal.Page<A> = { records: body.records, index, total: undefined, versionId }
+        const page: Traversal.Page<A> = { records: Envelope.records<A>(body, endpoint.field), index, total: undefined, versionId }
         yield* onPage(page)
         records += page.records.length
         const next = body.nextCursor
-        if (next === undefined || next.length === 0) {
+        if (next === undefined || next === null || next.length === 0) {
           return {
             checkpoint: versionId,
             consistency: versionIds.size <= 1 ? "consistent" : "drifted",

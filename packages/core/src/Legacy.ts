@@ -38,7 +38,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { PricingParam, UserStatus } from "./Common.js"
-import { withRecords } from "./internal/envelope.js"
+import * as Envelope from "./internal/envelope.js"
 import { fingerprint } from "./internal/fingerprint.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as Traversal from "./Traversal.js"
@@ -78,24 +78,30 @@ export const LicenseStatus = Schema.Literal("Associated", "Available", "Refunded
  * @since 0.1.0
  * @category schemas
  */
-export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicense")({
-  licenseId: Schema.optional(Schema.Number),
-  licenseIdStr: Schema.optional(Schema.String),
-  adamId: Schema.optional(Schema.Number),
-  adamIdStr: Schema.optional(Schema.String),
-  pricingParam: Schema.optional(PricingParam),
+export const VppLicense = Schema.Struct({
+  licenseId: Schema.optionalWith(Schema.Number, { exact: true }),
+  licenseIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  adamId: Schema.optionalWith(Schema.Number, { exact: true }),
+  adamIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  pricingParam: Schema.optionalWith(PricingParam, { exact: true }),
   /** `7` macOS software, `8` App Store app, `10` book. */
-  productTypeId: Schema.optional(Schema.Number),
-  productTypeName: Schema.optional(Schema.String),
-  isIrrevocable: Schema.optional(Schema.Boolean),
-  status: Schema.optional(LicenseStatus),
-  clientUserIdStr: Schema.optional(Schema.String),
-  userId: Schema.optional(Schema.Number),
-  userIdStr: Schema.optional(Schema.String),
+  productTypeId: Schema.optionalWith(Schema.Number, { exact: true }),
+  productTypeName: Schema.optionalWith(Schema.String, { exact: true }),
+  isIrrevocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  status: Schema.optionalWith(LicenseStatus, { exact: true }),
+  clientUserIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  userId: Schema.optionalWith(Schema.Number, { exact: true }),
+  userIdStr: Schema.optionalWith(Schema.String, { exact: true }),
   /** Only when the user is associated with an Apple Account. */
-  itsIdHash: Schema.optional(Schema.String),
-  serialNumber: Schema.optional(Schema.String)
-}) {}
+  itsIdHash: Schema.optionalWith(Schema.String, { exact: true }),
+  serialNumber: Schema.optionalWith(Schema.String, { exact: true })
+}).annotations({ identifier: "VppLicense" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VppLicense extends Schema.Schema.Type<typeof VppLicense> {}
 
 /**
  * A user (Apple's `VppUser`) with the licences assigned to it.
@@ -103,16 +109,22 @@ export class VppLicense extends Schema.Class<VppLicense>("@vppkit/core/VppLicens
  * @since 0.1.0
  * @category schemas
  */
-export class VppUser extends Schema.Class<VppUser>("@vppkit/core/VppUser")({
-  userId: Schema.optional(Schema.Number),
-  clientUserIdStr: Schema.optional(Schema.String),
-  email: Schema.optional(Schema.String),
-  status: Schema.optional(UserStatus),
-  itsIdHash: Schema.optional(Schema.String),
-  inviteCode: Schema.optional(Schema.String),
-  inviteUrl: Schema.optional(Schema.String),
-  licenses: Schema.optional(Schema.Array(VppLicense))
-}) {}
+export const VppUser = Schema.Struct({
+  userId: Schema.optionalWith(Schema.Number, { exact: true }),
+  clientUserIdStr: Schema.optionalWith(Schema.String, { exact: true }),
+  email: Schema.optionalWith(Schema.String, { exact: true }),
+  status: Schema.optionalWith(UserStatus, { exact: true }),
+  itsIdHash: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteCode: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteUrl: Schema.optionalWith(Schema.String, { exact: true }),
+  licenses: Schema.optionalWith(Schema.Array(VppLicense), { exact: true })
+}).annotations({ identifier: "VppUser" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VppUser extends Schema.Schema.Type<typeof VppUser> {}
 
 /**
  * The fields of every batched legacy response. Tokens sent as `null` count as absent.
@@ -122,8 +134,8 @@ export class VppUser extends Schema.Class<VppUser>("@vppkit/core/VppUser")({
  */
 export const BatchFields = {
   status: Schema.optional(Schema.Number),
-  batchToken: Schema.optionalWith(Schema.String, { nullable: true }),
-  sinceModifiedToken: Schema.optionalWith(Schema.String, { nullable: true }),
+  batchToken: Schema.optional(Schema.NullOr(Schema.String)),
+  sinceModifiedToken: Schema.optional(Schema.NullOr(Schema.String)),
   batchCount: Schema.optional(Schema.Number),
   totalBatchCount: Schema.optional(TotalBatchCount),
   /** An estimate, on the response to the first request only. */
@@ -138,13 +150,15 @@ export const BatchFields = {
 }
 
 /**
- * Builds the schema of one legacy service's response: the array Apple names `field` (`licenses`, `users`)
- * decodes as `records`.
+ * Builds the schema of one legacy service's response: `field` names the records array (`licenses`, `users`),
+ * which may be missing (no records). The envelope has no transformation of its own, so each record is
+ * decoded once.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) => withRecords(BatchFields, field, record)
+export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>) =>
+  Envelope.withRecords(BatchFields, field, record)
 
 /**
  * The natural key of a licence: its id.
@@ -254,6 +268,14 @@ class Tokenless {
 
 const present = (token: string | undefined): token is string => token !== undefined && token.length > 0
 
+/** What a walk reads of a response: its tokens (`null` counts as absent), its batch count and its records. */
+interface BatchView<A> {
+  readonly batchToken: string | undefined
+  readonly sinceModifiedToken: string | undefined
+  readonly totalBatchCount: number | undefined
+  readonly records: ReadonlyArray<A>
+}
+
 const isBatchDataLost = (error: unknown): boolean =>
   Predicate.isTagged(error, "BadRequestError") && (error as VppError.BadRequestError).errorNumber === 9633
 
@@ -270,7 +292,7 @@ export const make = <A, I>(
   options: Options = {}
 ): Traversal.Traversal<A> => {
   const schema = envelope(service.field, service.record)
-  type Batch = typeof schema.Type
+  type Batch = BatchView<A>
   const parallel = options.mode === "parallel"
   const concurrency = Math.max(1, Math.min(VppClient.maxConcurrency, Math.floor(options.concurrency ?? VppClient.maxConcurrency)))
   const maxRestarts = options.maxRestarts ?? 3
@@ -294,7 +316,13 @@ export const make = <A, I>(
         client.execute({ _tag: "LegacyPost", path: service.path, body }, schema).pipe(
           Effect.flatMap((response) => {
             retries += response.attempts - 1
-            const batch = response.value
+            const body = response.value
+            const batch: Batch = {
+              batchToken: body.batchToken ?? undefined,
+              sinceModifiedToken: body.sinceModifiedToken ?? undefined,
+              totalBatchCount: body.totalBatchCount,
+              records: Envelope.records<A>(body, service.field)
+            }
             return present(batch.batchToken) || present(batch.sinceModifiedToken)
               ? Effect.succeed(batch)
               : Effect.fail(new Tokenless())

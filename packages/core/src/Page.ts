@@ -5,6 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 import { ResponseMetadataFields } from "./Common.js"
+import * as Envelope from "./internal/envelope.js"
 
 /**
  * The pagination fields Apple adds to every page-index response.
@@ -48,19 +49,18 @@ export type Body = Schema.Struct.Type<typeof PageFields> & { readonly [field: st
 
 /**
  * Builds the schema of one endpoint's page: `field` names the records array (`assets`, `assignments`,
- * `users`). A missing array decodes as no records.
+ * `users`); it may be missing ({@link fromEnvelope} reads that as no records).
+ *
+ * The envelope has no transformation of its own, so each record is decoded once.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>): Schema.Schema<Body, unknown> =>
-  Schema.Struct({
-    ...PageFields,
-    [field]: Schema.optionalWith(Schema.Array(record), { default: () => [] })
-  }) as unknown as Schema.Schema<Body, unknown>
+  Envelope.withRecords(PageFields, field, record)
 
 /**
- * Reads the uniform {@link Page} view out of a decoded envelope.
+ * Reads the uniform {@link Page} view out of a decoded envelope (a missing records array is no records).
  *
  * @since 0.1.0
  * @category constructors
@@ -69,7 +69,7 @@ export const fromEnvelope = <A>(
   field: string,
   body: Body
 ): Page<A> => ({
-  records: body[field] as ReadonlyArray<A>,
+  records: Envelope.records<A>(body, field),
   currentPageIndex: body.currentPageIndex,
   nextPageIndex: body.nextPageIndex,
   size: body.size,

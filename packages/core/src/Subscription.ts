@@ -15,12 +15,16 @@ import { UserStatus } from "./Common.js"
  * @since 0.1.0
  * @category schemas
  */
-export class SubscriptionCountsBreakdown
-  extends Schema.Class<SubscriptionCountsBreakdown>("@vppkit/core/SubscriptionCountsBreakdown")({
-    renewing: Schema.Number,
-    expiring: Schema.Number
-  })
-{}
+export const SubscriptionCountsBreakdown = Schema.Struct({
+  renewing: Schema.Number,
+  expiring: Schema.Number
+}).annotations({ identifier: "SubscriptionCountsBreakdown" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionCountsBreakdown extends Schema.Schema.Type<typeof SubscriptionCountsBreakdown> {}
 
 /**
  * A subscription's licence counts. Apple's invariant:
@@ -30,11 +34,17 @@ export class SubscriptionCountsBreakdown
  * @since 0.1.0
  * @category schemas
  */
-export class SubscriptionCounts extends Schema.Class<SubscriptionCounts>("@vppkit/core/SubscriptionCounts")({
+export const SubscriptionCounts = Schema.Struct({
   assigned: SubscriptionCountsBreakdown,
   available: SubscriptionCountsBreakdown,
   total: SubscriptionCountsBreakdown
-}) {}
+}).annotations({ identifier: "SubscriptionCounts" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionCounts extends Schema.Schema.Type<typeof SubscriptionCounts> {}
 
 /**
  * @since 0.1.0
@@ -49,14 +59,20 @@ export const SubscriptionStatus = Schema.Literal("ACTIVE", "INACTIVE", "PAUSED")
  * @since 0.1.0
  * @category schemas
  */
-export class Subscription extends Schema.Class<Subscription>("@vppkit/core/Subscription")({
+export const Subscription = Schema.Struct({
   adamId: Schema.Number,
-  parentAdamId: Schema.optional(Schema.NullOr(Schema.Number)),
-  status: Schema.optional(SubscriptionStatus),
+  parentAdamId: Schema.optionalWith(Schema.NullOr(Schema.Number), { exact: true }),
+  status: Schema.optionalWith(SubscriptionStatus, { exact: true }),
   /** `YYYY-MM-DD`. */
-  periodEndDate: Schema.optional(Schema.String),
-  counts: Schema.optional(SubscriptionCounts)
-}) {}
+  periodEndDate: Schema.optionalWith(Schema.String, { exact: true }),
+  counts: Schema.optionalWith(SubscriptionCounts, { exact: true })
+}).annotations({ identifier: "Subscription" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscription extends Schema.Schema.Type<typeof Subscription> {}
 
 /**
  * A subscription assigned to a user (Apple's `ResponseSubscriptionAssignment`).
@@ -64,11 +80,17 @@ export class Subscription extends Schema.Class<Subscription>("@vppkit/core/Subsc
  * @since 0.1.0
  * @category schemas
  */
-export class SubscriptionAssignment extends Schema.Class<SubscriptionAssignment>("@vppkit/core/SubscriptionAssignment")({
+export const SubscriptionAssignment = Schema.Struct({
   adamId: Schema.Number,
   clientUserId: Schema.String,
-  renewing: Schema.optional(Schema.Boolean)
-}) {}
+  renewing: Schema.optionalWith(Schema.Boolean, { exact: true })
+}).annotations({ identifier: "SubscriptionAssignment" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionAssignment extends Schema.Schema.Type<typeof SubscriptionAssignment> {}
 
 /**
  * An administrator of a subscription (Apple's `ResponseSubscriptionAdmin`); `userStatus` only with
@@ -77,12 +99,18 @@ export class SubscriptionAssignment extends Schema.Class<SubscriptionAssignment>
  * @since 0.1.0
  * @category schemas
  */
-export class SubscriptionAdmin extends Schema.Class<SubscriptionAdmin>("@vppkit/core/SubscriptionAdmin")({
+export const SubscriptionAdmin = Schema.Struct({
   adamId: Schema.Number,
   clientUserId: Schema.String,
-  idHash: Schema.optional(Schema.String),
-  userStatus: Schema.optional(UserStatus)
-}) {}
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  userStatus: Schema.optionalWith(UserStatus, { exact: true })
+}).annotations({ identifier: "SubscriptionAdmin" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionAdmin extends Schema.Schema.Type<typeof SubscriptionAdmin> {}
 
 /**
  * The filters of Get Subscriptions. Each is an array parameter: a record matches when its value is one of

@@ -13,13 +13,19 @@ import { UserStatus } from "./Common.js"
  * @since 0.1.0
  * @category schemas
  */
-export class User extends Schema.Class<User>("@vppkit/core/User")({
+export const User = Schema.Struct({
   clientUserId: Schema.String,
-  email: Schema.optional(Schema.String),
-  idHash: Schema.optional(Schema.String),
-  inviteCode: Schema.optional(Schema.String),
-  status: Schema.optional(UserStatus)
-}) {}
+  email: Schema.optionalWith(Schema.String, { exact: true }),
+  idHash: Schema.optionalWith(Schema.String, { exact: true }),
+  inviteCode: Schema.optionalWith(Schema.String, { exact: true }),
+  status: Schema.optionalWith(UserStatus, { exact: true })
+}).annotations({ identifier: "User" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface User extends Schema.Schema.Type<typeof User> {}
 
 /**
  * The query filters of Get Users (`sinceVersionId` is the paginator's incremental option).

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Cursor from "../src/Cursor.js"
 import * as Simulator from "../src/Simulator.js"
@@ -204,7 +205,8 @@ describe("Cursor", () => {
       yield* sim.subscriptions.churn("subscriptionAssignments", { inserts: 10, updates: 5, deletes: 5 })
       yield* sim.subscriptions.churn("subscriptions", { inserts: 3, updates: 3, deletes: 3 })
       const { records } = yield* collect(Cursor.subscriptions())
-      assert.isTrue(records.every((s) => s instanceof Subscription.Subscription && Number.isInteger(s.adamId)))
+      const isSubscription = Schema.is(Subscription.Subscription)
+      assert.isTrue(records.every((s) => isSubscription(s) && Number.isInteger(s.adamId)))
       assert.isTrue(records.some((s) => s.parentAdamId === null))
       assert.isTrue(records.some((s) => s.counts!.total.renewing + s.counts!.total.expiring === 0))
       for (const { counts } of records) {

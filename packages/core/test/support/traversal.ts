@@ -35,7 +35,7 @@ export const collect = <A, E, R>(
   })
 
 
-/** JSON with sorted keys: compares decoded records (class instances) with the simulator's plain objects. */
+/** JSON with sorted keys: compares decoded records with the simulator's objects whatever their key order. */
 export const canonical = (value: unknown): string => Simulator.canonicalJson(value)
 
 /** The retryable faults a property test draws from. */
