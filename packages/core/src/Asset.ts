@@ -4,19 +4,19 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { PricingParam } from "./Common.js"
+import { oneOf, PricingParam } from "./Common.js"
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const ProductType = Schema.Literal("App", "Book")
+export const ProductType = oneOf("App", "Book")
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const SupportedPlatform = Schema.Literal("iOS", "macOS", "tvOS", "watchOS", "visionOS")
+export const SupportedPlatform = oneOf("iOS", "macOS", "tvOS", "watchOS", "visionOS")
 
 /**
  * An app or book the organisation holds licences for. Apple marks every field optional; the natural key is

@@ -6,12 +6,26 @@
 import * as Schema from "effect/Schema"
 
 /**
+ * A set of string values, as in a record field that takes one of several words: the type is the union of the
+ * values, as with `Schema.Literal(...values)`. Decoding checks membership once (`Schema.Enums`), where a
+ * `Schema.Literal` of several values is a union whose parser allocates per value it checks — about a third of
+ * a record's decoding garbage for an assignment (two such fields), at a million records a sync.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const oneOf = <const Values extends ReadonlyArray<string>>(
+  ...values: Values
+): Schema.Enums<{ readonly [Value in Values[number]]: Value }> =>
+  Schema.Enums(Object.fromEntries(values.map((value) => [value, value])) as { readonly [Value in Values[number]]: Value })
+
+/**
  * `STDQ` (standard quantity) or `PLUS` (Plus quality).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const PricingParam = Schema.Literal("STDQ", "PLUS")
+export const PricingParam = oneOf("STDQ", "PLUS")
 
 /**
  * @since 0.1.0
@@ -25,7 +39,7 @@ export type PricingParam = typeof PricingParam.Type
  * @since 0.1.0
  * @category schemas
  */
-export const UserStatus = Schema.Literal("Registered", "Associated", "Retired", "Deleted")
+export const UserStatus = oneOf("Registered", "Associated", "Retired", "Deleted")
 
 /**
  * @since 0.1.0

@@ -37,7 +37,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { PricingParam, UserStatus } from "./Common.js"
+import { oneOf, PricingParam, UserStatus } from "./Common.js"
 import * as Envelope from "./internal/envelope.js"
 import { fingerprint } from "./internal/fingerprint.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -69,7 +69,7 @@ export class VppLocation extends Schema.Class<VppLocation>("@vppkit/core/VppLoca
  * @since 0.1.0
  * @category schemas
  */
-export const LicenseStatus = Schema.Literal("Associated", "Available", "Refunded")
+export const LicenseStatus = oneOf("Associated", "Available", "Refunded")
 
 /**
  * A licence (Apple's `VppLicense`). Apple marks every field optional and advises against relying on licence

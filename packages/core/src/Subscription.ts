@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { UserStatus } from "./Common.js"
+import { oneOf, UserStatus } from "./Common.js"
 
 /**
  * Licences of one kind: those that renew at the end of the period and those that expire.
@@ -50,7 +50,7 @@ export interface SubscriptionCounts extends Schema.Schema.Type<typeof Subscripti
  * @since 0.1.0
  * @category schemas
  */
-export const SubscriptionStatus = Schema.Literal("ACTIVE", "INACTIVE", "PAUSED")
+export const SubscriptionStatus = oneOf("ACTIVE", "INACTIVE", "PAUSED")
 
 /**
  * A subscription the organisation holds (Apple's `ResponseSubscription`). `parentAdamId` "can be `null`, so
