@@ -179,16 +179,18 @@ const maxRowsPerStatement = 500
 
 /**
  * Inserts or updates records by natural key, several rows per statement. When a key repeats among the
- * records, the last one wins (PostgreSQL refuses one statement that updates a row twice).
+ * records, the last one wins (PostgreSQL refuses one statement that updates a row twice). With `seen`, the
+ * natural keys are also recorded for the full pass in progress (see {@link startPass}).
  *
  * @since 0.1.0
  * @category writes
  */
 export const upsert: (
   resource: Resources.Resource,
-  records: ReadonlyArray<Resources.JsonRecord>
+  records: ReadonlyArray<Resources.JsonRecord>,
+  options?: { readonly seen?: boolean }
 ) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
-  function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>) {
+  function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>, options?: { readonly seen?: boolean }) {
     if (records.length === 0) return
     const sql = yield* SqlClient.SqlClient
     const byKey = new Map<string, Record<string, unknown>>()
@@ -207,6 +209,14 @@ export const upsert: (
       yield* sql`INSERT INTO ${sql(resource.table)} ${sql.insert(rows.slice(i, i + perStatement))} ON CONFLICT (${
         sql(keyColumn)
       }) ${update}`
+    }
+    if (options?.seen === true) {
+      const keys = [...byKey.keys()]
+      for (let i = 0; i < keys.length; i += maxRowsPerStatement) {
+        yield* sql`INSERT INTO ${sql(seenTable)} ${
+          sql.insert(keys.slice(i, i + maxRowsPerStatement).map((key) => ({ [keyColumn]: key })))
+        } ON CONFLICT DO NOTHING`
+      }
     }
   }
 )
@@ -228,45 +238,68 @@ export const keys: (
 )
 
 /**
- * Deletes the rows of these natural keys; answers how many were deleted.
+ * The temporary table in which a full pass over a non-empty table records the natural keys it delivered
+ * (see {@link startPass}). Temporary tables belong to the connection and go with it, and its rows are written
+ * in the pass's transaction like everything else.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const seenTable = "vppkit_seen"
+
+/**
+ * Starts a full pass over a resource's table, in the transaction the pass writes in. Answers whether the pass
+ * has to record the natural keys it delivers (`upsert(…, { seen: true })`) for {@link finishPass} to delete
+ * the rows it did not deliver: a table that is empty when the pass starts needs no record, since every row
+ * in it afterwards was delivered by the pass. Otherwise the temporary table {@link seenTable} is made empty.
  *
  * @since 0.1.0
  * @category writes
  */
-export const remove: (
-  resource: Resources.Resource,
-  naturalKeys: ReadonlyArray<string>
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.remove")(
-  function*(resource: Resources.Resource, naturalKeys: ReadonlyArray<string>) {
+export const startPass: (
+  resource: Resources.Resource
+) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.startPass")(
+  function*(resource: Resources.Resource) {
     const sql = yield* SqlClient.SqlClient
-    let deleted = 0
-    for (let i = 0; i < naturalKeys.length; i += maxRowsPerStatement) {
-      const chunk = naturalKeys.slice(i, i + maxRowsPerStatement)
-      const found = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${
-        sql.in(keyColumn, chunk)
-      }`
-      if (found.length === 0) continue
-      yield* sql`DELETE FROM ${sql(resource.table)} WHERE ${sql.in(keyColumn, found.map((row) => row.natural_key))}`
-      deleted += found.length
+    const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`
+    if (any.length === 0) {
+      yield* dropSeen
+      return false
     }
-    return deleted
+    yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${quote(seenTable)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
+    yield* sql.unsafe(`DELETE FROM ${quote(seenTable)}`)
+    return true
   }
 )
 
+const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${quote(seenTable)}`))
+
 /**
- * Deletes every row whose natural key is not in `seen` (the reconcile of a consistent full pass); answers
- * how many were deleted.
+ * Ends a full pass begun with {@link startPass}. With `reconcile` (the pass was consistent) and when the pass
+ * recorded what it delivered, deletes every row whose natural key it did not deliver; answers how many rows
+ * were deleted. The temporary table is dropped either way.
  *
  * @since 0.1.0
  * @category writes
  */
-export const removeUnseen: (
+export const finishPass: (
   resource: Resources.Resource,
-  seen: ReadonlySet<string>
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.removeUnseen")(
-  function*(resource: Resources.Resource, seen: ReadonlySet<string>) {
-    const stored = yield* keys(resource)
-    return yield* remove(resource, stored.filter((key) => !seen.has(key)))
+  pass: { readonly recorded: boolean; readonly reconcile: boolean }
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.finishPass")(
+  function*(resource: Resources.Resource, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+    if (!pass.recorded) return 0
+    const sql = yield* SqlClient.SqlClient
+    let deleted = 0
+    if (pass.reconcile) {
+      const rows = yield* sql.unsafe(
+        `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
+          quote(seenTable)
+        }) RETURNING ${quote(keyColumn)}`
+      )
+      deleted = rows.length
+    }
+    yield* dropSeen
+    return deleted
   }
 )
 

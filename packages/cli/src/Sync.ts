@@ -164,20 +164,20 @@ const traversalInput = (resource: Resources.Resource, options: Options, since?: 
 /**
  * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
  * 3) passes. Each pass streams (the transaction holds what was written, not memory), so a pass that drifted
- * has still upserted current records; `onPass` is told when a new pass starts. Answers the last pass's outcome
- * with the retries and passes of all of them.
+ * has still upserted current records; `onPass` runs before each pass. Answers the last pass's outcome with the
+ * retries and passes of all of them.
  */
 const streamPasses = (
   traversal: Traversal.Traversal<Resources.JsonRecord>,
   options: Options,
-  onPass: () => void,
+  onPass: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>,
   onPage: (page: Traversal.Page<Resources.JsonRecord>) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
 ) =>
   Effect.gen(function*() {
     const maxPasses = Math.max(1, options.retraverse ?? 3)
     let retries = 0
     for (let passes = 1;; passes++) {
-      onPass()
+      yield* onPass
       const outcome = yield* traversal.run(onPage)
       retries += outcome.retries
       if (outcome.consistency === "consistent" || passes >= maxPasses) {
@@ -194,22 +194,19 @@ const full = (
   reason: NonNullable<Summary["reason"]>
 ) =>
   Effect.gen(function*() {
-    let seen = new Set<string>()
+    // Whether the pass records the natural keys it delivers (in SQL, not in memory): not when the table was
+    // empty as it started, since then it holds nothing the pass did not deliver.
+    let recorded = false
     const outcome = yield* streamPasses(
       resource.traverse(traversalInput(resource, options)),
       options,
-      () => void (seen = new Set()),
-      (page) =>
-        Effect.gen(function*() {
-          for (const record of page.records) seen.add(resource.key(record))
-          yield* Store.upsert(resource, page.records)
-          yield* progress.page(page)
-        })
+      Effect.map(Store.startPass(resource), (record) => void (recorded = record)),
+      (page) => Effect.zipRight(Store.upsert(resource, page.records, { seen: recorded }), progress.page(page))
     )
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
     // could delete live records. Its deletions wait for the next consistent full pass.
-    const deleted = consistent ? yield* Store.removeUnseen(resource, seen) : 0
+    const deleted = yield* Store.finishPass(resource, { recorded, reconcile: consistent })
     // The checkpoint of a consistent pass covers exactly what was written. A drifted pass's checkpoint does not
     // (a record written before the pass began can shift out of the pages read and no delta from that checkpoint
     // would bring it), so the previous checkpoint is kept: every record it does not cover is still in the table,
@@ -254,10 +251,10 @@ const incremental = (
     const outcome = yield* streamPasses(
       resource.traverse(traversalInput(resource, options, checkpoint)),
       options,
-      () => {
+      Effect.sync(() => {
         retired = []
         notRetired = new Set()
-      },
+      }),
       (page) =>
       Effect.gen(function*() {
         if (resource.name === "users") {

@@ -54,8 +54,44 @@ describe("Store", () => {
       ])
       yield* Store.upsert(assets, [{ ...book, productType: "App" }])
       assert.strictEqual(yield* Store.count(assets), 2)
-      assert.strictEqual(yield* Store.removeUnseen(assets, new Set(["2:PLUS"])), 1)
-      assert.deepStrictEqual(yield* Store.keys(assets), ["2:PLUS"])
+    })))
+
+  it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      yield* Store.ensureSchema([assets])
+      const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql(Store.seenTable)} ORDER BY 1`
+      const seenExists = Effect.map(
+        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${Store.seenTable}`,
+        (rows) => rows.length > 0
+      )
+
+      // An empty table: nothing to record, nothing to delete afterwards.
+      assert.isFalse(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
+      assert.strictEqual(yield* Store.finishPass(assets, { recorded: false, reconcile: true }), 0)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
+
+      // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
+      assert.strictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: false }), 0)
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
+
+      // A consistent pass deletes exactly the rows it did not deliver; a new pass starts from no keys.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("1")], { seen: true })
+      assert.isTrue(yield* Store.startPass(assets))
+      assert.deepStrictEqual(yield* seenKeys, [])
+      yield* Store.upsert(assets, [asset("2")], { seen: true })
+      yield* Store.upsert(assets, [asset("4"), asset("5")], { seen: true })
+      assert.strictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), 2)
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
     })))
 
   it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>

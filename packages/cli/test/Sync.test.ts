@@ -195,6 +195,24 @@ describe("Sync", () => {
       })
     ))
 
+  it.scopedLive("a first sync into an empty table whose first pass drifts deletes what only that pass delivered", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        // One write batch, before the second request of the first pass: page 0 was delivered, then some of its
+        // records may be deleted; the second pass is consistent.
+        yield* simulator.setChurn({ every: 2, resources: ["assignments"], deletes: 40, limit: 1 })
+        const [summary] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(summary!.mode, "full")
+        assert.strictEqual(summary!.passes, 2)
+        assert.strictEqual(summary!.consistency, "consistent")
+        assert.isAbove(summary!.deleted, 0, "records the first pass delivered were deleted on the server")
+        yield* assertSame(simulator, assignments)
+        assert.strictEqual((yield* stateOf("assignments")).records, (yield* simulator.records("assignments")).length)
+      })
+    ))
+
   it.scopedLive("a drifted delta is written but keeps the old checkpoint; the next delta fetches it again", () =>
     withStore(() =>
       Effect.gen(function*() {
