@@ -166,21 +166,62 @@ export const fromColumn = (field: Resources.Field, value: unknown): unknown => {
   }
 }
 
-/** A record as a table row: the natural key, then every field in order. */
-const toRow = (resource: Resources.Resource, record: Resources.JsonRecord): Record<string, unknown> => {
-  const row: Record<string, unknown> = { [keyColumn]: resource.key(record) }
-  for (const field of resource.fields) row[field.name] = toColumn(field, record[field.name])
-  return row
-}
-
 /** Bound parameters per statement stay well below SQLite's (32 766) and PostgreSQL's (65 535) limits. */
 const maxParameters = 30_000
 const maxRowsPerStatement = 500
+
+/** A statement's placeholders: `?` (SQLite) or `$1`, `$2`, … (PostgreSQL). */
+type Placeholders = "?" | "$n"
+
+const placeholdersOf = (sql: SqlClient.SqlClient): Placeholders => sql.onDialectOrElse({ pg: () => "$n" as const, orElse: () => "?" as const })
+
+/** `(…), (…)`: `rows` tuples of `columns` placeholders. */
+const valuesText = (rows: number, columns: number, placeholders: Placeholders): string => {
+  const tuples: Array<string> = []
+  for (let row = 0, n = 0; row < rows; row++) {
+    const tuple: Array<string> = []
+    for (let column = 0; column < columns; column++) tuple.push(placeholders === "?" ? "?" : `$${++n}`)
+    tuples.push(`(${tuple.join(", ")})`)
+  }
+  return tuples.join(", ")
+}
+
+/** Statement texts by resource table, placeholders and row count: a page's statements are built once. */
+const texts = new Map<string, string>()
+
+const cachedText = (key: string, make: () => string): string => {
+  let text = texts.get(key)
+  if (text === undefined) {
+    text = make()
+    texts.set(key, text)
+  }
+  return text
+}
+
+/** `INSERT INTO t (natural_key, …fields) VALUES (…), … ON CONFLICT (natural_key) DO UPDATE SET …` for `rows` rows. */
+const upsertText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+  cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
+    const columns = [keyColumn, ...resource.fields.map((field) => field.name)]
+    const update = resource.fields.length === 0
+      ? "DO NOTHING"
+      : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
+    return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
+      valuesText(rows, columns.length, placeholders)
+    } ON CONFLICT (${quote(keyColumn)}) ${update}`
+  })
+
+/** `INSERT INTO vppkit_seen (natural_key) VALUES … ON CONFLICT DO NOTHING` for `rows` keys. */
+const seenText = (rows: number, placeholders: Placeholders): string =>
+  cachedText(`seen\u0000${placeholders}\u0000${rows}`, () =>
+    `INSERT INTO ${quote(seenTable)} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
 /**
  * Inserts or updates records by natural key, several rows per statement. When a key repeats among the
  * records, the last one wins (PostgreSQL refuses one statement that updates a row twice). With `seen`, the
  * natural keys are also recorded for the full pass in progress (see {@link startPass}).
+ *
+ * The statements' texts are built once per row count (so each is prepared once) and the records go straight
+ * into their parameters, without an object per row.
  *
  * @since 0.1.0
  * @category writes
@@ -193,29 +234,29 @@ export const upsert: (
   function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>, options?: { readonly seen?: boolean }) {
     if (records.length === 0) return
     const sql = yield* SqlClient.SqlClient
-    const byKey = new Map<string, Record<string, unknown>>()
-    for (const record of records) {
-      const row = toRow(resource, record)
-      const key = row[keyColumn] as string
-      byKey.delete(key)
-      byKey.set(key, row)
-    }
-    const rows = [...byKey.values()]
-    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (resource.fields.length + 1))))
-    const update = resource.fields.length === 0
-      ? sql`DO NOTHING`
-      : sql`DO UPDATE SET ${sql.csv(resource.fields.map((field) => sql`${sql(field.name)} = excluded.${sql(field.name)}`))}`
-    for (let i = 0; i < rows.length; i += perStatement) {
-      yield* sql`INSERT INTO ${sql(resource.table)} ${sql.insert(rows.slice(i, i + perStatement))} ON CONFLICT (${
-        sql(keyColumn)
-      }) ${update}`
+    const placeholders = placeholdersOf(sql)
+    const fields = resource.fields
+    const keys = records.map(resource.key)
+    // The index of each key's last occurrence: that record is the one written.
+    const last = new Map<string, number>()
+    for (let i = 0; i < keys.length; i++) last.set(keys[i]!, i)
+    const written: Array<number> = []
+    for (let i = 0; i < keys.length; i++) if (last.get(keys[i]!) === i) written.push(i)
+    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
+    for (let start = 0; start < written.length; start += perStatement) {
+      const chunk = written.slice(start, start + perStatement)
+      const params: Array<unknown> = []
+      for (const i of chunk) {
+        const record = records[i]!
+        params.push(keys[i])
+        for (const field of fields) params.push(toColumn(field, record[field.name]))
+      }
+      yield* sql.unsafe(upsertText(resource, chunk.length, placeholders), params)
     }
     if (options?.seen === true) {
-      const keys = [...byKey.keys()]
-      for (let i = 0; i < keys.length; i += maxRowsPerStatement) {
-        yield* sql`INSERT INTO ${sql(seenTable)} ${
-          sql.insert(keys.slice(i, i + maxRowsPerStatement).map((key) => ({ [keyColumn]: key })))
-        } ON CONFLICT DO NOTHING`
+      for (let start = 0; start < written.length; start += maxRowsPerStatement) {
+        const chunk = written.slice(start, start + maxRowsPerStatement)
+        yield* sql.unsafe(seenText(chunk.length, placeholders), chunk.map((i) => keys[i]))
       }
     }
   }

@@ -94,6 +94,40 @@ describe("Store", () => {
       assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
     })))
 
+  it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assignments = resource("assignments")
+      yield* Store.ensureSchema([assignments])
+      const device = (i: number, userStatus?: string) => ({
+        adamId: String(1000 + (i % 7)),
+        pricingParam: "STDQ",
+        serialNumber: `S${i}`,
+        ...(userStatus !== undefined ? { userStatus } : {})
+      })
+      // 1,300 records, 1,200 keys: the first 100 come again at the end (in another statement) with a change.
+      const records = [
+        ...Array.from({ length: 1200 }, (_, i) => device(i)),
+        ...Array.from({ length: 100 }, (_, i) => device(i, "Registered"))
+      ]
+      yield* Store.upsert(assignments, records)
+      assert.strictEqual(yield* Store.count(assignments), 1200)
+      const changed = yield* sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("assignments")} WHERE ${
+        sql("userStatus")
+      } = ${"Registered"}`
+      assert.strictEqual(changed[0]!.n, 100)
+      const stored = new Map((yield* Store.rows(assignments)).map(({ key, record }) => [key, record]))
+      for (const [i, record] of [[0, device(0, "Registered")], [99, device(99, "Registered")], [100, device(100)], [1199, device(1199)]] as const) {
+        assert.deepStrictEqual(stored.get(assignments.key(record)), record, `record ${i}`)
+      }
+
+      // The keys of a pass are recorded once each, however many statements they take.
+      assert.isTrue(yield* Store.startPass(assignments))
+      yield* Store.upsert(assignments, records.slice(0, 1100), { seen: true })
+      assert.strictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), 100)
+      assert.strictEqual(yield* Store.count(assignments), 1100)
+    })))
+
   it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
     withDatabase(Effect.gen(function*() {
       yield* Store.ensureSchema([])
