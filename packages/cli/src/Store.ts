@@ -215,10 +215,20 @@ const seenText = (rows: number, placeholders: Placeholders): string =>
   cachedText(`seen\u0000${placeholders}\u0000${rows}`, () =>
     `INSERT INTO ${quote(seenTable)} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
+/** `SELECT COUNT(*) AS n FROM t WHERE natural_key IN (…)` for `rows` keys. */
+const existingText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+  cachedText(`existing\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () =>
+    `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} IN ${
+      valuesText(1, rows, placeholders)
+    }`)
+
 /**
  * Inserts or updates records by natural key, several rows per statement. When a key repeats among the
- * records, the last one wins (PostgreSQL refuses one statement that updates a row twice). With `seen`, the
- * natural keys are also recorded for the full pass in progress (see {@link startPass}).
+ * records, the last one wins: SQLite applies a statement's rows in order, and elsewhere (PostgreSQL refuses
+ * one statement that updates a row twice) only the last record of each key is sent. With `seen`, the natural
+ * keys are also recorded for the full pass in progress (see {@link startPass}). With `countInserted`, answers
+ * how many of the keys were not in the table yet (looked up by key, so the cost follows the records, not
+ * the table); otherwise answers `undefined`.
  *
  * The statements' texts are built once per row count (so each is prepared once) and the records go straight
  * into their parameters, without an object per row.
@@ -229,36 +239,61 @@ const seenText = (rows: number, placeholders: Placeholders): string =>
 export const upsert: (
   resource: Resources.Resource,
   records: ReadonlyArray<Resources.JsonRecord>,
-  options?: { readonly seen?: boolean }
-) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
-  function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>, options?: { readonly seen?: boolean }) {
-    if (records.length === 0) return
+  options?: { readonly seen?: boolean; readonly countInserted?: boolean }
+) => Effect.Effect<number | undefined, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
+  function*(
+    resource: Resources.Resource,
+    records: ReadonlyArray<Resources.JsonRecord>,
+    options?: { readonly seen?: boolean; readonly countInserted?: boolean }
+  ) {
+    const countInserted = options?.countInserted === true
+    if (records.length === 0) return countInserted ? 0 : undefined
     const sql = yield* SqlClient.SqlClient
     const placeholders = placeholdersOf(sql)
     const fields = resource.fields
     const keys = records.map(resource.key)
-    // The index of each key's last occurrence: that record is the one written.
-    const last = new Map<string, number>()
-    for (let i = 0; i < keys.length; i++) last.set(keys[i]!, i)
-    const written: Array<number> = []
-    for (let i = 0; i < keys.length; i++) if (last.get(keys[i]!) === i) written.push(i)
+    let written: ReadonlyArray<number> | undefined
+    if (countInserted || sql.onDialectOrElse({ sqlite: () => false, orElse: () => true })) {
+      // The index of each key's last occurrence: that record is the one written, once.
+      const last = new Map<string, number>()
+      for (let i = 0; i < keys.length; i++) last.set(keys[i]!, i)
+      const indices: Array<number> = []
+      for (let i = 0; i < keys.length; i++) if (last.get(keys[i]!) === i) indices.push(i)
+      written = indices
+    }
+    const count = written?.length ?? keys.length
+    const index = written === undefined ? (i: number) => i : (i: number) => written[i]!
     const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
-    for (let start = 0; start < written.length; start += perStatement) {
-      const chunk = written.slice(start, start + perStatement)
+    let inserted = 0
+    for (let start = 0; start < count; start += perStatement) {
+      const end = Math.min(count, start + perStatement)
       const params: Array<unknown> = []
-      for (const i of chunk) {
+      for (let j = start; j < end; j++) {
+        const i = index(j)
         const record = records[i]!
         params.push(keys[i])
         for (const field of fields) params.push(toColumn(field, record[field.name]))
       }
-      yield* sql.unsafe(upsertText(resource, chunk.length, placeholders), params)
+      if (countInserted) {
+        const chunkKeys: Array<string> = []
+        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
+        const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
+          existingText(resource, end - start, placeholders),
+          chunkKeys
+        )
+        inserted += end - start - Number(found[0]?.n ?? 0)
+      }
+      yield* sql.unsafe(upsertText(resource, end - start, placeholders), params)
     }
     if (options?.seen === true) {
-      for (let start = 0; start < written.length; start += maxRowsPerStatement) {
-        const chunk = written.slice(start, start + maxRowsPerStatement)
-        yield* sql.unsafe(seenText(chunk.length, placeholders), chunk.map((i) => keys[i]))
+      for (let start = 0; start < count; start += maxRowsPerStatement) {
+        const end = Math.min(count, start + maxRowsPerStatement)
+        const chunkKeys: Array<string> = []
+        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
+        yield* sql.unsafe(seenText(end - start, placeholders), chunkKeys)
       }
     }
+    return countInserted ? inserted : undefined
   }
 )
 

@@ -218,7 +218,8 @@ const full = (
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    const rows = yield* writeState(resource, next, outcome.consistency, {
+    const rows = yield* Store.count(resource)
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: consistent,
       previousFullSyncAt: previous?.lastFullSyncAt
     })
@@ -248,6 +249,8 @@ const incremental = (
   Effect.gen(function*() {
     let retired: Array<Resources.JsonRecord> = []
     let notRetired = new Set<string>()
+    // Rows added to the table by every pass (they stay when a pass drifts and another follows).
+    let inserted = 0
     const outcome = yield* streamPasses(
       resource.traverse(traversalInput(resource, options, checkpoint)),
       options,
@@ -263,7 +266,7 @@ const incremental = (
             else notRetired.add(String(record["clientUserId"]))
           }
         }
-        yield* Store.upsert(resource, page.records)
+        inserted += (yield* Store.upsert(resource, page.records, { countInserted: true })) ?? 0
         yield* progress.page(page)
       })
     )
@@ -278,7 +281,9 @@ const incremental = (
     // can shift between the delta's pages and be missed, and a delta from the new checkpoint would never bring
     // it; keeping the old checkpoint fetches this delta again next time, which is idempotent.
     const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
-    const rows = yield* writeState(resource, next, outcome.consistency, {
+    // The rows are counted from the previous run's count and this one's changes, not by counting the table.
+    const rows = previous.records + inserted - deleted
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: false,
       previousFullSyncAt: previous.lastFullSyncAt
     })
@@ -299,18 +304,18 @@ const incremental = (
   }).pipe(withTransaction)
 
 /**
- * Stores a resource's `sync_state` row after a pass (inside its transaction) and answers the rows in its table.
+ * Stores a resource's `sync_state` row after a pass (inside its transaction), with the rows in its table.
  * `last_full_sync_at` moves only when the pass was a full one that reconciled deletions.
  */
 const writeState = (
   resource: Resources.Resource,
   checkpoint: string | undefined,
   consistency: "consistent" | "drifted",
+  rows: number,
   fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
 ) =>
   Effect.gen(function*() {
     const now = yield* isoNow
-    const rows = yield* Store.count(resource)
     yield* Store.writeState({
       resource: resource.name,
       checkpointField: resource.checkpointField,
@@ -320,7 +325,6 @@ const writeState = (
       lastFullSyncAt: fullSync.reconciled ? now : fullSync.previousFullSyncAt,
       lastSyncAt: now
     })
-    return rows
   })
 
 const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

@@ -121,10 +121,18 @@ describe("Store", () => {
         assert.deepStrictEqual(stored.get(assignments.key(record)), record, `record ${i}`)
       }
 
+      // Counting: keys new to the table, each once, across statements; the existing ones are not counted.
+      const more = [...records.slice(1100, 1250), device(5000), device(5001), device(5000, "Registered")]
+      assert.strictEqual(yield* Store.upsert(assignments, more, { countInserted: true }), 2)
+      assert.strictEqual(yield* Store.upsert(assignments, records.slice(0, 10)), undefined)
+      assert.strictEqual(yield* Store.upsert(assignments, [], { countInserted: true }), 0)
+      assert.strictEqual(yield* Store.count(assignments), 1202)
+      assert.strictEqual(stored.size, 1200)
+
       // The keys of a pass are recorded once each, however many statements they take.
       assert.isTrue(yield* Store.startPass(assignments))
       yield* Store.upsert(assignments, records.slice(0, 1100), { seen: true })
-      assert.strictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), 100)
+      assert.strictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), 102)
       assert.strictEqual(yield* Store.count(assignments), 1100)
     })))
 

@@ -132,6 +132,13 @@ describe("Sync", () => {
         assert.deepStrictEqual(assignments.extra.sort(), deleted.sort())
         assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
         assert.strictEqual((yield* stateOf("users")).checkpoint, yield* simulator.versionId("users"))
+        // An incremental run keeps sync_state.records from its inserts and deletions (without counting the table).
+        assert.isAbove(of("assignments").rows, assignmentsBefore.size, "the delta inserted assignments")
+        for (const r of Resources.all) {
+          const rows = yield* Store.count(r)
+          assert.strictEqual((yield* stateOf(r.name)).records, rows, r.name)
+          assert.strictEqual(of(r.name).rows, rows, r.name)
+        }
 
         // --full reconciles them.
         const full = yield* sync({ full: true })
