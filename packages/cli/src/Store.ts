@@ -261,12 +261,12 @@ export const upsert: (
       for (let i = 0; i < keys.length; i++) if (last.get(keys[i]!) === i) indices.push(i)
       written = indices
     }
-    const count = written?.length ?? keys.length
+    const total = written?.length ?? keys.length
     const index = written === undefined ? (i: number) => i : (i: number) => written[i]!
     const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
     let inserted = 0
-    for (let start = 0; start < count; start += perStatement) {
-      const end = Math.min(count, start + perStatement)
+    for (let start = 0; start < total; start += perStatement) {
+      const end = Math.min(total, start + perStatement)
       const params: Array<unknown> = []
       for (let j = start; j < end; j++) {
         const i = index(j)
@@ -286,8 +286,8 @@ export const upsert: (
       yield* sql.unsafe(upsertText(resource, end - start, placeholders), params)
     }
     if (options?.seen === true) {
-      for (let start = 0; start < count; start += maxRowsPerStatement) {
-        const end = Math.min(count, start + maxRowsPerStatement)
+      for (let start = 0; start < total; start += maxRowsPerStatement) {
+        const end = Math.min(total, start + maxRowsPerStatement)
         const chunkKeys: Array<string> = []
         for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
         yield* sql.unsafe(seenText(end - start, placeholders), chunkKeys)
@@ -351,9 +351,11 @@ export const startPass: (
 const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${quote(seenTable)}`))
 
 /**
- * Ends a full pass begun with {@link startPass}. With `reconcile` (the pass was consistent) and when the pass
- * recorded what it delivered, deletes every row whose natural key it did not deliver; answers how many rows
- * were deleted. The temporary table is dropped either way.
+ * Ends a full pass begun with {@link startPass}: answers the rows in the table afterwards and how many were
+ * deleted. With `reconcile` (the pass was consistent) and when the pass recorded what it delivered, deletes
+ * every row whose natural key it did not deliver. Every recorded key was also written to the table, so the
+ * table holds at least the recorded keys: when both hold as many, there is nothing to delete and the table is
+ * not searched; otherwise the difference is what gets deleted. The temporary table is dropped either way.
  *
  * @since 0.1.0
  * @category writes
@@ -361,23 +363,28 @@ const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP T
 export const finishPass: (
   resource: Resources.Resource,
   pass: { readonly recorded: boolean; readonly reconcile: boolean }
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.finishPass")(
-  function*(resource: Resources.Resource, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
-    if (!pass.recorded) return 0
-    const sql = yield* SqlClient.SqlClient
-    let deleted = 0
-    if (pass.reconcile) {
-      const rows = yield* sql.unsafe(
-        `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
-          quote(seenTable)
-        }) RETURNING ${quote(keyColumn)}`
-      )
-      deleted = rows.length
+) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .fn("Store.finishPass")(
+    function*(resource: Resources.Resource, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      const rows = yield* count(resource)
+      if (!pass.recorded) return { rows, deleted: 0 }
+      const sql = yield* SqlClient.SqlClient
+      let deleted = 0
+      if (pass.reconcile) {
+        const seen = yield* countRows(seenTable)
+        if (rows > seen) {
+          yield* sql.unsafe(
+            `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
+              quote(seenTable)
+            })`
+          )
+          deleted = rows - seen
+        }
+      }
+      yield* dropSeen
+      return { rows: rows - deleted, deleted }
     }
-    yield* dropSeen
-    return deleted
-  }
-)
+  )
 
 /**
  * v2 users: deletes the entry of `clientUserId` that is not retired, if its `email` or `idHash` equals the
@@ -411,6 +418,14 @@ export const removeRetiredUser: (
   }
 )
 
+/** Rows in a table. */
+const countRows = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(table)}`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    ))
+
 /**
  * Rows in a resource's table.
  *
@@ -421,9 +436,7 @@ export const count: (
   resource: Resources.Resource
 ) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.count")(
   function*(resource: Resources.Resource) {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(resource.table)}`
-    return Number(rows[0]?.n ?? 0)
+    return yield* countRows(resource.table)
   }
 )
 

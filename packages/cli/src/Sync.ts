@@ -206,7 +206,7 @@ const full = (
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
     // could delete live records. Its deletions wait for the next consistent full pass.
-    const deleted = yield* Store.finishPass(resource, { recorded, reconcile: consistent })
+    const { deleted, rows } = yield* Store.finishPass(resource, { recorded, reconcile: consistent })
     // The checkpoint of a consistent pass covers exactly what was written. A drifted pass's checkpoint does not
     // (a record written before the pass began can shift out of the pages read and no delta from that checkpoint
     // would bring it), so the previous checkpoint is kept: every record it does not cover is still in the table,
@@ -218,7 +218,6 @@ const full = (
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    const rows = yield* Store.count(resource)
     yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: consistent,
       previousFullSyncAt: previous?.lastFullSyncAt

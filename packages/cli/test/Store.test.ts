@@ -71,14 +71,14 @@ describe("Store", () => {
       // An empty table: nothing to record, nothing to delete afterwards.
       assert.isFalse(yield* Store.startPass(assets))
       yield* Store.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
-      assert.strictEqual(yield* Store.finishPass(assets, { recorded: false, reconcile: true }), 0)
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: false, reconcile: true }), { rows: 3, deleted: 0 })
       assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
 
       // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
       assert.isTrue(yield* Store.startPass(assets))
       yield* Store.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
       assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
-      assert.strictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: false }), 0)
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
       assert.isFalse(yield* seenExists)
       assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
 
@@ -89,8 +89,14 @@ describe("Store", () => {
       assert.deepStrictEqual(yield* seenKeys, [])
       yield* Store.upsert(assets, [asset("2")], { seen: true })
       yield* Store.upsert(assets, [asset("4"), asset("5")], { seen: true })
-      assert.strictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), 2)
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 2 })
       assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+
+      // A consistent pass that delivered every row deletes nothing.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
       assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
     })))
 
@@ -132,7 +138,7 @@ describe("Store", () => {
       // The keys of a pass are recorded once each, however many statements they take.
       assert.isTrue(yield* Store.startPass(assignments))
       yield* Store.upsert(assignments, records.slice(0, 1100), { seen: true })
-      assert.strictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), 102)
+      assert.deepStrictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
       assert.strictEqual(yield* Store.count(assignments), 1100)
     })))
 
