@@ -210,10 +210,10 @@ const upsertText = (resource: Resources.Resource, rows: number, placeholders: Pl
     } ON CONFLICT (${quote(keyColumn)}) ${update}`
   })
 
-/** `INSERT INTO vppkit_seen (natural_key) VALUES … ON CONFLICT DO NOTHING` for `rows` keys. */
-const seenText = (rows: number, placeholders: Placeholders): string =>
-  cachedText(`seen\u0000${placeholders}\u0000${rows}`, () =>
-    `INSERT INTO ${quote(seenTable)} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
+/** `INSERT INTO temp.vppkit_seen (natural_key) VALUES … ON CONFLICT DO NOTHING` for `rows` keys. */
+const seenText = (seen: string, rows: number, placeholders: Placeholders): string =>
+  cachedText(`seen\u0000${seen}\u0000${placeholders}\u0000${rows}`, () =>
+    `INSERT INTO ${seen} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
 /** `SELECT COUNT(*) AS n FROM t WHERE natural_key IN (…)` for `rows` keys. */
 const existingText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
@@ -290,7 +290,7 @@ export const upsert: (
         const end = Math.min(total, start + maxRowsPerStatement)
         const chunkKeys: Array<string> = []
         for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
-        yield* sql.unsafe(seenText(end - start, placeholders), chunkKeys)
+        yield* sql.unsafe(seenText(seenName(sql), end - start, placeholders), chunkKeys)
       }
     }
     return countInserted ? inserted : undefined
@@ -323,6 +323,10 @@ export const keys: (
  */
 export const seenTable = "vppkit_seen"
 
+/** {@link seenTable} qualified with the schema of the connection's temporary tables, so that no table of the same name elsewhere is meant. */
+const seenName = (sql: SqlClient.SqlClient): string =>
+  `${sql.onDialectOrElse({ pg: () => "pg_temp", orElse: () => "temp" })}.${quote(seenTable)}`
+
 /**
  * Starts a full pass over a resource's table, in the transaction the pass writes in. Answers whether the pass
  * has to record the natural keys it delivers (`upsert(…, { seen: true })`) for {@link finishPass} to delete
@@ -342,13 +346,13 @@ export const startPass: (
       yield* dropSeen
       return false
     }
-    yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${quote(seenTable)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
-    yield* sql.unsafe(`DELETE FROM ${quote(seenTable)}`)
+    yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
+    yield* sql.unsafe(`DELETE FROM ${seenName(sql)}`)
     return true
   }
 )
 
-const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${quote(seenTable)}`))
+const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${seenName(sql)}`))
 
 /**
  * Ends a full pass begun with {@link startPass}: answers the rows in the table afterwards and how many were
@@ -371,11 +375,13 @@ export const finishPass: (
       const sql = yield* SqlClient.SqlClient
       let deleted = 0
       if (pass.reconcile) {
-        const seen = yield* countRows(seenTable)
+        const seen = Number((yield* sql.unsafe<{ readonly n: number | bigint | string }>(
+          `SELECT COUNT(*) AS ${quote("n")} FROM ${seenName(sql)}`
+        ))[0]?.n ?? 0)
         if (rows > seen) {
           yield* sql.unsafe(
             `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
-              quote(seenTable)
+              seenName(sql)
             })`
           )
           deleted = rows - seen

@@ -62,11 +62,15 @@ describe("Store", () => {
       const assets = resource("assets")
       yield* Store.ensureSchema([assets])
       const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
-      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql(Store.seenTable)} ORDER BY 1`
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(Store.seenTable)} ORDER BY 1`
       const seenExists = Effect.map(
         sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${Store.seenTable}`,
         (rows) => rows.length > 0
       )
+
+      // A table of the temporary table's name in the database itself is never touched.
+      yield* sql`CREATE TABLE ${sql(Store.seenTable)} (${sql("natural_key")} TEXT)`
+      yield* sql`INSERT INTO ${sql(Store.seenTable)} ${sql.insert({ natural_key: "mine" })}`
 
       // An empty table: nothing to record, nothing to delete afterwards.
       assert.isFalse(yield* Store.startPass(assets))
@@ -98,6 +102,7 @@ describe("Store", () => {
       yield* Store.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
       assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
       assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(Store.seenTable)}`, [{ natural_key: "mine" }])
     })))
 
   it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
