@@ -166,48 +166,134 @@ export const fromColumn = (field: Resources.Field, value: unknown): unknown => {
   }
 }
 
-/** A record as a table row: the natural key, then every field in order. */
-const toRow = (resource: Resources.Resource, record: Resources.JsonRecord): Record<string, unknown> => {
-  const row: Record<string, unknown> = { [keyColumn]: resource.key(record) }
-  for (const field of resource.fields) row[field.name] = toColumn(field, record[field.name])
-  return row
-}
-
 /** Bound parameters per statement stay well below SQLite's (32 766) and PostgreSQL's (65 535) limits. */
 const maxParameters = 30_000
 const maxRowsPerStatement = 500
 
+/** A statement's placeholders: `?` (SQLite) or `$1`, `$2`, … (PostgreSQL). */
+type Placeholders = "?" | "$n"
+
+const placeholdersOf = (sql: SqlClient.SqlClient): Placeholders => sql.onDialectOrElse({ pg: () => "$n" as const, orElse: () => "?" as const })
+
+/** `(…), (…)`: `rows` tuples of `columns` placeholders. */
+const valuesText = (rows: number, columns: number, placeholders: Placeholders): string => {
+  const tuples: Array<string> = []
+  for (let row = 0, n = 0; row < rows; row++) {
+    const tuple: Array<string> = []
+    for (let column = 0; column < columns; column++) tuple.push(placeholders === "?" ? "?" : `$${++n}`)
+    tuples.push(`(${tuple.join(", ")})`)
+  }
+  return tuples.join(", ")
+}
+
+/** Statement texts by resource table, placeholders and row count: a page's statements are built once. */
+const texts = new Map<string, string>()
+
+const cachedText = (key: string, make: () => string): string => {
+  let text = texts.get(key)
+  if (text === undefined) {
+    text = make()
+    texts.set(key, text)
+  }
+  return text
+}
+
+/** `INSERT INTO t (natural_key, …fields) VALUES (…), … ON CONFLICT (natural_key) DO UPDATE SET …` for `rows` rows. */
+const upsertText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+  cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
+    const columns = [keyColumn, ...resource.fields.map((field) => field.name)]
+    const update = resource.fields.length === 0
+      ? "DO NOTHING"
+      : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
+    return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
+      valuesText(rows, columns.length, placeholders)
+    } ON CONFLICT (${quote(keyColumn)}) ${update}`
+  })
+
+/** `INSERT INTO temp.vppkit_seen (natural_key) VALUES … ON CONFLICT DO NOTHING` for `rows` keys. */
+const seenText = (seen: string, rows: number, placeholders: Placeholders): string =>
+  cachedText(`seen\u0000${seen}\u0000${placeholders}\u0000${rows}`, () =>
+    `INSERT INTO ${seen} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
+
+/** `SELECT COUNT(*) AS n FROM t WHERE natural_key IN (…)` for `rows` keys. */
+const existingText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+  cachedText(`existing\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () =>
+    `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} IN ${
+      valuesText(1, rows, placeholders)
+    }`)
+
 /**
  * Inserts or updates records by natural key, several rows per statement. When a key repeats among the
- * records, the last one wins (PostgreSQL refuses one statement that updates a row twice).
+ * records, the last one wins: SQLite applies a statement's rows in order, and elsewhere (PostgreSQL refuses
+ * one statement that updates a row twice) only the last record of each key is sent. With `seen`, the natural
+ * keys are also recorded for the full pass in progress (see {@link startPass}). With `countInserted`, answers
+ * how many of the keys were not in the table yet (looked up by key, so the cost follows the records, not
+ * the table); otherwise answers `undefined`.
+ *
+ * The statements' texts are built once per row count (so each is prepared once) and the records go straight
+ * into their parameters, without an object per row.
  *
  * @since 0.1.0
  * @category writes
  */
 export const upsert: (
   resource: Resources.Resource,
-  records: ReadonlyArray<Resources.JsonRecord>
-) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
-  function*(resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>) {
-    if (records.length === 0) return
+  records: ReadonlyArray<Resources.JsonRecord>,
+  options?: { readonly seen?: boolean; readonly countInserted?: boolean }
+) => Effect.Effect<number | undefined, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
+  function*(
+    resource: Resources.Resource,
+    records: ReadonlyArray<Resources.JsonRecord>,
+    options?: { readonly seen?: boolean; readonly countInserted?: boolean }
+  ) {
+    const countInserted = options?.countInserted === true
+    if (records.length === 0) return countInserted ? 0 : undefined
     const sql = yield* SqlClient.SqlClient
-    const byKey = new Map<string, Record<string, unknown>>()
-    for (const record of records) {
-      const row = toRow(resource, record)
-      const key = row[keyColumn] as string
-      byKey.delete(key)
-      byKey.set(key, row)
+    const placeholders = placeholdersOf(sql)
+    const fields = resource.fields
+    const keys = records.map(resource.key)
+    let written: ReadonlyArray<number> | undefined
+    if (countInserted || sql.onDialectOrElse({ sqlite: () => false, orElse: () => true })) {
+      // The index of each key's last occurrence: that record is the one written, once.
+      const last = new Map<string, number>()
+      for (let i = 0; i < keys.length; i++) last.set(keys[i]!, i)
+      const indices: Array<number> = []
+      for (let i = 0; i < keys.length; i++) if (last.get(keys[i]!) === i) indices.push(i)
+      written = indices
     }
-    const rows = [...byKey.values()]
-    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (resource.fields.length + 1))))
-    const update = resource.fields.length === 0
-      ? sql`DO NOTHING`
-      : sql`DO UPDATE SET ${sql.csv(resource.fields.map((field) => sql`${sql(field.name)} = excluded.${sql(field.name)}`))}`
-    for (let i = 0; i < rows.length; i += perStatement) {
-      yield* sql`INSERT INTO ${sql(resource.table)} ${sql.insert(rows.slice(i, i + perStatement))} ON CONFLICT (${
-        sql(keyColumn)
-      }) ${update}`
+    const total = written?.length ?? keys.length
+    const index = written === undefined ? (i: number) => i : (i: number) => written[i]!
+    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
+    let inserted = 0
+    for (let start = 0; start < total; start += perStatement) {
+      const end = Math.min(total, start + perStatement)
+      const params: Array<unknown> = []
+      for (let j = start; j < end; j++) {
+        const i = index(j)
+        const record = records[i]!
+        params.push(keys[i])
+        for (const field of fields) params.push(toColumn(field, record[field.name]))
+      }
+      if (countInserted) {
+        const chunkKeys: Array<string> = []
+        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
+        const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
+          existingText(resource, end - start, placeholders),
+          chunkKeys
+        )
+        inserted += end - start - Number(found[0]?.n ?? 0)
+      }
+      yield* sql.unsafe(upsertText(resource, end - start, placeholders), params)
     }
+    if (options?.seen === true) {
+      for (let start = 0; start < total; start += maxRowsPerStatement) {
+        const end = Math.min(total, start + maxRowsPerStatement)
+        const chunkKeys: Array<string> = []
+        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
+        yield* sql.unsafe(seenText(seenName(sql), end - start, placeholders), chunkKeys)
+      }
+    }
+    return countInserted ? inserted : undefined
   }
 )
 
@@ -228,47 +314,83 @@ export const keys: (
 )
 
 /**
- * Deletes the rows of these natural keys; answers how many were deleted.
+ * The temporary table in which a full pass over a non-empty table records the natural keys it delivered
+ * (see {@link startPass}). Temporary tables belong to the connection and go with it, and its rows are written
+ * in the pass's transaction like everything else.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const seenTable = "vppkit_seen"
+
+/** {@link seenTable} qualified with the schema of the connection's temporary tables, so that no table of the same name elsewhere is meant. */
+const seenName = (sql: SqlClient.SqlClient): string =>
+  `${sql.onDialectOrElse({ pg: () => "pg_temp", orElse: () => "temp" })}.${quote(seenTable)}`
+
+/**
+ * Starts a full pass over a resource's table, in the transaction the pass writes in. Answers whether the pass
+ * has to record the natural keys it delivers (`upsert(…, { seen: true })`) for {@link finishPass} to delete
+ * the rows it did not deliver: a table that is empty when the pass starts needs no record, since every row
+ * in it afterwards was delivered by the pass. Otherwise the temporary table {@link seenTable} is made empty.
  *
  * @since 0.1.0
  * @category writes
  */
-export const remove: (
-  resource: Resources.Resource,
-  naturalKeys: ReadonlyArray<string>
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.remove")(
-  function*(resource: Resources.Resource, naturalKeys: ReadonlyArray<string>) {
+export const startPass: (
+  resource: Resources.Resource
+) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.startPass")(
+  function*(resource: Resources.Resource) {
     const sql = yield* SqlClient.SqlClient
-    let deleted = 0
-    for (let i = 0; i < naturalKeys.length; i += maxRowsPerStatement) {
-      const chunk = naturalKeys.slice(i, i + maxRowsPerStatement)
-      const found = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${
-        sql.in(keyColumn, chunk)
-      }`
-      if (found.length === 0) continue
-      yield* sql`DELETE FROM ${sql(resource.table)} WHERE ${sql.in(keyColumn, found.map((row) => row.natural_key))}`
-      deleted += found.length
+    const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`
+    if (any.length === 0) {
+      yield* dropSeen
+      return false
     }
-    return deleted
+    yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
+    yield* sql.unsafe(`DELETE FROM ${seenName(sql)}`)
+    return true
   }
 )
 
+const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${seenName(sql)}`))
+
 /**
- * Deletes every row whose natural key is not in `seen` (the reconcile of a consistent full pass); answers
- * how many were deleted.
+ * Ends a full pass begun with {@link startPass}: answers the rows in the table afterwards and how many were
+ * deleted. With `reconcile` (the pass was consistent) and when the pass recorded what it delivered, deletes
+ * every row whose natural key it did not deliver. Every recorded key was also written to the table, so the
+ * table holds at least the recorded keys: when both hold as many, there is nothing to delete and the table is
+ * not searched; otherwise the difference is what gets deleted. The temporary table is dropped either way.
  *
  * @since 0.1.0
  * @category writes
  */
-export const removeUnseen: (
+export const finishPass: (
   resource: Resources.Resource,
-  seen: ReadonlySet<string>
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.removeUnseen")(
-  function*(resource: Resources.Resource, seen: ReadonlySet<string>) {
-    const stored = yield* keys(resource)
-    return yield* remove(resource, stored.filter((key) => !seen.has(key)))
-  }
-)
+  pass: { readonly recorded: boolean; readonly reconcile: boolean }
+) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .fn("Store.finishPass")(
+    function*(resource: Resources.Resource, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      const rows = yield* count(resource)
+      if (!pass.recorded) return { rows, deleted: 0 }
+      const sql = yield* SqlClient.SqlClient
+      let deleted = 0
+      if (pass.reconcile) {
+        const seen = Number((yield* sql.unsafe<{ readonly n: number | bigint | string }>(
+          `SELECT COUNT(*) AS ${quote("n")} FROM ${seenName(sql)}`
+        ))[0]?.n ?? 0)
+        if (rows > seen) {
+          yield* sql.unsafe(
+            `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
+              seenName(sql)
+            })`
+          )
+          deleted = rows - seen
+        }
+      }
+      yield* dropSeen
+      return { rows: rows - deleted, deleted }
+    }
+  )
 
 /**
  * v2 users: deletes the entry of `clientUserId` that is not retired, if its `email` or `idHash` equals the
@@ -302,6 +424,14 @@ export const removeRetiredUser: (
   }
 )
 
+/** Rows in a table. */
+const countRows = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(table)}`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    ))
+
 /**
  * Rows in a resource's table.
  *
@@ -312,9 +442,7 @@ export const count: (
   resource: Resources.Resource
 ) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.count")(
   function*(resource: Resources.Resource) {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(resource.table)}`
-    return Number(rows[0]?.n ?? 0)
+    return yield* countRows(resource.table)
   }
 )
 

@@ -164,20 +164,20 @@ const traversalInput = (resource: Resources.Resource, options: Options, since?: 
 /**
  * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
  * 3) passes. Each pass streams (the transaction holds what was written, not memory), so a pass that drifted
- * has still upserted current records; `onPass` is told when a new pass starts. Answers the last pass's outcome
- * with the retries and passes of all of them.
+ * has still upserted current records; `onPass` runs before each pass. Answers the last pass's outcome with the
+ * retries and passes of all of them.
  */
 const streamPasses = (
   traversal: Traversal.Traversal<Resources.JsonRecord>,
   options: Options,
-  onPass: () => void,
+  onPass: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>,
   onPage: (page: Traversal.Page<Resources.JsonRecord>) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
 ) =>
   Effect.gen(function*() {
     const maxPasses = Math.max(1, options.retraverse ?? 3)
     let retries = 0
     for (let passes = 1;; passes++) {
-      onPass()
+      yield* onPass
       const outcome = yield* traversal.run(onPage)
       retries += outcome.retries
       if (outcome.consistency === "consistent" || passes >= maxPasses) {
@@ -194,22 +194,19 @@ const full = (
   reason: NonNullable<Summary["reason"]>
 ) =>
   Effect.gen(function*() {
-    let seen = new Set<string>()
+    // Whether the pass records the natural keys it delivers (in SQL, not in memory): not when the table was
+    // empty as it started, since then it holds nothing the pass did not deliver.
+    let recorded = false
     const outcome = yield* streamPasses(
       resource.traverse(traversalInput(resource, options)),
       options,
-      () => void (seen = new Set()),
-      (page) =>
-        Effect.gen(function*() {
-          for (const record of page.records) seen.add(resource.key(record))
-          yield* Store.upsert(resource, page.records)
-          yield* progress.page(page)
-        })
+      Effect.map(Store.startPass(resource), (record) => void (recorded = record)),
+      (page) => Effect.zipRight(Store.upsert(resource, page.records, { seen: recorded }), progress.page(page))
     )
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
     // could delete live records. Its deletions wait for the next consistent full pass.
-    const deleted = consistent ? yield* Store.removeUnseen(resource, seen) : 0
+    const { deleted, rows } = yield* Store.finishPass(resource, { recorded, reconcile: consistent })
     // The checkpoint of a consistent pass covers exactly what was written. A drifted pass's checkpoint does not
     // (a record written before the pass began can shift out of the pages read and no delta from that checkpoint
     // would bring it), so the previous checkpoint is kept: every record it does not cover is still in the table,
@@ -221,7 +218,7 @@ const full = (
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    const rows = yield* writeState(resource, next, outcome.consistency, {
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: consistent,
       previousFullSyncAt: previous?.lastFullSyncAt
     })
@@ -251,13 +248,15 @@ const incremental = (
   Effect.gen(function*() {
     let retired: Array<Resources.JsonRecord> = []
     let notRetired = new Set<string>()
+    // Rows added to the table by every pass (they stay when a pass drifts and another follows).
+    let inserted = 0
     const outcome = yield* streamPasses(
       resource.traverse(traversalInput(resource, options, checkpoint)),
       options,
-      () => {
+      Effect.sync(() => {
         retired = []
         notRetired = new Set()
-      },
+      }),
       (page) =>
       Effect.gen(function*() {
         if (resource.name === "users") {
@@ -266,7 +265,7 @@ const incremental = (
             else notRetired.add(String(record["clientUserId"]))
           }
         }
-        yield* Store.upsert(resource, page.records)
+        inserted += (yield* Store.upsert(resource, page.records, { countInserted: true })) ?? 0
         yield* progress.page(page)
       })
     )
@@ -281,7 +280,9 @@ const incremental = (
     // can shift between the delta's pages and be missed, and a delta from the new checkpoint would never bring
     // it; keeping the old checkpoint fetches this delta again next time, which is idempotent.
     const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
-    const rows = yield* writeState(resource, next, outcome.consistency, {
+    // The rows are counted from the previous run's count and this one's changes, not by counting the table.
+    const rows = previous.records + inserted - deleted
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: false,
       previousFullSyncAt: previous.lastFullSyncAt
     })
@@ -302,18 +303,18 @@ const incremental = (
   }).pipe(withTransaction)
 
 /**
- * Stores a resource's `sync_state` row after a pass (inside its transaction) and answers the rows in its table.
+ * Stores a resource's `sync_state` row after a pass (inside its transaction), with the rows in its table.
  * `last_full_sync_at` moves only when the pass was a full one that reconciled deletions.
  */
 const writeState = (
   resource: Resources.Resource,
   checkpoint: string | undefined,
   consistency: "consistent" | "drifted",
+  rows: number,
   fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
 ) =>
   Effect.gen(function*() {
     const now = yield* isoNow
-    const rows = yield* Store.count(resource)
     yield* Store.writeState({
       resource: resource.name,
       checkpointField: resource.checkpointField,
@@ -323,7 +324,6 @@ const writeState = (
       lastFullSyncAt: fullSync.reconciled ? now : fullSync.previousFullSyncAt,
       lastSyncAt: now
     })
-    return rows
   })
 
 const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

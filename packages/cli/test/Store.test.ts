@@ -54,8 +54,97 @@ describe("Store", () => {
       ])
       yield* Store.upsert(assets, [{ ...book, productType: "App" }])
       assert.strictEqual(yield* Store.count(assets), 2)
-      assert.strictEqual(yield* Store.removeUnseen(assets, new Set(["2:PLUS"])), 1)
-      assert.deepStrictEqual(yield* Store.keys(assets), ["2:PLUS"])
+    })))
+
+  it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      yield* Store.ensureSchema([assets])
+      const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(Store.seenTable)} ORDER BY 1`
+      const seenExists = Effect.map(
+        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${Store.seenTable}`,
+        (rows) => rows.length > 0
+      )
+
+      // A table of the temporary table's name in the database itself is never touched.
+      yield* sql`CREATE TABLE ${sql(Store.seenTable)} (${sql("natural_key")} TEXT)`
+      yield* sql`INSERT INTO ${sql(Store.seenTable)} ${sql.insert({ natural_key: "mine" })}`
+
+      // An empty table: nothing to record, nothing to delete afterwards.
+      assert.isFalse(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: false, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
+
+      // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
+
+      // A consistent pass deletes exactly the rows it did not deliver; a new pass starts from no keys.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("1")], { seen: true })
+      assert.isTrue(yield* Store.startPass(assets))
+      assert.deepStrictEqual(yield* seenKeys, [])
+      yield* Store.upsert(assets, [asset("2")], { seen: true })
+      yield* Store.upsert(assets, [asset("4"), asset("5")], { seen: true })
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 2 })
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+
+      // A consistent pass that delivered every row deletes nothing.
+      assert.isTrue(yield* Store.startPass(assets))
+      yield* Store.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(Store.seenTable)}`, [{ natural_key: "mine" }])
+    })))
+
+  it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assignments = resource("assignments")
+      yield* Store.ensureSchema([assignments])
+      const device = (i: number, userStatus?: string) => ({
+        adamId: String(1000 + (i % 7)),
+        pricingParam: "STDQ",
+        serialNumber: `S${i}`,
+        ...(userStatus !== undefined ? { userStatus } : {})
+      })
+      // 1,300 records, 1,200 keys: the first 100 come again at the end (in another statement) with a change.
+      const records = [
+        ...Array.from({ length: 1200 }, (_, i) => device(i)),
+        ...Array.from({ length: 100 }, (_, i) => device(i, "Registered"))
+      ]
+      yield* Store.upsert(assignments, records)
+      assert.strictEqual(yield* Store.count(assignments), 1200)
+      const changed = yield* sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("assignments")} WHERE ${
+        sql("userStatus")
+      } = ${"Registered"}`
+      assert.strictEqual(changed[0]!.n, 100)
+      const stored = new Map((yield* Store.rows(assignments)).map(({ key, record }) => [key, record]))
+      for (const [i, record] of [[0, device(0, "Registered")], [99, device(99, "Registered")], [100, device(100)], [1199, device(1199)]] as const) {
+        assert.deepStrictEqual(stored.get(assignments.key(record)), record, `record ${i}`)
+      }
+
+      // Counting: keys new to the table, each once, across statements; the existing ones are not counted.
+      const more = [...records.slice(1100, 1250), device(5000), device(5001), device(5000, "Registered")]
+      assert.strictEqual(yield* Store.upsert(assignments, more, { countInserted: true }), 2)
+      assert.strictEqual(yield* Store.upsert(assignments, records.slice(0, 10)), undefined)
+      assert.strictEqual(yield* Store.upsert(assignments, [], { countInserted: true }), 0)
+      assert.strictEqual(yield* Store.count(assignments), 1202)
+      assert.strictEqual(stored.size, 1200)
+
+      // The keys of a pass are recorded once each, however many statements they take.
+      assert.isTrue(yield* Store.startPass(assignments))
+      yield* Store.upsert(assignments, records.slice(0, 1100), { seen: true })
+      assert.deepStrictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
+      assert.strictEqual(yield* Store.count(assignments), 1100)
     })))
 
   it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>

@@ -132,6 +132,13 @@ describe("Sync", () => {
         assert.deepStrictEqual(assignments.extra.sort(), deleted.sort())
         assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
         assert.strictEqual((yield* stateOf("users")).checkpoint, yield* simulator.versionId("users"))
+        // An incremental run keeps sync_state.records from its inserts and deletions (without counting the table).
+        assert.isAbove(of("assignments").rows, assignmentsBefore.size, "the delta inserted assignments")
+        for (const r of Resources.all) {
+          const rows = yield* Store.count(r)
+          assert.strictEqual((yield* stateOf(r.name)).records, rows, r.name)
+          assert.strictEqual(of(r.name).rows, rows, r.name)
+        }
 
         // --full reconciles them.
         const full = yield* sync({ full: true })
@@ -192,6 +199,24 @@ describe("Sync", () => {
         assert.strictEqual(consistent!.deleted, 1)
         yield* assertSame(simulator, assignments)
         assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
+      })
+    ))
+
+  it.scopedLive("a first sync into an empty table whose first pass drifts deletes what only that pass delivered", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        // One write batch, before the second request of the first pass: page 0 was delivered, then some of its
+        // records may be deleted; the second pass is consistent.
+        yield* simulator.setChurn({ every: 2, resources: ["assignments"], deletes: 40, limit: 1 })
+        const [summary] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(summary!.mode, "full")
+        assert.strictEqual(summary!.passes, 2)
+        assert.strictEqual(summary!.consistency, "consistent")
+        assert.isAbove(summary!.deleted, 0, "records the first pass delivered were deleted on the server")
+        yield* assertSame(simulator, assignments)
+        assert.strictEqual((yield* stateOf("assignments")).records, (yield* simulator.records("assignments")).length)
       })
     ))
 

@@ -68,8 +68,17 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
     return { page, stop, finish }
   })
 
-/** `1234567` → `1,234,567`. */
-export const count = (n: number): string => n.toLocaleString("en-US")
+/**
+ * `1234567` → `1,234,567`. Whole numbers are grouped by hand: the first `toLocaleString` of a process loads ICU's
+ * number formatting (about 10 ms), a noticeable share of a short incremental sync.
+ */
+export const count = (n: number): string => {
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US")
+  const digits = String(Math.abs(n))
+  let grouped = digits.slice(0, digits.length % 3 || 3)
+  for (let i = grouped.length; i < digits.length; i += 3) grouped += `,${digits.slice(i, i + 3)}`
+  return n < 0 ? `-${grouped}` : grouped
+}
 
 /** Elapsed milliseconds as `12.3 s`. */
 export const seconds = (millis: number): string => `${(millis / 1000).toFixed(1)} s`
