@@ -109,7 +109,7 @@ export const run = async (
         { label: "minimal baseline (fetch + JSON.parse + JSON.stringify, 5 in flight)", value: rate(baseline, "records") },
         { label: "vppkit / baseline", value: ratio(vppkit / baseline), goal: "≥ 0.5", met: complete && vppkit / baseline >= 0.5 },
         // The wall-clock ratio flatters vppkit when the simulator, not the client, sets the baseline's pace.
-        { label: "vppkit / baseline, by client CPU time", value: ratio(cpuRatio), goal: "≥ 0.5", met: complete && cpuRatio >= 0.5 },
+        { label: "vppkit / baseline, by client CPU time (a stricter check of ours, not the issue's)", value: ratio(cpuRatio), goal: "≥ 0.5", met: complete && cpuRatio >= 0.5 },
         { label: "baseline, sequential (what existing clients do)", value: rate(sequential, "records") }
       ],
       details: [

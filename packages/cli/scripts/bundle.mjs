@@ -26,7 +26,11 @@ export const bundle = () =>
     external: ["better-sqlite3"],
     // CommonJS dependencies inside an ES module bundle still call `require` for Node's built-ins.
     banner: { js: "import { createRequire as __vppkitCreateRequire } from 'node:module'; const require = __vppkitCreateRequire(import.meta.url);" },
+    // Minified, it starts ~60 ms sooner (less to parse); names are kept for error messages, and the source map
+    // next to it maps stack traces back (`node --enable-source-maps`).
+    minify: true,
     keepNames: true,
+    sourcemap: "linked",
     logLevel: "warning"
   })
 
