@@ -103,9 +103,13 @@ export const run = async (big: BenchServer, bigRecords: number, log: (line: stri
   const live = await big.churn(changed)
   const incremental = await sync("incremental sync")
   const rows = await countRows(db)
+  // What every run pays before it syncs anything: Node starting and loading the CLI (best of 3).
+  let startup = Infinity
+  for (let i = 0; i < 3; i++) startup = Math.min(startup, (await runCli(["--version"])).millis)
   const ok = full.exitCode === 0 && incremental.exitCode === 0
   const requestShare = incremental.requests / full.requests
   const timeShare = incremental.millis / full.millis
+  const workShare = (incremental.millis - startup) / (full.millis - startup)
   const fullRate = perSecond(bigRecords, full.millis)
   return {
     id: "4",
@@ -113,7 +117,9 @@ export const run = async (big: BenchServer, bigRecords: number, log: (line: stri
     figures: [
       { label: `full sync of ${count(bigRecords)} assignments`, value: rate(fullRate, "records"), goal: "≥ 100,000 records/s", met: ok && fullRate >= 100_000 },
       { label: "incremental (1 % changed): requests vs full", value: `${incremental.requests} vs ${full.requests} (${(requestShare * 100).toFixed(1)} %)`, goal: "≤ 5 %", met: ok && requestShare <= 0.05 },
-      { label: "incremental (1 % changed): time vs full", value: `${ms(incremental.millis)} vs ${ms(full.millis)} (${(timeShare * 100).toFixed(1)} %)`, goal: "≤ 5 %", met: ok && timeShare <= 0.05 }
+      { label: "incremental (1 % changed): time vs full", value: `${ms(incremental.millis)} vs ${ms(full.millis)} (${(timeShare * 100).toFixed(1)} %)`, goal: "≤ 5 %", met: ok && timeShare <= 0.05 },
+      { label: "start-up of a CLI run (`vppkit --version`, best of 3) (context)", value: ms(startup) },
+      { label: "incremental vs full, each less the start-up (context)", value: `${ms(incremental.millis - startup)} vs ${ms(full.millis - startup)} (${(workShare * 100).toFixed(1)} %)` }
     ],
     details: [
       `The simulator holds ${count(bigRecords)} assignments in pages of 1000, no latency, no enforced rate limit. ` +
