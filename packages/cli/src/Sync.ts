@@ -186,6 +186,16 @@ const streamPasses = (
     }
   })
 
+/** The parts of a {@link Summary} that come straight from the traversal's outcome. */
+const fromOutcome = (outcome: Traversal.Outcome) => ({
+  records: outcome.records,
+  pages: outcome.pages,
+  retries: outcome.retries,
+  passes: outcome.passes,
+  consistency: outcome.consistency,
+  tokenExpiresAt: outcome.tokenExpiresAt
+})
+
 const full = (
   resource: Resources.Resource,
   previous: Store.State | undefined,
@@ -226,15 +236,10 @@ const full = (
       resource: resource.name,
       mode: "full",
       reason,
-      records: outcome.records,
+      ...fromOutcome(outcome),
       deleted,
       rows,
-      pages: outcome.pages,
-      retries: outcome.retries,
-      passes: outcome.passes,
-      consistency: outcome.consistency,
-      checkpoint: next === undefined ? "none" : consistent ? "advanced" : "kept",
-      tokenExpiresAt: outcome.tokenExpiresAt
+      checkpoint: next === undefined ? "none" : consistent ? "advanced" : "kept"
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
@@ -290,15 +295,10 @@ const incremental = (
       resource: resource.name,
       mode: "incremental",
       reason: undefined,
-      records: outcome.records,
+      ...fromOutcome(outcome),
       deleted,
       rows,
-      pages: outcome.pages,
-      retries: outcome.retries,
-      passes: outcome.passes,
-      consistency: outcome.consistency,
-      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept",
-      tokenExpiresAt: outcome.tokenExpiresAt
+      checkpoint: consistent && outcome.checkpoint !== undefined ? "advanced" : "kept"
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
