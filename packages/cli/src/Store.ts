@@ -263,6 +263,12 @@ export const upsert: (
     }
     const total = written?.length ?? keys.length
     const index = written === undefined ? (i: number) => i : (i: number) => written[i]!
+    /** The natural keys written by rows `start` to `end` (exclusive). */
+    const keysWritten = (start: number, end: number): Array<string> => {
+      const chunk: Array<string> = []
+      for (let j = start; j < end; j++) chunk.push(keys[index(j)]!)
+      return chunk
+    }
     const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
     let inserted = 0
     for (let start = 0; start < total; start += perStatement) {
@@ -275,11 +281,9 @@ export const upsert: (
         for (const field of fields) params.push(toColumn(field, record[field.name]))
       }
       if (countInserted) {
-        const chunkKeys: Array<string> = []
-        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
         const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
           existingText(resource, end - start, placeholders),
-          chunkKeys
+          keysWritten(start, end)
         )
         inserted += end - start - Number(found[0]?.n ?? 0)
       }
@@ -288,9 +292,7 @@ export const upsert: (
     if (options?.seen === true) {
       for (let start = 0; start < total; start += maxRowsPerStatement) {
         const end = Math.min(total, start + maxRowsPerStatement)
-        const chunkKeys: Array<string> = []
-        for (let j = start; j < end; j++) chunkKeys.push(keys[index(j)]!)
-        yield* sql.unsafe(seenText(seenName(sql), end - start, placeholders), chunkKeys)
+        yield* sql.unsafe(seenText(seenName(sql), end - start, placeholders), keysWritten(start, end))
       }
     }
     return countInserted ? inserted : undefined
