@@ -10,6 +10,7 @@ import * as Simulator from "../src/Simulator.js"
 import * as SToken from "../src/SToken.js"
 import type * as Traversal from "../src/Traversal.js"
 import * as VppClient from "../src/VppClient.js"
+import type * as VppError from "../src/VppError.js"
 import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime, send } from "./support/traversal.js"
 
 type Kind = Simulator.LegacyKind
@@ -329,6 +330,52 @@ describe("Legacy", () => {
         // every request after the first met the fault: the first pass lost its second batch, the two restarts
         // their first one
         assert.deepStrictEqual((yield* sim.log).map((entry) => entry.errorNumber), [undefined, 9633, 9633, 9633])
+      }).pipe(Effect.provide(Simulator.layerTest(settings()))))
+
+    it.effect("a sinceModifiedToken refused on the first request of a delta (9602, 9629, 9633) is an unusable checkpoint", () =>
+      Effect.gen(function*() {
+        const foreign = yield* Simulator.make({ ...settings(), seed: 99 })
+        const elsewhere = yield* collect(walk("licenses")).pipe(Effect.provide(clientFor(foreign)))
+        const refusals = [
+          { errorNumber: 9602, token: "bm90IGEgdG9rZW4=", fault: undefined },
+          { errorNumber: 9629, token: elsewhere.outcome.checkpoint!, fault: undefined },
+          // batch data behind the token lost: every later request meets it too, so a restart would loop on it
+          { errorNumber: 9633, token: undefined, fault: { _tag: "BatchDataLost" } as const }
+        ]
+        for (const refusal of refusals) {
+          for (const mode of ["sequential", "parallel"] as const) {
+            const sim = yield* Simulator.make(settings())
+            const { outcome } = yield* collect(walk("licenses", { mode })).pipe(Effect.provide(clientFor(sim)))
+            yield* sim.churn("assignments", { inserts: 3 })
+            yield* sim.clearLog
+            if (refusal.fault !== undefined) yield* sim.inject(refusal.fault, { path: "/getVPPLicensesSrv", times: 100 })
+            const error = yield* Effect.flip(
+              walk("licenses", { mode, sinceModifiedToken: refusal.token ?? outcome.checkpoint! }).run()
+            ).pipe(Effect.provide(clientFor(sim)))
+            const what = `${refusal.errorNumber} ${mode}`
+            assert.strictEqual(error._tag, "CheckpointUnusableError", what)
+            assert.strictEqual((error as VppError.CheckpointUnusableError).errorNumber, refusal.errorNumber, what)
+            assert.include(error.message, "/getVPPLicensesSrv", what)
+            // one request: the refused token is not sent again
+            assert.deepStrictEqual((yield* sim.log).map((entry) => entry.errorNumber), [refusal.errorNumber], what)
+          }
+        }
+      }))
+
+    it.effect("a 9633 after the first request of a delta restarts the delta, which completes", () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const { outcome } = yield* collect(Legacy.licenses())
+        yield* sim.churn("assets", { inserts: 2 })
+        yield* sim.clearLog
+        yield* sim.inject({ _tag: "BatchDataLost" }, { path: "/getVPPLicensesSrv", skip: 1 })
+        const delta = yield* collect(Legacy.licenses({}, { sinceModifiedToken: outcome.checkpoint! }))
+        assert.strictEqual(delta.outcome.passes, 2)
+        assert.isAbove(delta.records.length, 0)
+        const log = yield* sim.log
+        assert.deepStrictEqual(log.slice(0, 3).map((entry) => entry.errorNumber), [undefined, 9633, undefined])
+        // the restart sent the checkpoint again: the token was fine, only a batch was lost
+        assert.strictEqual(log[2]!.params["sinceModifiedToken"], outcome.checkpoint)
       }).pipe(Effect.provide(Simulator.layerTest(settings()))))
 
     it.effect("includeRetired is sent as an integer", () =>
