@@ -186,6 +186,39 @@ describe("Legacy", () => {
     { fastCheck: { numRuns: 16 } }
   )
 
+  it.effect.prop(
+    "a delta holds every record changed since its token and no unchanged one",
+    { kind, mode, seed: FastCheck.integer({ min: 0, max: 1000 }) },
+    ({ kind, mode, seed }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const everything = (options: Legacy.Options = {}): Traversal.Traversal<unknown> =>
+          kind === "licenses" ? Legacy.licenses({}, { mode, ...options }) : Legacy.users({ includeRetired: true }, { mode, ...options })
+        const before = new Map<string, string>()
+        const full = yield* everything().run((page) =>
+          Effect.sync(() => page.records.forEach((record) => before.set(keyOf(kind)(record), canonical(record))))
+        )
+        yield* sim.churn("assignments", { inserts: 3, updates: 1, deletes: 2 })
+        yield* sim.churn("users", { inserts: 1, updates: 2, deletes: 1 })
+        yield* sim.churn("assets", { inserts: 1, updates: 1 })
+        const changed = new Set(
+          (yield* sim.legacy.records(kind))
+            .filter((record) => before.get(keyOf(kind)(record)) !== canonical(record))
+            .map(keyOf(kind))
+        )
+        assert.isAbove(changed.size, 0, "the churn changed nothing; the test proves nothing")
+        const delta = yield* collect(everything({ sinceModifiedToken: full.checkpoint! }))
+        const delivered = delta.records.map(keyOf(kind))
+        assert.deepStrictEqual(delivered.filter((key) => !changed.has(key)), [], "unchanged records in the delta")
+        assert.deepStrictEqual([...changed].filter((key) => !delivered.includes(key)), [], "changed records missing")
+      }).pipe(Effect.provide(Simulator.layerTest({
+        seed,
+        pageSize: 15,
+        records: { assets: 4, users: 40, assignments: 60 }
+      }))),
+    { fastCheck: { numRuns: 12 } }
+  )
+
   describe("rules", () => {
     it.effect("a response with neither token nor error is retried with the same batchToken", () =>
       Effect.gen(function*() {
