@@ -133,9 +133,11 @@ const syncResource = (resource: Resources.Resource, options: Options) =>
     if (checkpoint !== undefined && options.full !== true) {
       const delta = yield* incremental(resource, previous!, checkpoint, options, progress).pipe(
         Effect.map(Option.some),
-        Effect.catchTag("CheckpointUnusableError", () =>
+        Effect.catchTag("CheckpointUnusableError", (error) =>
           Effect.as(
-            quiet ? Effect.void : Console.error(`${resource.name}: the server no longer accepts the checkpoint (9721): syncing in full`),
+            quiet ? Effect.void : Console.error(`${resource.name}: the server no longer accepts the checkpoint (${
+              error.errorNumber ?? `HTTP ${error.status}`
+            }): syncing in full`),
             Option.none()
           ))
       )

@@ -3,6 +3,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Simulator from "@vppkit/core/Simulator"
 import type * as VppClient from "@vppkit/core/VppClient"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -53,6 +54,15 @@ const assertSame = (simulator: Simulator.Service, r: Resources.Resource) =>
     assert.isAbove(server.size, 0, `${r.name}: the server has no records; the test proves nothing`)
     assert.deepStrictEqual({ missing, extra, different }, { missing: [], extra: [], different: [] }, r.name)
   })
+
+/** Runs `effect` with `Console.error` lines collected into `lines` instead of printed. */
+const capturingErrors = <A, E, R>(effect: Effect.Effect<A, E, R>, lines: Array<string>) =>
+  Console.consoleWith((console) =>
+    Console.withConsole(effect, {
+      ...console,
+      error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.map(String).join(" ")))
+    })
+  )
 
 const stateOf = (name: Resources.Name) => Effect.map(Store.readState(name), Option.getOrThrow)
 
@@ -166,6 +176,35 @@ describe("Sync", () => {
         assert.strictEqual((yield* stateOf("users")).checkpoint, yield* simulator.versionId("users"))
         const log = yield* simulator.log
         assert.isTrue(log.some((entry) => entry.errorNumber === 9721), "the fault was met")
+      })
+    ))
+
+  it.scopedLive("a legacy checkpoint the server refuses (9602, 9629, 9633) falls back to a full run that says why", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const legacyUsers = [resource("legacy-users")]
+        yield* sync({ resources: legacyUsers })
+        const refusals: ReadonlyArray<readonly [number, Simulator.Fault]> = [
+          [9602, { _tag: "Error", status: 200, errorNumber: 9602 }],
+          [9629, { _tag: "Error", status: 200, errorNumber: 9629 }],
+          [9633, { _tag: "BatchDataLost" }]
+        ]
+        for (const [errorNumber, fault] of refusals) {
+          yield* simulator.churn("users", { inserts: 2, updates: 2 })
+          // the first request of the delta is refused; the full walk after it is not
+          yield* simulator.inject(fault, { path: "/getVPPUsersSrv" })
+          const notices: Array<string> = []
+          const [summary] = yield* capturingErrors(sync({ resources: legacyUsers, quiet: false }), notices)
+          assert.strictEqual(summary!.mode, "full", `${errorNumber}`)
+          assert.strictEqual(summary!.reason, "checkpoint-unusable", `${errorNumber}`)
+          assert.strictEqual(summary!.checkpoint, "advanced", `${errorNumber}`)
+          assert.include(notices.join("\n"), `legacy-users: the server no longer accepts the checkpoint (${errorNumber})`)
+          yield* assertSame(simulator, legacyUsers[0]!)
+          // and the next run is incremental again, from the new checkpoint
+          const [next] = yield* sync({ resources: legacyUsers })
+          assert.strictEqual(next!.mode, "incremental", `${errorNumber}`)
+        }
       })
     ))
 

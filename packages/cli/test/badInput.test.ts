@@ -234,6 +234,12 @@ const rows: ReadonlyArray<Row> = [
     args: () => ["list", "users", "--since", "not-a-version-id", ...connect],
     code: 1,
     says: /users: the server no longer accepts the checkpoint \(9721\): list without --since for every record/
+  },
+  {
+    name: "a legacy checkpoint the server refuses (9602)",
+    args: () => ["list", "legacy-users", "--since", "not-a-token", ...connect],
+    code: 1,
+    says: /legacy-users: the server no longer accepts the checkpoint \(9602\): list without --since for every record/
   }
 ]
 

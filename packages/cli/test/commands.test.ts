@@ -174,6 +174,7 @@ describe("vppkit demo", () => {
       assert.include(result.stdout, step)
     }
     assert.include(result.stdout, "The database equals the server")
+    assert.match(result.stdout, /Legacy services \(legacy-licenses, legacy-users\): the incremental sync fetched [\d,]+ records in \d+ requests/)
     assert.isTrue(fs.existsSync(db))
   }, 60_000)
 

@@ -13,6 +13,11 @@
  * - Errors come back as HTTP 200 bodies with `status: -1`: the client turns them into typed errors.
  * - 9633 ("data for a batch token could not be recovered") restarts the walk from its first request, a
  *   bounded number of times (`Outcome.passes` counts the passes).
+ * - A delta walk whose first request (the one carrying the `sinceModifiedToken`) is refused with 9602
+ *   (invalid argument), 9629 (the token is not this sToken's) or 9633 (its data is gone) fails with
+ *   {@link VppError.CheckpointUnusableError}, as 9721 does on v2: the checkpoint is unusable, a full walk is
+ *   needed, and the refused token is not sent again. A failure after the first request is not about the
+ *   checkpoint (a 9633 there restarts the delta from the same token).
  * - Parallel mode: after the first batch with records, `overrideIndex` 1..`totalBatchCount` (a JSON
  *   string) with that batch's `batchToken`, at most 5 at once. Apple leaves open whether `overrideIndex` 1
  *   repeats the first batch or is the next one: both are handled (see below).
@@ -279,6 +284,18 @@ interface BatchView<A> {
 const isBatchDataLost = (error: unknown): boolean =>
   Predicate.isTagged(error, "BadRequestError") && (error as VppError.BadRequestError).errorNumber === 9633
 
+/** How the server refuses the `sinceModifiedToken` of a delta's first request: invalid, not this sToken's, data gone. */
+const checkpointRefusals: ReadonlySet<number | undefined> = new Set([9602, 9629, 9633])
+
+const isCheckpointRefusal = (error: unknown): error is VppError.BadRequestError =>
+  Predicate.isTagged(error, "BadRequestError") && checkpointRefusals.has((error as VppError.BadRequestError).errorNumber)
+
+/** A refusal of the first request of a delta walk is about its checkpoint: the error says it is unusable. */
+const refusedCheckpoint = <E>(error: E): E | VppError.CheckpointUnusableError =>
+  isCheckpointRefusal(error)
+    ? new VppError.CheckpointUnusableError({ endpoint: error.endpoint, status: error.status, errorNumber: error.errorNumber })
+    : error
+
 /**
  * A walk of any legacy batch service; `fields` are the request fields besides the tokens (`undefined`
  * values are left out).
@@ -299,9 +316,8 @@ export const make = <A, I>(
   const maxTokenless = options.maxTokenlessRetries ?? 5
   const maxBatches = options.maxBatches ?? 100_000
   const protocolError = (reason: string) => new VppError.ProtocolError({ endpoint: service.path, reason })
-  const initialFields = present(options.sinceModifiedToken)
-    ? { ...fields, sinceModifiedToken: options.sinceModifiedToken }
-    : fields
+  const delta = present(options.sinceModifiedToken)
+  const initialFields = delta ? { ...fields, sinceModifiedToken: options.sinceModifiedToken } : fields
 
   return Traversal.make(<E2, R2>(onPage: (page: Traversal.Page<A>) => Effect.Effect<void, E2, R2>) =>
     Effect.gen(function*() {
@@ -415,7 +431,7 @@ export const make = <A, I>(
 
       const pass = (restarted: boolean) =>
         Effect.gen(function*() {
-          const first = yield* fetch(initialFields)
+          const first = yield* (delta ? Effect.mapError(fetch(initialFields), refusedCheckpoint) : fetch(initialFields))
           // In parallel mode the fan-out starts at the first batch with records (an empty first response
           // may be an extra batch before the first one).
           const start = yield* follow(first, 0, restarted, (batch, index) =>

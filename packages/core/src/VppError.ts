@@ -8,7 +8,7 @@
  * | {@link UnavailableError} | wait; retried automatically |
  * | {@link TransportError} / {@link TimeoutError} | network trouble; retried automatically |
  * | {@link BadRequestError} | fix the request (the `errorNumber` says what) |
- * | {@link CheckpointUnusableError} | the stored `versionId` is no longer accepted: run a full traversal |
+ * | {@link CheckpointUnusableError} | the stored checkpoint (`versionId`, `sinceModifiedToken`) is no longer accepted: run a full traversal |
  * | {@link InvalidCursorError} | the cursor was rejected (9812): start the cursor traversal again |
  * | {@link DecodeError} | Apple answered something the schema does not describe |
  * | {@link ProtocolError} | Apple broke a pagination rule (a repeated cursor, a runaway traversal) |
@@ -121,7 +121,8 @@ export class BadRequestError extends Schema.TaggedError<BadRequestError>("@vppki
 }
 
 /**
- * The `sinceVersionId` (9721) or `sinceModifiedToken` is no longer accepted: a full traversal is needed.
+ * The `sinceVersionId` (9721) or `sinceModifiedToken` (9602, 9629 or 9633 on the first request of a legacy delta)
+ * is no longer accepted: a full traversal is needed.
  *
  * @since 0.1.0
  * @category errors

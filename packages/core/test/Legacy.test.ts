@@ -10,6 +10,7 @@ import * as Simulator from "../src/Simulator.js"
 import * as SToken from "../src/SToken.js"
 import type * as Traversal from "../src/Traversal.js"
 import * as VppClient from "../src/VppClient.js"
+import type * as VppError from "../src/VppError.js"
 import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime, send } from "./support/traversal.js"
 
 type Kind = Simulator.LegacyKind
@@ -185,6 +186,39 @@ describe("Legacy", () => {
     { fastCheck: { numRuns: 16 } }
   )
 
+  it.effect.prop(
+    "a delta holds every record changed since its token and no unchanged one",
+    { kind, mode, seed: FastCheck.integer({ min: 0, max: 1000 }) },
+    ({ kind, mode, seed }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const everything = (options: Legacy.Options = {}): Traversal.Traversal<unknown> =>
+          kind === "licenses" ? Legacy.licenses({}, { mode, ...options }) : Legacy.users({ includeRetired: true }, { mode, ...options })
+        const before = new Map<string, string>()
+        const full = yield* everything().run((page) =>
+          Effect.sync(() => page.records.forEach((record) => before.set(keyOf(kind)(record), canonical(record))))
+        )
+        yield* sim.churn("assignments", { inserts: 3, updates: 1, deletes: 2 })
+        yield* sim.churn("users", { inserts: 1, updates: 2, deletes: 1 })
+        yield* sim.churn("assets", { inserts: 1, updates: 1 })
+        const changed = new Set(
+          (yield* sim.legacy.records(kind))
+            .filter((record) => before.get(keyOf(kind)(record)) !== canonical(record))
+            .map(keyOf(kind))
+        )
+        assert.isAbove(changed.size, 0, "the churn changed nothing; the test proves nothing")
+        const delta = yield* collect(everything({ sinceModifiedToken: full.checkpoint! }))
+        const delivered = delta.records.map(keyOf(kind))
+        assert.deepStrictEqual(delivered.filter((key) => !changed.has(key)), [], "unchanged records in the delta")
+        assert.deepStrictEqual([...changed].filter((key) => !delivered.includes(key)), [], "changed records missing")
+      }).pipe(Effect.provide(Simulator.layerTest({
+        seed,
+        pageSize: 15,
+        records: { assets: 4, users: 40, assignments: 60 }
+      }))),
+    { fastCheck: { numRuns: 12 } }
+  )
+
   describe("rules", () => {
     it.effect("a response with neither token nor error is retried with the same batchToken", () =>
       Effect.gen(function*() {
@@ -329,6 +363,52 @@ describe("Legacy", () => {
         // every request after the first met the fault: the first pass lost its second batch, the two restarts
         // their first one
         assert.deepStrictEqual((yield* sim.log).map((entry) => entry.errorNumber), [undefined, 9633, 9633, 9633])
+      }).pipe(Effect.provide(Simulator.layerTest(settings()))))
+
+    it.effect("a sinceModifiedToken refused on the first request of a delta (9602, 9629, 9633) is an unusable checkpoint", () =>
+      Effect.gen(function*() {
+        const foreign = yield* Simulator.make({ ...settings(), seed: 99 })
+        const elsewhere = yield* collect(walk("licenses")).pipe(Effect.provide(clientFor(foreign)))
+        const refusals = [
+          { errorNumber: 9602, token: "bm90IGEgdG9rZW4=", fault: undefined },
+          { errorNumber: 9629, token: elsewhere.outcome.checkpoint!, fault: undefined },
+          // batch data behind the token lost: every later request meets it too, so a restart would loop on it
+          { errorNumber: 9633, token: undefined, fault: { _tag: "BatchDataLost" } as const }
+        ]
+        for (const refusal of refusals) {
+          for (const mode of ["sequential", "parallel"] as const) {
+            const sim = yield* Simulator.make(settings())
+            const { outcome } = yield* collect(walk("licenses", { mode })).pipe(Effect.provide(clientFor(sim)))
+            yield* sim.churn("assignments", { inserts: 3 })
+            yield* sim.clearLog
+            if (refusal.fault !== undefined) yield* sim.inject(refusal.fault, { path: "/getVPPLicensesSrv", times: 100 })
+            const error = yield* Effect.flip(
+              walk("licenses", { mode, sinceModifiedToken: refusal.token ?? outcome.checkpoint! }).run()
+            ).pipe(Effect.provide(clientFor(sim)))
+            const what = `${refusal.errorNumber} ${mode}`
+            assert.strictEqual(error._tag, "CheckpointUnusableError", what)
+            assert.strictEqual((error as VppError.CheckpointUnusableError).errorNumber, refusal.errorNumber, what)
+            assert.include(error.message, "/getVPPLicensesSrv", what)
+            // one request: the refused token is not sent again
+            assert.deepStrictEqual((yield* sim.log).map((entry) => entry.errorNumber), [refusal.errorNumber], what)
+          }
+        }
+      }))
+
+    it.effect("a 9633 after the first request of a delta restarts the delta, which completes", () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const { outcome } = yield* collect(Legacy.licenses())
+        yield* sim.churn("assets", { inserts: 2 })
+        yield* sim.clearLog
+        yield* sim.inject({ _tag: "BatchDataLost" }, { path: "/getVPPLicensesSrv", skip: 1 })
+        const delta = yield* collect(Legacy.licenses({}, { sinceModifiedToken: outcome.checkpoint! }))
+        assert.strictEqual(delta.outcome.passes, 2)
+        assert.isAbove(delta.records.length, 0)
+        const log = yield* sim.log
+        assert.deepStrictEqual(log.slice(0, 3).map((entry) => entry.errorNumber), [undefined, 9633, undefined])
+        // the restart sent the checkpoint again: the token was fine, only a batch was lost
+        assert.strictEqual(log[2]!.params["sinceModifiedToken"], outcome.checkpoint)
       }).pipe(Effect.provide(Simulator.layerTest(settings()))))
 
     it.effect("includeRetired is sent as an integer", () =>

@@ -1,6 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Legacy from "@vppkit/core/Legacy"
 import type * as Simulator from "@vppkit/core/Simulator"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
@@ -43,6 +44,9 @@ const options = {
 const plain = { head: [], border: [] }
 
 const say = (quiet: boolean, line: string) => (quiet ? Effect.void : Console.log(line))
+
+const legacyPaths: ReadonlySet<string> = new Set([Legacy.licensesService.path, Legacy.usersService.path])
+const legacyResources: ReadonlySet<string> = new Set(Resources.all.filter((r) => r.family === "legacy").map((r) => r.name))
 
 /** The changes the demo makes on the server between the syncs. */
 const changes: ReadonlyArray<{ readonly resource: Parameters<Simulator.Service["churn"]>[0]; readonly inserts: number; readonly updates: number; readonly deletes: number }> = [
@@ -101,10 +105,13 @@ export const demoCommand = Command.make("demo", options, (flags) =>
           Effect.provideService(VppClient.VppClient, client)
         )
         const after = yield* client.stats
-        const faults = (yield* simulator.log).slice(log).filter((entry) => entry.fault !== undefined).length
+        const entries = (yield* simulator.log).slice(log)
+        const faults = entries.filter((entry) => entry.fault !== undefined).length
         return {
           title,
           summaries,
+          legacyRecords: summaries.reduce((n, s) => legacyResources.has(s.resource) ? n + s.records : n, 0),
+          legacyRequests: entries.filter((entry) => legacyPaths.has(entry.path)).length,
           requests: after.requests - before.requests,
           retries: after.retries - before.retries,
           faults,
@@ -162,6 +169,13 @@ export const demoCommand = Command.make("demo", options, (flags) =>
       ])
     }
     yield* say_(`\nSummary\n${summary.toString()}`)
+    yield* say_(
+      `Legacy services (${[...legacyResources].join(", ")}): the incremental sync fetched ${
+        count(incremental.legacyRecords)
+      } records in ${count(incremental.legacyRequests)} requests, against ${count(first.legacyRecords)} in ${
+        count(first.legacyRequests)
+      } for the first full sync.`
+    )
     yield* say_(
       `The database equals the server. The incremental sync took ${count(incremental.requests)} requests against ${
         count(first.requests)

@@ -1,5 +1,6 @@
 import * as AssignmentKey from "../../Assignment.js"
 import type { Fault, SimResponse } from "../../Simulator.js"
+import { fingerprint } from "../fingerprint.js"
 import type { Host } from "./host.js"
 import { decodeToken, encodeToken } from "./host.js"
 import type { AssetRecord, AssignmentRecord, UserRecord } from "./organisation.js"
@@ -117,10 +118,10 @@ interface License {
   readonly serialNumber?: string
 }
 
-interface Versions {
-  readonly assets: number
-  readonly assignments: number
-  readonly users: number
+/** A record as last observed: the fingerprint of its rendering and the legacy version at which it last changed. */
+interface Stamp {
+  readonly print: number
+  readonly modified: number
 }
 
 /** One walk's records, cut into batches when it started: the server-side "batch data" behind its tokens. */
@@ -145,10 +146,15 @@ const maxWalks = 32
  *
  * The initial request (no `batchToken`) cuts the result into batches of the page size and keeps them under a
  * walk id (Apple's "batch data": the last {@link maxWalks} walks are kept, older tokens get 9633). Every batch
- * but the last carries a `batchToken` for the next one; the last carries the `sinceModifiedToken`, which holds
- * the store versions of the walk, so the next incremental walk serves what was written after it (from the
- * stores' deltas: every licence of an asset whose assignments, users or counts changed, every user whose
- * entry or licences changed). `overrideIndex` i with any token of a walk serves batch i-1 (`first-batch`) or
+ * but the last carries a `batchToken` for the next one; the last carries the `sinceModifiedToken`.
+ *
+ * Deltas are per record. Each initial request first compares every record of its kind, as rendered, with the
+ * rendering observed last time: a record that is new or renders differently is stamped with a new legacy
+ * version. The `sinceModifiedToken` holds the version after that comparison, so a delta from it serves exactly
+ * the records stamped later: a licence when it is assigned, freed or added, or its holder's details change; a
+ * user when its own entry or its licences change. Removed licences are not reported (deltas show no
+ * deletions); with visible deletions a users delta also shows changed users that left the selection by
+ * retiring. `overrideIndex` i with any token of a walk serves batch i-1 (`first-batch`) or
  * batch i (`next-batch`) of that walk; `totalBatchCount` is the number of batches, or one less under
  * `next-batch` (as in Apple's examples: a single batch reports "0").
  */
@@ -156,6 +162,10 @@ export class LegacyEndpoints {
   private readonly walks = new Map<number, Walk>()
   private nextWalk = 1
   private nonce = 0
+  /** The legacy version: bumped by an observation that finds changed records. */
+  private version = 0
+  /** Every record's stamp at the last observation, per kind, by natural key. */
+  private readonly stamps: Record<LegacyKind, Map<string, Stamp>> = { licenses: new Map(), users: new Map() }
   /** Slot per assignment key, per asset key. */
   private readonly slots = new Map<string, Map<string, number>>()
 
@@ -223,30 +233,22 @@ export class LegacyEndpoints {
       return this.batch(walk, state["p"], false)
     }
     if (overrideIndex !== undefined) return this.error(9602)
-    let records: ReadonlyArray<unknown>
+    let sinceVersion: number | undefined
     let walkFilters: LicenseFilters | UserFilters = filters
-    const versions = this.versions()
     if (since !== undefined) {
       const state = decodeToken(since)
-      if (state === undefined || state["k"] !== kind || typeof state["v"] !== "object" || state["v"] === null) {
-        return this.error(9602)
-      }
+      if (state === undefined || state["k"] !== kind || typeof state["v"] !== "number") return this.error(9602)
       if (state["o"] !== this.host.uId) return this.error(9629)
       walkFilters = state["f"] as LicenseFilters | UserFilters
-      records = this.delta(kind, walkFilters, state["v"] as Versions)
-    } else {
-      records = kind === "licenses"
-        ? this.licenses().filter(licenseFilter(filters as LicenseFilters))
-        : this.users().filter(userFilter(filters as UserFilters)).map((u) => u.rendered)
+      sinceVersion = state["v"]
     }
-    const walk = this.startWalk(kind, records, encodeToken({ o: this.host.uId, k: kind, v: versions, f: walkFilters }))
+    const records = kind === "licenses"
+      ? this.licenseWalk(walkFilters as LicenseFilters, sinceVersion)
+      : this.userWalk(walkFilters as UserFilters, sinceVersion)
+    const token = encodeToken({ o: this.host.uId, k: kind, v: this.version, f: walkFilters })
+    const walk = this.startWalk(kind, records, token)
     if (fault?._tag === "ZeroRecordBatch") return this.emptyBatch(walk, 0, true)
     return this.batch(walk, 0, true)
-  }
-
-  private versions(): Versions {
-    const { assets, assignments, users } = this.host.organisation
-    return { assets: assets.version, assignments: assignments.version, users: users.version }
   }
 
   private startWalk(kind: LegacyKind, records: ReadonlyArray<unknown>, sinceModifiedToken: string): Walk {
@@ -295,31 +297,53 @@ export class LegacyEndpoints {
     return this.host.json(200, { ...this.envelope(walk, [], initial), batchToken: this.token(walk, position) })
   }
 
-  private delta(kind: LegacyKind, filters: LicenseFilters | UserFilters, since: Versions): ReadonlyArray<unknown> {
-    const { assets, assignments, users } = this.host.organisation
-    const all = () => true
-    const changedAssignments = assignments.delta("legacy", since.assignments, true, all).map((s) => s.record)
-    const changedUsers = users.delta("legacy", since.users, true, all).map((s) => s.record)
-    const changedClientUserIds = new Set(changedUsers.map((u) => u.clientUserId))
-    // A licence renders its asset, its assignment and its user: any of them changing changes it.
-    const affectedAssets = new Set([
-      ...assets.delta("legacy", since.assets, true, all).map((s) => s.key),
-      ...changedAssignments.map(assetKey),
-      ...assignments.all().filter((s) => changedClientUserIds.has(s.record.clientUserId ?? "")).map((s) => assetKey(s.record))
-    ])
-    const licenses = this.licenses().filter((l) => affectedAssets.has(`${l.adamIdStr}:${l.pricingParam}`))
-    if (kind === "licenses") return licenses.filter(licenseFilter(filters as LicenseFilters))
-    const changedUserKeys = new Set(changedUsers.map((u) => u.id))
-    const holders = new Set([
-      ...changedAssignments.map((a) => a.clientUserId),
-      ...licenses.map((l) => l.clientUserIdStr)
-    ])
-    const filter = userFilter(filters as UserFilters)
-    return this.users()
-      .filter((u) => changedUserKeys.has(u.record.id) || holders.has(u.record.clientUserId))
-      // With visible deletions a delta also shows the users that left the selection by retiring.
-      .filter((u) => filter(u) || (this.deltaDeletions && changedUserKeys.has(u.record.id)))
-      .map((u) => u.rendered)
+  /**
+   * Compares each record with its rendering at the last observation of its kind: new or changed records get a
+   * new version (one per observation). Answers each record with the version at which it last changed.
+   */
+  private observe<R>(
+    kind: LegacyKind,
+    records: ReadonlyArray<R>,
+    keyOf: (record: R) => string,
+    rendered: (record: R) => unknown
+  ): ReadonlyArray<{ readonly record: R; readonly modified: number }> {
+    const previous = this.stamps[kind]
+    const next = new Map<string, Stamp>()
+    let changed: number | undefined
+    const observed = records.map((record) => {
+      const key = keyOf(record)
+      const print = fingerprint(rendered(record))
+      let stamp = previous.get(key)
+      if (stamp === undefined || stamp.print !== print) {
+        if (changed === undefined) changed = ++this.version
+        stamp = { print, modified: changed }
+      }
+      next.set(key, stamp)
+      return { record, modified: stamp.modified }
+    })
+    this.stamps[kind] = next
+    return observed
+  }
+
+  /** The licences of a walk: every one passing the filters, or only those changed after `since`. */
+  private licenseWalk(filters: LicenseFilters, since: number | undefined): ReadonlyArray<unknown> {
+    const filter = licenseFilter(filters)
+    return this.observe("licenses", this.licenses(), (license) => license.licenseIdStr, (license) => license)
+      .filter(({ modified, record }) => (since === undefined || modified > since) && filter(record))
+      .map(({ record }) => record)
+  }
+
+  /** The users of a walk: every one passing the filters, or only those changed after `since`. */
+  private userWalk(filters: UserFilters, since: number | undefined): ReadonlyArray<unknown> {
+    const filter = userFilter(filters)
+    return this.observe("users", this.users(), (user) => user.record.id, (user) => user.rendered)
+      .filter(({ modified, record }) =>
+        since === undefined
+          ? filter(record)
+          // With visible deletions a delta also shows the users that left the selection by retiring.
+          : modified > since && (filter(record) || (this.deltaDeletions && !isActive(record.record)))
+      )
+      .map(({ record }) => record.rendered)
   }
 
   private slotsOf(key: string, assigned: ReadonlyArray<AssignmentRecord>): ReadonlyMap<string, number> {
