@@ -333,7 +333,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${Progress.count(n
 
 /**
  * The one-line summary of a run, e.g. `assignments: full, 12,345 records (3 deleted), 25 pages, 4 retries,
- * consistent, 2.1 s`.
+ * consistent, 2.1 s`. A full run of a resource with deltas none of whose passes was consistent stored no
+ * checkpoint, so the next run is full again: its line says so.
  *
  * @since 0.1.0
  * @category formatting
@@ -343,6 +344,8 @@ export const describe = (summary: Summary): string => {
   const deleted = summary.deleted > 0 ? ` (${Progress.count(summary.deleted)} deleted)` : ""
   const consistency = summary.consistency === "consistent"
     ? "consistent"
+    : summary.mode === "full" && summary.checkpoint === "none" && summary.reason !== "no-incremental"
+    ? "drifted: no checkpoint stored: the data kept changing; the next run is full again"
     : summary.mode === "full"
     ? "drifted: deletions reconciled by the next consistent full sync"
     : "drifted: checkpoint kept, the next run fetches this delta again"

@@ -202,6 +202,37 @@ describe("Sync", () => {
       })
     ))
 
+  it.scopedLive("a full run none of whose passes was consistent says that it stored no checkpoint and why", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        // A write before every request: no pass of the first run is consistent, so it has no checkpoint to store.
+        yield* simulator.setChurn({ every: 1, resources: ["assignments"], updates: 1 })
+        const [first] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(first!.mode, "full")
+        assert.strictEqual(first!.consistency, "drifted")
+        assert.strictEqual(first!.passes, 3)
+        assert.strictEqual(first!.checkpoint, "none")
+        assert.strictEqual((yield* stateOf("assignments")).checkpoint, undefined)
+        assert.match(
+          Sync.describe(first!),
+          /^assignments: full, [\d,]+ records, \d+ pages, 0 retries, 3 passes, drifted: no checkpoint stored: the data kept changing; the next run is full again, \d+\.\d s$/
+        )
+
+        // And so it is; once a pass is consistent, the line says nothing of the kind.
+        yield* simulator.setChurn(undefined)
+        const [second] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(second!.mode, "full")
+        assert.strictEqual(second!.consistency, "consistent")
+        assert.notInclude(Sync.describe(second!), "no checkpoint stored")
+
+        // A resource without deltas never stores a checkpoint: its drifted line does not blame the drift for it.
+        const assets: Sync.Summary = { ...first!, resource: "assets", reason: "no-incremental" }
+        assert.notInclude(Sync.describe(assets), "no checkpoint stored")
+      })
+    ))
+
   it.scopedLive("a first sync into an empty table whose first pass drifts deletes what only that pass delivered", () =>
     withStore(() =>
       Effect.gen(function*() {
