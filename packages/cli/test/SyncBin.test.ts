@@ -7,10 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as Resources from "../src/Resources.js"
 import * as Store from "../src/Store.js"
-import { assertBuilt, type Exit, run, start } from "./support/bin.js"
+import { assertBuilt, assertFailure, type Exit, run, start } from "./support/bin.js"
 import { seeded } from "./support/random.js"
 import { byKey, canonical, compare, tempDir } from "./support/store.js"
 
@@ -236,6 +237,41 @@ describe("vppkit sync (the built bin)", () => {
         assert.deepStrictEqual(states.map((row) => row.resource), ["assets", "assignments", "subscriptions", "users"])
         assert.strictEqual(yield* Store.count(Resources.all.find((r) => r.name === "subscription-assignments")!), 0)
       }))
+    }))
+
+  it.scopedLive("a second sync of the same database exits at once (6) naming the running one; a killed one leaves no lock", () =>
+    Effect.gen(function*() {
+      const { args, db, simulator } = yield* setup({ seed: 31, pageSize: 50, records: { assets: 2, users: 60, assignments: 120 } })
+      // Subscription assignments never answer the first run: it is still running while the second one starts.
+      yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* start(args())
+        const startedAt = Date.now()
+        // A stalled request is logged only if it ends: wait for the resource before, then for the stall to begin.
+        while (!(yield* simulator.log).some((entry) => entry.path === "/v2/subscriptions")) yield* Effect.sleep("5 millis")
+        yield* Effect.sleep("150 millis")
+        const requests = yield* dataRequests(simulator)
+        const second = yield* run(args()).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the second run did not exit within 10 s") }),
+          Effect.orDie
+        )
+        const line = assertFailure(second, 6, args())
+        const match = /^vppkit: another vppkit sync is running on (.+) \(pid (\d+) on (.+), started at (\S+)\): wait for it to finish, or stop it$/
+          .exec(line)
+        assert.isNotNull(match, line)
+        assert.strictEqual(match![1], db)
+        assert.strictEqual(Number(match![2]), first.child.pid)
+        assert.strictEqual(match![3], os.hostname())
+        assert.approximately(Date.parse(match![4]!), startedAt, 10_000)
+        assert.strictEqual(yield* dataRequests(simulator), requests, "the second run sent no request")
+
+        // kill -9 releases the lock with the process: the next run does not wait for a dead one.
+        first.child.kill("SIGKILL")
+        yield* first.exit
+      }))
+      const next = yield* run(args("--quiet"))
+      assertOk(next)
+      yield* withDb(db, assertAllSame(simulator))
     }))
 
   it.scopedLive("usage errors: a --db in a missing directory, an unknown resource → one line, exit code 2", () =>

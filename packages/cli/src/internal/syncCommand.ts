@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
+import * as SyncLock from "./syncLock.js"
 import {
   applyRateLimit,
   globalOptions,
@@ -107,6 +108,8 @@ export const syncCommand = Command.make(
       }
       yield* checkDirectory(db)
       const client = yield* makeClient(globals)
+      // Before any request: a second run on the database stops here, at once.
+      yield* SyncLock.acquire(db)
       yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
       const database = yield* openDatabase(db)
       const summaries = yield* Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }).pipe(
