@@ -274,6 +274,32 @@ describe("vppkit sync (the built bin)", () => {
       yield* withDb(db, assertAllSame(simulator))
     }))
 
+  it.scopedLive("another organisation's token on the database: one line naming both, exit 2, no request to it", () =>
+    Effect.gen(function*() {
+      const records = { assets: 2, users: 20, assignments: 40 }
+      const { args, db, dir, server, simulator } = yield* setup({ seed: 41, orgName: "First School", pageSize: 50, records })
+      assertOk(yield* run(args("--quiet")))
+      const other = yield* SimulatorServer.make({ seed: 42, orgName: "Second School", pageSize: 50, records })
+      const otherToken = path.join(dir, "other-token")
+      fs.writeFileSync(otherToken, Redacted.value(other.simulator.token.value) + "\n", { mode: 0o600 })
+      const before = yield* withDb(db, Effect.forEach(Resources.all, committed))
+
+      const otherArgs = ["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", db]
+      const line = assertFailure(yield* run(otherArgs), 2, otherArgs)
+      const uId = /\(uId (\d+), /.exec(line)?.[1]
+      assert.strictEqual(
+        line,
+        `vppkit: --db ${db}: the database holds the records of "First School" (uId ${uId}, ${server.baseUrl}), the sToken is of "Second School" (${other.baseUrl}): refused, to keep two organisations apart; sync "Second School" into another database (another --db)`
+      )
+      assert.strictEqual((yield* other.simulator.log).length, 0, "no request to the other organisation")
+      assert.deepStrictEqual(yield* withDb(db, Effect.forEach(Resources.all, committed)), before, "nothing was written")
+
+      // Into another database it syncs; the first organisation's database syncs on.
+      assertOk(yield* run(["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", path.join(dir, "second.sqlite"), "--quiet"]))
+      assertOk(yield* run(args("--quiet")))
+      yield* withDb(db, assertAllSame(simulator))
+    }))
+
   it.scopedLive("usage errors: a --db in a missing directory, an unknown resource → one line, exit code 2", () =>
     Effect.gen(function*() {
       const { args, argsWithoutDb, dir } = yield* setup({ records: { assets: 1, users: 1, assignments: 1 } })
