@@ -1,8 +1,9 @@
 /**
  * The sync store: one table per resource, keyed by the record's natural key, with a column per documented
- * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint and when it was
- * last synced). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
- * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
+ * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it was
+ * last synced, and the organisation synced). Tables made by an earlier version gain the columns they lack.
+ * Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
+ * NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
  * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
