@@ -272,6 +272,12 @@ describe("vppkit sync (the built bin)", () => {
       const next = yield* run(args("--quiet"))
       assertOk(next)
       yield* withDb(db, assertAllSame(simulator))
+      // A run that ends leaves no holder behind.
+      const holders = yield* withDb(
+        `${db}-lock`,
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("vppkit_sync_holder")}`)
+      )
+      assert.strictEqual(holders[0]!.n, 0)
     }))
 
   it.scopedLive("another organisation's token on the database: one line naming both, exit 2, no request to it", () =>

@@ -11,6 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlError from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -59,7 +60,9 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
         Effect.zipRight(sql.unsafe<Holder>(`SELECT pid, host, started_at FROM ${holderTable}`)),
         Effect.orElseSucceed((): ReadonlyArray<Holder> => [])
       ))[0]
-      const who = holder !== undefined && holder.pid !== process.pid
+      // This run's own row: it lost the lock to a run that has not written its row yet.
+      const own = holder !== undefined && holder.pid === process.pid && holder.host === os.hostname()
+      const who = holder !== undefined && !own
         ? ` (pid ${holder.pid} on ${holder.host}, started at ${holder.started_at})`
         : ""
       return yield* new SyncLockedError({
@@ -76,11 +79,12 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
       yield* waiting(waitMillis)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${holderTable} (pid INTEGER, host TEXT, started_at TEXT)`)
       yield* take
+      const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
       yield* sql.unsafe(`DELETE FROM ${holderTable}`)
       yield* sql.unsafe(`INSERT INTO ${holderTable} (pid, host, started_at) VALUES (?, ?, ?)`, [
         process.pid,
         os.hostname(),
-        new Date().toISOString()
+        startedAt
       ])
       yield* waiting(waitMillis)
       yield* sql.unsafe("COMMIT")
@@ -99,7 +103,7 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
         Effect.ignore
       )
     )
-  })
+  }).pipe(Effect.withSpan("SyncLock.acquire"))
 
 const describe = (error: SqlError.SqlError): string => {
   const cause = error.cause as { readonly message?: unknown } | undefined
