@@ -287,7 +287,7 @@ describe("Sync", () => {
               "INSERT INTO \"sync_state\" VALUES ('assignments', 'versionId', 'not-a-known-version', 'consistent', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
             )
           }),
-          SqliteClient.layer({ filename: `${filename}` })
+          SqliteClient.layer({ filename })
         ).pipe(Effect.scoped)
 
         // Its first sync is not refused: it records the organisation (the old checkpoint is refused, 9721).
