@@ -1,8 +1,9 @@
 /**
  * The sync store: one table per resource, keyed by the record's natural key, with a column per documented
- * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint and when it was
- * last synced). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
- * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
+ * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it was
+ * last synced, and the organisation synced). Tables made by an earlier version gain the columns they lack.
+ * Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
+ * NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
  * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
@@ -36,6 +37,20 @@ export const keyColumn = "natural_key"
 export const stateTable = "sync_state"
 
 /**
+ * The organisation a database holds the records of, as `sync_state` records it: the token's `orgName`, the
+ * base URL synced from, and Apple's `uId` of the library (from v2 responses; `undefined` until one arrived).
+ * Never the sToken.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Organisation {
+  readonly orgName: string
+  readonly baseUrl: string
+  readonly uId: string | undefined
+}
+
+/**
  * One row of `sync_state`.
  *
  * @since 0.1.0
@@ -55,6 +70,8 @@ export interface State {
   readonly lastFullSyncAt: string | undefined
   /** When the last run committed (ISO 8601). */
   readonly lastSyncAt: string
+  /** The organisation the run synced (absent in rows written before vppkit recorded it). */
+  readonly organisation?: Organisation | undefined
 }
 
 const sqlType = (type: Resources.Field["type"]): string => {
@@ -74,6 +91,12 @@ const sqlType = (type: Resources.Field["type"]): string => {
 /** Double-quotes an identifier (SQL standard; SQLite and PostgreSQL alike). */
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
 
+/** A table's columns after its primary key: name and SQL type. */
+type Columns = ReadonlyArray<readonly [name: string, type: string]>
+
+const resourceColumns = (resource: Resources.Resource): Columns =>
+  resource.fields.map((field) => [field.name, sqlType(field.type)] as const)
+
 /**
  * The `CREATE TABLE` statement of a resource's table.
  *
@@ -82,9 +105,21 @@ const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"
  */
 export const createTableSql = (resource: Resources.Resource): string =>
   `CREATE TABLE IF NOT EXISTS ${quote(resource.table)} (${
-    [`${quote(keyColumn)} TEXT PRIMARY KEY`, ...resource.fields.map((field) => `${quote(field.name)} ${sqlType(field.type)}`)]
+    [`${quote(keyColumn)} TEXT PRIMARY KEY`, ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`)]
       .join(", ")
   })`
+
+const stateColumns: Columns = [
+  ["checkpoint_field", "TEXT"],
+  ["checkpoint", "TEXT NULL"],
+  ["consistency", "TEXT"],
+  ["records", "INTEGER"],
+  ["last_full_sync_at", "TEXT"],
+  ["last_sync_at", "TEXT"],
+  ["org_name", "TEXT"],
+  ["location_uid", "TEXT"],
+  ["base_url", "TEXT"]
+]
 
 /**
  * The `CREATE TABLE` statement of `sync_state`.
@@ -93,19 +128,38 @@ export const createTableSql = (resource: Resources.Resource): string =>
  * @category schema
  */
 export const createStateTableSql = `CREATE TABLE IF NOT EXISTS ${quote(stateTable)} (${
-  [
-    `${quote("resource")} TEXT PRIMARY KEY`,
-    `${quote("checkpoint_field")} TEXT`,
-    `${quote("checkpoint")} TEXT NULL`,
-    `${quote("consistency")} TEXT`,
-    `${quote("records")} INTEGER`,
-    `${quote("last_full_sync_at")} TEXT`,
-    `${quote("last_sync_at")} TEXT`
-  ].join(", ")
+  [`${quote("resource")} TEXT PRIMARY KEY`, ...stateColumns.map(([name, type]) => `${quote(name)} ${type}`)].join(", ")
 })`
 
+/** The names of a table's columns. */
+const columnsOf = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql.onDialectOrElse({
+        pg: () =>
+          sql<{ readonly name: string }>`SELECT ${sql("column_name")} AS ${sql("name")} FROM ${sql("information_schema")}.${
+            sql("columns")
+          } WHERE ${sql("table_name")} = ${table} AND ${sql("table_schema")} = current_schema()`,
+        orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`
+      }),
+      (rows) => new Set(rows.map((row) => row.name))
+    ))
+
 /**
- * Creates `sync_state` and the tables of the resources, when missing.
+ * Adds the columns a table made by an earlier version lacks (`ALTER TABLE … ADD COLUMN`; they start `NULL`).
+ */
+const addMissingColumns = (table: string, columns: Columns) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const existing = yield* columnsOf(table)
+    for (const [name, type] of columns) {
+      if (!existing.has(name)) yield* sql.unsafe(`ALTER TABLE ${quote(table)} ADD COLUMN ${quote(name)} ${type}`)
+    }
+  })
+
+/**
+ * Creates `sync_state` and the tables of the resources, when missing, and adds the columns that tables made
+ * by an earlier version lack, so a database keeps working across versions.
  *
  * @since 0.1.0
  * @category schema
@@ -116,7 +170,11 @@ export const ensureSchema: (
   function*(resources: ReadonlyArray<Resources.Resource>) {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(createStateTableSql)
-    for (const resource of resources) yield* sql.unsafe(createTableSql(resource))
+    yield* addMissingColumns(stateTable, stateColumns)
+    for (const resource of resources) {
+      yield* sql.unsafe(createTableSql(resource))
+      yield* addMissingColumns(resource.table, resourceColumns(resource))
+    }
   }
 )
 
@@ -496,7 +554,8 @@ export const readState: (
       consistency: row["consistency"] === "drifted" ? "drifted" : "consistent",
       records: Number(row["records"] ?? 0),
       lastFullSyncAt: text(row["last_full_sync_at"]),
-      lastSyncAt: text(row["last_sync_at"]) ?? ""
+      lastSyncAt: text(row["last_sync_at"]) ?? "",
+      ...organisationOf(row)
     })
   }
 )
@@ -518,10 +577,47 @@ export const writeState: (state: State) => Effect.Effect<void, SqlError.SqlError
     consistency: state.consistency,
     records: state.records,
     last_full_sync_at: state.lastFullSyncAt ?? null,
-    last_sync_at: state.lastSyncAt
+    last_sync_at: state.lastSyncAt,
+    org_name: state.organisation?.orgName ?? null,
+    location_uid: state.organisation?.uId ?? null,
+    base_url: state.organisation?.baseUrl ?? null
   }
   const columns = Object.keys(row).filter((column) => column !== "resource")
   yield* sql`INSERT INTO ${sql(stateTable)} ${sql.insert(row)} ON CONFLICT (${sql("resource")}) DO UPDATE SET ${
     sql.csv(columns.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))
   }`
 })
+
+const text = (value: unknown) => value === null || value === undefined ? undefined : String(value)
+
+/** `{ organisation }` of a `sync_state` row that records one, else `{}`. */
+const organisationOf = (row: Record<string, unknown>): { readonly organisation?: Organisation } => {
+  const orgName = text(row["org_name"])
+  const baseUrl = text(row["base_url"])
+  return orgName === undefined || baseUrl === undefined
+    ? {}
+    : { organisation: { orgName, baseUrl, uId: text(row["location_uid"]) } }
+}
+
+/**
+ * The organisation the database holds, as its `sync_state` rows record it: `None` for a new database, or one
+ * whose rows were written before vppkit recorded it. A `uId` recorded by any row counts (a run that received
+ * no v2 response records none).
+ *
+ * @since 0.1.0
+ * @category state
+ */
+export const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<Record<string, unknown>>`SELECT DISTINCT ${sql("org_name")}, ${sql("base_url")}, ${
+      sql("location_uid")
+    } FROM ${sql(stateTable)} WHERE ${sql("org_name")} IS NOT NULL`
+    const organisations = rows.flatMap((row) => {
+      const found = organisationOf(row).organisation
+      return found === undefined ? [] : [found]
+    })
+    const first = organisations[0]
+    if (first === undefined) return Option.none()
+    return Option.some({ ...first, uId: organisations.find((o) => o.uId !== undefined)?.uId })
+  }).pipe(Effect.withSpan("Store.readOrganisation"))

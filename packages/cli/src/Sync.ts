@@ -14,15 +14,20 @@
  * records stay until the next full run — except v2 users, whose retirement is a change: the Retired entry
  * replaces the entry it was.
  *
+ * A database holds one organisation's records: `sync_state` records the token's `orgName`, the base URL and
+ * Apple's `uId` of the library (v2 responses carry it). A token of another organisation, or another server, is
+ * refused before its first request; a response of another library (`uId`) before anything of it is written.
+ *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import type * as Traversal from "@vppkit/core/Traversal"
-import type * as VppClient from "@vppkit/core/VppClient"
+import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Progress from "./internal/progress.js"
@@ -89,26 +94,111 @@ export interface Summary {
  */
 export const filtersOf = (resource: Resources.Resource): Readonly<Record<string, unknown>> => resource.syncFilters
 
+/**
+ * The database holds the records of another organisation (or of another server, or library) than the one the
+ * sToken is of. Nothing of the refused organisation was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OrganisationMismatchError extends Data.TaggedError("OrganisationMismatchError")<{
+  /** The organisation the database holds. */
+  readonly recorded: Store.Organisation
+  /** The organisation of the sToken (and of the base URL); its `uId` when a response brought one. */
+  readonly presented: Store.Organisation
+}> {
+  override get message(): string {
+    return `the database holds the records of ${show(this.recorded)}, the sToken is of ${
+      show(this.presented)
+    }: refused, to keep two organisations apart; sync "${this.presented.orgName}" into another database (another --db)`
+  }
+}
+
+const show = (organisation: Store.Organisation) =>
+  `"${organisation.orgName}" (${organisation.uId !== undefined ? `uId ${organisation.uId}, ` : ""}${organisation.baseUrl})`
+
+/**
+ * Refuses, without a request, a database that holds the records of another organisation than the sToken's, or
+ * that were synced from another base URL. Answers the organisation the database records (`undefined` for a new
+ * database, or one written before vppkit recorded it: its first run records it).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const checkOrganisation: Effect.Effect<
+  Store.Organisation | undefined,
+  OrganisationMismatchError | SqlError.SqlError,
+  VppClient.VppClient | SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const client = yield* VppClient.VppClient
+  yield* Store.ensureSchema([])
+  const recorded = Option.getOrUndefined(yield* Store.readOrganisation)
+  if (recorded !== undefined && (recorded.orgName !== client.token.orgName || recorded.baseUrl !== client.baseUrl)) {
+    return yield* new OrganisationMismatchError({
+      recorded,
+      presented: { orgName: client.token.orgName, baseUrl: client.baseUrl, uId: undefined }
+    })
+  }
+  return recorded
+}).pipe(Effect.withSpan("Sync.checkOrganisation"))
+
+/**
+ * The organisation a run syncs: the token's `orgName` and the base URL, with the library's `uId` as recorded or,
+ * for a database that has none yet, as the first response that carries one says.
+ */
+interface Guard {
+  readonly organisation: () => Store.Organisation
+  /** Fails on a page of another library than the database's, before it is written. */
+  readonly check: (page: Traversal.Page<unknown>) => Effect.Effect<void, OrganisationMismatchError>
+}
+
+const makeGuard = (recorded: Store.Organisation | undefined, client: VppClient.Service): Guard => {
+  let uId = recorded?.uId
+  const organisation = (): Store.Organisation => ({ orgName: client.token.orgName, baseUrl: client.baseUrl, uId })
+  return {
+    organisation,
+    check: (page) =>
+      Effect.suspend(() => {
+        if (page.uId === undefined || page.uId === uId) return Effect.void
+        if (uId === undefined) {
+          uId = page.uId
+          return Effect.void
+        }
+        return Effect.fail(
+          new OrganisationMismatchError({ recorded: recorded ?? organisation(), presented: { ...organisation(), uId: page.uId } })
+        )
+      })
+  }
+}
+
 const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
 
 /**
  * Syncs the resources one after another and answers one summary per resource. On a failure the resources
- * before it stay committed (their summaries were printed) and the failing one is rolled back.
+ * before it stay committed (their summaries were printed) and the failing one is rolled back. A database of
+ * another organisation is refused ({@link checkOrganisation}, then each page's `uId`).
  *
  * @since 0.1.0
  * @category running
  */
 export const run = (
   options: Options = {}
-): Effect.Effect<ReadonlyArray<Summary>, VppError.VppError | SqlError.SqlError, VppClient.VppClient | SqlClient.SqlClient> =>
+): Effect.Effect<
+  ReadonlyArray<Summary>,
+  VppError.VppError | SqlError.SqlError | OrganisationMismatchError,
+  VppClient.VppClient | SqlClient.SqlClient
+> =>
   Effect.gen(function*() {
     const resources = options.resources ?? Resources.all
     const notice = (line: string) => options.quiet === true ? Effect.void : Console.error(line)
+    const guard = makeGuard(yield* checkOrganisation, yield* VppClient.VppClient)
     yield* Store.ensureSchema(resources)
     const summaries: Array<Summary> = []
     for (const resource of resources) {
-      const summary = yield* syncResource(resource, options).pipe(
-        Effect.tapError(() => notice(`${resource.name}: not synced (its previous sync is kept)`)),
+      const summary = yield* syncResource(resource, options, guard).pipe(
+        Effect.tapError((error) =>
+          error._tag === "OrganisationMismatchError" ? Effect.void : notice(`${resource.name}: not synced (its previous sync is kept)`)
+        ),
         Effect.onInterrupt(() => notice(`${resource.name}: interrupted, rolled back (its previous sync is kept)`))
       )
       summaries.push(summary)
@@ -116,7 +206,7 @@ export const run = (
     return summaries
   }).pipe(Effect.withSpan("Sync.run"))
 
-const syncResource = (resource: Resources.Resource, options: Options) =>
+const syncResource = (resource: Resources.Resource, options: Options, guard: Guard) =>
   Effect.gen(function*() {
     const quiet = options.quiet === true
     const started = yield* Clock.currentTimeMillis
@@ -131,7 +221,7 @@ const syncResource = (resource: Resources.Resource, options: Options) =>
       : undefined
     let result: Omit<Summary, "millis">
     if (checkpoint !== undefined && options.full !== true) {
-      const delta = yield* incremental(resource, previous!, checkpoint, options, progress).pipe(
+      const delta = yield* incremental(resource, previous!, checkpoint, options, progress, guard).pipe(
         Effect.map(Option.some),
         Effect.catchTag("CheckpointUnusableError", (error) =>
           Effect.as(
@@ -143,14 +233,14 @@ const syncResource = (resource: Resources.Resource, options: Options) =>
       )
       result = Option.isSome(delta)
         ? delta.value
-        : yield* full(resource, previous, options, progress, "checkpoint-unusable")
+        : yield* full(resource, previous, options, progress, guard, "checkpoint-unusable")
     } else {
       const reason = resource.checkpointField === undefined
         ? "no-incremental"
         : options.full === true && checkpoint !== undefined
         ? "forced"
         : "first"
-      result = yield* full(resource, previous, options, progress, reason)
+      result = yield* full(resource, previous, options, progress, guard, reason)
     }
     const summary: Summary = { ...result, millis: (yield* Clock.currentTimeMillis) - started }
     yield* progress.finish(describe(summary))
@@ -173,7 +263,9 @@ const streamPasses = (
   traversal: Traversal.Traversal<Resources.JsonRecord>,
   options: Options,
   onPass: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>,
-  onPage: (page: Traversal.Page<Resources.JsonRecord>) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+  onPage: (
+    page: Traversal.Page<Resources.JsonRecord>
+  ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SqlClient.SqlClient>
 ) =>
   Effect.gen(function*() {
     const maxPasses = Math.max(1, options.retraverse ?? 3)
@@ -203,6 +295,7 @@ const full = (
   previous: Store.State | undefined,
   options: Options,
   progress: Progress.Progress,
+  guard: Guard,
   reason: NonNullable<Summary["reason"]>
 ) =>
   Effect.gen(function*() {
@@ -213,7 +306,11 @@ const full = (
       resource.traverse(traversalInput(resource, options)),
       options,
       Effect.map(Store.startPass(resource), (record) => void (recorded = record)),
-      (page) => Effect.zipRight(Store.upsert(resource, page.records, { seen: recorded }), progress.page(page))
+      (page) =>
+        guard.check(page).pipe(
+          Effect.zipRight(Store.upsert(resource, page.records, { seen: recorded })),
+          Effect.zipRight(progress.page(page))
+        )
     )
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
@@ -230,7 +327,7 @@ const full = (
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    yield* writeState(resource, next, outcome.consistency, rows, {
+    yield* writeState(resource, next, outcome.consistency, rows, guard.organisation(), {
       reconciled: consistent,
       previousFullSyncAt: previous?.lastFullSyncAt
     })
@@ -250,7 +347,8 @@ const incremental = (
   previous: Store.State,
   checkpoint: string,
   options: Options,
-  progress: Progress.Progress
+  progress: Progress.Progress,
+  guard: Guard
 ) =>
   Effect.gen(function*() {
     let retired: Array<Resources.JsonRecord> = []
@@ -266,6 +364,7 @@ const incremental = (
       }),
       (page) =>
       Effect.gen(function*() {
+        yield* guard.check(page)
         if (resource.name === "users") {
           for (const record of page.records) {
             if (record["status"] === "Retired") retired.push(record)
@@ -289,7 +388,7 @@ const incremental = (
     const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
     // The rows are counted from the previous run's count and this one's changes, not by counting the table.
     const rows = previous.records + inserted - deleted
-    yield* writeState(resource, next, outcome.consistency, rows, {
+    yield* writeState(resource, next, outcome.consistency, rows, guard.organisation(), {
       reconciled: false,
       previousFullSyncAt: previous.lastFullSyncAt
     })
@@ -313,6 +412,7 @@ const writeState = (
   checkpoint: string | undefined,
   consistency: "consistent" | "drifted",
   rows: number,
+  organisation: Store.Organisation,
   fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
 ) =>
   Effect.gen(function*() {
@@ -324,7 +424,8 @@ const writeState = (
       consistency,
       records: rows,
       lastFullSyncAt: fullSync.reconciled ? now : fullSync.previousFullSyncAt,
-      lastSyncAt: now
+      lastSyncAt: now,
+      organisation
     })
   })
 
@@ -335,7 +436,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${Progress.count(n
 
 /**
  * The one-line summary of a run, e.g. `assignments: full, 12,345 records (3 deleted), 25 pages, 4 retries,
- * consistent, 2.1 s`.
+ * consistent, 2.1 s`. A full run of a resource with deltas none of whose passes was consistent stored no
+ * checkpoint, so the next run is full again: its line says so.
  *
  * @since 0.1.0
  * @category formatting
@@ -345,6 +447,8 @@ export const describe = (summary: Summary): string => {
   const deleted = summary.deleted > 0 ? ` (${Progress.count(summary.deleted)} deleted)` : ""
   const consistency = summary.consistency === "consistent"
     ? "consistent"
+    : summary.mode === "full" && summary.checkpoint === "none" && summary.reason !== "no-incremental"
+    ? "drifted: no checkpoint stored: the data kept changing; the next run is full again"
     : summary.mode === "full"
     ? "drifted: deletions reconciled by the next consistent full sync"
     : "drifted: checkpoint kept, the next run fetches this delta again"

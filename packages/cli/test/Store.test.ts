@@ -147,6 +147,26 @@ describe("Store", () => {
       assert.strictEqual(yield* Store.count(assignments), 1100)
     })))
 
+  it.scopedLive("ensureSchema adds the columns a table made by an earlier version lacks, keeping its rows", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      // assets without its last column, and sync_state as the version before made it.
+      yield* sql.unsafe("CREATE TABLE \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT)")
+      yield* sql.unsafe("INSERT INTO \"assets\" VALUES ('1:STDQ', '1', 'STDQ')")
+      yield* sql.unsafe(
+        "CREATE TABLE \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
+          "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT)"
+      )
+      yield* Store.ensureSchema([assets])
+      const columns = (table: string) =>
+        Effect.map(sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`, (rows) => rows.map((row) => row.name))
+      assert.deepStrictEqual(yield* columns("assets"), [Store.keyColumn, ...assets.fields.map((field) => field.name)])
+      assert.includeMembers(yield* columns("sync_state"), ["org_name", "location_uid", "base_url"])
+      assert.deepStrictEqual(yield* Store.rows(assets), [{ key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ" } }])
+      yield* Store.ensureSchema([assets]) // and again: nothing to add
+    })))
+
   it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
     withDatabase(Effect.gen(function*() {
       yield* Store.ensureSchema([])

@@ -1,10 +1,11 @@
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Simulator from "@vppkit/core/Simulator"
 import type * as VppClient from "@vppkit/core/VppClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -238,6 +239,140 @@ describe("Sync", () => {
         assert.strictEqual(consistent!.deleted, 1)
         yield* assertSame(simulator, assignments)
         assert.strictEqual((yield* stateOf("assignments")).checkpoint, yield* simulator.versionId("assignments"))
+      })
+    ))
+
+  it.scopedLive("another organisation's token on a database is refused before it is asked anything or anything is written", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const filename = path.join(dir, "sync.sqlite")
+      const simulatorOptions = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
+      const first = yield* Layer.build(Simulator.layerTest(settings, simulatorOptions))
+      // Another organisation, and another library of an organisation of the same name (another uId).
+      const other = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 8, orgName: "Other School" }, simulatorOptions))
+      const sameName = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 9 }, simulatorOptions))
+      const as = <A, E>(
+        organisation: typeof first,
+        body: Effect.Effect<A, E, Simulator.Simulator | SqlClient.SqlClient | VppClient.VppClient>
+      ) => body.pipe(Effect.provide(organisation), Effect.provide(SqliteClient.layer({ filename })))
+      const attempt = (organisation: typeof first) =>
+        as(
+          organisation,
+          Effect.gen(function*() {
+            const simulator = yield* Simulator.Simulator
+            const result = yield* Effect.either(sync())
+            return { result, requests: (yield* simulator.log).length }
+          })
+        )
+      const refusal = (result: Either.Either<unknown, unknown>): Sync.OrganisationMismatchError => {
+        assert.isTrue(Either.isLeft(result), "the sync was refused")
+        const error = (result as Either.Left<unknown, unknown>).left
+        assert.strictEqual((error as { readonly _tag?: unknown })._tag, "OrganisationMismatchError", String(error))
+        return error as Sync.OrganisationMismatchError
+      }
+
+      yield* as(first, sync())
+      const stored = yield* as(first, snapshot(Resources.all))
+
+      const byName = yield* attempt(other)
+      assert.strictEqual(byName.requests, 0, "refused before any request")
+      assert.deepStrictEqual(yield* as(first, snapshot(Resources.all)), stored, "nothing was written")
+      const nameError = refusal(byName.result)
+
+      const byUId = yield* attempt(sameName)
+      assert.strictEqual(byUId.requests, 1, "refused at the first response, the first page of assets")
+      assert.deepStrictEqual(yield* as(first, snapshot(Resources.all)), stored, "nothing was written")
+      const uIdError = refusal(byUId.result)
+
+      // What the database records, and what the messages say.
+      const firstUId = Option.getOrThrow(yield* as(first, Store.readOrganisation)).uId
+      assert.match(firstUId ?? "", /^\d+$/)
+      assert.deepStrictEqual((yield* as(first, stateOf("assignments"))).organisation, {
+        orgName: "Simulated School",
+        baseUrl: Simulator.testBaseUrl,
+        uId: firstUId
+      })
+      assert.strictEqual(
+        nameError.message,
+        `the database holds the records of "Simulated School" (uId ${firstUId}, ${Simulator.testBaseUrl}), the sToken is of "Other School" (${Simulator.testBaseUrl}): refused, to keep two organisations apart; sync "Other School" into another database (another --db)`
+      )
+      const otherUId = uIdError.presented.uId
+      assert.match(otherUId ?? "", /^\d+$/)
+      assert.notStrictEqual(otherUId, firstUId)
+      assert.include(uIdError.message, `"Simulated School" (uId ${firstUId}, `)
+      assert.include(uIdError.message, `"Simulated School" (uId ${otherUId}, `)
+
+      // The organisation of the database syncs on.
+      const again = yield* as(first, sync())
+      assert.deepStrictEqual(again.map((summary) => summary.resource), [...Resources.names])
+    }))
+
+  it.scopedLive("a database made before the organisation was recorded gains the columns, keeps its rows, and records it", () =>
+    withStore((filename) =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        // The tables exactly as the version before made them, with one synced resource.
+        yield* Effect.provide(
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql.unsafe(
+              "CREATE TABLE IF NOT EXISTS \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
+                "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT)"
+            )
+            yield* sql.unsafe(Store.createTableSql(assignments))
+            yield* Store.upsert(assignments, [{ adamId: "1", pricingParam: "STDQ", serialNumber: "OLD" }])
+            yield* sql.unsafe(
+              "INSERT INTO \"sync_state\" VALUES ('assignments', 'versionId', 'not-a-known-version', 'consistent', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+            )
+          }),
+          SqliteClient.layer({ filename })
+        ).pipe(Effect.scoped)
+
+        // Its first sync is not refused: it records the organisation (the old checkpoint is refused, 9721).
+        const [summary] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(summary!.reason, "checkpoint-unusable")
+        yield* assertSame(simulator, assignments)
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql`SELECT ${sql("org_name")}, ${sql("base_url")}, ${sql("location_uid")} FROM ${sql("sync_state")}`
+        assert.strictEqual(row!["org_name"], "Simulated School")
+        assert.strictEqual(row!["base_url"], Simulator.testBaseUrl)
+        assert.match(String(row!["location_uid"]), /^\d+$/)
+        assert.deepStrictEqual(
+          yield* Store.readOrganisation,
+          Option.some({ orgName: "Simulated School", baseUrl: Simulator.testBaseUrl, uId: String(row!["location_uid"]) })
+        )
+      })
+    ))
+
+  it.scopedLive("a full run none of whose passes was consistent says that it stored no checkpoint and why", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assignments = resource("assignments")
+        // A write before every request: no pass of the first run is consistent, so it has no checkpoint to store.
+        yield* simulator.setChurn({ every: 1, resources: ["assignments"], updates: 1 })
+        const [first] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(first!.mode, "full")
+        assert.strictEqual(first!.consistency, "drifted")
+        assert.strictEqual(first!.passes, 3)
+        assert.strictEqual(first!.checkpoint, "none")
+        assert.strictEqual((yield* stateOf("assignments")).checkpoint, undefined)
+        assert.match(
+          Sync.describe(first!),
+          /^assignments: full, [\d,]+ records, \d+ pages, 0 retries, 3 passes, drifted: no checkpoint stored: the data kept changing; the next run is full again, \d+\.\d s$/
+        )
+
+        // And so it is; once a pass is consistent, the line says nothing of the kind.
+        yield* simulator.setChurn(undefined)
+        const [second] = yield* sync({ resources: [assignments] })
+        assert.strictEqual(second!.mode, "full")
+        assert.strictEqual(second!.consistency, "consistent")
+        assert.notInclude(Sync.describe(second!), "no checkpoint stored")
+
+        // A resource without deltas never stores a checkpoint: its drifted line does not blame the drift for it.
+        const assets: Sync.Summary = { ...first!, resource: "assets", reason: "no-incremental" }
+        assert.notInclude(Sync.describe(assets), "no checkpoint stored")
       })
     ))
 

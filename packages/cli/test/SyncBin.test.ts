@@ -7,10 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as Resources from "../src/Resources.js"
 import * as Store from "../src/Store.js"
-import { assertBuilt, type Exit, run, start } from "./support/bin.js"
+import { assertBuilt, assertFailure, type Exit, run, start } from "./support/bin.js"
 import { seeded } from "./support/random.js"
 import { byKey, canonical, compare, tempDir } from "./support/store.js"
 
@@ -236,6 +237,73 @@ describe("vppkit sync (the built bin)", () => {
         assert.deepStrictEqual(states.map((row) => row.resource), ["assets", "assignments", "subscriptions", "users"])
         assert.strictEqual(yield* Store.count(Resources.all.find((r) => r.name === "subscription-assignments")!), 0)
       }))
+    }))
+
+  it.scopedLive("a second sync of the same database exits at once (6) naming the running one; a killed one leaves no lock", () =>
+    Effect.gen(function*() {
+      const { args, db, simulator } = yield* setup({ seed: 31, pageSize: 50, records: { assets: 2, users: 60, assignments: 120 } })
+      // Subscription assignments never answer the first run: it is still running while the second one starts.
+      yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* start(args())
+        const startedAt = Date.now()
+        // A stalled request is logged only if it ends: wait for the resource before, then for the stall to begin.
+        while (!(yield* simulator.log).some((entry) => entry.path === "/v2/subscriptions")) yield* Effect.sleep("5 millis")
+        yield* Effect.sleep("150 millis")
+        const requests = yield* dataRequests(simulator)
+        const second = yield* run(args()).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the second run did not exit within 10 s") }),
+          Effect.orDie
+        )
+        const line = assertFailure(second, 6, args())
+        const match = /^vppkit: another vppkit sync is running on (.+) \(pid (\d+) on (.+), started at (\S+)\): wait for it to finish, or stop it$/
+          .exec(line)
+        assert.isNotNull(match, line)
+        assert.strictEqual(match![1], db)
+        assert.strictEqual(Number(match![2]), first.child.pid)
+        assert.strictEqual(match![3], os.hostname())
+        assert.approximately(Date.parse(match![4]!), startedAt, 10_000)
+        assert.strictEqual(yield* dataRequests(simulator), requests, "the second run sent no request")
+
+        // kill -9 releases the lock with the process: the next run does not wait for a dead one.
+        first.child.kill("SIGKILL")
+        yield* first.exit
+      }))
+      const next = yield* run(args("--quiet"))
+      assertOk(next)
+      yield* withDb(db, assertAllSame(simulator))
+      // A run that ends leaves no holder behind.
+      const holders = yield* withDb(
+        `${db}-lock`,
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("vppkit_sync_holder")}`)
+      )
+      assert.strictEqual(holders[0]!.n, 0)
+    }))
+
+  it.scopedLive("another organisation's token on the database: one line naming both, exit 2, no request to it", () =>
+    Effect.gen(function*() {
+      const records = { assets: 2, users: 20, assignments: 40 }
+      const { args, db, dir, server, simulator } = yield* setup({ seed: 41, orgName: "First School", pageSize: 50, records })
+      assertOk(yield* run(args("--quiet")))
+      const other = yield* SimulatorServer.make({ seed: 42, orgName: "Second School", pageSize: 50, records })
+      const otherToken = path.join(dir, "other-token")
+      fs.writeFileSync(otherToken, Redacted.value(other.simulator.token.value) + "\n", { mode: 0o600 })
+      const before = yield* withDb(db, Effect.forEach(Resources.all, committed))
+
+      const otherArgs = ["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", db]
+      const line = assertFailure(yield* run(otherArgs), 2, otherArgs)
+      const uId = /\(uId (\d+), /.exec(line)?.[1]
+      assert.strictEqual(
+        line,
+        `vppkit: --db ${db}: the database holds the records of "First School" (uId ${uId}, ${server.baseUrl}), the sToken is of "Second School" (${other.baseUrl}): refused, to keep two organisations apart; sync "Second School" into another database (another --db)`
+      )
+      assert.strictEqual((yield* other.simulator.log).length, 0, "no request to the other organisation")
+      assert.deepStrictEqual(yield* withDb(db, Effect.forEach(Resources.all, committed)), before, "nothing was written")
+
+      // Into another database it syncs; the first organisation's database syncs on.
+      assertOk(yield* run(["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", path.join(dir, "second.sqlite"), "--quiet"]))
+      assertOk(yield* run(args("--quiet")))
+      yield* withDb(db, assertAllSame(simulator))
     }))
 
   it.scopedLive("usage errors: a --db in a missing directory, an unknown resource → one line, exit code 2", () =>

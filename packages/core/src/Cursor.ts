@@ -148,7 +148,13 @@ export const make = <A, I>(
         if (body.tokenExpirationDate !== undefined) {
           tokenExpiresAt = parseAppleDate(body.tokenExpirationDate) ?? tokenExpiresAt
         }
-        const page: Traversal.Page<A> = { records: Envelope.records<A>(body, endpoint.field), index, total: undefined, versionId }
+        const page: Traversal.Page<A> = {
+          records: Envelope.records<A>(body, endpoint.field),
+          index,
+          total: undefined,
+          versionId,
+          uId: body.uId
+        }
         yield* onPage(page)
         records += page.records.length
         const next = body.nextCursor

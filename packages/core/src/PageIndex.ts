@@ -159,7 +159,8 @@ export const traverse = <A, I>(
           records: page.records,
           index: page.currentPageIndex,
           total: page.totalPages,
-          versionId: page.versionId
+          versionId: page.versionId,
+          uId: page.uId
         })
       }
       const tooMany = new VppError.ProtocolError({

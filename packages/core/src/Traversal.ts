@@ -76,6 +76,8 @@ export interface Page<A> {
   readonly total: number | undefined
   /** The `versionId` this page was served at (page-index and cursor). */
   readonly versionId: string | undefined
+  /** Apple's `uId` of the library that served the page (v2 responses carry it; legacy ones are not read for it). */
+  readonly uId?: string | undefined
 }
 
 /**

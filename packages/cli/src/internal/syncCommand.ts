@@ -2,9 +2,11 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlError from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as VppClient from "@vppkit/core/VppClient"
+import type * as VppError from "@vppkit/core/VppError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -13,6 +15,7 @@ import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
+import * as SyncLock from "./syncLock.js"
 import {
   applyRateLimit,
   globalOptions,
@@ -107,19 +110,32 @@ export const syncCommand = Command.make(
       }
       yield* checkDirectory(db)
       const client = yield* makeClient(globals)
-      yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
+      // Before any request: a second run on the database stops here, at once; so does a token of another
+      // organisation than the one the database holds.
+      yield* SyncLock.acquire(db)
       const database = yield* openDatabase(db)
-      const summaries = yield* Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }).pipe(
-        Effect.provide(database),
-        Effect.provideService(VppClient.VppClient, client),
-        Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
-        // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
-        Effect.catchSomeDefect((defect) =>
-          isSqlError(defect)
-            ? Option.some(Effect.fail(new CommandError({ message: `database ${db}: ${describeSqlError(defect)}` })))
-            : Option.none()
+      const withDatabase = <A>(
+        effect: Effect.Effect<
+          A,
+          VppError.VppError | SqlError.SqlError | Sync.OrganisationMismatchError,
+          VppClient.VppClient | SqlClient.SqlClient
+        >
+      ) =>
+        effect.pipe(
+          Effect.provide(database),
+          Effect.provideService(VppClient.VppClient, client),
+          Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
+          Effect.catchTag("OrganisationMismatchError", (error) => new UsageError({ message: `--db ${db}: ${error.message}` })),
+          // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
+          Effect.catchSomeDefect((defect) =>
+            isSqlError(defect)
+              ? Option.some(Effect.fail(new CommandError({ message: `database ${db}: ${describeSqlError(defect)}` })))
+              : Option.none()
+          )
         )
-      )
+      yield* withDatabase(Sync.checkOrganisation)
+      yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
+      const summaries = yield* withDatabase(Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }))
       const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
       yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))
     }).pipe(Effect.scoped)
