@@ -106,6 +106,11 @@ export interface Settings {
   readonly pageSize?: number
   /** `totalPages` reported for an empty result (default 1). */
   readonly emptyTotalPages?: 0 | 1
+  /**
+   * Report `totalPages` this many pages short of the real count (never below 1), as a server whose count lags
+   * behind its data; `nextPageIndex` and the pages themselves follow the real count (default 0).
+   */
+  readonly totalPagesLag?: number
   /** Live pages shift under writes (default); snapshots serve pages 1.. from the state of page 0. */
   readonly pages?: "live" | "snapshot"
   /** Whether deltas show deleted (retired/removed) records (default invisible). */
@@ -530,7 +535,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         currentPageIndex: pageIndex,
         ...(pageIndex + 1 < totalPages ? { nextPageIndex: pageIndex + 1 } : {}),
         size: page.length,
-        totalPages,
+        totalPages: Math.max(Math.min(totalPages, 1), totalPages - (settings.totalPagesLag ?? 0)),
         versionId,
         ...metadata(now)
       })
