@@ -29,8 +29,9 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import { Asset, type AssetFilters } from "./Asset.js"
+import { Asset, type AssetFilters, fromUnlimited, UnlimitedAsset } from "./Asset.js"
 import { Assignment, type AssignmentFilters } from "./Assignment.js"
+import * as Envelope from "./internal/envelope.js"
 import * as PageEnvelope from "./Page.js"
 import { parseAppleDate } from "./SToken.js"
 import * as Traversal from "./Traversal.js"
@@ -56,7 +57,9 @@ export interface Options {
 }
 
 /**
- * A page-index endpoint: its path, the name of its records array, and the record schema.
+ * A page-index endpoint: its path, the name of its records array, and the record schema; `also`, a second
+ * records array of its pages whose records are delivered too, after the page's others (Get Assets'
+ * `unlimitedAssets`).
  *
  * @since 0.1.0
  * @category models
@@ -65,6 +68,19 @@ export interface Endpoint<A, I> {
   readonly path: string
   readonly field: string
   readonly record: Schema.Schema<A, I>
+  readonly also?: AlsoRecords<A>
+}
+
+/**
+ * A second records array of a page: its name, its record schema, and how its records become the endpoint's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AlsoRecords<A, B = any> {
+  readonly field: string
+  readonly record: Schema.Schema<B, any>
+  readonly toRecord: (record: B) => A
 }
 
 /**
@@ -74,7 +90,8 @@ export interface Endpoint<A, I> {
 export const AssetsEndpoint: Endpoint<Asset, Schema.Schema.Encoded<typeof Asset>> = {
   path: "/v2/assets",
   field: "assets",
-  record: Asset
+  record: Asset,
+  also: { field: "unlimitedAssets", record: UnlimitedAsset, toRecord: fromUnlimited } satisfies AlsoRecords<Asset, UnlimitedAsset>
 }
 
 /**
@@ -119,7 +136,14 @@ export const traverse = <A, I>(
   params: VppClient.UrlParams,
   options: Options = {}
 ): Traversal.Traversal<A> => {
-  const schema = PageEnvelope.envelope(endpoint.field, endpoint.record)
+  const schema = PageEnvelope.envelope(endpoint.field, endpoint.record, endpoint.also)
+  const also = endpoint.also
+  const fromBody = (body: PageEnvelope.Body): PageEnvelope.Page<A> => {
+    const page = PageEnvelope.fromEnvelope<A>(endpoint.field, body)
+    if (also === undefined) return page
+    const more = Envelope.records<unknown>(body, also.field)
+    return more.length === 0 ? page : { ...page, records: [...page.records, ...more.map(also.toRecord)] }
+  }
   const maxPages = options.maxPages ?? 100_000
   const drift = options.drift ?? "report"
 
@@ -136,7 +160,7 @@ export const traverse = <A, I>(
         ).pipe(
           Effect.map((response) => {
             state.retries += response.attempts - 1
-            return PageEnvelope.fromEnvelope<A>(endpoint.field, response.value)
+            return fromBody(response.value)
           }),
           Effect.catchIf(
             (error): error is VppError.BadRequestError =>
@@ -314,6 +338,9 @@ const outcome = (checkpoint: string, state: PassState, retries: number, passes: 
 /**
  * Get Assets. There is no incremental option: Apple does not support `sinceVersionId` for assets, so
  * compare the outcome's checkpoint with the stored one and refetch.
+ *
+ * With the filter `unlimited: true`, Apple sends unlimited free assets in a separate `unlimitedAssets` array:
+ * their records are delivered with the page's others, marked `unlimited: true` (see {@link Asset}).
  *
  * @since 0.1.0
  * @category paginators

@@ -100,7 +100,7 @@ export interface Settings {
   /** Seeds the data and the probabilistic faults (default 1). */
   readonly seed?: number
   readonly orgName?: string
-  /** Record counts (defaults: 20 assets, 100 users, 500 assignments). */
+  /** Record counts (defaults: 20 assets, 100 users, 500 assignments; of the assets, 0 unlimited free ones). */
   readonly records?: Partial<Counts>
   /** Records per page (default 1000; Apple: "several hundred"). */
   readonly pageSize?: number
@@ -382,7 +382,8 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
     const organisation = new Organisation(seed, {
       assets: settings.records?.assets ?? 20,
       assignments: settings.records?.assignments ?? 500,
-      users: settings.records?.users ?? 100
+      users: settings.records?.users ?? 100,
+      unlimitedAssets: settings.records?.unlimitedAssets ?? 0
     })
     const expiresAt = settings.tokenExpiresAt ?? new Date("2030-11-08T22:33:22Z")
     const token = SToken.make({ secret: makeRandom(hash(`token:${seed}`)).hex(64), orgName, expiresAt })
@@ -529,9 +530,11 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       }
       const totalPages = records.length === 0 ? (settings.emptyTotalPages ?? 1) : Math.ceil(records.length / pageSize)
       if (pageIndex < 0 || (pageIndex > 0 && pageIndex >= totalPages)) return errorResponse(400, 9650)
-      const page = records.slice(pageIndex * pageSize, (pageIndex + 1) * pageSize).map(selection.render)
+      const stored = records.slice(pageIndex * pageSize, (pageIndex + 1) * pageSize)
+      const arrays = selection.arrays?.(stored) ?? { [pageFields[resource]]: stored.map(selection.render) }
+      const page = Object.values(arrays).flat()
       return json(200, {
-        [pageFields[resource]]: page,
+        ...arrays,
         currentPageIndex: pageIndex,
         ...(pageIndex + 1 < totalPages ? { nextPageIndex: pageIndex + 1 } : {}),
         size: page.length,

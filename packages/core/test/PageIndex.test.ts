@@ -242,6 +242,29 @@ describe("PageIndex", () => {
       assert.strictEqual(outcome.consistency, "drifted")
     }))
 
+  it.effect("unlimited assets: unlimited=true delivers the unlimitedAssets array marked; false leaves them out", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const all = (yield* sim.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      // without the parameter, Apple lists them among the others with totalCount 2147483647
+      const isUnlimited = (asset: Record<string, unknown>) => asset["totalCount"] === 2_147_483_647
+      assert.strictEqual(all.filter(isUnlimited).length, 4)
+      const omitted = yield* collect(PageIndex.assets({ concurrency: 2 }))
+      assert.deepStrictEqual(sorted(omitted.records), sorted(all))
+
+      const withThem = yield* collect(PageIndex.assets({ concurrency: 2, filters: { unlimited: true } }))
+      const unlimited = all.filter(isUnlimited).map(({ availableCount: _a, retiredCount: _r, totalCount: _t, ...rest }) => ({
+        ...rest,
+        unlimited: true
+      }))
+      assert.deepStrictEqual(sorted(withThem.records), sorted([...all.filter((a) => !isUnlimited(a)), ...unlimited]))
+      assert.strictEqual(withThem.outcome.records, 15)
+      assert.strictEqual(withThem.outcome.consistency, "consistent")
+
+      const without = yield* collect(PageIndex.assets({ filters: { unlimited: false } }))
+      assert.deepStrictEqual(sorted(without.records), sorted(all.filter((a) => !isUnlimited(a))))
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 4, records: { assets: 15, unlimitedAssets: 4 } }))))
+
   it.effect("pages reported after the start are requested in parallel too", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator
