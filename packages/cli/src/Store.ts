@@ -105,7 +105,36 @@ export const createStateTableSql = `CREATE TABLE IF NOT EXISTS ${quote(stateTabl
 })`
 
 /**
- * Creates `sync_state` and the tables of the resources, when missing.
+ * Adds to a resource's existing table the columns of fields it lacks (a database written by an earlier
+ * version, before a field was added): `ALTER TABLE … ADD COLUMN`, whose rows get `NULL` there, as records
+ * without the field.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const addMissingColumns: (
+  resource: Resources.Resource
+) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.addMissingColumns")(
+  function*(resource: Resources.Resource) {
+    const sql = yield* SqlClient.SqlClient
+    const columns = yield* sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT ${sql("column_name")} AS ${sql("name")} FROM ${sql("information_schema")}.${
+          sql("columns")
+        } WHERE ${sql("table_schema")} = current_schema() AND ${sql("table_name")} = ${resource.table}`,
+      orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${resource.table})`
+    })
+    const present = new Set(columns.map((column) => column.name))
+    for (const field of resource.fields) {
+      if (present.has(field.name)) continue
+      yield* sql.unsafe(`ALTER TABLE ${quote(resource.table)} ADD COLUMN ${quote(field.name)} ${sqlType(field.type)}`)
+    }
+  }
+)
+
+/**
+ * Creates `sync_state` and the tables of the resources, when missing, and adds the columns a table made by an
+ * earlier version lacks ({@link addMissingColumns}).
  *
  * @since 0.1.0
  * @category schema
@@ -116,7 +145,10 @@ export const ensureSchema: (
   function*(resources: ReadonlyArray<Resources.Resource>) {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(createStateTableSql)
-    for (const resource of resources) yield* sql.unsafe(createTableSql(resource))
+    for (const resource of resources) {
+      yield* sql.unsafe(createTableSql(resource))
+      yield* addMissingColumns(resource)
+    }
   }
 )
 

@@ -315,7 +315,7 @@ const faultApplies = (fault: Fault, path: string): boolean =>
 interface BodySummary {
   readonly errorNumber: number | undefined
   readonly versionId: string | undefined
-  /** The length of the first non-empty array among the body's fields. */
+  /** The records in the body: the elements of its arrays of objects (Get Assets may have two). */
   readonly records: number
 }
 
@@ -326,7 +326,10 @@ const summarize = (parsed: unknown): BodySummary => {
     versionId: typeof body?.["versionId"] === "string" ? body["versionId"] : undefined,
     records: body === undefined
       ? 0
-      : Object.values(body).reduce<number>((n, value) => Array.isArray(value) && n === 0 ? value.length : n, 0)
+      : Object.values(body).reduce<number>(
+        (n, value) => Array.isArray(value) && typeof value[0] === "object" && value[0] !== null ? n + value.length : n,
+        0
+      )
   }
 }
 
