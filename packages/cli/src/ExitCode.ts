@@ -7,7 +7,8 @@
  * | 1 | anything else (a bad answer from Apple, a database error, …) |
  * | 2 | usage: a bad flag, argument, file or setting |
  * | 3 | the sToken: missing, unreadable, malformed, expired, revoked or refused |
- * | 4 | gave up after retries: Apple kept rate-limiting, was unavailable, or the network failed |
+ * | 4 | gave up after retries: Apple kept rate-limiting, was unavailable, or the network failed; or asked (with |
+ * |   | `Retry-After`) for a wait longer than what is left of the retry budget: the message says when to retry |
  * | 6 | busy: another `vppkit sync` is running on the database |
  *
  * @since 0.1.0
@@ -120,7 +121,11 @@ export const of = (error: unknown): number => {
  * @category messages
  */
 export const message = (error: unknown): string => {
-  if (VppError.isVppError(error) && VppError.isRetryable(error)) return `gave up after retries: ${error.message}`
+  if (VppError.isVppError(error) && VppError.isRetryable(error)) {
+    // A Retry-After: the error's message names the time to retry after (maybe beyond the budget, unretried).
+    const retryAt = "retryAt" in error ? error.retryAt : undefined
+    return retryAt === undefined ? `gave up after retries: ${error.message}` : `gave up: ${error.message}`
+  }
   if (VppError.isVppError(error) && error._tag === "CheckpointUnusableError") {
     return `${error.message} (run again without --since / --checkpoint, or sync with --full)`
   }

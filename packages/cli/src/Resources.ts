@@ -167,9 +167,14 @@ const resources: ReadonlyArray<Resource> = [
       integer("max-available-count", "maxAvailableCount", "at most this many available licences"),
       integer("min-assigned-count", "minAssignedCount", "at least this many assigned licences"),
       integer("max-assigned-count", "maxAssignedCount", "at most this many assigned licences"),
-      boolean("unlimited", "unlimited", "only assets with (true) or without (false) unlimited licences")
+      boolean(
+        "unlimited",
+        "unlimited",
+        "true: unlimited free assets too, marked unlimited; false: leave them out (default: listed with totalCount 2147483647)"
+      )
     ],
-    syncFilters: {},
+    // Unlimited free assets as Apple marks them (their own array, no counts), not as a totalCount of 2147483647.
+    syncFilters: { unlimited: true },
     fields: [
       { name: "adamId", type: "text" },
       { name: "pricingParam", type: "text" },
@@ -180,7 +185,9 @@ const resources: ReadonlyArray<Resource> = [
       { name: "totalCount", type: "integer" },
       { name: "deviceAssignable", type: "boolean" },
       { name: "revocable", type: "boolean" },
-      { name: "supportedPlatforms", type: "json" }
+      { name: "supportedPlatforms", type: "json" },
+      // vppkit's, not Apple's: true for a record of Apple's unlimitedAssets array (absent otherwise)
+      { name: "unlimited", type: "boolean" }
     ],
     keyDescription: "`adamId`:`pricingParam`",
     key: (record) => Asset.key({ adamId: str(record, "adamId"), pricingParam: str(record, "pricingParam") }),

@@ -87,7 +87,8 @@ export interface Summary {
 /**
  * The filters a sync asks each resource for: none (everything the endpoint returns), except legacy users,
  * for whom retired entries are asked for too, so that a retirement is a change an incremental run sees (the
- * entry turns Retired) instead of a disappearance only a full run reconciles.
+ * entry turns Retired) instead of a disappearance only a full run reconciles, and assets, asked with
+ * `unlimited=true` so that unlimited free assets come marked (`unlimited` 1) without made-up counts.
  *
  * @since 0.1.0
  * @category models

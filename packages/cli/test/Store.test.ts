@@ -19,7 +19,7 @@ describe("Store", () => {
       Store.createTableSql(resource("assets")),
       "CREATE TABLE IF NOT EXISTS \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
         "\"productType\" TEXT, \"assignedCount\" BIGINT, \"availableCount\" BIGINT, \"retiredCount\" BIGINT, \"totalCount\" BIGINT, " +
-        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT)"
+        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT, \"unlimited\" INTEGER)"
     )
     assert.include(Store.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
     assert.include(Store.createStateTableSql, "\"checkpoint\" TEXT NULL")
@@ -46,7 +46,8 @@ describe("Store", () => {
         totalCount: 4,
         deviceAssignable: 1,
         revocable: 0,
-        supportedPlatforms: "[\"iOS\",\"macOS\"]"
+        supportedPlatforms: "[\"iOS\",\"macOS\"]",
+        unlimited: null
       })
       assert.deepStrictEqual(yield* Store.rows(assets), [
         { key: "1:STDQ", record: second },
@@ -54,6 +55,26 @@ describe("Store", () => {
       ])
       yield* Store.upsert(assets, [{ ...book, productType: "App" }])
       assert.strictEqual(yield* Store.count(assets), 2)
+    })))
+
+  it.scopedLive("a table written before a field existed gets its column, and keeps its rows", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      // the assets table as vppkit made it before the unlimited field
+      const older = { ...assets, fields: assets.fields.filter((field) => field.name !== "unlimited") }
+      yield* sql.unsafe(Store.createTableSql(older))
+      yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
+      yield* Store.ensureSchema([assets])
+      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"assets"})`
+      assert.include(columns.map((column) => column.name), "unlimited")
+      yield* Store.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
+      assert.deepStrictEqual(yield* Store.rows(assets), [
+        { key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ", totalCount: 3 } },
+        { key: "2:STDQ", record: { adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true } }
+      ])
+      // and again: nothing left to add
+      yield* Store.ensureSchema([assets])
     })))
 
   it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>

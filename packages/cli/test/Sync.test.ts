@@ -105,6 +105,32 @@ describe("Sync", () => {
       })
     ))
 
+  it.scopedLive("unlimited free assets are stored marked unlimited, without counts, also in a database made before that column", () =>
+    withStore(() =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        const assets = resource("assets")
+        // the assets table of a database written before the unlimited column existed
+        const sql = yield* SqliteClient.SqliteClient
+        yield* sql.unsafe(Store.createTableSql({ ...assets, fields: assets.fields.filter((field) => field.name !== "unlimited") }))
+        const [summary] = yield* sync({ resources: [assets] })
+        assert.strictEqual(summary!.records, 10)
+        yield* assertSame(simulator, assets)
+        const unlimited = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql("assets")} WHERE ${sql("unlimited")} = 1`
+        assert.strictEqual(unlimited.length, 3)
+        for (const row of unlimited) {
+          assert.isNull(row["totalCount"])
+          assert.isNull(row["availableCount"])
+          assert.isNotNull(row["assignedCount"])
+        }
+        // the server's view without the parameter: the same assets, with totalCount 2147483647
+        const listed = (yield* simulator.records("assets")) as ReadonlyArray<Record<string, unknown>>
+        assert.deepStrictEqual(
+          unlimited.map((row) => row["natural_key"]).sort(),
+          listed.filter((a) => a["totalCount"] === 2_147_483_647).map((a) => `${a["adamId"]}:${a["pricingParam"]}`).sort()
+        )
+      }), { ...settings, records: { assets: 10, unlimitedAssets: 3, users: 10, assignments: 30 } }))
+
   it.scopedLive("after churn an incremental run brings every record written; users' retirements replace their entries", () =>
     withStore(() =>
       Effect.gen(function*() {

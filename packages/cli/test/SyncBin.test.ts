@@ -97,7 +97,8 @@ describe("vppkit sync (the built bin)", () => {
       const { args, db, simulator } = yield* setup({
         seed: 11,
         pageSize: 60,
-        records: { assets: 2, users: 150, assignments: 300 }
+        // one of the assets an unlimited free asset: stored marked unlimited (the comparison expects it so)
+        records: { assets: 2, unlimitedAssets: 1, users: 150, assignments: 300 }
       })
       const first = yield* run(args())
       assertOk(first)

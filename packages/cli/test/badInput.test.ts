@@ -66,6 +66,10 @@ beforeAll(async () => {
   connect = ["--token-file", writeToken(dir, served.simulator.token.value, "good.vpptoken"), "--base-url", baseUrl]
   // Subscription admins keep answering 503: a run with --retries 0 gives up at once.
   await Effect.runPromise(served.simulator.inject({ _tag: "Unavailable" }, { path: "/v2/subscriptions/admins", times: 1000 }))
+  // Subscription assignments answer 503 with Retry-After: a day, longer than the retry budget: no waiting.
+  await Effect.runPromise(
+    served.simulator.inject({ _tag: "Unavailable", retryAfter: { seconds: 86_400 } }, { path: "/v2/subscriptions/assignments", times: 1000 })
+  )
   const refusing = await Effect.runPromise(Scope.extend(SimulatorServer.make({ seed: 4, revoked: true }), scope))
   revoked = ["--token-file", writeToken(dir, refusing.simulator.token.value, "revoked.vpptoken"), "--base-url", refusing.baseUrl]
   closedPort = await new Promise<number>((resolve, reject) => {
@@ -176,6 +180,12 @@ const rows: ReadonlyArray<Row> = [
     args: () => ["list", "subscription-admins", "--retries", "0", ...connect],
     code: 4,
     says: /^vppkit: gave up after retries: .*503/
+  },
+  {
+    name: "a server that asks to retry in a day (Retry-After: 86400, past the retry budget)",
+    args: () => ["list", "subscription-assignments", ...connect],
+    code: 4,
+    says: /^vppkit: gave up: the service is unavailable \(HTTP 503, error 9729 from \/v2\/subscriptions\/assignments\): the server asks to retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
   },
 
   // Resources, filters and options: exit 2, found before the token is read.

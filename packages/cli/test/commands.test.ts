@@ -130,7 +130,7 @@ describe("vppkit mock-server", () => {
   it.scopedLive("serves the simulator on 127.0.0.1 with a token it writes, and stops on SIGTERM", () =>
     Effect.gen(function*() {
       const tokenFile = path.join(temp.dir, "mock.token")
-      const server = yield* startMockServer(["--write-token", tokenFile, "--assets", "7", "--org-name", "Mock Academy"])
+      const server = yield* startMockServer(["--write-token", tokenFile, "--assets", "7", "--unlimited-assets", "2", "--org-name", "Mock Academy"])
       assert.match(server.baseUrl, /^http:\/\/127\.0\.0\.1:\d+\/mdm$/)
       assert.strictEqual(fs.statSync(tokenFile).mode & 0o777, 0o600)
       const raw = fs.readFileSync(tokenFile, "utf8").trim()
@@ -140,6 +140,11 @@ describe("vppkit mock-server", () => {
         return (await response.json()) as { assets: ReadonlyArray<unknown> }
       })
       assert.strictEqual(body.assets.length, 7)
+      const split = yield* Effect.promise(async () => {
+        const response = await fetch(`${server.baseUrl}/v2/assets?unlimited=true`, { headers: { authorization: `Bearer ${raw}` } })
+        return (await response.json()) as { assets: ReadonlyArray<unknown>; unlimitedAssets: ReadonlyArray<unknown> }
+      })
+      assert.deepStrictEqual([split.assets.length, split.unlimitedAssets.length], [5, 2])
       const token = yield* Effect.promise(() => runBin(["token", "--token-file", tokenFile, "--base-url", server.baseUrl]))
       assert.strictEqual(token.code, 0, token.stderr)
       assert.include(token.stdout, "Mock Academy")

@@ -17,7 +17,7 @@ import { parseCsv } from "./helpers/csv.js"
 const settings: Simulator.Settings = {
   seed: 7,
   pageSize: 7,
-  records: { assets: 12, users: 40, assignments: 90 },
+  records: { assets: 12, unlimitedAssets: 3, users: 40, assignments: 90 },
   subscriptions: { subscriptions: 9, assignments: 30, admins: 5 }
 }
 
@@ -31,8 +31,12 @@ const resource = (name: string) => Either.getOrThrow(Resources.byName(name))
 const expected = (simulator: Simulator.Service, name: Resources.Name): Effect.Effect<ReadonlyArray<unknown>> =>
   Verify.serverRecords(simulator, name)
 
-// Every legacy user, retired ones included, as simulator.legacy.records("users") has them.
-const extraArgs: Partial<Record<Resources.Name, ReadonlyArray<string>>> = { "legacy-users": ["--include-retired", "true"] }
+// Every legacy user, retired ones included, as simulator.legacy.records("users") has them; unlimited free assets
+// from Apple's unlimitedAssets array, marked unlimited, as a sync asks for them.
+const extraArgs: Partial<Record<Resources.Name, ReadonlyArray<string>>> = {
+  "legacy-users": ["--include-retired", "true"],
+  assets: ["--unlimited", "true"]
+}
 
 /** A cell as the CSV and table formats show it, written independently of the implementation. */
 const cellText = (value: unknown): string =>
@@ -127,6 +131,32 @@ describe.concurrent("vppkit list", () => {
       const result = yield* run([...args, "--format", "json", "--quiet", ...served.connect])
       assert.strictEqual(result.code, 0, result.stderr)
       assert.deepStrictEqual(canonicalSet(JSON.parse(result.stdout)), canonicalSet(chosen))
+    }), 90_000)
+
+  it.scopedLive("--unlimited true lists unlimited free assets marked unlimited; false leaves them out", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const assets = (yield* served.simulator.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      // Apple, without the parameter: among the others, with totalCount 2147483647
+      const isUnlimited = (asset: Record<string, unknown>) => asset["totalCount"] === 2_147_483_647
+      const unlimited = assets.filter(isUnlimited)
+      assert.strictEqual(unlimited.length, 3)
+      const list = (value: string) => run(["list", "assets", "--unlimited", value, "--format", "ndjson", "-q", ...served.connect])
+
+      const withThem = yield* list("true")
+      assert.strictEqual(withThem.code, 0, withThem.stderr)
+      const records = parse("ndjson", withThem.stdout).records as ReadonlyArray<Record<string, unknown>>
+      const marked = records.filter((record) => record["unlimited"] === true)
+      assert.deepStrictEqual(
+        canonicalSet(marked),
+        canonicalSet(unlimited.map(({ availableCount: _a, retiredCount: _r, totalCount: _t, ...rest }) => ({ ...rest, unlimited: true })))
+      )
+      assert.strictEqual(records.length, assets.length)
+      assert.isTrue((yield* served.simulator.log).some((entry) => entry.path === "/v2/assets" && entry.params["unlimited"] === "true"))
+
+      const without = yield* list("false")
+      assert.strictEqual(without.code, 0, without.stderr)
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", without.stdout).records!), canonicalSet(assets.filter((a) => !isUnlimited(a))))
     }), 90_000)
 
   it.scopedLive("--checkpoint: full run, delta after churn, failed runs leave the file untouched, --since", () =>

@@ -22,6 +22,11 @@ export const SupportedPlatform = oneOf("iOS", "macOS", "tvOS", "watchOS", "visio
  * An app or book the organisation holds licences for. Apple marks every field optional; the natural key is
  * (`adamId`, `pricingParam`).
  *
+ * `unlimited` is vppkit's, not Apple's: `PageIndex.assets` sets it to `true` on the records of Apple's
+ * separate `unlimitedAssets` array (sent when the request has `unlimited=true`), which have no counts but
+ * `assignedCount`, and leaves it out on the records of `assets`. (Without the `unlimited` parameter Apple lists
+ * unlimited free assets among the others, with `totalCount` 2147483647 and no mark.)
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -35,7 +40,8 @@ export const Asset = Schema.Struct({
   totalCount: Schema.optionalWith(Schema.Number, { exact: true }),
   deviceAssignable: Schema.optionalWith(Schema.Boolean, { exact: true }),
   revocable: Schema.optionalWith(Schema.Boolean, { exact: true }),
-  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
+  supportedPlatforms: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+  unlimited: Schema.optionalWith(Schema.Boolean, { exact: true })
 }).annotations({ identifier: "Asset" })
 
 /**
@@ -45,7 +51,8 @@ export const Asset = Schema.Struct({
 export interface Asset extends Schema.Schema.Type<typeof Asset> {}
 
 /**
- * An unlimited free asset, returned in `unlimitedAssets` when `unlimited=true` is passed.
+ * An unlimited free asset, returned in `unlimitedAssets` when `unlimited=true` is passed: an asset without
+ * `availableCount`, `totalCount` and `retiredCount`.
  *
  * @since 0.1.0
  * @category schemas
@@ -67,6 +74,23 @@ export const UnlimitedAsset = Schema.Struct({
 export interface UnlimitedAsset extends Schema.Schema.Type<typeof UnlimitedAsset> {}
 
 /**
+ * The {@link Asset} record of an unlimited asset: its fields, marked `unlimited: true`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromUnlimited = (asset: UnlimitedAsset): Asset => ({ ...asset, unlimited: true })
+
+/**
+ * The value Apple gives `totalCount` (the largest 32-bit integer) for an unlimited free asset listed among the
+ * others, when a request has no `unlimited` parameter.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const unlimitedTotalCount = 2_147_483_647
+
+/**
  * The query filters of Get Assets. There is no `sinceVersionId`: Apple does not support it for assets.
  *
  * @since 0.1.0
@@ -82,6 +106,10 @@ export interface AssetFilters {
   readonly maxAssignedCount?: number
   readonly minAssignedCount?: number
   readonly adamId?: string
+  /**
+   * `true`: unlimited free assets come in a separate array (delivered marked `unlimited: true`); `false`: they
+   * are left out; absent: they are listed among the others with `totalCount` 2147483647.
+   */
   readonly unlimited?: boolean
 }
 

@@ -49,15 +49,23 @@ export type Body = Schema.Struct.Type<typeof PageFields> & { readonly [field: st
 
 /**
  * Builds the schema of one endpoint's page: `field` names the records array (`assets`, `assignments`,
- * `users`); it may be missing ({@link fromEnvelope} reads that as no records).
+ * `users`); it may be missing ({@link fromEnvelope} reads that as no records). `also` adds a second records
+ * array some responses carry (Get Assets' `unlimitedAssets`), optional too.
  *
  * The envelope has no transformation of its own, so each record is decoded once.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const envelope = <A, I>(field: string, record: Schema.Schema<A, I>): Schema.Schema<Body, unknown> =>
-  Envelope.withRecords(PageFields, field, record)
+export const envelope = <A, I>(
+  field: string,
+  record: Schema.Schema<A, I>,
+  also?: { readonly field: string; readonly record: Schema.Schema.AnyNoContext }
+): Schema.Schema<Body, unknown> =>
+  also === undefined
+    ? Envelope.withRecords(PageFields, field, record)
+    : Envelope.withRecords({ ...PageFields, [also.field]: Schema.optional(Schema.Array(also.record)) }, field, record) as
+      unknown as Schema.Schema<Body, unknown>
 
 /**
  * Reads the uniform {@link Page} view out of a decoded envelope (a missing records array is no records).

@@ -5,8 +5,11 @@
  * `nextPageIndex` one page at a time (`mode: "sequential"`) or requests pages 1..totalPages-1 at once
  * (`mode: "parallel"`, the default) with at most `concurrency` (≤ 5) in flight through the client's shared
  * gate. `totalPages` may grow or shrink while the traversal runs: newly reported pages are scheduled, and a
- * page that no longer exists (9650 after a shrink) is skipped, not fatal. A short or empty page is not an end
- * by itself. A safety bound on pages fails loudly ({@link VppError.ProtocolError}) instead of truncating.
+ * page that no longer exists (9650 after a shrink) is skipped, not fatal. The end is Apple's: the last page has
+ * no `nextPageIndex`. A page's `nextPageIndex` schedules that page even beyond `totalPages` (a count that lags
+ * behind), and a page without one before the last page fetched means the data shrank meanwhile (drifted). A
+ * short or empty page is not an end by itself. A safety bound on pages fails loudly
+ * ({@link VppError.ProtocolError}) instead of truncating.
  *
  * Every page's `versionId` is compared with page 0's. The {@link Traversal.Outcome} says whether the pass was
  * `consistent` (all equal: no write happened while reading, so every record was delivered exactly once) or
@@ -26,8 +29,9 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import { Asset, type AssetFilters } from "./Asset.js"
+import { Asset, type AssetFilters, fromUnlimited, UnlimitedAsset } from "./Asset.js"
 import { Assignment, type AssignmentFilters } from "./Assignment.js"
+import * as Envelope from "./internal/envelope.js"
 import * as PageEnvelope from "./Page.js"
 import { parseAppleDate } from "./SToken.js"
 import * as Traversal from "./Traversal.js"
@@ -53,7 +57,9 @@ export interface Options {
 }
 
 /**
- * A page-index endpoint: its path, the name of its records array, and the record schema.
+ * A page-index endpoint: its path, the name of its records array, and the record schema; `also`, a second
+ * records array of its pages whose records are delivered too, after the page's others (Get Assets'
+ * `unlimitedAssets`).
  *
  * @since 0.1.0
  * @category models
@@ -62,6 +68,19 @@ export interface Endpoint<A, I> {
   readonly path: string
   readonly field: string
   readonly record: Schema.Schema<A, I>
+  readonly also?: AlsoRecords<A>
+}
+
+/**
+ * A second records array of a page: its name, its record schema, and how its records become the endpoint's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AlsoRecords<A, B = any> {
+  readonly field: string
+  readonly record: Schema.Schema<B, any>
+  readonly toRecord: (record: B) => A
 }
 
 /**
@@ -71,7 +90,8 @@ export interface Endpoint<A, I> {
 export const AssetsEndpoint: Endpoint<Asset, Schema.Schema.Encoded<typeof Asset>> = {
   path: "/v2/assets",
   field: "assets",
-  record: Asset
+  record: Asset,
+  also: { field: "unlimitedAssets", record: UnlimitedAsset, toRecord: fromUnlimited } satisfies AlsoRecords<Asset, UnlimitedAsset>
 }
 
 /**
@@ -116,7 +136,14 @@ export const traverse = <A, I>(
   params: VppClient.UrlParams,
   options: Options = {}
 ): Traversal.Traversal<A> => {
-  const schema = PageEnvelope.envelope(endpoint.field, endpoint.record)
+  const schema = PageEnvelope.envelope(endpoint.field, endpoint.record, endpoint.also)
+  const also = endpoint.also
+  const fromBody = (body: PageEnvelope.Body): PageEnvelope.Page<A> => {
+    const page = PageEnvelope.fromEnvelope<A>(endpoint.field, body)
+    if (also === undefined) return page
+    const more = Envelope.records<unknown>(body, also.field)
+    return more.length === 0 ? page : { ...page, records: [...page.records, ...more.map(also.toRecord)] }
+  }
   const maxPages = options.maxPages ?? 100_000
   const drift = options.drift ?? "report"
 
@@ -133,7 +160,7 @@ export const traverse = <A, I>(
         ).pipe(
           Effect.map((response) => {
             state.retries += response.attempts - 1
-            return PageEnvelope.fromEnvelope<A>(endpoint.field, response.value)
+            return fromBody(response.value)
           }),
           Effect.catchIf(
             (error): error is VppError.BadRequestError =>
@@ -188,16 +215,22 @@ export const traverse = <A, I>(
         return first!.versionId
       }
 
-      // Parallel: `concurrency` workers take page indexes in order, up to the largest totalPages any page has
-      // reported. Fetched pages wait in `fetched` until they are due (page order, or at once in arrival order);
+      // Parallel: `concurrency` workers take page indexes in order, up to the largest totalPages, or
+      // nextPageIndex + 1, any page has reported: so the walk ends only once the last page fetched has no
+      // nextPageIndex. Fetched pages wait in `fetched` until they are due (page order, or at once in arrival order);
       // one worker at a time delivers the due ones while the others go on fetching. A window of permits bounds
       // what waits: a worker takes one before it takes an index, and each delivered page gives one back. A worker
       // with no index left waits while pages are in flight: one of them may report more pages.
       const concurrency = Math.max(1, Math.min(client.concurrency, options.concurrency ?? client.concurrency))
       const window = yield* Effect.makeSemaphore(concurrency * 2)
       const fetched = new Map<number, PageEnvelope.Page<A> | undefined>()
-      if (first!.totalPages > maxPages) return yield* tooMany
-      let scheduled = first!.totalPages
+      /** How many pages a page says there are: its totalPages, or more when its nextPageIndex points beyond. */
+      const pagesReported = (page: PageEnvelope.Page<A>) =>
+        Math.max(page.totalPages, page.nextPageIndex === undefined ? 0 : page.nextPageIndex + 1)
+      let scheduled = pagesReported(first!)
+      if (scheduled > maxPages) return yield* tooMany
+      /** The lowest page index fetched without a nextPageIndex: an end, before the last page only after a shrink. */
+      let earliestEnd = Infinity
       let nextIndex = 1
       let due = 1
       let inFlight = 0
@@ -236,10 +269,11 @@ export const traverse = <A, I>(
         Effect.gen(function*() {
           const page = yield* fetch(index)
           inFlight--
-          if (page !== undefined && page.totalPages > scheduled) {
-            if (page.totalPages > maxPages) return yield* tooMany
-            scheduled = page.totalPages
+          if (page !== undefined && pagesReported(page) > scheduled) {
+            if (pagesReported(page) > maxPages) return yield* tooMany
+            scheduled = pagesReported(page)
           }
+          if (page !== undefined && page.nextPageIndex === undefined) earliestEnd = Math.min(earliestEnd, index)
           fetched.set(index, page)
           // Wakes the workers waiting for pages in flight.
           const done = pageDone
@@ -262,6 +296,8 @@ export const traverse = <A, I>(
         return inFlight === 0 ? Effect.void : Effect.zipRight(Deferred.await(pageDone), worker)
       })
       yield* Effect.all(Array.from({ length: concurrency }, () => worker), { concurrency: "unbounded", discard: true })
+      // A page that said it was the last while later pages existed: the data changed during the pass.
+      if (earliestEnd < scheduled - 1) state.drifted = true
       return first!.versionId
     })
 
@@ -303,6 +339,9 @@ const outcome = (checkpoint: string, state: PassState, retries: number, passes: 
 /**
  * Get Assets. There is no incremental option: Apple does not support `sinceVersionId` for assets, so
  * compare the outcome's checkpoint with the stored one and refetch.
+ *
+ * With the filter `unlimited: true`, Apple sends unlimited free assets in a separate `unlimitedAssets` array:
+ * their records are delivered with the page's others, marked `unlimited: true` (see {@link Asset}).
  *
  * @since 0.1.0
  * @category paginators

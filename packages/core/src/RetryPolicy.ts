@@ -4,7 +4,8 @@
  * Retries are exponential with jitter, bounded in attempts and in total time. Only retryable failures are
  * retried (see {@link VppError.isRetryable}); everything else fails at once. A server's `Retry-After` is
  * honoured by the client's shared pause, which every request of the same sToken waits for, so a retry never
- * starts before the server said it may.
+ * starts before the server said it may. A pause that outlasts what is left of a request's `budget` is not waited
+ * for: the request fails at once with the error whose `retryAt` says when to try again.
  *
  * @since 0.1.0
  */

@@ -100,12 +100,17 @@ export interface Settings {
   /** Seeds the data and the probabilistic faults (default 1). */
   readonly seed?: number
   readonly orgName?: string
-  /** Record counts (defaults: 20 assets, 100 users, 500 assignments). */
+  /** Record counts (defaults: 20 assets, 100 users, 500 assignments; of the assets, 0 unlimited free ones). */
   readonly records?: Partial<Counts>
   /** Records per page (default 1000; Apple: "several hundred"). */
   readonly pageSize?: number
   /** `totalPages` reported for an empty result (default 1). */
   readonly emptyTotalPages?: 0 | 1
+  /**
+   * Report `totalPages` this many pages short of the real count (never below 1), as a server whose count lags
+   * behind its data; `nextPageIndex` and the pages themselves follow the real count (default 0).
+   */
+  readonly totalPagesLag?: number
   /** Live pages shift under writes (default); snapshots serve pages 1.. from the state of page 0. */
   readonly pages?: "live" | "snapshot"
   /** Whether deltas show deleted (retired/removed) records (default invisible). */
@@ -310,7 +315,7 @@ const faultApplies = (fault: Fault, path: string): boolean =>
 interface BodySummary {
   readonly errorNumber: number | undefined
   readonly versionId: string | undefined
-  /** The length of the first non-empty array among the body's fields. */
+  /** The records in the body: the elements of its arrays of objects (Get Assets may have two). */
   readonly records: number
 }
 
@@ -321,7 +326,10 @@ const summarize = (parsed: unknown): BodySummary => {
     versionId: typeof body?.["versionId"] === "string" ? body["versionId"] : undefined,
     records: body === undefined
       ? 0
-      : Object.values(body).reduce<number>((n, value) => Array.isArray(value) && n === 0 ? value.length : n, 0)
+      : Object.values(body).reduce<number>(
+        (n, value) => Array.isArray(value) && typeof value[0] === "object" && value[0] !== null ? n + value.length : n,
+        0
+      )
   }
 }
 
@@ -377,7 +385,8 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
     const organisation = new Organisation(seed, {
       assets: settings.records?.assets ?? 20,
       assignments: settings.records?.assignments ?? 500,
-      users: settings.records?.users ?? 100
+      users: settings.records?.users ?? 100,
+      unlimitedAssets: settings.records?.unlimitedAssets ?? 0
     })
     const expiresAt = settings.tokenExpiresAt ?? new Date("2030-11-08T22:33:22Z")
     const token = SToken.make({ secret: makeRandom(hash(`token:${seed}`)).hex(64), orgName, expiresAt })
@@ -524,13 +533,15 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       }
       const totalPages = records.length === 0 ? (settings.emptyTotalPages ?? 1) : Math.ceil(records.length / pageSize)
       if (pageIndex < 0 || (pageIndex > 0 && pageIndex >= totalPages)) return errorResponse(400, 9650)
-      const page = records.slice(pageIndex * pageSize, (pageIndex + 1) * pageSize).map(selection.render)
+      const stored = records.slice(pageIndex * pageSize, (pageIndex + 1) * pageSize)
+      const arrays = selection.arrays?.(stored) ?? { [pageFields[resource]]: stored.map(selection.render) }
+      const page = Object.values(arrays).flat()
       return json(200, {
-        [pageFields[resource]]: page,
+        ...arrays,
         currentPageIndex: pageIndex,
         ...(pageIndex + 1 < totalPages ? { nextPageIndex: pageIndex + 1 } : {}),
         size: page.length,
-        totalPages,
+        totalPages: Math.max(Math.min(totalPages, 1), totalPages - (settings.totalPagesLag ?? 0)),
         versionId,
         ...metadata(now)
       })

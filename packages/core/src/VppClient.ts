@@ -179,34 +179,45 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const gate = yield* Effect.makeSemaphore(concurrency)
     // 5 % of margin on the window keeps the client under the server's limit despite latency jitter.
     const limiter = yield* RateLimiter.makeRateLimiter(options.maxRequestsPerSecond ?? 15, 1000, 50)
-    const pausedUntil = yield* Ref.make(0)
+    // The pause every request of the client waits for (a 429, or a Retry-After), and the error that set it.
+    const pause = yield* Ref.make<Pause>({ until: 0, cause: undefined })
     const stats = yield* Ref.make<Stats>({ requests: 0, retries: 0, rateLimited: 0 })
     const retrySchedule = RetryPolicy.schedule(options.retry)
+    const budgetMillis = Duration.toMillis({ ...RetryPolicy.defaults, ...options.retry }.budget)
 
-    const waitForPause: Effect.Effect<void> = Effect.gen(function*() {
-      const until = yield* Ref.get(pausedUntil)
-      const now = yield* Clock.currentTimeMillis
-      if (until > now) {
+    // A request waits a pause out only when it ends before the request's retry budget does (`deadline`);
+    // otherwise it fails at once with the error that set the pause, which says when to retry.
+    const waitForPause = (deadline: number): Effect.Effect<void, PauseError> =>
+      Effect.gen(function*() {
+        const { cause, until } = yield* Ref.get(pause)
+        const now = yield* Clock.currentTimeMillis
+        if (until <= now) return
+        if (until > deadline && cause !== undefined) return yield* Effect.fail(cause)
         yield* Effect.sleep(until - now)
-        yield* waitForPause
-      }
-    })
+        yield* waitForPause(deadline)
+      })
+
+    /** Whether the pause in force outlasts the retry budget ending at `deadline`: then retrying is pointless. */
+    const pauseOutlasts = (deadline: number) =>
+      Effect.zipWith(Ref.get(pause), Clock.currentTimeMillis, ({ until }, now) => until > now && until > deadline)
 
     // A request starts once no pause is in force and the limiter gave it a slot. A pause that began while it
     // waited (for a permit or for its slot) holds it too: it waits the pause out and takes a fresh slot.
-    const admit: Effect.Effect<RateLimiter.Slot> = Effect.suspend(() =>
-      waitForPause.pipe(
-        Effect.zipRight(limiter.take),
-        Effect.flatMap((slot) =>
-          Effect.zipWith(Ref.get(pausedUntil), Clock.currentTimeMillis, (until, now) => until > now).pipe(
-            Effect.flatMap((paused) => paused ? admit : Effect.succeed(slot))
+    const admit = (deadline: number): Effect.Effect<RateLimiter.Slot, PauseError> =>
+      Effect.suspend(() =>
+        waitForPause(deadline).pipe(
+          Effect.zipRight(limiter.take),
+          Effect.flatMap((slot) =>
+            Effect.zipWith(Ref.get(pause), Clock.currentTimeMillis, ({ until }, now) => until > now).pipe(
+              Effect.flatMap((paused) => paused ? admit(deadline) : Effect.succeed(slot))
+            )
           )
         )
       )
-    )
 
-    const pauseFor = (millis: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(pausedUntil, (until) => Math.max(until, now + millis)))
+    const pauseFor = (millis: number, cause: PauseError) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.update(pause, (current) => now + millis > current.until ? { until: now + millis, cause } : current))
 
     const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest => {
       switch (request._tag) {
@@ -224,12 +235,12 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       }
     }
 
-    const attempt = (request: Request, endpoint: string) =>
+    const attempt = (request: Request, endpoint: string, deadline: number) =>
       Effect.gen(function*() {
-        yield* waitForPause
+        yield* waitForPause(deadline)
         return yield* gate.withPermits(1)(
           Effect.flatMap(
-            admit,
+            admit(deadline),
             (slot) => Effect.gen(function*() {
               yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
               const response = yield* http.execute(toHttpRequest(request))
@@ -258,11 +269,11 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         Effect.tapError((error) => {
           if (error._tag === "RateLimitedError") {
             return Ref.update(stats, (s) => ({ ...s, rateLimited: s.rateLimited + 1 })).pipe(
-              Effect.zipRight(pauseFor(error.retryAfterMillis ?? rateLimitPause))
+              Effect.zipRight(pauseFor(error.retryAfterMillis ?? rateLimitPause, error))
             )
           }
           if (error._tag === "UnavailableError" && error.retryAfterMillis !== undefined) {
-            return pauseFor(error.retryAfterMillis)
+            return pauseFor(error.retryAfterMillis, error)
           }
           return Effect.void
         })
@@ -271,15 +282,18 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
       Effect.gen(function*() {
         const endpoint = request.path
+        const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
         let attempts = 0
         const json = yield* Effect.suspend(() => {
           attempts++
           // Counted when a retry starts: the schedule also sees the failures it does not retry.
           return attempts > 1
-            ? Effect.zipRight(Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })), attempt(request, endpoint))
-            : attempt(request, endpoint)
+            ? Effect.zipRight(Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })), attempt(request, endpoint, deadline))
+            : attempt(request, endpoint, deadline)
         }).pipe(
           Effect.retry(retrySchedule.pipe(
+            // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
+            Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
             Schedule.tapInput((error: VppError.VppError) =>
               VppError.isRetryable(error)
                 ? Effect.logDebug(`retrying ${endpoint} after: ${error.message}`)
@@ -313,6 +327,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       stats: Ref.get(stats)
     } satisfies Service
   })
+
+/** An error that pauses every request of the client. */
+type PauseError = VppError.RateLimitedError | VppError.UnavailableError
+
+interface Pause {
+  readonly until: number
+  readonly cause: PauseError | undefined
+}
 
 const transportReason = (
   error: { readonly reason: string; readonly description?: string | undefined; readonly cause?: unknown }

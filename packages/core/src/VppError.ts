@@ -59,8 +59,20 @@ export class AuthError extends Schema.TaggedError<AuthError>("@vppkit/core/AuthE
   }
 }
 
+const RetryAfterFields = {
+  /** The server's `Retry-After` as milliseconds from its response, when sent. */
+  retryAfterMillis: Schema.optional(Schema.Number),
+  /** When the server's `Retry-After` says a request may be sent again, when sent. */
+  retryAt: Schema.optional(Schema.DateFromSelf)
+}
+
+const retryAtText = (retryAt: Date | undefined): string =>
+  retryAt === undefined ? "" : `: the server asks to retry after ${retryAt.toISOString()}`
+
 /**
- * Too many requests (HTTP 429 / 9646). `retryAfterMillis` is the server's `Retry-After`, when sent.
+ * Too many requests (HTTP 429 / 9646). `retryAfterMillis` and `retryAt` are the server's `Retry-After`, when
+ * sent. A `Retry-After` longer than what is left of the retry budget is not waited for: the request fails at
+ * once with this error, and `retryAt` says when to try again.
  *
  * @since 0.1.0
  * @category errors
@@ -71,16 +83,20 @@ export class RateLimitedError extends Schema.TaggedError<RateLimitedError>("@vpp
     ...RequestFields,
     status: Schema.Number,
     errorNumber: Schema.optional(Schema.Number),
-    retryAfterMillis: Schema.optional(Schema.Number)
+    ...RetryAfterFields
   }
 ) {
   override get message(): string {
-    return `rate limited by the server (${describe(this.status, this.errorNumber)} from ${this.endpoint})`
+    return `rate limited by the server (${describe(this.status, this.errorNumber)} from ${this.endpoint})${
+      retryAtText(this.retryAt)
+    }`
   }
 }
 
 /**
  * The service failed or is temporarily unavailable (500/9603, 502, 503/9729, 504, maintenance 9644).
+ * `retryAfterMillis` and `retryAt` are the server's `Retry-After`, when sent; as with {@link RateLimitedError},
+ * one longer than what is left of the retry budget fails at once.
  *
  * @since 0.1.0
  * @category errors
@@ -91,11 +107,13 @@ export class UnavailableError extends Schema.TaggedError<UnavailableError>("@vpp
     ...RequestFields,
     status: Schema.Number,
     errorNumber: Schema.optional(Schema.Number),
-    retryAfterMillis: Schema.optional(Schema.Number)
+    ...RetryAfterFields
   }
 ) {
   override get message(): string {
-    return `the service is unavailable (${describe(this.status, this.errorNumber)} from ${this.endpoint})`
+    return `the service is unavailable (${describe(this.status, this.errorNumber)} from ${this.endpoint})${
+      retryAtText(this.retryAt)
+    }`
   }
 }
 

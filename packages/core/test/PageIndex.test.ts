@@ -9,7 +9,10 @@ import * as Stream from "effect/Stream"
 import * as Assignment from "../src/Assignment.js"
 import * as PageIndex from "../src/PageIndex.js"
 import * as Simulator from "../src/Simulator.js"
+import * as SToken from "../src/SToken.js"
 import type * as Traversal from "../src/Traversal.js"
+import * as VppClient from "../src/VppClient.js"
+import * as ScriptedHttp from "./utils/scriptedHttp.js"
 import { runWithTestClock } from "./utils/testClock.js"
 
 // Retry-After waits are covered by the VppClient tests; here the client retries without delay (see
@@ -54,7 +57,9 @@ const arbitraryRun = FastCheck.record({
   mode: FastCheck.constantFrom<"parallel" | "sequential">("parallel", "sequential"),
   order: FastCheck.constantFrom<"page" | "arrival">("page", "arrival"),
   seed: FastCheck.integer({ min: 0, max: 10_000 }),
-  faultProbability: FastCheck.constantFrom(0, 0, 0.1, 0.25)
+  faultProbability: FastCheck.constantFrom(0, 0, 0.1, 0.25),
+  // a server whose totalPages lags behind its pages: the walk follows nextPageIndex past it
+  totalPagesLag: FastCheck.constantFrom(0, 0, 1, 3)
 })
 
 const fastRetries = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
@@ -62,6 +67,7 @@ const fastRetries = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
 const settingsFor = (run: typeof arbitraryRun extends FastCheck.Arbitrary<infer T> ? T : never): Simulator.Settings => ({
   seed: run.seed,
   pageSize: run.pageSize,
+  totalPagesLag: run.totalPagesLag,
   records: {
     assets: run.resource === "assets" ? run.count : 5,
     users: run.resource === "users" ? run.count : 30,
@@ -198,6 +204,66 @@ describe("PageIndex", () => {
       assert.strictEqual(shrunk.outcome.consistency, "drifted")
       assert.isTrue((yield* sim.log).some((entry) => entry.errorNumber === 9650))
     }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 20, records: { assignments: 100 } }))))
+
+  it.effect("a totalPages that lags behind: parallel pages follow nextPageIndex to the page without one", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      // 95 records on 10 pages, every page saying there are 7: pages 7..9 exist only through nextPageIndex
+      const { outcome, records } = yield* collect(PageIndex.assignments({ concurrency: 5 }))
+      assert.strictEqual(records.length, 95)
+      assert.deepStrictEqual(records.map(plain), (yield* sim.records("assignments")).map(plain))
+      assert.strictEqual(outcome.pages, 10)
+      assert.strictEqual(outcome.consistency, "consistent")
+      assert.deepStrictEqual((yield* sim.log).map((entry) => entry.pageIndex ?? 0).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 10, totalPagesLag: 3, records: { assignments: 95 } }))))
+
+  it.effect("a middle page without nextPageIndex is not the end when later pages exist: delivered, and drifted", () =>
+    Effect.gen(function*() {
+      // page 1 says it is the last, but pages 2 and 3 (scheduled from totalPages 4) still answer
+      const page = (index: number, last: boolean) => ({
+        body: {
+          assignments: [{ adamId: String(index), pricingParam: "STDQ", serialNumber: `S${index}` }],
+          currentPageIndex: index,
+          ...(last ? {} : { nextPageIndex: index + 1 }),
+          totalPages: 4,
+          versionId: "v1"
+        }
+      })
+      const http = ScriptedHttp.make((request) => {
+        const index = Number(request.params.get("pageIndex") ?? 0)
+        return page(index, index === 1 || index === 3)
+      })
+      const token = SToken.make({ secret: "PAGEINDEX-TEST", orgName: "Test", expiresAt: new Date("2031-01-01T00:00:00Z") })
+      const { outcome, records } = yield* collect(PageIndex.assignments({ concurrency: 1 })).pipe(
+        Effect.provide(VppClient.layer({ token, baseUrl: "https://vpp.test/mdm", maxRequestsPerSecond: Infinity })),
+        Effect.provide(http.layer)
+      )
+      assert.deepStrictEqual(records.map((r) => (r as { adamId: string }).adamId), ["0", "1", "2", "3"])
+      assert.strictEqual(outcome.consistency, "drifted")
+    }))
+
+  it.effect("unlimited assets: unlimited=true delivers the unlimitedAssets array marked; false leaves them out", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const all = (yield* sim.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      // without the parameter, Apple lists them among the others with totalCount 2147483647
+      const isUnlimited = (asset: Record<string, unknown>) => asset["totalCount"] === 2_147_483_647
+      assert.strictEqual(all.filter(isUnlimited).length, 4)
+      const omitted = yield* collect(PageIndex.assets({ concurrency: 2 }))
+      assert.deepStrictEqual(sorted(omitted.records), sorted(all))
+
+      const withThem = yield* collect(PageIndex.assets({ concurrency: 2, filters: { unlimited: true } }))
+      const unlimited = all.filter(isUnlimited).map(({ availableCount: _a, retiredCount: _r, totalCount: _t, ...rest }) => ({
+        ...rest,
+        unlimited: true
+      }))
+      assert.deepStrictEqual(sorted(withThem.records), sorted([...all.filter((a) => !isUnlimited(a)), ...unlimited]))
+      assert.strictEqual(withThem.outcome.records, 15)
+      assert.strictEqual(withThem.outcome.consistency, "consistent")
+
+      const without = yield* collect(PageIndex.assets({ filters: { unlimited: false } }))
+      assert.deepStrictEqual(sorted(without.records), sorted(all.filter((a) => !isUnlimited(a))))
+    }).pipe(Effect.provide(Simulator.layerTest({ pageSize: 4, records: { assets: 15, unlimitedAssets: 4 } }))))
 
   it.effect("pages reported after the start are requested in parallel too", () =>
     Effect.gen(function*() {

@@ -331,6 +331,46 @@ describe("VppClient Retry-After and rate-limit pauses", () => {
       assert.strictEqual((yield* Fiber.join(fiber)).attempts, 2)
     }))
 
+  it.effect("a Retry-After beyond the retry budget fails at once with the time to retry after", () =>
+    Effect.gen(function*() {
+      // a 503 asking for a day, with the default budget of 5 minutes: waiting would hold the client for a day
+      const { client, http } = yield* setup([{ status: 503, body: appleError(9729), headers: { "retry-after": "86400" } }, ok])
+      const error = yield* settle(Effect.flip(client.execute(okGet, Ok)), "1 second")
+      assert.strictEqual(error._tag, "UnavailableError")
+      assert.strictEqual(http.count(), 1)
+      assert.deepStrictEqual(error._tag === "UnavailableError" && error.retryAt, new Date(T0 + 86_400_000))
+      assert.include(error.message, new Date(T0 + 86_400_000).toISOString())
+      // every request of the client is held by that pause: a later one fails at once too, without a request
+      const later = yield* settle(Effect.flip(client.execute({ _tag: "Get", path: "/v2/users" }, Ok)), "1 second")
+      assert.strictEqual(later._tag, "UnavailableError")
+      assert.deepStrictEqual(later._tag === "UnavailableError" && later.retryAt, new Date(T0 + 86_400_000))
+      assert.strictEqual(http.count(), 1)
+    }))
+
+  it.effect("a Retry-After within what is left of the budget is still honoured", () =>
+    Effect.gen(function*() {
+      // 4 minutes of a 5-minute budget: waited for
+      const { client, http } = yield* setup([{ status: 429, body: appleError(9646), headers: { "retry-after": "240" } }, ok])
+      const response = yield* settle(client.execute(okGet, Ok), "5 minutes")
+      assert.strictEqual(response.attempts, 2)
+      assert.isAtLeast(elapsed(http.requests()[1]!), 240_000)
+    }))
+
+  it.effect("a second Retry-After that no longer fits in what is left of the budget fails at once", () =>
+    Effect.gen(function*() {
+      // 3 minutes (waited for), then 3 more: past the 5-minute budget, so no third request
+      const { client, http } = yield* setup([
+        { status: 429, body: appleError(9646), headers: { "retry-after": "180" } },
+        { status: 429, body: appleError(9646), headers: { "retry-after": "180" } },
+        ok
+      ])
+      const error = yield* settle(Effect.flip(client.execute(okGet, Ok)), "4 minutes")
+      assert.strictEqual(error._tag, "RateLimitedError")
+      assert.strictEqual(http.count(), 2)
+      const secondAt = T0 + elapsed(http.requests()[1]!)
+      assert.deepStrictEqual(error._tag === "RateLimitedError" && error.retryAt, new Date(secondAt + 180_000))
+    }))
+
   it.effect("pauses for rateLimitPause after a 429 without Retry-After", () =>
     Effect.gen(function*() {
       const { client, http } = yield* setup([{ status: 429, body: appleError(9646) }, ok], { rateLimitPause: "5 seconds" })

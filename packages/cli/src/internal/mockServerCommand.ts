@@ -32,6 +32,7 @@ const options = {
   seed: count("seed", "seeds the organisation and the random faults", 1),
   orgName: Options.text("org-name").pipe(Options.withDescription("the organisation's name"), Options.withDefault("Mock School")),
   assets: count("assets", "number of assets", 200),
+  unlimitedAssets: count("unlimited-assets", "of the assets, how many are unlimited free assets (unlimitedAssets)", 0),
   assignments: count("assignments", "number of assignments", 5000),
   users: count("users", "number of users", 2000),
   pageSize: count("page-size", "records per page of the v2 page-index endpoints", 1000),
@@ -68,7 +69,7 @@ export const settingsOf = (flags: Omit<MockServerFlags, "port" | "writeToken">):
   return Effect.succeed({
     seed: flags.seed,
     orgName: flags.orgName,
-    records: { assets: flags.assets, assignments: flags.assignments, users: flags.users },
+    records: { assets: flags.assets, unlimitedAssets: flags.unlimitedAssets, assignments: flags.assignments, users: flags.users },
     pageSize: flags.pageSize,
     pages: flags.pages,
     legacyOverrideIndex: flags.legacyOverrideIndex,

@@ -1,5 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
+import * as Asset from "@vppkit/core/Asset"
 import * as Simulator from "@vppkit/core/Simulator"
 import * as Effect from "effect/Effect"
 import type * as Resources from "../Resources.js"
@@ -17,7 +18,21 @@ export interface Comparison {
   readonly extra: number
 }
 
-/** The records the simulator holds for a resource, as a sync of it sees them (no filters; retired entries too). */
+/**
+ * An asset as a sync sees it: asked with `unlimited=true`, an unlimited free asset (which the simulator, like
+ * Apple without the parameter, lists with `totalCount` 2147483647) comes from `unlimitedAssets`, without
+ * counts but `assignedCount`, marked `unlimited: true`.
+ */
+const assetAsSynced = (asset: Resources.JsonRecord): Resources.JsonRecord => {
+  if (asset["totalCount"] !== Asset.unlimitedTotalCount) return asset
+  const { availableCount: _available, retiredCount: _retired, totalCount: _total, ...rest } = asset
+  return { ...rest, unlimited: true }
+}
+
+/**
+ * The records the simulator holds for a resource, as a sync of it sees them (no filters but the sync's: retired
+ * entries too, unlimited assets marked).
+ */
 export const serverRecords = (
   simulator: Simulator.Service,
   resource: Resources.Name
@@ -25,6 +40,7 @@ export const serverRecords = (
   const records = (() => {
     switch (resource) {
       case "assets":
+        return Effect.map(simulator.records(resource), (assets) => (assets as ReadonlyArray<Resources.JsonRecord>).map(assetAsSynced))
       case "assignments":
       case "users":
         return simulator.records(resource)

@@ -52,7 +52,7 @@ export const classify = (response: RawResponse): VppError.VppError | { readonly 
     }
     return { json }
   }
-  return fromError({ endpoint, status, errorNumber, errorMessage, retryAfterMillis })
+  return fromError({ endpoint, status, errorNumber, errorMessage, retryAfterMillis, now: response.now })
 }
 
 const fromError = (options: {
@@ -61,10 +61,11 @@ const fromError = (options: {
   readonly errorNumber: number | undefined
   readonly errorMessage: string | undefined
   readonly retryAfterMillis: number | undefined
+  readonly now: number
 }): VppError.VppError => {
-  const { endpoint, errorMessage, errorNumber, retryAfterMillis, status } = options
+  const { endpoint, errorMessage, errorNumber, now, retryAfterMillis, status } = options
   const numbered = errorNumber === undefined ? {} : { errorNumber }
-  const retryAfter = retryAfterMillis === undefined ? {} : { retryAfterMillis }
+  const retryAfter = retryAfterMillis === undefined ? {} : { retryAfterMillis, retryAt: new Date(now + retryAfterMillis) }
   if (errorNumber !== undefined) {
     const reason = authReasons[errorNumber]
     if (reason !== undefined) return new VppError.AuthError({ endpoint, status, reason, errorNumber })

@@ -13,6 +13,8 @@ export interface AssetRecord {
   readonly totalCount: number
   readonly assignedCount: number
   readonly retiredCount: number
+  /** An unlimited free asset: Apple reports no counts but `assignedCount` for it. */
+  readonly unlimited?: boolean
 }
 
 export interface UserRecord {
@@ -38,6 +40,8 @@ export interface Counts {
   readonly assets: number
   readonly assignments: number
   readonly users: number
+  /** Of the assets, how many are unlimited free assets (default 0). */
+  readonly unlimitedAssets?: number
 }
 
 export interface Churn {
@@ -112,10 +116,20 @@ export class Organisation {
       assigned.set(key, (assigned.get(key) ?? 0) + 1)
     }
     this.assignments.load(assignments)
+    const unlimited = this.pickUnlimited(assets, counts.unlimitedAssets ?? 0)
     this.assets.load(assets.map((asset) => {
       const count = assigned.get(assetKey(asset)) ?? 0
-      return { ...asset, assignedCount: count, totalCount: Math.max(asset.totalCount, count) }
+      const counted = { ...asset, assignedCount: count, totalCount: Math.max(asset.totalCount, count) }
+      return unlimited.has(assetKey(asset)) ? { ...counted, unlimited: true } : counted
     }))
+  }
+
+  /** The keys of `count` assets picked at random (no random draw at all when `count` is 0). */
+  private pickUnlimited(assets: ReadonlyArray<AssetRecord>, count: number): ReadonlySet<string> {
+    const keys = assets.map(assetKey)
+    const picked = new Set<string>()
+    while (picked.size < Math.min(count, keys.length)) picked.add(keys[this.random.int(keys.length)]!)
+    return picked
   }
 
   private newAsset(): AssetRecord {

@@ -52,24 +52,64 @@ export interface Selection<A> {
   readonly cacheKey: string
   readonly filter: Filter<A>
   readonly render: (stored: Stored<A>) => unknown
+  /**
+   * The records arrays of a page, by field, when the response splits them (Get Assets with `unlimited=true`);
+   * otherwise the page's records go, rendered, into the endpoint's one array.
+   */
+  readonly arrays?: (page: ReadonlyArray<Stored<A>>) => Readonly<Record<string, ReadonlyArray<unknown>>>
 }
 
 const cacheKeyOf = (query: Query, names: ReadonlyArray<string>): string =>
   names.filter((name) => query.has(name)).map((name) => `${name}=${query.get(name)!.join(",")}`).join("&")
 
+/** Apple's `totalCount` of an unlimited free asset listed among the others: the largest 32-bit integer. */
+const unlimitedTotalCount = 2_147_483_647
+
+const totalOf = (asset: AssetRecord): number => asset.unlimited === true ? unlimitedTotalCount : asset.totalCount
+
+const renderAsset = (record: AssetRecord) => ({
+  adamId: record.adamId,
+  assignedCount: record.assignedCount,
+  availableCount: totalOf(record) - record.assignedCount,
+  deviceAssignable: record.deviceAssignable,
+  pricingParam: record.pricingParam,
+  productType: record.productType,
+  retiredCount: record.unlimited === true ? 0 : record.retiredCount,
+  revocable: record.revocable,
+  supportedPlatforms: record.supportedPlatforms,
+  totalCount: totalOf(record)
+})
+
+/** An UnlimitedResponseAsset: an asset without `availableCount`, `totalCount` and `retiredCount`. */
+const renderUnlimitedAsset = (record: AssetRecord) => ({
+  adamId: record.adamId,
+  assignedCount: record.assignedCount,
+  deviceAssignable: record.deviceAssignable,
+  pricingParam: record.pricingParam,
+  productType: record.productType,
+  revocable: record.revocable,
+  supportedPlatforms: record.supportedPlatforms
+})
+
+/**
+ * Get Assets. `unlimited`: `true` puts the page's unlimited free assets in a separate `unlimitedAssets` array
+ * (Apple leaves their paging open: here they are paged with the others, in key order), `false` leaves them out,
+ * and without it they are listed among the others with `totalCount` 2147483647.
+ */
 export const selectAssets = (query: Query): Selection<AssetRecord> => {
+  const unlimited = booleanParam(query, "unlimited")
   const filter = all<AssetRecord>(
     equals(first(query, "productType"), (a) => a.productType),
     equals(first(query, "pricingParam"), (a) => a.pricingParam),
     equals(first(query, "adamId"), (a) => a.adamId),
     flag(booleanParam(query, "revocable"), (a) => a.revocable),
     flag(booleanParam(query, "deviceAssignable"), (a) => a.deviceAssignable),
-    atLeast(integerParam(query, "minAvailableCount"), (a) => a.totalCount - a.assignedCount),
-    atMost(integerParam(query, "maxAvailableCount"), (a) => a.totalCount - a.assignedCount),
+    atLeast(integerParam(query, "minAvailableCount"), (a) => totalOf(a) - a.assignedCount),
+    atMost(integerParam(query, "maxAvailableCount"), (a) => totalOf(a) - a.assignedCount),
     atLeast(integerParam(query, "minAssignedCount"), (a) => a.assignedCount),
-    atMost(integerParam(query, "maxAssignedCount"), (a) => a.assignedCount)
+    atMost(integerParam(query, "maxAssignedCount"), (a) => a.assignedCount),
+    unlimited === false ? (a) => a.unlimited !== true : undefined
   )
-  booleanParam(query, "unlimited")
   return {
     cacheKey: cacheKeyOf(query, [
       "productType",
@@ -80,21 +120,21 @@ export const selectAssets = (query: Query): Selection<AssetRecord> => {
       "minAvailableCount",
       "maxAvailableCount",
       "minAssignedCount",
-      "maxAssignedCount"
+      "maxAssignedCount",
+      "unlimited"
     ]),
     filter,
-    render: ({ record }) => ({
-      adamId: record.adamId,
-      assignedCount: record.assignedCount,
-      availableCount: record.totalCount - record.assignedCount,
-      deviceAssignable: record.deviceAssignable,
-      pricingParam: record.pricingParam,
-      productType: record.productType,
-      retiredCount: record.retiredCount,
-      revocable: record.revocable,
-      supportedPlatforms: record.supportedPlatforms,
-      totalCount: record.totalCount
-    })
+    render: ({ record }) => renderAsset(record),
+    ...(unlimited === true
+      ? {
+        arrays: (page: ReadonlyArray<Stored<AssetRecord>>) => ({
+          assets: page.filter(({ record }) => record.unlimited !== true).map(({ record }) => renderAsset(record)),
+          unlimitedAssets: page.filter(({ record }) => record.unlimited === true).map(({ record }) =>
+            renderUnlimitedAsset(record)
+          )
+        })
+      }
+      : {})
   }
 }
 
