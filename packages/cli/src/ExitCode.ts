@@ -8,6 +8,7 @@
  * | 2 | usage: a bad flag, argument, file or setting |
  * | 3 | the sToken: missing, unreadable, malformed, expired, revoked or refused |
  * | 4 | gave up after retries: Apple kept rate-limiting, was unavailable, or the network failed |
+ * | 5 | incomplete: the data changed while it was read (`list` without `--allow-drift`) |
  *
  * @since 0.1.0
  */
@@ -43,6 +44,13 @@ export const token = 3
  */
 export const gaveUp = 4
 /**
+ * Incomplete: the data changed while it was read, so records may be missing or repeated.
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const incomplete = 5
+/**
  * Interrupted by SIGINT or SIGTERM (the shell's 128 + 2).
  *
  * @since 0.1.0
@@ -76,6 +84,14 @@ export class TokenError extends Data.TaggedError("TokenError")<{ readonly messag
  */
 export class CommandError extends Data.TaggedError("CommandError")<{ readonly message: string }> {}
 
+/**
+ * The command read a drifted pass (the data changed while it was read): exit code 5.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IncompleteError extends Data.TaggedError("IncompleteError")<{ readonly message: string }> {}
+
 const tokenSettings: ReadonlySet<string> = new Set(["VPP_TOKEN_FILE", "VPP_TOKEN", "--token-file"])
 
 /**
@@ -88,6 +104,7 @@ export const of = (error: unknown): number => {
   if (ValidationError.isValidationError(error)) return usage
   if (Predicate.isTagged(error, "UsageError")) return usage
   if (Predicate.isTagged(error, "TokenError")) return token
+  if (Predicate.isTagged(error, "IncompleteError") || error instanceof VppError.DriftedError) return incomplete
   if (error instanceof ConfigurationError) return tokenSettings.has(error.setting) ? token : usage
   if (VppError.isVppError(error)) {
     if (error._tag === "AuthError") return token
