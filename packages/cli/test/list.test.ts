@@ -129,6 +129,32 @@ describe.concurrent("vppkit list", () => {
       assert.deepStrictEqual(canonicalSet(JSON.parse(result.stdout)), canonicalSet(chosen))
     }), 90_000)
 
+  it.scopedLive("a boolean filter flag alone means true, at the end of the line or before another flag", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const users = (yield* served.simulator.records("users")) as ReadonlyArray<Record<string, unknown>>
+      const active = users.filter((user) => user.status !== "Retired")
+      assert.isAbove(active.length, 0)
+      assert.isBelow(active.length, users.length, "the simulator has retired users")
+      for (
+        const args of [
+          ["list", "users", "--format", "ndjson", ...served.connect, "--active-only"],
+          ["list", "users", "--active-only", "--format", "ndjson", ...served.connect],
+          ["list", "users", "--active-only", "true", "--format", "ndjson", ...served.connect]
+        ]
+      ) {
+        const result = yield* run(args)
+        assert.strictEqual(result.code, 0, `vppkit ${args.join(" ")}\n${result.stderr}`)
+        assert.deepStrictEqual(canonicalSet(parse("ndjson", result.stdout).records!), canonicalSet(active), args.join(" "))
+      }
+      const assets = (yield* served.simulator.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      const revocable = assets.filter((asset) => asset.revocable === true)
+      assert.isBelow(revocable.length, assets.length)
+      const result = yield* run(["list", "assets", "--format", "ndjson", ...served.connect, "--revocable"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", result.stdout).records!), canonicalSet(revocable))
+    }), 90_000)
+
   it.scopedLive("--checkpoint: full run, delta after churn, failed runs leave the file untouched, --since", () =>
     Effect.gen(function*() {
       const served = yield* serve(settings)

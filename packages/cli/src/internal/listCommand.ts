@@ -69,6 +69,11 @@ const filterOptions = Options.all(
   ) as Record<string, Options.Options<Array<string>>>
 )
 
+/** The boolean filter flags (`--active-only`, …): given alone, they mean `true` (see Cli.checkFlagValues). */
+export const booleanFilterFlags: ReadonlyArray<string> = Resources.allFilterFlags
+  .filter((filter) => filter.type === "boolean")
+  .map((filter) => `--${filter.flag}`)
+
 const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
 
 const options = {
