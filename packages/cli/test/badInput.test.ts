@@ -204,7 +204,12 @@ const rows: ReadonlyArray<Row> = [
   },
   { name: "an empty filter value", args: ["list", "assets", "--adam-id", ""], code: 2, says: /^vppkit: --adam-id: expected a value, got an empty one/ },
   { name: "--since without its value", args: ["list", "users", "--since"], code: 2, says: /^vppkit: --since: expected a value after it/ },
-  { name: "an empty --resources (sync)", args: ["sync", "--resources", ""], code: 2, says: /^vppkit: --resources: expected a value, got an empty one/ },
+  {
+    name: "an empty --resources (sync, with a server that would answer)",
+    args: () => ["sync", "--db", path.join(dir, "empty-resources.sqlite"), "--resources", "", ...connect],
+    code: 2,
+    says: /^vppkit: --resources: expected a value, got an empty one/
+  },
   { name: "--resources without its value (sync)", args: ["sync", "--db", "x.sqlite", "--resources"], code: 2, says: /^vppkit: --resources: expected a value after it/ },
   { name: "an unknown --format", args: ["list", "users", "--format", "xml"], code: 2, says: /--format "xml": expected one of ndjson, json, csv, table/ },
   { name: "--concurrency out of range (list)", args: ["list", "users", "--concurrency", "9"], code: 2, says: /--concurrency "9": expected a whole number from 1 to 5/ },
