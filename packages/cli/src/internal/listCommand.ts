@@ -346,17 +346,17 @@ const run = (plan: Plan, quiet: boolean) =>
     yield* warnIfServerReportsExpiry(outcome.tokenExpiresAt, quiet)
     const drifted = outcome.consistency !== "consistent"
     if (drifted && plan.drift._tag === "allow") {
-      // A drifted pass read its pages at different versions. A later delta from page 0's versionId would
-      // bring every record *written* after page 0, but under live pages a write also shifts the records
-      // behind it: an unchanged record pushed across a page boundary onto a page already read is missed,
-      // and no delta ever brings it back (it did not change). So the file keeps the old checkpoint and the
-      // next run repeats this one, rather than advance past a gap.
       yield* Console.error(driftWarning(
         plan,
         outcome,
         plan.checkpoint === undefined ? "run again for a consistent list" : `${plan.checkpoint.path} was left unchanged: run again`
       ))
     }
+    // A drifted pass read its pages at different versions. A later delta from page 0's versionId would bring
+    // every record *written* after page 0, but under live pages a write also shifts the records behind it: an
+    // unchanged record pushed across a page boundary onto a page already read is missed, and no delta ever
+    // brings it back (it did not change). So the file keeps the old checkpoint and the next run repeats this
+    // one, rather than advance past a gap.
     let written: string | undefined
     if (plan.checkpoint !== undefined && !drifted) {
       if (outcome.checkpoint === undefined) {
