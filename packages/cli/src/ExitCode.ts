@@ -9,6 +9,7 @@
  * | 3 | the sToken: missing, unreadable, malformed, expired, revoked or refused |
  * | 4 | gave up after retries: Apple kept rate-limiting, was unavailable, or the network failed; or asked (with |
  * |   | `Retry-After`) for a wait longer than what is left of the retry budget: the message says when to retry |
+ * | 5 | incomplete: the data changed while it was read (`list` without `--allow-drift`) |
  * | 6 | busy: another `vppkit sync` is running on the database |
  *
  * @since 0.1.0
@@ -44,6 +45,13 @@ export const token = 3
  * @category codes
  */
 export const gaveUp = 4
+/**
+ * Incomplete: the data changed while it was read, so records may be missing or repeated.
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const incomplete = 5
 /**
  * Another `vppkit sync` holds the database: this run did nothing (a scheduler may simply try again later).
  *
@@ -93,6 +101,14 @@ export class CommandError extends Data.TaggedError("CommandError")<{ readonly me
  */
 export class SyncLockedError extends Data.TaggedError("SyncLockedError")<{ readonly message: string }> {}
 
+/**
+ * The command read a drifted pass (the data changed while it was read): exit code 5.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IncompleteError extends Data.TaggedError("IncompleteError")<{ readonly message: string }> {}
+
 const tokenSettings: ReadonlySet<string> = new Set(["VPP_TOKEN_FILE", "VPP_TOKEN", "--token-file"])
 
 /**
@@ -106,6 +122,7 @@ export const of = (error: unknown): number => {
   if (Predicate.isTagged(error, "UsageError")) return usage
   if (Predicate.isTagged(error, "TokenError")) return token
   if (Predicate.isTagged(error, "SyncLockedError")) return busy
+  if (Predicate.isTagged(error, "IncompleteError") || error instanceof VppError.DriftedError) return incomplete
   if (error instanceof ConfigurationError) return tokenSettings.has(error.setting) ? token : usage
   if (VppError.isVppError(error)) {
     if (error._tag === "AuthError") return token

@@ -204,6 +204,23 @@ const rows: ReadonlyArray<Row> = [
   },
   { name: "a filter the resource does not have", args: ["list", "users", "--product-type", "Book"], code: 2, says: /--product-type does not apply to users/ },
   { name: "a boolean filter that is not true or false", args: ["list", "assets", "--revocable", "yes"], code: 2, says: /--revocable "yes": expected true or false/ },
+  // A flag that takes a value but has none: a usage error, never a dropped filter or option.
+  { name: "a filter flag without its value at the end", args: ["list", "assets", "--adam-id"], code: 2, says: /^vppkit: --adam-id: expected a value after it/ },
+  {
+    name: "a filter flag followed by another flag",
+    args: ["list", "assets", "--adam-id", "--format", "ndjson"],
+    code: 2,
+    says: /^vppkit: --adam-id: expected a value, got the flag --format/
+  },
+  { name: "an empty filter value", args: ["list", "assets", "--adam-id", ""], code: 2, says: /^vppkit: --adam-id: expected a value, got an empty one/ },
+  { name: "--since without its value", args: ["list", "users", "--since"], code: 2, says: /^vppkit: --since: expected a value after it/ },
+  {
+    name: "an empty --resources (sync, with a server that would answer)",
+    args: () => ["sync", "--db", path.join(dir, "empty-resources.sqlite"), "--resources", "", ...connect],
+    code: 2,
+    says: /^vppkit: --resources: expected a value, got an empty one/
+  },
+  { name: "--resources without its value (sync)", args: ["sync", "--db", "x.sqlite", "--resources"], code: 2, says: /^vppkit: --resources: expected a value after it/ },
   { name: "an unknown --format", args: ["list", "users", "--format", "xml"], code: 2, says: /--format "xml": expected one of ndjson, json, csv, table/ },
   { name: "--concurrency out of range (list)", args: ["list", "users", "--concurrency", "9"], code: 2, says: /--concurrency "9": expected a whole number from 1 to 5/ },
   { name: "--since on a resource without deltas", args: ["list", "assets", "--since", "v1"], code: 2, says: /--since: Apple's API has no incremental query for assets/ },

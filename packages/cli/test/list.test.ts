@@ -159,6 +159,32 @@ describe.concurrent("vppkit list", () => {
       assert.deepStrictEqual(canonicalSet(parse("ndjson", without.stdout).records!), canonicalSet(assets.filter((a) => !isUnlimited(a))))
     }), 90_000)
 
+  it.scopedLive("a boolean filter flag alone means true, at the end of the line or before another flag", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const users = (yield* served.simulator.records("users")) as ReadonlyArray<Record<string, unknown>>
+      const active = users.filter((user) => user.status !== "Retired")
+      assert.isAbove(active.length, 0)
+      assert.isBelow(active.length, users.length, "the simulator has retired users")
+      for (
+        const args of [
+          ["list", "users", "--format", "ndjson", ...served.connect, "--active-only"],
+          ["list", "users", "--active-only", "--format", "ndjson", ...served.connect],
+          ["list", "users", "--active-only", "true", "--format", "ndjson", ...served.connect]
+        ]
+      ) {
+        const result = yield* run(args)
+        assert.strictEqual(result.code, 0, `vppkit ${args.join(" ")}\n${result.stderr}`)
+        assert.deepStrictEqual(canonicalSet(parse("ndjson", result.stdout).records!), canonicalSet(active), args.join(" "))
+      }
+      const assets = (yield* served.simulator.records("assets")) as ReadonlyArray<Record<string, unknown>>
+      const revocable = assets.filter((asset) => asset.revocable === true)
+      assert.isBelow(revocable.length, assets.length)
+      const result = yield* run(["list", "assets", "--format", "ndjson", ...served.connect, "--revocable"])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", result.stdout).records!), canonicalSet(revocable))
+    }), 90_000)
+
   it.scopedLive("--checkpoint: full run, delta after churn, failed runs leave the file untouched, --since", () =>
     Effect.gen(function*() {
       const served = yield* serve(settings)
@@ -236,15 +262,29 @@ describe.concurrent("vppkit list", () => {
       assert.notStrictEqual(second.sinceModifiedToken, first.sinceModifiedToken)
     }), 90_000)
 
-  it.scopedLive("a pass that stays drifted: a warning, and the checkpoint is not written", () =>
+  it.scopedLive("a drifted pass: exit 5 naming what happened and what to do; the checkpoint is not written", () =>
     Effect.gen(function*() {
-      const served = yield* serve({
-        ...settings,
-        pageSize: 5,
-        churn: { every: 2, resources: ["users"], inserts: 1 }
-      })
+      const served = yield* serve({ ...settings, pageSize: 5, churn: { every: 2, resources: ["users"], inserts: 1 } })
       const file = path.join(served.directory, "users.json")
       const result = yield* run(["list", "users", "--format", "ndjson", "--checkpoint", file, ...served.connect])
+      assert.strictEqual(result.code, 5, result.stderr)
+      const lines = result.stderr.trim().split("\n")
+      assert.strictEqual(lines.length, 2, result.stderr)
+      assert.match(lines[0]!, /^listed \d+ users records \(/)
+      assert.match(lines[1]!, /^vppkit: incomplete: users changed while they were read: records may be missing or repeated/)
+      assert.include(lines[1]!, "--consistent")
+      assert.include(lines[1]!, "--allow-drift")
+      assert.include(lines[1]!, `${file} was left unchanged`)
+      assert.notMatch(result.stderr, /^\s+at /m)
+      assert.isAbove(result.stdout.length, 0, "the records read are on stdout")
+      assert.isFalse(fs.existsSync(file))
+    }), 90_000)
+
+  it.scopedLive("--allow-drift: the drifted pass is a warning and exit 0, as asked", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({ ...settings, pageSize: 5, churn: { every: 2, resources: ["users"], inserts: 1 } })
+      const file = path.join(served.directory, "users.json")
+      const result = yield* run(["list", "users", "--allow-drift", "--format", "ndjson", "--checkpoint", file, ...served.connect])
       assert.strictEqual(result.code, 0, result.stderr)
       const lines = result.stderr.trim().split("\n")
       assert.strictEqual(lines.length, 2, result.stderr)
@@ -252,6 +292,40 @@ describe.concurrent("vppkit list", () => {
       assert.include(lines[0]!, `${file} was left unchanged`)
       assert.match(lines[1]!, /^listed \d+ users records \(/)
       assert.isFalse(fs.existsSync(file))
+    }), 90_000)
+
+  it.scopedLive("--consistent: re-reads until a pass is consistent and writes only that pass, each record once", () =>
+    Effect.gen(function*() {
+      // Inserts and deletions land during the first pass only (two write batches), shifting live pages.
+      const served = yield* serve({
+        ...settings,
+        pageSize: 5,
+        churn: { every: 2, resources: ["users"], inserts: 2, deletes: 2, limit: 2 }
+      })
+      const spill = path.join(served.directory, "tmp")
+      fs.mkdirSync(spill)
+      const file = path.join(served.directory, "users.json")
+      const args = ["list", "users", "--consistent", "--format", "ndjson", ...served.connect]
+      const result = yield* run([...args, "--checkpoint", file], { env: { TMPDIR: spill } })
+      assert.strictEqual(result.code, 0, result.stderr)
+      const records = parse("ndjson", result.stdout).records!
+      const server = yield* served.simulator.records("users")
+      assert.deepStrictEqual(canonicalSet(records), canonicalSet(server), "exactly the server's records")
+      assert.strictEqual(new Set(canonicalSet(records)).size, records.length, "each once")
+      assert.match(result.stderr, /^listed \d+ users records \(.*2 passes/m)
+      assert.deepStrictEqual(JSON.parse(fs.readFileSync(file, "utf8")), {
+        versionId: yield* served.simulator.versionId("users"),
+        resource: "users"
+      })
+      assert.deepStrictEqual(fs.readdirSync(spill), [], "the spill file is removed")
+
+      // Writes that never stop: after --max-passes drifted passes, exit 5 and nothing on stdout.
+      yield* served.simulator.setChurn({ every: 2, resources: ["users"], inserts: 1, deletes: 1 })
+      const stayed = yield* run([...args, "--max-passes", "2"], { env: { TMPDIR: spill } })
+      assert.strictEqual(stayed.code, 5, stayed.stderr)
+      assert.strictEqual(stayed.stdout, "", "no drifted pass reaches stdout")
+      assert.match(stayed.stderr, /vppkit: incomplete: users changed while they were read, in each of 2 passes/)
+      assert.deepStrictEqual(fs.readdirSync(spill), [], "the spill file is removed")
     }), 90_000)
 
   it.scopedLive("bad input: one line on stderr, no stack trace, and the exit code of its kind", () =>

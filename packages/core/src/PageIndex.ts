@@ -24,6 +24,9 @@
  *   `consistent`, exactly the records of the data set at the checkpoint, each once — at the cost of memory for
  *   one pass and of repeated requests.
  *
+ * Under either policy, the `records` and `pages` streams of a pass that ends drifted fail with
+ * {@link VppError.DriftedError} after its last record (`Traversal.allowDrift` ends them normally instead).
+ *
  * @since 0.1.0
  */
 import * as Deferred from "effect/Deferred"

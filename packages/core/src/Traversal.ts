@@ -7,6 +7,8 @@
  * const traversal = PageIndex.assignments({ concurrency: 5 })
  * // the common case: records as a Stream
  * yield* traversal.records.pipe(Stream.runForEach(save))
+ * // a drifted pass (the data changed while it was read) fails the stream after its last record with a
+ * // VppError.DriftedError carrying the outcome; Traversal.allowDrift(traversal).records ends normally instead
  * // records and the outcome: run with a page handler
  * const outcome = yield* traversal.run((page) => saveAll(page.records))
  * if (outcome.consistency === "consistent") yield* storeCheckpoint(outcome.checkpoint)
@@ -22,7 +24,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
 import type * as VppClient from "./VppClient.js"
-import type * as VppError from "./VppError.js"
+import * as VppError from "./VppError.js"
 
 /**
  * How a finished run went.
@@ -83,15 +85,24 @@ export interface Page<A> {
 /**
  * A traversal: re-runnable, each run starting from the beginning.
  *
+ * Drift is never silent. When a pass drifted (the data changed while it was read, so records may be missing or
+ * repeated), `pages` and `records` deliver every page and record of that pass and then fail with a
+ * {@link VppError.DriftedError} carrying the {@link Outcome}, instead of ending; a traversal made with
+ * {@link allowDrift} ends them normally. `run` never fails on drift: it returns the outcome, whose `consistency`
+ * says `drifted`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Traversal<A, E = VppError.VppError, R = VppClient.VppClient> {
-  /** Every page in delivery order. */
-  readonly pages: Stream.Stream<Page<A>, E, R>
-  /** Every record in delivery order. */
-  readonly records: Stream.Stream<A, E, R>
-  /** Runs to the end, handing each page to `onPage` (one at a time, in delivery order), and returns the outcome. */
+  /** Every page in delivery order; fails with {@link VppError.DriftedError} after the last page of a drifted pass. */
+  readonly pages: Stream.Stream<Page<A>, E | VppError.DriftedError, R>
+  /** Every record in delivery order; fails with {@link VppError.DriftedError} after the last record of a drifted pass. */
+  readonly records: Stream.Stream<A, E | VppError.DriftedError, R>
+  /**
+   * Runs to the end, handing each page to `onPage` (one at a time, in delivery order), and returns the outcome
+   * (a drifted pass included: check `consistency`).
+   */
   readonly run: <E2 = never, R2 = never>(
     onPage?: (page: Page<A>) => Effect.Effect<void, E2, R2>
   ) => Effect.Effect<Outcome, E | E2, R | R2>
@@ -99,19 +110,41 @@ export interface Traversal<A, E = VppError.VppError, R = VppClient.VppClient> {
 
 /**
  * Builds a {@link Traversal} from one function that runs a pass, handing pages to a callback, and returns the
- * outcome. `pages` and `records` are derived from it.
+ * outcome. `pages` and `records` are derived from it; they fail with {@link VppError.DriftedError} after a
+ * drifted pass.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = <A, E, R>(
   runWith: <E2, R2>(onPage: (page: Page<A>) => Effect.Effect<void, E2, R2>) => Effect.Effect<Outcome, E | E2, R | R2>
+): Traversal<A, E, R> => fromRun(runWith, "fail")
+
+/**
+ * The same traversal, except that its `pages` and `records` streams end normally after a drifted pass: the
+ * caller accepts that records may be missing or repeated. `run` is unchanged.
+ *
+ * ```ts
+ * // a best-effort listing: whatever one pass delivers, changed data or not
+ * yield* Traversal.allowDrift(PageIndex.users()).records.pipe(Stream.runForEach(show))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const allowDrift = <A, E, R>(self: Traversal<A, E, R>): Traversal<A, E, R> => fromRun(self.run, "allow")
+
+const fromRun = <A, E, R>(
+  runWith: <E2, R2>(onPage: (page: Page<A>) => Effect.Effect<void, E2, R2>) => Effect.Effect<Outcome, E | E2, R | R2>,
+  drift: "fail" | "allow"
 ): Traversal<A, E, R> => {
+  const end = (outcome: Outcome): Take.Take<Page<A>, E | VppError.DriftedError> =>
+    drift === "fail" && outcome.consistency === "drifted" ? Take.fail(new VppError.DriftedError({ outcome })) : Take.end
   const pages = Stream.unwrapScoped(Effect.gen(function*() {
-    const queue = yield* Queue.bounded<Take.Take<Page<A>, E>>(16)
+    const queue = yield* Queue.bounded<Take.Take<Page<A>, E | VppError.DriftedError>>(16)
     yield* runWith((page) => Queue.offer(queue, Take.of(page))).pipe(
       Effect.exit,
-      Effect.flatMap((exit) => Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))),
+      Effect.flatMap((exit) => Queue.offer(queue, Exit.isSuccess(exit) ? end(exit.value) : Take.failCause(exit.cause))),
       Effect.forkScoped
     )
     return Stream.flattenTake(Stream.fromQueue(queue))

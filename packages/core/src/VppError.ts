@@ -12,6 +12,10 @@
  * | {@link InvalidCursorError} | the cursor was rejected (9812): start the cursor traversal again |
  * | {@link DecodeError} | Apple answered something the schema does not describe |
  * | {@link ProtocolError} | Apple broke a pagination rule (a repeated cursor, a runaway traversal) |
+ * | {@link DriftedError} | the data changed while a stream read it: records may be missing or repeated; read again |
+ *
+ * {@link DriftedError} is not a request error (not in {@link VppError}): only a traversal's `records` and `pages`
+ * streams fail with it, after the last record of a drifted pass (see `Traversal.allowDrift`).
  *
  * No error carries the sToken: messages are built from status codes, error numbers and paths only.
  *
@@ -252,6 +256,45 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("@vppkit/co
 ) {
   override get message(): string {
     return `protocol violation by ${this.endpoint}: ${this.reason}`
+  }
+}
+
+/**
+ * The schema of a traversal's outcome (`Traversal.Outcome`), as {@link DriftedError} carries it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OutcomeSchema = Schema.Struct({
+  checkpoint: Schema.UndefinedOr(Schema.String),
+  consistency: Schema.Literal("consistent", "drifted"),
+  pages: Schema.Number,
+  records: Schema.Number,
+  retries: Schema.Number,
+  passes: Schema.Number,
+  tokenExpiresAt: Schema.optionalWith(Schema.DateFromSelf, { exact: true })
+})
+
+/**
+ * A traversal's `records` or `pages` stream read a drifted pass: its pages reported different `versionId`s (or
+ * the legacy walk saw a record change under it), so records may be missing (a deletion shifted live pages) or
+ * repeated. The stream fails with it after the last record of that pass, so a consumer cannot take an
+ * incomplete set for a complete one. `outcome` is the pass's outcome (its checkpoint, counts and passes).
+ *
+ * What to do: read again (PageIndex's `drift: { retraverse: n }` re-reads until a pass is consistent), or, when
+ * a partial set is acceptable, opt out with `Traversal.allowDrift`; `run` returns the outcome without failing.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DriftedError extends Schema.TaggedError<DriftedError>("@vppkit/core/DriftedError")("DriftedError", {
+  outcome: OutcomeSchema
+}) {
+  override get message(): string {
+    const { outcome } = this
+    const passes = outcome.passes > 1 ? ` in each of ${outcome.passes} passes` : ""
+    return `the data changed while it was read${passes} (${outcome.records} records from ${outcome.pages} pages): ` +
+      "records may be missing or repeated; read again for a complete set"
   }
 }
 

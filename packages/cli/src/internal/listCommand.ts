@@ -1,12 +1,16 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { CommandError, UsageError } from "../ExitCode.js"
+import * as Stream from "effect/Stream"
+import { CommandError, IncompleteError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as CheckpointFile from "./checkpointFile.js"
 import {
@@ -20,6 +24,7 @@ import * as Output from "./output.js"
 import * as Progress from "./progress.js"
 
 const defaultRetries = 8
+const defaultMaxPasses = 5
 
 const owners = (flag: string) => Resources.all.filter((resource) => resource.filters.some((f) => f.flag === flag))
 
@@ -64,6 +69,11 @@ const filterOptions = Options.all(
   ) as Record<string, Options.Options<Array<string>>>
 )
 
+/** The boolean filter flags (`--active-only`, …): given alone, they mean `true` (see Cli.checkFlagValues). */
+export const booleanFilterFlags: ReadonlyArray<string> = Resources.allFilterFlags
+  .filter((filter) => filter.type === "boolean")
+  .map((filter) => `--${filter.flag}`)
+
 const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
 
 const options = {
@@ -99,6 +109,23 @@ const options = {
     Options.withPseudoName("N"),
     Options.withDescription(`retries of a failing request before giving up (default ${defaultRetries})`),
     Options.optional
+  ),
+  consistent: Options.boolean("consistent").pipe(
+    Options.withDescription(
+      "when the data changes while it is read, read it again until a pass is consistent; each pass goes to a " +
+        "temporary file and only the consistent one to stdout (exit 5 after --max-passes drifted passes)"
+    )
+  ),
+  maxPasses: Options.text("max-passes").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription(`passes --consistent makes at most (default ${defaultMaxPasses})`),
+    Options.optional
+  ),
+  allowDrift: Options.boolean("allow-drift").pipe(
+    Options.withDescription(
+      "accept a pass during which the data changed (records may be missing or repeated): a warning and exit 0 " +
+        "instead of exit 5"
+    )
   )
 }
 
@@ -130,6 +157,10 @@ interface Plan {
   readonly since: string | undefined
   /** The checkpoint file and the field it holds. */
   readonly checkpoint: { readonly path: string; readonly field: CheckpointFile.Field } | undefined
+  /** What a drifted pass does: fail (exit 5), re-read up to `maxPasses` passes, or pass with a warning. */
+  readonly drift: { readonly _tag: "fail" } | { readonly _tag: "consistent"; readonly maxPasses: number } | {
+    readonly _tag: "allow"
+  }
 }
 
 const plan = (name: string, flags: Flags) =>
@@ -158,6 +189,20 @@ const plan = (name: string, flags: Flags) =>
     if (Option.isSome(flags.since) && flags.since.value.trim().length === 0) {
       return yield* usage("--since: expected a checkpoint token, got an empty value")
     }
+    if (flags.consistent && flags.allowDrift) {
+      return yield* usage("give --consistent or --allow-drift, not both")
+    }
+    if (Option.isSome(flags.maxPasses) && !flags.consistent) return yield* usage("--max-passes applies to --consistent")
+    const drift: Plan["drift"] = flags.consistent
+      ? {
+        _tag: "consistent",
+        maxPasses: Option.isSome(flags.maxPasses)
+          ? yield* integerIn("max-passes", flags.maxPasses.value, 1, 100)
+          : defaultMaxPasses
+      }
+      : flags.allowDrift
+      ? { _tag: "allow" }
+      : { _tag: "fail" }
     const checkpoint = field !== undefined && Option.isSome(flags.checkpoint)
       ? { path: flags.checkpoint.value, field }
       : undefined
@@ -171,7 +216,8 @@ const plan = (name: string, flags: Flags) =>
       retries,
       filters,
       since,
-      checkpoint
+      checkpoint,
+      drift
     } satisfies Plan
   })
 
@@ -195,45 +241,125 @@ const driftWarning = (plan: Plan, outcome: Traversal.Outcome, consequence: strin
     plural(outcome.pages, "page", "pages")
   } read); ${consequence}`
 
+const leftUnchanged = (plan: Plan) => plan.checkpoint === undefined ? "" : `; ${plan.checkpoint.path} was left unchanged`
+
+/** The failure of a drifted pass (exit 5): what happened, and what to do. */
+const incomplete = (plan: Plan, outcome: Traversal.Outcome) =>
+  new IncompleteError({
+    message: `incomplete: ${plan.resource.name} changed while they were read: records may be missing or repeated (${
+      plural(outcome.pages, "page", "pages")
+    } read)${leftUnchanged(plan)}; run again, add --consistent to re-read until a pass is consistent, ` +
+      "or --allow-drift to accept a drifted pass"
+  })
+
+/** The output of one pass, and its outcome. */
+const readPass = (plan: Plan, writer: Output.Writer, progress: Progress.Progress) =>
+  plan.resource.traverse({ filters: plan.filters, concurrency: plan.concurrency, since: plan.since }).run((page) =>
+    Effect.zipRight(progress.page(page), writer.records(page.records))
+  ).pipe(
+    Effect.catchTag("CheckpointUnusableError", (error) =>
+      Effect.fail(
+        new CommandError({
+          message: `${plan.resource.name}: the server no longer accepts the checkpoint (${
+            error.errorNumber ?? `HTTP ${error.status}`
+          }): ${
+            plan.checkpoint === undefined
+              ? "list without --since for every record"
+              : `delete ${plan.checkpoint.path} for a full run, which writes a new checkpoint`
+          }`
+        })
+      ))
+  )
+
+/**
+ * `--consistent`: passes are written to a temporary file (in the system's temporary directory, removed with the
+ * scope) until one is consistent; that one is then copied to stdout. Nothing reaches stdout otherwise.
+ */
+const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, progress: Progress.Progress) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const paths = yield* Path.Path
+    const directory = yield* fs.makeTempDirectoryScoped({ prefix: "vppkit-list-" }).pipe(
+      Effect.mapError((error) => new CommandError({ message: `cannot create a temporary directory: ${error.message}` }))
+    )
+    const spill = paths.join(directory, `${plan.resource.name}.${plan.format}`)
+    const spillError = (error: PlatformError.PlatformError) =>
+      new Output.OutputClosed({ code: undefined, message: `the temporary file ${spill}: ${error.message}` })
+    let retries = 0
+    for (let passes = 1;; passes++) {
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const file = yield* fs.open(spill, { flag: "w" }).pipe(Effect.mapError(spillError))
+        const encoder = new TextEncoder()
+        const sink: Output.Sink = {
+          // An empty chunk (a page without records) writes nothing: writeAll refuses a zero-length write.
+          write: (chunk) => chunk.length === 0 ? Effect.void : Effect.mapError(file.writeAll(encoder.encode(chunk)), spillError),
+          flush: Effect.void
+        }
+        const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
+        const outcome = yield* readPass(plan, writer, progress)
+        yield* writer.end
+        return outcome
+      }))
+      retries += outcome.retries
+      if (outcome.consistency === "consistent") {
+        yield* progress.stop
+        yield* fs.stream(spill).pipe(
+          Stream.decodeText(),
+          Stream.mapError(spillError),
+          Stream.runForEach(stdout.write)
+        )
+        yield* stdout.flush
+        return { ...outcome, retries, passes }
+      }
+      if (passes >= maxPasses) {
+        return yield* new IncompleteError({
+          message: `incomplete: ${plan.resource.name} changed while they were read, in each of ${
+            plural(passes, "pass", "passes")
+          }: nothing was written to stdout${leftUnchanged(plan)}; run again later, raise --max-passes, ` +
+            "or use --allow-drift to accept a drifted pass"
+        })
+      }
+      yield* Effect.logDebug(`${plan.resource.name}: pass ${passes} drifted, reading again`)
+    }
+  })
+
 const run = (plan: Plan, quiet: boolean) =>
   Effect.gen(function*() {
     const started = Date.now()
     const sink = Output.streamSink(process.stdout)
-    const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
     // The bar shares the terminal only with a table, which is printed after it is gone; records streamed to
     // the same terminal would tear it.
     const interactive = process.stderr.isTTY === true && !(process.stdout.isTTY === true && plan.format !== "table")
     const progress = yield* Progress.make({ label: plan.resource.name, quiet, interactive })
-    // No re-traversal: records stream as they arrive (a re-traversing pass is held in memory until it is
-    // consistent). A drifted pass is reported and does not advance the checkpoint file.
-    const traversal = plan.resource.traverse({ filters: plan.filters, concurrency: plan.concurrency, since: plan.since })
-    const outcome = yield* traversal.run((page) => Effect.zipRight(progress.page(page), writer.records(page.records))).pipe(
-      Effect.catchTag("CheckpointUnusableError", (error) =>
-        Effect.fail(
-          new CommandError({
-            message: `${plan.resource.name}: the server no longer accepts the checkpoint (${
-              error.errorNumber ?? `HTTP ${error.status}`
-            }): ${
-              plan.checkpoint === undefined
-                ? "list without --since for every record"
-                : `delete ${plan.checkpoint.path} for a full run, which writes a new checkpoint`
-            }`
-          })
-        ))
-    )
-    yield* progress.stop
-    yield* writer.end
+    // Records stream as they arrive, except under --consistent (a pass reaches stdout only once it is known to
+    // be consistent). A drifted pass fails the run (exit 5) unless --allow-drift, and never advances the
+    // checkpoint file.
+    let outcome: Traversal.Outcome
+    if (plan.drift._tag === "consistent") {
+      outcome = yield* readConsistent(plan, plan.drift.maxPasses, sink, progress)
+    } else {
+      const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
+      outcome = yield* readPass(plan, writer, progress)
+      yield* progress.stop
+      yield* writer.end
+    }
     yield* warnIfServerReportsExpiry(outcome.tokenExpiresAt, quiet)
+    const drifted = outcome.consistency !== "consistent"
+    if (drifted && plan.drift._tag === "allow") {
+      yield* Console.error(driftWarning(
+        plan,
+        outcome,
+        plan.checkpoint === undefined ? "run again for a consistent list" : `${plan.checkpoint.path} was left unchanged: run again`
+      ))
+    }
+    // A drifted pass read its pages at different versions. A later delta from page 0's versionId would bring
+    // every record *written* after page 0, but under live pages a write also shifts the records behind it: an
+    // unchanged record pushed across a page boundary onto a page already read is missed, and no delta ever
+    // brings it back (it did not change). So the file keeps the old checkpoint and the next run repeats this
+    // one, rather than advance past a gap.
     let written: string | undefined
-    if (plan.checkpoint !== undefined) {
-      if (outcome.consistency !== "consistent") {
-        // A drifted pass read its pages at different versions. A later delta from page 0's versionId would
-        // bring every record *written* after page 0, but under live pages a write also shifts the records
-        // behind it: an unchanged record pushed across a page boundary onto a page already read is missed,
-        // and no delta ever brings it back (it did not change). So the file keeps the old checkpoint and the
-        // next run repeats this one, rather than advance past a gap.
-        yield* Console.error(driftWarning(plan, outcome, `${plan.checkpoint.path} was left unchanged: run again`))
-      } else if (outcome.checkpoint === undefined) {
+    if (plan.checkpoint !== undefined && !drifted) {
+      if (outcome.checkpoint === undefined) {
         yield* Console.error(`warning: the server sent no checkpoint; ${plan.checkpoint.path} was left unchanged`)
       } else {
         yield* CheckpointFile.write(
@@ -242,10 +368,9 @@ const run = (plan: Plan, quiet: boolean) =>
         )
         written = plan.checkpoint.path
       }
-    } else if (outcome.consistency !== "consistent") {
-      yield* Console.error(driftWarning(plan, outcome, "run again for a consistent list"))
     }
     yield* progress.finish(summary(plan, outcome, Date.now() - started, written))
+    if (drifted && plan.drift._tag !== "allow") return yield* incomplete(plan, outcome)
   })
 
 /** `vppkit list <resource>`: streams a resource's records to stdout. */
