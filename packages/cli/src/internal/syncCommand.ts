@@ -18,6 +18,7 @@ import * as ExitCode from "../ExitCode.js"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
+import { createPrivateDatabaseFile } from "./privateFile.js"
 import * as SyncLock from "./syncLock.js"
 import {
   applyRateLimit,
@@ -154,11 +155,13 @@ const describeSqlError = (error: SqlError.SqlError): string => {
 }
 
 /**
- * Opens the database (WAL journal) for the scope. better-sqlite3 throws when a file cannot be opened or is not
- * a database; that arrives as a defect of the layer and becomes a one-line command error.
+ * Opens the database (WAL journal) for the scope; a new database file is created with mode 0600. better-sqlite3
+ * throws when a file cannot be opened or is not a database; that arrives as a defect of the layer and becomes a
+ * one-line command error.
  */
 export const openDatabase = (db: string) =>
-  Layer.build(SqliteClient.layer({ filename: db })).pipe(
+  createPrivateDatabaseFile(db).pipe(
+    Effect.zipRight(Layer.build(SqliteClient.layer({ filename: db }))),
     Effect.catchAllCause((cause) => {
       const failure = Cause.squash(cause)
       const message = failure instanceof Error ? firstLine(failure.message) : String(failure)
