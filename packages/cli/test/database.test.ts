@@ -59,7 +59,7 @@ describe("the database: indexes on the columns people query", () => {
 describe("the database: created for its owner only", () => {
   it.scopedLive("a new database, its -wal and -shm, and its -lock file have mode 0600", () =>
     Effect.gen(function*() {
-      const served = yield* serve({ ...settings, latency: "40 millis", pageSize: 10 })
+      const served = yield* serve({ ...settings, latency: 40, pageSize: 10 })
       const db = path.join(served.directory, "private.sqlite")
       const running = yield* start(["sync", "-q", "--db", db, "--resources", "assignments,users", ...served.connect])
       const seen = new Map<string, number>()
