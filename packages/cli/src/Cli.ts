@@ -21,6 +21,7 @@ import { booleanFilterFlags, listCommand } from "./internal/listCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
 import { syncCommand } from "./internal/syncCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
+import { checkWizard } from "./internal/wizard.js"
 
 /**
  * @since 0.1.0
@@ -160,7 +161,7 @@ export const checkFlagValues = (
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
-  Either.match(checkFlagValues(splitFlagValues(argv.slice(2))), {
+  Either.match(Either.flatMap(checkWizard(argv.slice(2), process.stdin.isTTY === true), (args) => checkFlagValues(splitFlagValues(args))), {
     onLeft: (message) => Effect.fail(new ExitCode.UsageError({ message })),
     onRight: (args) => cli([...argv.slice(0, 2), ...args])
   }).pipe(

@@ -18,6 +18,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as VppError from "@vppkit/core/VppError"
 import { ConfigurationError } from "@vppkit/node/NodeVppClient"
 import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 
 /**
@@ -66,6 +67,28 @@ export const busy = 6
  * @category codes
  */
 export const interrupted = 130
+
+let stopEndsWithOk = false
+
+/**
+ * Marks the running command as one that runs until it is stopped (`mock-server`, once it serves): SIGINT or
+ * SIGTERM then end it with {@link ok}, not {@link interrupted}: stopping a server on request is its normal end.
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const markStopAsSuccess: Effect.Effect<void> = Effect.sync(() => {
+  stopEndsWithOk = true
+})
+
+/**
+ * The exit code of a run ended by SIGINT or SIGTERM: {@link interrupted}, or {@link ok} for a command marked
+ * with {@link markStopAsSuccess}.
+ *
+ * @since 0.1.0
+ * @category codes
+ */
+export const ofInterruption = (): number => stopEndsWithOk ? ok : interrupted
 
 /**
  * Bad input the command found itself (an unknown resource, a filter the resource does not have, an

@@ -158,8 +158,29 @@ const addMissingColumns = (table: string, columns: Columns) =>
   })
 
 /**
- * Creates `sync_state` and the tables of the resources, when missing, and adds the columns that tables made
- * by an earlier version lack, so a database keeps working across versions.
+ * The columns people query by (an app, a user, a device), indexed on every table that has them. The legacy
+ * tables name the user `clientUserIdStr`.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const indexedColumns: ReadonlyArray<string> = ["adamId", "clientUserId", "clientUserIdStr", "serialNumber"]
+
+/**
+ * The `CREATE INDEX` statements of a resource's table: one per {@link indexedColumns} column it has, named
+ * `<table>_<column>`.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const createIndexesSql = (resource: Resources.Resource): ReadonlyArray<string> =>
+  resource.fields.filter((field) => indexedColumns.includes(field.name)).map((field) =>
+    `CREATE INDEX IF NOT EXISTS ${quote(`${resource.table}_${field.name}`)} ON ${quote(resource.table)} (${quote(field.name)})`
+  )
+
+/**
+ * Creates `sync_state` and the tables of the resources, when missing, adds the columns that tables made by an
+ * earlier version lack, so a database keeps working across versions, and the indexes they lack.
  *
  * @since 0.1.0
  * @category schema
@@ -174,6 +195,7 @@ export const ensureSchema: (
     for (const resource of resources) {
       yield* sql.unsafe(createTableSql(resource))
       yield* addMissingColumns(resource.table, resourceColumns(resource))
+      for (const statement of createIndexesSql(resource)) yield* sql.unsafe(statement)
     }
   }
 )

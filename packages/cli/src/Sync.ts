@@ -51,6 +51,8 @@ export interface Options {
   readonly quiet?: boolean
   /** Draw progress bars (default: whether stderr is a terminal). */
   readonly interactive?: boolean
+  /** Called with each resource's summary once its transaction committed. */
+  readonly onSummary?: (summary: Summary) => Effect.Effect<void>
 }
 
 /**
@@ -203,6 +205,7 @@ export const run = (
         Effect.onInterrupt(() => notice(`${resource.name}: interrupted, rolled back (its previous sync is kept)`))
       )
       summaries.push(summary)
+      if (options.onSummary !== undefined) yield* options.onSummary(summary)
     }
     return summaries
   }).pipe(Effect.withSpan("Sync.run"))

@@ -11,8 +11,9 @@ NodeRuntime.runMain(Effect.provide(Cli.run(process.argv), NodeContext.layer), {
   teardown: (exit, onExit) => {
     if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : ExitCode.ok)
     if (Exit.isInterrupted(exit)) {
-      process.stderr.write("vppkit: interrupted\n")
-      return onExit(ExitCode.interrupted)
+      const code = ExitCode.ofInterruption()
+      if (code !== ExitCode.ok) process.stderr.write("vppkit: interrupted\n")
+      return onExit(code)
     }
     process.stderr.write("vppkit: internal error (please report it)\n")
     return onExit(ExitCode.failure)

@@ -603,8 +603,22 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         }
       })
 
+    // Client Config (read): what Apple knows of the token's location; no mdmInfo, as before an MDM set one.
+    const clientConfig = (request: SimRequest, now: number): SimResponse => {
+      if (request.method !== "GET") return errorResponse(405, 9726)
+      return checkToken(request.headers["authorization"], now) ?? json(200, {
+        locationName: orgName,
+        countryISO2ACode: "US",
+        defaultPlatform: "volumestore",
+        websiteURL: "https://school.apple.com",
+        subscribedNotificationTypes: [],
+        ...metadata(now)
+      })
+    }
+
     const respond = (request: SimRequest, path: string, query: Query, now: number, fault?: Fault): SimResponse => {
       if (path === "/v2/service/config") return serviceConfig()
+      if (path === "/v2/client/config") return clientConfig(request, now)
       const extra = serveExtra(request, path, query, now, fault)
       if (extra !== undefined) return extra
       const resource = pagePaths[path]

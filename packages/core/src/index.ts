@@ -3,6 +3,7 @@
  */
 export * as Asset from "./Asset.js"
 export * as Assignment from "./Assignment.js"
+export * as ClientConfig from "./ClientConfig.js"
 export * as Common from "./Common.js"
 export * as Cursor from "./Cursor.js"
 export * as Legacy from "./Legacy.js"

@@ -225,7 +225,7 @@ const plural = (n: number, one: string, many: string) => `${Progress.count(n)} $
 
 const summary = (plan: Plan, outcome: Traversal.Outcome, millis: number, checkpoint: string | undefined): string => {
   const details = [
-    plan.resource.family === "legacy" ? plural(outcome.pages, "batch", "batches") : plural(outcome.pages, "page", "pages"),
+    plural(outcome.pages, "page", "pages"),
     plural(outcome.retries, "retry", "retries"),
     ...(outcome.passes > 1 ? [plural(outcome.passes, "pass", "passes")] : [])
   ]

@@ -1,12 +1,15 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
+import type * as PlatformError from "@effect/platform/Error"
 import type * as Simulator from "@vppkit/core/Simulator"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Path from "node:path"
+import * as ExitCode from "../ExitCode.js"
 import { CommandError, UsageError } from "../ExitCode.js"
 import { globalOptions } from "./globals.js"
 
@@ -84,10 +87,29 @@ export const settingsOf = (flags: Omit<MockServerFlags, "port" | "writeToken">):
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 
-/** Writes a secret file readable by its owner only. */
-export const writeSecretFile = (path: string, content: string) =>
+/** Why a file could not be written, in words (not the platform's `NotFound: FileSystem.writeFile (…)`). */
+const describeWriteError = (path: string, error: PlatformError.PlatformError): string => {
+  if (error._tag === "SystemError") {
+    switch (error.reason) {
+      case "NotFound":
+        return `its directory ${Path.dirname(Path.resolve(path))} does not exist`
+      case "PermissionDenied":
+        return "permission denied"
+      case "BadResource":
+        return "it is a directory"
+    }
+  }
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return code === "EISDIR" ? "it is a directory" : error.description ?? error._tag
+}
+
+/**
+ * Writes a secret file readable by its owner only; a path that cannot be written is a usage error (exit 2)
+ * that names it.
+ */
+export const writeSecretFile = (flag: string, path: string, content: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(path, content, { mode: 0o600 })).pipe(
-    Effect.mapError((error) => new CommandError({ message: `cannot write ${path}: ${error.message}` }))
+    Effect.mapError((error) => new UsageError({ message: `${flag} ${path}: cannot write it: ${describeWriteError(path, error)}` }))
   )
 
 export const mockServerCommand = Command.make("mock-server", { ...options, quiet: globalOptions.quiet }, (flags) =>
@@ -98,7 +120,7 @@ export const mockServerCommand = Command.make("mock-server", { ...options, quiet
       Effect.mapError((error) => new CommandError({ message: `cannot listen on 127.0.0.1:${flags.port}: ${describeServeError(error)}` }))
     )
     if (Option.isSome(flags.writeToken)) {
-      yield* writeSecretFile(flags.writeToken.value, Redacted.value(server.simulator.token.value) + "\n")
+      yield* writeSecretFile("--write-token", flags.writeToken.value, Redacted.value(server.simulator.token.value) + "\n")
     }
     yield* Console.log(`vppkit mock server for "${settings.orgName}" on ${server.baseUrl}`)
     yield* Console.log(`  export VPP_BASE_URL=${server.baseUrl}`)
@@ -108,7 +130,9 @@ export const mockServerCommand = Command.make("mock-server", { ...options, quiet
         : "  (pass --write-token FILE to get a token this server accepts)"
     )
     if (!flags.quiet) yield* Console.error("Press Ctrl-C to stop.")
-    return yield* Effect.never
+    // Serving until stopped is the job: Ctrl-C or SIGTERM ends it with exit 0 and one line.
+    yield* ExitCode.markStopAsSuccess
+    return yield* Effect.never.pipe(Effect.onInterrupt(() => flags.quiet ? Effect.void : Console.error("stopped")))
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Serve the simulator of Apple's API on 127.0.0.1 for MDM development and tests"))
 

@@ -6,8 +6,8 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
 /**
- * Progress of one traversal on stderr: a bar with pages/total, records, rate, retries and ETA, drawn only
- * when stderr is a terminal and the run is not quiet. `finish` prints the one-line summary (unless quiet),
+ * Progress of one traversal on stderr: a bar with pages/total, records, rate, retries and ETA, sized to the
+ * terminal's width (see {@link formatLine}), drawn only when stderr is a terminal and the run is not quiet. `finish` prints the one-line summary (unless quiet),
  * terminal or not.
  */
 export interface Progress {
@@ -37,7 +37,8 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
     const bar = interactive
       ? new SingleBar({
         stream: process.stderr,
-        format: `${options.label} [{bar}] {value}/{total} pages | {records} records | {rate} rec/s | {retries} retries | ETA {eta_formatted}`,
+        format: (_options, params, payload: Payload) =>
+          formatLine({ label: options.label, pages: params.value, total: params.total, eta: params.eta, ...payload }, params.maxWidth),
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 20,
@@ -67,6 +68,61 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
     const finish = (summary: string) => Effect.zipRight(stop, options.quiet ? Effect.void : Console.error(summary))
     return { page, stop, finish }
   })
+
+interface Payload {
+  readonly records: number
+  readonly rate: number
+  readonly retries: number
+}
+
+/** What one progress line shows. */
+export interface Line extends Payload {
+  readonly label: string
+  readonly pages: number
+  readonly total: number
+  /** Seconds left (cli-progress's estimate: `"NULL"` or `"INF"` while it has none). */
+  readonly eta: unknown
+}
+
+/** Seconds as `45s`, `3m04s`, `1h02m`; `?` without an estimate. */
+export const duration = (seconds: unknown): string => {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return "?"
+  const pad = (n: number) => String(n).padStart(2, "0")
+  const whole = Math.round(seconds)
+  if (whole >= 3600) return `${Math.floor(whole / 3600)}h${pad(Math.floor((whole % 3600) / 60))}m`
+  if (whole >= 60) return `${Math.floor(whole / 60)}m${pad(whole % 60)}s`
+  return `${whole}s`
+}
+
+/** The narrowest bar worth drawing. */
+const minimumBar = 10
+
+/**
+ * One progress line that fits a terminal `width` columns wide (one column is left free, so the cursor never
+ * wraps): the label, a bar as wide as the rest of the line leaves, then pages/total, records, rate, retries (when
+ * there were any) and ETA, numbers grouped by thousands as in the summaries. When the bar would be narrower than
+ * {@link minimumBar}, fields make room for it: the rate first, then the ETA, the retries and the records; when
+ * even pages/total leave no room, the line has no bar and is cut to the width.
+ */
+export const formatLine = (line: Line, width: number): string => {
+  const room = Math.max(1, width - 1)
+  const pages = `${count(line.pages)}/${count(line.total)} pages`
+  const records = `${count(line.records)} records`
+  const rate = `${count(line.rate)} rec/s`
+  const retries = line.retries > 0 ? `${count(line.retries)} ${line.retries === 1 ? "retry" : "retries"}` : undefined
+  const eta = `ETA ${duration(line.eta)}`
+  let shown = [pages, records, rate, retries, eta].filter((field) => field !== undefined)
+  for (const dropped of [rate, eta, retries, records, undefined]) {
+    const text = shown.join(" | ")
+    const barWidth = room - line.label.length - text.length - 4 // the spaces around the bar, and its brackets
+    if (barWidth >= minimumBar) {
+      const done = line.total > 0 ? Math.round(Math.min(1, Math.max(0, line.pages / line.total)) * barWidth) : barWidth
+      return `${line.label} [${"=".repeat(done)}${"-".repeat(barWidth - done)}] ${text}`
+    }
+    shown = shown.filter((field) => field !== dropped)
+  }
+  return `${line.label} ${shown.join(" | ")}`.slice(0, room)
+}
 
 /**
  * `1234567` → `1,234,567`. Whole numbers are grouped by hand: the first `toLocaleString` of a process loads ICU's

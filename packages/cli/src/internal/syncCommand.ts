@@ -9,15 +9,20 @@ import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Console from "effect/Console"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ExitCode from "../ExitCode.js"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as Sync from "../Sync.js"
+import { createPrivateDatabaseFile } from "./privateFile.js"
 import * as SyncLock from "./syncLock.js"
 import {
   applyRateLimit,
+  type Globals,
   globalOptions,
   makeClient,
   maxRequestsPerSecondOption,
@@ -42,8 +47,75 @@ const options = {
   concurrency: Options.integer("concurrency").pipe(
     Options.withDescription("requests in flight at once, 1 to 5"),
     Options.withDefault(5)
+  ),
+  json: Options.boolean("json").pipe(
+    Options.withDescription("print the run's summary as one JSON object on stdout (per resource; also when the run fails)")
+  ),
+  summaryFile: Options.text("summary-file").pipe(
+    Options.withPseudoName("PATH"),
+    Options.withDescription("write the run's summary as JSON to this file (replaced atomically; also when the run fails)"),
+    Options.optional
   )
 }
+
+/** One resource's part of the JSON summary. */
+const summaryJson = (summary: Sync.Summary) => ({
+  resource: summary.resource,
+  mode: summary.mode,
+  reason: summary.reason ?? null,
+  records: summary.records,
+  deleted: summary.deleted,
+  rows: summary.rows,
+  pages: summary.pages,
+  retries: summary.retries,
+  passes: summary.passes,
+  consistency: summary.consistency,
+  checkpoint: summary.checkpoint,
+  millis: summary.millis,
+  ...(summary.tokenExpiresAt !== undefined ? { tokenExpiresAt: summary.tokenExpiresAt.toISOString() } : {})
+})
+
+/**
+ * The summary of a run for monitoring (`--json`, `--summary-file`): whether it succeeded, its exit code and
+ * one-line error, and each committed resource's summary; `notSynced` names the resources it did not commit.
+ */
+export const report = (options: {
+  readonly db: string
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly selected: ReadonlyArray<Resources.Resource>
+  readonly summaries: ReadonlyArray<Sync.Summary>
+  readonly exit: Exit.Exit<unknown, unknown>
+}) => {
+  const exitCode = Exit.isSuccess(options.exit)
+    ? ExitCode.ok
+    : Cause.isInterruptedOnly(options.exit.cause)
+    ? ExitCode.interrupted
+    : ExitCode.of(Cause.squash(options.exit.cause))
+  const synced = new Set(options.summaries.map((summary) => summary.resource))
+  return {
+    ok: exitCode === ExitCode.ok,
+    exitCode,
+    ...(Exit.isFailure(options.exit)
+      ? { error: exitCode === ExitCode.interrupted ? "interrupted" : ExitCode.message(Cause.squash(options.exit.cause)) }
+      : {}),
+    db: options.db,
+    startedAt: new Date(options.startedAt).toISOString(),
+    finishedAt: new Date(options.finishedAt).toISOString(),
+    millis: options.finishedAt - options.startedAt,
+    resources: options.summaries.map(summaryJson),
+    notSynced: options.selected.map((resource) => resource.name).filter((name) => !synced.has(name))
+  }
+}
+
+/** Replaces `path` with `text` atomically (a temporary file beside it, then a rename). */
+const replaceFile = (path: string, text: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const temporary = `${path}.${process.pid}.tmp`
+    yield* fs.writeFileString(temporary, text)
+    yield* fs.rename(temporary, path)
+  })
 
 /** The resources named by `--resources` (every one when none is named), in registry order. */
 export const parseResources = (values: ReadonlyArray<string>): Either.Either<ReadonlyArray<Resources.Resource>, string> => {
@@ -58,18 +130,18 @@ export const parseResources = (values: ReadonlyArray<string>): Either.Either<Rea
   return Either.right(Resources.all.filter((resource) => names.includes(resource.name)))
 }
 
-/** Fails with a usage error unless the database's directory exists. */
-const checkDirectory = (db: string) =>
+/** Fails with a usage error unless the directory of the file `db` (given with `flag`) exists. */
+const checkDirectory = (db: string, flag = "--db") =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const directory = path.dirname(path.resolve(db))
     const info = yield* Effect.option(fs.stat(directory))
     if (info._tag === "None") {
-      return yield* new UsageError({ message: `--db ${db}: directory ${directory} does not exist` })
+      return yield* new UsageError({ message: `${flag} ${db}: directory ${directory} does not exist` })
     }
     if (info.value.type !== "Directory") {
-      return yield* new UsageError({ message: `--db ${db}: ${directory} is not a directory` })
+      return yield* new UsageError({ message: `${flag} ${db}: ${directory} is not a directory` })
     }
   })
 
@@ -83,11 +155,13 @@ const describeSqlError = (error: SqlError.SqlError): string => {
 }
 
 /**
- * Opens the database (WAL journal) for the scope. better-sqlite3 throws when a file cannot be opened or is not
- * a database; that arrives as a defect of the layer and becomes a one-line command error.
+ * Opens the database (WAL journal) for the scope; a new database file is created with mode 0600. better-sqlite3
+ * throws when a file cannot be opened or is not a database; that arrives as a defect of the layer and becomes a
+ * one-line command error.
  */
 export const openDatabase = (db: string) =>
-  Layer.build(SqliteClient.layer({ filename: db })).pipe(
+  createPrivateDatabaseFile(db).pipe(
+    Effect.zipRight(Layer.build(SqliteClient.layer({ filename: db }))),
     Effect.catchAllCause((cause) => {
       const failure = Cause.squash(cause)
       const message = failure instanceof Error ? firstLine(failure.message) : String(failure)
@@ -99,7 +173,7 @@ export const openDatabase = (db: string) =>
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
-  ({ concurrency, db, full, maxRequestsPerSecond, resources, ...globals }) =>
+  ({ concurrency, db, full, json, maxRequestsPerSecond, resources, summaryFile, ...globals }) =>
     Effect.gen(function*() {
       const selected = yield* Either.match(parseResources(resources), {
         onLeft: (message) => Effect.fail(new UsageError({ message })),
@@ -109,38 +183,74 @@ export const syncCommand = Command.make(
         return yield* new UsageError({ message: "--concurrency must be between 1 and 5" })
       }
       yield* checkDirectory(db)
-      const client = yield* makeClient(globals)
-      // Before any request: a second run on the database stops here, at once; so does a token of another
-      // organisation than the one the database holds.
-      yield* SyncLock.acquire(db)
-      const database = yield* openDatabase(db)
-      const withDatabase = <A>(
-        effect: Effect.Effect<
-          A,
-          VppError.VppError | SqlError.SqlError | Sync.OrganisationMismatchError,
-          VppClient.VppClient | SqlClient.SqlClient
-        >
-      ) =>
-        effect.pipe(
-          Effect.provide(database),
-          Effect.provideService(VppClient.VppClient, client),
-          Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
-          Effect.catchTag("OrganisationMismatchError", (error) => new UsageError({ message: `--db ${db}: ${error.message}` })),
-          // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
-          Effect.catchSomeDefect((defect) =>
-            isSqlError(defect)
-              ? Option.some(Effect.fail(new CommandError({ message: `database ${db}: ${describeSqlError(defect)}` })))
-              : Option.none()
-          )
-        )
-      yield* withDatabase(Sync.checkOrganisation)
-      yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
-      const summaries = yield* withDatabase(Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }))
-      const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
-      yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))
+      if (Option.isSome(summaryFile)) yield* checkDirectory(summaryFile.value, "--summary-file")
+      const startedAt = Date.now()
+      const summaries: Array<Sync.Summary> = []
+      const summarise = (exit: Exit.Exit<unknown, unknown>) =>
+        Effect.gen(function*() {
+          if (!json && Option.isNone(summaryFile)) return
+          const text = JSON.stringify(report({ db, startedAt, finishedAt: Date.now(), selected, summaries, exit }))
+          if (json) yield* Console.log(text)
+          if (Option.isSome(summaryFile)) {
+            yield* replaceFile(summaryFile.value, text + "\n").pipe(
+              Effect.catchAll((error) => Console.error(`vppkit: --summary-file ${summaryFile.value}: cannot write it: ${error.message}`))
+            )
+          }
+        })
+      yield* run({ concurrency, db, full, globals, maxRequestsPerSecond, selected, summaries }).pipe(Effect.onExit(summarise))
     }).pipe(Effect.scoped)
 ).pipe(
   Command.withDescription(
     "Sync resources into a SQLite database: a table per resource keyed by the natural key, checkpoints in sync_state; the first run is full, later runs incremental where the API allows"
   )
 )
+
+/** The sync itself, once the flags are checked: the client, the lock, the database, and each resource's run. */
+const run = (
+  { concurrency, db, full, globals, maxRequestsPerSecond, selected, summaries }: {
+    readonly concurrency: number
+    readonly db: string
+    readonly full: boolean
+    readonly globals: Globals
+    readonly maxRequestsPerSecond: Option.Option<number>
+    readonly selected: ReadonlyArray<Resources.Resource>
+    readonly summaries: Array<Sync.Summary>
+  }
+) =>
+  Effect.gen(function*() {
+    const client = yield* makeClient(globals)
+    // Before any request: a second run on the database stops here, at once; so does a token of another
+    // organisation than the one the database holds.
+    yield* SyncLock.acquire(db)
+    const database = yield* openDatabase(db)
+    const withDatabase = <A>(
+      effect: Effect.Effect<
+        A,
+        VppError.VppError | SqlError.SqlError | Sync.OrganisationMismatchError,
+        VppClient.VppClient | SqlClient.SqlClient
+      >
+    ) =>
+      effect.pipe(
+        Effect.provide(database),
+        Effect.provideService(VppClient.VppClient, client),
+        Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
+        Effect.catchTag("OrganisationMismatchError", (error) => new UsageError({ message: `--db ${db}: ${error.message}` })),
+        // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
+        Effect.catchSomeDefect((defect) =>
+          isSqlError(defect)
+            ? Option.some(Effect.fail(new CommandError({ message: `database ${db}: ${describeSqlError(defect)}` })))
+            : Option.none()
+        )
+      )
+    yield* withDatabase(Sync.checkOrganisation)
+    yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
+    yield* withDatabase(Sync.run({
+      resources: selected,
+      full,
+      concurrency,
+      quiet: globals.quiet,
+      onSummary: (summary) => Effect.sync(() => summaries.push(summary))
+    }))
+    const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
+    yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))
+  }).pipe(Effect.scoped)

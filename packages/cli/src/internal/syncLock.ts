@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as os from "node:os"
 import { CommandError, SyncLockedError } from "../ExitCode.js"
+import { createPrivateDatabaseFile } from "./privateFile.js"
 
 /** The lock database of a synced database. */
 export const lockPath = (db: string): string => `${db}-lock`
@@ -46,6 +47,7 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
   Effect.gen(function*() {
     const path = lockPath(db)
     const cannot = (message: string) => new CommandError({ message: `cannot lock ${db} (${path}): ${message}` })
+    yield* createPrivateDatabaseFile(path)
     const context = yield* Layer.build(SqliteClient.layer({ filename: path, disableWAL: true })).pipe(
       Effect.catchAllCause((cause) => {
         const failure = Cause.squash(cause)
