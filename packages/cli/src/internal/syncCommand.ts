@@ -21,8 +21,11 @@ import {
   globalOptions,
   makeClient,
   maxRequestsPerSecondOption,
+  parseRetries,
+  retriesOption,
   warnIfServerReportsExpiry
 } from "./globals.js"
+import { withLogging } from "./reporting.js"
 
 const options = {
   maxRequestsPerSecond: maxRequestsPerSecondOption,
@@ -42,7 +45,8 @@ const options = {
   concurrency: Options.integer("concurrency").pipe(
     Options.withDescription("requests in flight at once, 1 to 5"),
     Options.withDefault(5)
-  )
+  ),
+  retries: retriesOption
 }
 
 /** The resources named by `--resources` (every one when none is named), in registry order. */
@@ -99,7 +103,7 @@ export const openDatabase = (db: string) =>
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
-  ({ concurrency, db, full, maxRequestsPerSecond, resources, ...globals }) =>
+  ({ concurrency, db, full, maxRequestsPerSecond, resources, retries, ...globals }) =>
     Effect.gen(function*() {
       const selected = yield* Either.match(parseResources(resources), {
         onLeft: (message) => Effect.fail(new UsageError({ message })),
@@ -108,8 +112,9 @@ export const syncCommand = Command.make(
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 5) {
         return yield* new UsageError({ message: "--concurrency must be between 1 and 5" })
       }
+      const maxRetries = yield* parseRetries(retries)
       yield* checkDirectory(db)
-      const client = yield* makeClient(globals)
+      const client = yield* makeClient(globals, { retry: { maxRetries } })
       // Before any request: a second run on the database stops here, at once; so does a token of another
       // organisation than the one the database holds.
       yield* SyncLock.acquire(db)
@@ -138,7 +143,7 @@ export const syncCommand = Command.make(
       const summaries = yield* withDatabase(Sync.run({ resources: selected, full, concurrency, quiet: globals.quiet }))
       const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
       yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, withLogging(globals))
 ).pipe(
   Command.withDescription(
     "Sync resources into a SQLite database: a table per resource keyed by the natural key, checkpoints in sync_state; the first run is full, later runs incremental where the API allows"
