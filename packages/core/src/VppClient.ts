@@ -373,7 +373,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
       Effect.gen(function*() {
         const endpoint = request.path
-        const query = queryOf(request)
+        const query = options.onRequest === undefined ? "" : queryOf(request)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
         let attempts = 0
         let lastError: VppError.VppError | undefined
