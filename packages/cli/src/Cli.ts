@@ -13,12 +13,15 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as ExitCode from "./ExitCode.js"
 import { demoCommand } from "./internal/demoCommand.js"
 import { booleanFilterFlags, listCommand } from "./internal/listCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
+import * as Reporting from "./internal/reporting.js"
 import { syncCommand } from "./internal/syncCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
 import { checkWizard } from "./internal/wizard.js"
@@ -171,5 +174,8 @@ export const run = (
         ? Effect.succeed(ExitCode.usage)
         : Effect.as(Console.error(`vppkit: ${ExitCode.message(error)}`), ExitCode.of(error))
     ),
-    Effect.provide(Layer.succeed(CliConfig.CliConfig, CliConfig.make({ showBuiltIns: false, finalCheckBuiltIn: false })))
+    Effect.provide(Layer.succeed(CliConfig.CliConfig, CliConfig.make({ showBuiltIns: false, finalCheckBuiltIn: false }))),
+    // Logs (`--log-level`) go to stderr, one line each, in the command's `--log-format`: this logger is the only
+    // one (it replaces the runtime's pretty logger, which writes to stdout, where the records go).
+    Effect.locally(FiberRef.currentLoggers, HashSet.make(Reporting.logger))
   )

@@ -161,6 +161,13 @@ export const of = (error: unknown): number => {
  * @category messages
  */
 export const message = (error: unknown): string => {
+  if (VppError.isVppError(error) && error._tag === "TransportError" && error.code === "ECONNREFUSED") {
+    // Not retried on a loopback host (see NodeVppClient.make): no "gave up after retries".
+    const address = /ECONNREFUSED ([^\s,]+)/.exec(error.reason)?.[1]
+    return `could not reach the server at ${error.endpoint}: connection refused${
+      address === undefined ? "" : ` by ${address}`
+    } (is the server running?)`
+  }
   if (VppError.isVppError(error) && VppError.isRetryable(error)) {
     // A Retry-After: the error's message names the time to retry after (maybe beyond the budget, unretried).
     const retryAt = "retryAt" in error ? error.retryAt : undefined

@@ -116,8 +116,9 @@ describe("secrets", () => {
         ["list", "users", "--format", "csv", "--checkpoint", at("users.json"), ...connect],
         ["list", "subscriptions", "--format", "json", ...connect],
         ["list", "subscription-assignments", "--format", "csv", ...connect],
-        ["list", "legacy-licenses", "--format", "ndjson", "--checkpoint", at("licenses.json"), ...connect],
-        ["list", "legacy-users", "--format", "json", "--checkpoint", at("legacy-users.json"), ...connect]
+        // --verbose prints a line per request (and the legacy ones carry the sToken in their body); JSON logs too.
+        ["list", "legacy-licenses", "--format", "ndjson", "--checkpoint", at("licenses.json"), "--verbose", ...connect],
+        ["list", "legacy-users", "--format", "json", "--checkpoint", at("legacy-users.json"), "--verbose", "--log-format", "json", "--log-level", "debug", ...connect]
       ]
       const demo = ["demo", "--seed", String(seed), "--db", at("demo.sqlite"), "--assignments", "120", "--assets", "2", "--fault-rate", "0"]
       yield* Effect.all([
@@ -131,7 +132,7 @@ describe("secrets", () => {
       yield* server.simulator.churn("assignments", { inserts: 5, updates: 3, deletes: 2 })
       yield* server.simulator.churn("users", { inserts: 3, updates: 2, deletes: 1 })
       const deltas = runAll(lists.filter((args) => args.includes("--checkpoint")))
-      const sync = ["sync", "--db", at("vppkit.sqlite"), ...connect]
+      const sync = ["sync", "--db", at("vppkit.sqlite"), "--verbose", "--log-level", "debug", ...connect]
       const killed = ["sync", "--db", at("killed.sqlite"), ...connect]
       const syncs = Effect.gen(function*() {
         ok(sync, yield* run(sync))
@@ -174,6 +175,11 @@ describe("secrets", () => {
         }
       }
       assert.isAbove(runs.reduce((n, r) => n + r.exit.stdout.length, 0), 10_000, "the runs printed records")
+      const stderrOf = (command: string, resource: string) =>
+        runs.filter((r) => r.args[0] === command && r.args[1] === resource).map((r) => r.exit.stderr).join("")
+      assert.match(stderrOf("list", "legacy-licenses"), /^POST \/getVPPLicensesSrv 200 \d+ ms$/m, "--verbose printed the requests")
+      assert.match(stderrOf("list", "legacy-users"), /^\{"time":"[^"]+","type":"request","method":"POST","path":"\/getVPPUsersSrv"/m)
+      assert.match(stderrOf("sync", "--db"), /^GET \/v2\/assets\?unlimited=true 200 \d+ ms$/m)
 
       // No file left behind holds it, except the token files themselves.
       const files = filesUnder(directory).filter((file) => file !== tokenFile && file !== mockToken)

@@ -26,6 +26,11 @@ export interface Options {
   readonly maxDelay?: Duration.DurationInput
   /** No retry starts once this much time has passed since the first attempt (default 5 minutes). */
   readonly budget?: Duration.DurationInput
+  /**
+   * Which failures are retried (default {@link VppError.isRetryable}). A runtime narrows it where it knows better,
+   * e.g. a refused connection to a loopback host (see `@vppkit/node/NodeVppClient`).
+   */
+  readonly retryable?: (error: VppError.VppError) => boolean
 }
 
 /**
@@ -36,7 +41,8 @@ export const defaults: Required<Options> = {
   maxRetries: 8,
   baseDelay: Duration.millis(250),
   maxDelay: Duration.seconds(30),
-  budget: Duration.minutes(5)
+  budget: Duration.minutes(5),
+  retryable: VppError.isRetryable
 }
 
 /**
@@ -57,13 +63,13 @@ export const backoff = (options: Options = {}): Schedule.Schedule<unknown> => {
 }
 
 /**
- * The backoff, continuing only while the failure is retryable.
+ * The backoff, continuing only while the failure is retryable (`retryable`, default {@link VppError.isRetryable}).
  *
  * @since 0.1.0
  * @category schedules
  */
 export const schedule = (options: Options = {}): Schedule.Schedule<unknown, VppError.VppError> =>
-  backoff(options).pipe(Schedule.whileInput(VppError.isRetryable))
+  backoff(options).pipe(Schedule.whileInput(options.retryable ?? VppError.isRetryable))
 
 /**
  * Reads a `Retry-After` header — whole seconds or an HTTP-date — as milliseconds from `now`.

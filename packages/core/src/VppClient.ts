@@ -8,6 +8,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as UrlParamsModule from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -57,6 +58,55 @@ export interface Options {
   readonly retry?: RetryPolicy.Options
   /** How long every request pauses after a 429 that carries no `Retry-After` (default 1 s). */
   readonly rateLimitPause?: Duration.DurationInput
+  /**
+   * Called after every attempt, each retry included, with what was asked and how it ended (see
+   * {@link RequestEvent}: never a header or a body, where the sToken travels). It should not take long: the
+   * request holds its concurrency permit meanwhile.
+   */
+  readonly onRequest?: (event: RequestEvent) => Effect.Effect<void>
+  /** Called when a failed request is about to be retried, with how long it waits first (see {@link RetryEvent}). */
+  readonly onRetry?: (event: RetryEvent) => Effect.Effect<void>
+}
+
+/**
+ * One attempt of a request, as {@link Options.onRequest} sees it. It holds no header and no body: the sToken
+ * travels in the Authorization header (v2) or in the body (legacy POST), and neither is here.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestEvent {
+  readonly method: "GET" | "POST"
+  /** The path below the base URL, e.g. `/v2/assets`. */
+  readonly path: string
+  /** The query string of a GET as sent (`pageIndex=2&…`, no `?`); empty for a legacy POST. */
+  readonly query: string
+  /** The HTTP status; `undefined` when no response came (a transport failure, a timeout). */
+  readonly status: number | undefined
+  /** From sending the request to the end of its response (or its failure). */
+  readonly millis: number
+  /** 1 for the first attempt, 2 for the first retry, … */
+  readonly attempt: number
+  /** Why the attempt failed, when it did (an HTTP 200 can carry an error too). */
+  readonly error: VppError.VppError | undefined
+}
+
+/**
+ * A retry about to happen, as {@link Options.onRetry} sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryEvent {
+  readonly path: string
+  /** Which retry this is: 1 for the first. */
+  readonly retry: number
+  /** The most retries the policy allows (`retry.maxRetries`); the time budget may end them sooner. */
+  readonly maxRetries: number
+  /** How long the request waits before it is sent again: the backoff, or the server's `Retry-After` if longer. */
+  readonly delayMillis: number
+  /** The failure being retried. */
+  readonly error: VppError.VppError
 }
 
 /**
@@ -148,7 +198,7 @@ export class ServiceConfig extends Schema.Class<ServiceConfig>("@vppkit/core/Ser
   urls: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
 }) {}
 
-const appendParams = (request: HttpClientRequest.HttpClientRequest, params: UrlParams) => {
+const paramEntries = (params: UrlParams): Array<[string, string]> => {
   const entries: Array<[string, string]> = []
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined) continue
@@ -158,8 +208,18 @@ const appendParams = (request: HttpClientRequest.HttpClientRequest, params: UrlP
       entries.push([key, String(value)])
     }
   }
-  return HttpClientRequest.appendUrlParams(request, entries)
+  return entries
 }
+
+/** The query string a request is sent with (empty for a legacy POST, whose parameters are in its body). */
+const queryOf = (request: Request): string =>
+  request._tag === "Get" ? UrlParamsModule.toString(UrlParamsModule.fromInput(paramEntries(request.params ?? {}))) : ""
+
+const methodOf = (request: Request): RequestEvent["method"] => request._tag === "Get" ? "GET" : "POST"
+
+/** `0.3 s`, `4.0 s`, `16 s`. */
+const formatDelay = (millis: number): string =>
+  millis < 10_000 ? `${(millis / 1000).toFixed(1)} s` : `${Math.round(millis / 1000)} s`
 
 /**
  * Builds a client over the abstract `HttpClient`.
@@ -183,7 +243,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const pause = yield* Ref.make<Pause>({ until: 0, cause: undefined })
     const stats = yield* Ref.make<Stats>({ requests: 0, retries: 0, rateLimited: 0 })
     const retrySchedule = RetryPolicy.schedule(options.retry)
-    const budgetMillis = Duration.toMillis({ ...RetryPolicy.defaults, ...options.retry }.budget)
+    const retrySettings = { ...RetryPolicy.defaults, ...options.retry }
+    const budgetMillis = Duration.toMillis(retrySettings.budget)
 
     // A request waits a pause out only when it ends before the request's retry budget does (`deadline`);
     // otherwise it fails at once with the error that set the pause, which says when to retry.
@@ -223,7 +284,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       switch (request._tag) {
         case "Get":
           return HttpClientRequest.get(`${baseUrl}${request.path}`).pipe(
-            (r) => appendParams(r, request.params ?? {}),
+            HttpClientRequest.appendUrlParams(paramEntries(request.params ?? {})),
             HttpClientRequest.bearerToken(Redacted.value(options.token.value)),
             HttpClientRequest.acceptJson
           )
@@ -235,7 +296,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       }
     }
 
-    const attempt = (request: Request, endpoint: string, deadline: number) =>
+    const attempt = (request: Request, endpoint: string, deadline: number, attempt: number, query: string) =>
       Effect.gen(function*() {
         yield* waitForPause(deadline)
         return yield* gate.withPermits(1)(
@@ -243,25 +304,42 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             admit(deadline),
             (slot) => Effect.gen(function*() {
               yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
-              const response = yield* http.execute(toHttpRequest(request))
-              // The limiter learns how long the server may have taken to see it (see internal/rateLimiter.ts).
-              yield* slot.answered
-              const text = yield* response.text
-              const now = yield* Clock.currentTimeMillis
-              return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
-            }).pipe(
-              Effect.catchTags({
-                RequestError: (error) =>
-                  Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) })),
-                ResponseError: (error) =>
-                  Effect.succeed(new VppError.TransportError({ endpoint, reason: transportReason(error) }))
-              }),
-              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
-              Effect.timeoutFail({
-                duration: timeout,
-                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-              })
-            )
+              const started = yield* Clock.currentTimeMillis
+              let status: number | undefined
+              const outcome = yield* Effect.gen(function*() {
+                const response = yield* http.execute(toHttpRequest(request))
+                status = response.status
+                // The limiter learns how long the server may have taken to see it (see internal/rateLimiter.ts).
+                yield* slot.answered
+                const text = yield* response.text
+                const now = yield* Clock.currentTimeMillis
+                return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
+              }).pipe(
+                Effect.catchTags({
+                  RequestError: (error) => Effect.succeed(transportError(endpoint, error)),
+                  ResponseError: (error) => Effect.succeed(transportError(endpoint, error))
+                }),
+                // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
+                Effect.timeoutTo({
+                  duration: timeout,
+                  onSuccess: (outcome): VppError.VppError | { readonly json: unknown } => outcome,
+                  onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+                })
+              )
+              if (options.onRequest !== undefined) {
+                const finished = yield* Clock.currentTimeMillis
+                yield* options.onRequest({
+                  method: methodOf(request),
+                  path: endpoint,
+                  query,
+                  status,
+                  millis: finished - started,
+                  attempt,
+                  error: "json" in outcome ? undefined : outcome
+                })
+              }
+              return outcome
+            })
           )
         )
       }).pipe(
@@ -279,26 +357,42 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         })
       )
 
+    /** Says that a retry is coming (a debug log, and `onRetry`); answers the schedule's delay unchanged. */
+    const announceRetry = (endpoint: string, error: VppError.VppError, retry: number, delay: Duration.Duration) =>
+      Effect.gen(function*() {
+        // The retry waits for the client's pause too (a Retry-After), when that ends later than the backoff.
+        const { until } = yield* Ref.get(pause)
+        const now = yield* Clock.currentTimeMillis
+        const delayMillis = Math.round(Math.max(Duration.toMillis(delay), until - now))
+        const maxRetries = retrySettings.maxRetries
+        yield* Effect.logDebug(`retrying ${endpoint} in ${formatDelay(delayMillis)}: ${error.message} (${retry}/${maxRetries})`)
+        if (options.onRetry !== undefined) yield* options.onRetry({ path: endpoint, retry, maxRetries, delayMillis, error })
+        return delay
+      })
+
     const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
       Effect.gen(function*() {
         const endpoint = request.path
+        const query = options.onRequest === undefined ? "" : queryOf(request)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
         let attempts = 0
+        let lastError: VppError.VppError | undefined
         const json = yield* Effect.suspend(() => {
           attempts++
           // Counted when a retry starts: the schedule also sees the failures it does not retry.
           return attempts > 1
-            ? Effect.zipRight(Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })), attempt(request, endpoint, deadline))
-            : attempt(request, endpoint, deadline)
+            ? Effect.zipRight(
+              Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })),
+              attempt(request, endpoint, deadline, attempts, query)
+            )
+            : attempt(request, endpoint, deadline, attempts, query)
         }).pipe(
           Effect.retry(retrySchedule.pipe(
             // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
             Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
-            Schedule.tapInput((error: VppError.VppError) =>
-              VppError.isRetryable(error)
-                ? Effect.logDebug(`retrying ${endpoint} after: ${error.message}`)
-                : Effect.void
-            )
+            Schedule.tapInput((error: VppError.VppError) => Effect.sync(() => lastError = error)),
+            // Only reached when the schedule goes on: a retry is certain, and its delay known.
+            Schedule.modifyDelayEffect((_, delay) => announceRetry(endpoint, lastError!, attempts, delay))
           ))
         )
         yield* Effect.annotateCurrentSpan("attempts", attempts)
@@ -334,6 +428,23 @@ type PauseError = VppError.RateLimitedError | VppError.UnavailableError
 interface Pause {
   readonly until: number
   readonly cause: PauseError | undefined
+}
+
+const transportError = (
+  endpoint: string,
+  error: { readonly reason: string; readonly description?: string | undefined; readonly cause?: unknown }
+): VppError.TransportError => {
+  const code = causeCode(error.cause)
+  return new VppError.TransportError({ endpoint, reason: transportReason(error), ...(code === undefined ? {} : { code }) })
+}
+
+/** The innermost system error code of an error's cause chain (undici wraps Node's `ECONNREFUSED` error). */
+const causeCode = (cause: unknown, depth = 0): string | undefined => {
+  if (depth > 4 || typeof cause !== "object" || cause === null) return undefined
+  const inner = causeCode((cause as { readonly cause?: unknown }).cause, depth + 1)
+  if (inner !== undefined) return inner
+  const code = (cause as { readonly code?: unknown }).code
+  return typeof code === "string" && code.length > 0 ? code : undefined
 }
 
 const transportReason = (

@@ -198,7 +198,9 @@ export class TransportError extends Schema.TaggedError<TransportError>("@vppkit/
   "TransportError",
   {
     ...RequestFields,
-    reason: Schema.String
+    reason: Schema.String,
+    /** The system error code of the failure, when the platform reported one (`ECONNREFUSED`, `ECONNRESET`, …). */
+    code: Schema.optional(Schema.String)
   }
 ) {
   override get message(): string {

@@ -591,6 +591,116 @@ const assertErrorClean = (error: VppError.VppError, what: string) => {
   assertNoToken(Cause.pretty(Cause.fail(error)), `Cause.pretty of ${what}`)
 }
 
+describe("VppClient request and retry events", () => {
+  const withoutError = ({ error, ...event }: VppClient.RequestEvent) => ({ ...event, error: error?._tag })
+
+  it.effect("onRequest: one event per attempt with method, path, query, status, time and attempt number", () =>
+    Effect.gen(function*() {
+      const events: Array<VppClient.RequestEvent> = []
+      const { client } = yield* setup([
+        { status: 503, body: appleError(9729), delay: "40 millis" },
+        { body: { ok: true }, delay: "25 millis" }
+      ], { onRequest: (event) => Effect.sync(() => events.push(event)), retry: { baseDelay: "1 second" } })
+      yield* settle(client.execute({ _tag: "Get", path: "/v2/assets", params: { pageIndex: 2, productType: ["App", "Book"] } }, Ok))
+      const query = "pageIndex=2&productType=App&productType=Book"
+      assert.deepStrictEqual(events.map(withoutError), [
+        { method: "GET", path: "/v2/assets", query, status: 503, millis: 40, attempt: 1, error: "UnavailableError" },
+        { method: "GET", path: "/v2/assets", query, status: 200, millis: 25, attempt: 2, error: undefined }
+      ])
+    }))
+
+  it.effect("onRequest: no status when no response came (transport failure, timeout)", () =>
+    Effect.gen(function*() {
+      const events: Array<VppClient.RequestEvent> = []
+      const { client } = yield* setup([
+        { fail: "Transport", code: "ECONNRESET" },
+        { delay: "2 minutes", body: { ok: true } },
+        ok
+      ], { onRequest: (event) => Effect.sync(() => events.push(event)), requestTimeout: "30 seconds" })
+      yield* settle(client.execute(okGet, Ok))
+      assert.deepStrictEqual(events.map((event) => [event.status, event.error?._tag, event.attempt]), [
+        [undefined, "TransportError", 1],
+        [undefined, "TimeoutError", 2],
+        [200, undefined, 3]
+      ])
+      assert.strictEqual(events[1]!.millis, 30_000)
+    }))
+
+  it.effect("onRequest: a legacy POST is reported without its body", () =>
+    Effect.gen(function*() {
+      const events: Array<VppClient.RequestEvent> = []
+      const { client } = yield* setup([{ body: { status: 0 } }], { onRequest: (event) => Effect.sync(() => events.push(event)) })
+      yield* client.execute({ _tag: "LegacyPost", path: "/getVPPLicensesSrv", body: { batchToken: "BATCH-TOKEN-42" } }, Schema.Unknown)
+      assert.deepStrictEqual(events.map(withoutError), [
+        { method: "POST", path: "/getVPPLicensesSrv", query: "", status: 200, millis: 0, attempt: 1, error: undefined }
+      ])
+      const text = JSON.stringify(events)
+      assert.notInclude(text, "BATCH-TOKEN-42")
+      assertNoToken(text, "a request event")
+    }))
+
+  it.effect("onRetry: before each retry, with the wait it is about to make, the retry number and the maximum", () =>
+    Effect.gen(function*() {
+      const retries: Array<VppClient.RetryEvent> = []
+      const { client, http } = yield* setup([
+        { status: 503, body: appleError(9729) },
+        { status: 503, body: appleError(9729), headers: { "retry-after": "120" } },
+        ok
+      ], {
+        onRetry: (event) => Effect.sync(() => retries.push(event)),
+        retry: { maxRetries: 5, baseDelay: "1 second", maxDelay: "1 second" }
+      })
+      yield* settle(client.execute(okGet, Ok))
+      assert.deepStrictEqual(retries.map((event) => [event.path, event.retry, event.maxRetries, event.error._tag]), [
+        ["/v2/assets", 1, 5, "UnavailableError"],
+        ["/v2/assets", 2, 5, "UnavailableError"]
+      ])
+      const [first, second, third] = http.requests()
+      assert.isAtLeast(retries[0]!.delayMillis, 500)
+      assert.isAtMost(retries[0]!.delayMillis, 1000)
+      // The wait announced is the wait made; a Retry-After longer than the backoff is announced as such.
+      assert.closeTo(second!.startedAt - first!.startedAt, retries[0]!.delayMillis, 1)
+      assert.strictEqual(retries[1]!.delayMillis, 120_000)
+      assert.strictEqual(third!.startedAt - second!.startedAt, 120_000)
+    }))
+
+  it.effect("onRetry: not called for a failure that is not retried, nor for the last one", () =>
+    Effect.gen(function*() {
+      const retries: Array<VppClient.RetryEvent> = []
+      const onRetry = (event: VppClient.RetryEvent) => Effect.sync(() => retries.push(event))
+      const fatal = yield* setup([{ status: 400, body: appleError(9602) }], { onRetry })
+      yield* settle(Effect.flip(fatal.client.execute(okGet, Ok)))
+      assert.strictEqual(retries.length, 0)
+      const exhausted = yield* setup(() => ({ status: 503 }), { onRetry, retry: { maxRetries: 2, baseDelay: "1 millis" } })
+      yield* settle(Effect.flip(exhausted.client.execute(okGet, Ok)))
+      assert.deepStrictEqual(retries.map((event) => event.retry), [1, 2])
+    }))
+
+  it.effect("a transport failure carries the system error code of its cause", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup([{ fail: "Transport", code: "ECONNREFUSED" }], { retry: { maxRetries: 0 } })
+      const error = yield* settle(Effect.flip(client.execute(okGet, Ok)))
+      assert.strictEqual(error._tag === "TransportError" && error.code, "ECONNREFUSED")
+      assert.include(error.message, "ECONNREFUSED")
+    }))
+
+  it.effect("retry.retryable narrows what is retried", () =>
+    Effect.gen(function*() {
+      const refused = (error: VppError.VppError) => error._tag === "TransportError" && error.code === "ECONNREFUSED"
+      const retryable = (error: VppError.VppError) => !refused(error) && VppError.isRetryable(error)
+      const narrowed = yield* setup([{ fail: "Transport", code: "ECONNREFUSED" }, ok], { retry: { retryable } })
+      const error = yield* settle(Effect.flip(narrowed.client.execute(okGet, Ok)))
+      assert.isTrue(refused(error))
+      assert.strictEqual(narrowed.http.count(), 1)
+      assert.strictEqual((yield* narrowed.client.stats).retries, 0)
+      // Other failures are still retried; without the option, a refusal is too.
+      const other = yield* setup([{ fail: "Transport", code: "ECONNRESET" }, ok], { retry: { retryable } })
+      assert.strictEqual((yield* settle(other.client.execute(okGet, Ok))).attempts, 2)
+      const plain = yield* setup([{ fail: "Transport", code: "ECONNREFUSED" }, ok])
+      assert.strictEqual((yield* settle(plain.client.execute(okGet, Ok))).attempts, 2)
+    }))
+})
+
 describe("VppClient never shows the sToken", () => {
   it.effect("not in any error", () =>
     Effect.gen(function*() {

@@ -18,6 +18,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as SToken from "@vppkit/core/SToken"
 import * as VppClient from "@vppkit/core/VppClient"
+import * as VppError from "@vppkit/core/VppError"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -162,9 +163,22 @@ export const checkBaseUrl = (text: string, setting: string): Either.Either<strin
 }
 
 /**
+ * Whether a failure is a connection refused (`ECONNREFUSED`): nothing accepts connections on that address.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isConnectionRefused = (error: VppError.VppError): boolean =>
+  error._tag === "TransportError" && error.code === "ECONNREFUSED"
+
+/**
  * Builds a client on its own undici dispatcher — at most `concurrency` connections, headers and body
  * timeouts 5 s beyond `requestTimeout` unless `dispatcher` says otherwise — which closes with its sockets
  * when the scope closes. Fails when `baseUrl` is not acceptable (see {@link checkBaseUrl}).
+ *
+ * A refused connection to a loopback host is not retried: there the refusal is the kernel's own, immediate
+ * answer that nothing listens on the port (a server not started, a wrong port), which waiting does not change.
+ * To any other host it is retried like other transport failures (a load balancer or a server restarting).
  *
  * @since 0.1.0
  * @category constructors
@@ -181,7 +195,11 @@ export const make: (options: Options) => Effect.Effect<VppClient.Service, Config
       ...options.dispatcher
     })
     const { dispatcher: _, ...clientOptions } = options
-    return yield* VppClient.make({ ...clientOptions, baseUrl }).pipe(
+    const retryable = options.retry?.retryable ?? VppError.isRetryable
+    const retry = isLoopbackHost(new URL(baseUrl).hostname)
+      ? { ...options.retry, retryable: (error: VppError.VppError) => !isConnectionRefused(error) && retryable(error) }
+      : options.retry
+    return yield* VppClient.make({ ...clientOptions, baseUrl, ...(retry === undefined ? {} : { retry }) }).pipe(
       Effect.provideService(HttpClient.HttpClient, NodeHttpClient.makeUndici(dispatcher))
     )
   })

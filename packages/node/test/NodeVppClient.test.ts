@@ -11,6 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as net from "node:net"
 import * as NodeVppClient from "../src/NodeVppClient.js"
 import * as SimulatorServer from "../src/SimulatorServer.js"
 
@@ -156,5 +158,43 @@ describe("NodeVppClient.layer", () => {
       assert.strictEqual(error._tag, "ConfigurationError")
       assert.strictEqual(error.setting, "baseUrl")
       assert.include(error.message, "baseUrl must use https://")
+    }))
+})
+
+/** A loopback port nobody listens on (bound, then closed). */
+const closedPort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+describe("NodeVppClient.make on loopback", () => {
+  // Connection refused by a loopback host is the kernel's answer that nothing listens on the port: a server not
+  // started, a wrong port. Waiting does not change it, so it is not retried (8 retries took a minute before).
+  for (const host of ["127.0.0.1", "localhost"]) {
+    it.scopedLive(`a refused connection to ${host} fails at once, not retried`, () =>
+      Effect.gen(function*() {
+        const port = yield* closedPort
+        const client = yield* NodeVppClient.make({
+          token,
+          baseUrl: `http://${host}:${port}/mdm`,
+          retry: { maxRetries: 3, baseDelay: "1 millis" }
+        })
+        const error = yield* Effect.flip(client.get("/v2/service/config", {}, VppClient.ServiceConfig))
+        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(error._tag === "TransportError" && error.code, "ECONNREFUSED")
+        assert.deepStrictEqual(yield* client.stats, { requests: 1, retries: 0, rateLimited: 0 })
+      }))
+  }
+
+  it.scopedLive("other failures on loopback are still retried", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.orDie(SimulatorServer.make({ seed: 5 }))
+      yield* server.simulator.inject({ _tag: "Unavailable" }, { path: "/v2/assets", times: 1 })
+      const client = yield* NodeVppClient.make({ token: server.simulator.token, baseUrl: server.baseUrl, retry: { baseDelay: "1 millis" } })
+      yield* client.get("/v2/assets", { pageIndex: 0 }, Schema.Unknown)
+      assert.strictEqual((yield* client.stats).retries, 1)
     }))
 })

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { TokenError, UsageError } from "../ExitCode.js"
+import * as Reporting from "./reporting.js"
 
 /** Options every command shares. None takes the sToken itself: argv is visible to other users. */
 export const globalOptions = {
@@ -28,7 +29,37 @@ export const globalOptions = {
   quiet: Options.boolean("quiet").pipe(
     Options.withAlias("q"),
     Options.withDescription("no progress and no summary on stderr; errors are still printed")
+  ),
+  verbose: Options.boolean("verbose").pipe(
+    Options.withDescription("a line per request on stderr: method, path, status, milliseconds, retry (never the sToken)")
+  ),
+  logFormat: Options.choice("log-format", Reporting.logFormats).pipe(
+    Options.withDescription("log and --verbose lines on stderr as text, or as one JSON object per line"),
+    Options.withDefault("text" as const)
+  ),
+  logLevel: Options.choice("log-level", Reporting.logLevels).pipe(
+    Options.withDescription("the least severe log line printed on stderr (default info; debug shows retries and re-reads)"),
+    Options.optional
   )
+}
+
+/** The default of `--retries`. */
+export const defaultRetries = 8
+
+/** `--retries N`: how often a failing request is retried (checked by {@link parseRetries}). */
+export const retriesOption = Options.text("retries").pipe(
+  Options.withPseudoName("N"),
+  Options.withDescription(`retries of a failing request before giving up, 0 to 100 (default ${defaultRetries})`),
+  Options.optional
+)
+
+/** The value of {@link retriesOption}: a whole number from 0 to 100. */
+export const parseRetries = (flag: Option.Option<string>): Effect.Effect<number, UsageError> => {
+  if (Option.isNone(flag)) return Effect.succeed(defaultRetries)
+  const text = flag.value.trim()
+  return /^\d+$/.test(text) && Number(text) <= 100
+    ? Effect.succeed(Number(text))
+    : Effect.fail(new UsageError({ message: `--retries ${JSON.stringify(flag.value)}: expected a whole number from 0 to 100` }))
 }
 
 /** The request rate option of the commands that talk to Apple. */
@@ -122,12 +153,18 @@ const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals
     : new NodeVppClient.ConfigurationError({ setting: flag, message: error.message.replace(error.setting, flag) })
 }
 
-/** The client for a command: settings from {@link loadSettings}, then the undici client. */
+/**
+ * The client for a command: settings from {@link loadSettings}, then the undici client, which prints a line per
+ * request with `--verbose` and a line per retry when stderr is a terminal (unless `--quiet`).
+ */
 export const makeClient = (
   globals: Globals,
   options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
 ): Effect.Effect<VppClient.Service, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem | Scope.Scope> =>
-  Effect.flatMap(loadSettings(globals), (settings) => NodeVppClient.make({ ...options, ...settings }))
+  Effect.flatMap(
+    loadSettings(globals),
+    (settings) => NodeVppClient.make({ ...options, ...Reporting.clientEvents(globals), ...settings })
+  )
 
 /** {@link makeClient} as a layer. */
 export const clientLayer = (

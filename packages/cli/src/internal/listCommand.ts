@@ -22,6 +22,7 @@ import {
 } from "./globals.js"
 import * as Output from "./output.js"
 import * as Progress from "./progress.js"
+import { withLogging } from "./reporting.js"
 
 const defaultRetries = 8
 const defaultMaxPasses = 5
@@ -377,17 +378,18 @@ const run = (plan: Plan, quiet: boolean) =>
 export const listCommand = Command.make(
   "list",
   { resource: resourceArg, ...options, filters: filterOptions, ...globalOptions },
-  ({ baseUrl, quiet, resource, tokenFile, ...flags }) =>
+  ({ baseUrl, logFormat, logLevel, quiet, resource, tokenFile, verbose, ...flags }) =>
     Effect.gen(function*() {
       const checked = yield* plan(resource, flags)
       yield* Effect.zipRight(applyRateLimit(flags.maxRequestsPerSecond), run(checked, quiet)).pipe(
         Effect.scoped,
-        Effect.provide(clientLayer({ baseUrl, tokenFile, quiet }, {
+        Effect.provide(clientLayer({ baseUrl, tokenFile, quiet, verbose, logFormat, logLevel }, {
           concurrency: checked.concurrency,
           retry: { maxRetries: checked.retries }
         }))
       )
     }).pipe(
+      withLogging({ logFormat, logLevel }),
       Effect.catchTag("OutputClosed", (error) =>
         // The reader went away (`vppkit list … | head`): that ends the listing, quietly and successfully.
         error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"

@@ -26,6 +26,24 @@ export interface ProgressOptions {
   readonly interactive?: boolean
 }
 
+/** The bar being drawn on stderr, if any: {@link printLine} writes above it. */
+let drawn: SingleBar | undefined
+
+/**
+ * Writes a line on stderr (a retry, a request of `--verbose`, a log). A bar being drawn there is cleared first
+ * and drawn again below the line, which wraps as usual (the bar turns wrapping off while it is drawn). The bar
+ * goes back to the cursor position saved when it started when it stops (to clear itself): that position moves
+ * down with it (ESC 7 saves it again).
+ */
+export const printLine = (line: string): void => {
+  if (drawn === undefined) {
+    process.stderr.write(`${line}\n`)
+    return
+  }
+  process.stderr.write(`\r\u001b[2K\u001b[?7h${line}\n\u001b7\u001b[?7l`)
+  drawn.render()
+}
+
 /** A progress display for one traversal; the bar is stopped when the scope closes, whatever happened. */
 export const make = (options: ProgressOptions): Effect.Effect<Progress, never, Scope.Scope | VppClient.VppClient> =>
   Effect.gen(function*() {
@@ -42,11 +60,17 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 20,
-        fps: 5
+        fps: 5,
+        // Drawn again even when unchanged: printLine may have cleared it.
+        forceRedraw: true
       })
       : undefined
     let barStarted = false
-    yield* Effect.addFinalizer(() => Effect.sync(() => bar?.stop()))
+    const stopBar = () => {
+      if (drawn === bar) drawn = undefined
+      bar?.stop()
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(stopBar))
     const page = (page: Traversal.Page<unknown>) =>
       Effect.gen(function*() {
         pages++
@@ -59,12 +83,13 @@ export const make = (options: ProgressOptions): Effect.Effect<Progress, never, S
         if (!barStarted) {
           bar.start(total, pages, payload)
           barStarted = true
+          drawn = bar
         } else {
           bar.setTotal(total)
           bar.update(pages, payload)
         }
       })
-    const stop = Effect.sync(() => bar?.stop())
+    const stop = Effect.sync(stopBar)
     const finish = (summary: string) => Effect.zipRight(stop, options.quiet ? Effect.void : Console.error(summary))
     return { page, stop, finish }
   })

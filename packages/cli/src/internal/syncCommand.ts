@@ -26,8 +26,11 @@ import {
   globalOptions,
   makeClient,
   maxRequestsPerSecondOption,
+  parseRetries,
+  retriesOption,
   warnIfServerReportsExpiry
 } from "./globals.js"
+import { withLogging } from "./reporting.js"
 
 const options = {
   maxRequestsPerSecond: maxRequestsPerSecondOption,
@@ -55,7 +58,8 @@ const options = {
     Options.withPseudoName("PATH"),
     Options.withDescription("write the run's summary as JSON to this file (replaced atomically; also when the run fails)"),
     Options.optional
-  )
+  ),
+  retries: retriesOption
 }
 
 /** One resource's part of the JSON summary. */
@@ -173,7 +177,7 @@ export const openDatabase = (db: string) =>
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
-  ({ concurrency, db, full, json, maxRequestsPerSecond, resources, summaryFile, ...globals }) =>
+  ({ concurrency, db, full, json, maxRequestsPerSecond, resources, retries, summaryFile, ...globals }) =>
     Effect.gen(function*() {
       const selected = yield* Either.match(parseResources(resources), {
         onLeft: (message) => Effect.fail(new UsageError({ message })),
@@ -182,6 +186,7 @@ export const syncCommand = Command.make(
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 5) {
         return yield* new UsageError({ message: "--concurrency must be between 1 and 5" })
       }
+      const maxRetries = yield* parseRetries(retries)
       yield* checkDirectory(db)
       if (Option.isSome(summaryFile)) yield* checkDirectory(summaryFile.value, "--summary-file")
       const startedAt = Date.now()
@@ -197,8 +202,8 @@ export const syncCommand = Command.make(
             )
           }
         })
-      yield* run({ concurrency, db, full, globals, maxRequestsPerSecond, selected, summaries }).pipe(Effect.onExit(summarise))
-    }).pipe(Effect.scoped)
+      yield* run({ concurrency, db, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries }).pipe(Effect.onExit(summarise))
+    }).pipe(Effect.scoped, withLogging(globals))
 ).pipe(
   Command.withDescription(
     "Sync resources into a SQLite database: a table per resource keyed by the natural key, checkpoints in sync_state; the first run is full, later runs incremental where the API allows"
@@ -207,8 +212,9 @@ export const syncCommand = Command.make(
 
 /** The sync itself, once the flags are checked: the client, the lock, the database, and each resource's run. */
 const run = (
-  { concurrency, db, full, globals, maxRequestsPerSecond, selected, summaries }: {
+  { concurrency, db, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries }: {
     readonly concurrency: number
+    readonly maxRetries: number
     readonly db: string
     readonly full: boolean
     readonly globals: Globals
@@ -218,7 +224,7 @@ const run = (
   }
 ) =>
   Effect.gen(function*() {
-    const client = yield* makeClient(globals)
+    const client = yield* makeClient(globals, { retry: { maxRetries } })
     // Before any request: a second run on the database stops here, at once; so does a token of another
     // organisation than the one the database holds.
     yield* SyncLock.acquire(db)

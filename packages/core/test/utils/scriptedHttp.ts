@@ -23,6 +23,8 @@ export interface Reply {
   readonly delay?: Duration.DurationInput
   /** Fail with a `RequestError` of this reason instead of answering. */
   readonly fail?: "Transport"
+  /** The system error code of that failure's cause (`ECONNREFUSED`, …), as Node reports it. */
+  readonly code?: string
 }
 
 /** A request as the fake saw it. */
@@ -101,7 +103,13 @@ export const make = (script: Script): ScriptedHttp => {
         if (reply.delay !== undefined) yield* Effect.sleep(reply.delay)
         if (reply.fail !== undefined) {
           return yield* Effect.fail(
-            new HttpClientError.RequestError({ request, reason: reply.fail, description: "connection reset by peer" })
+            reply.code === undefined
+              ? new HttpClientError.RequestError({ request, reason: reply.fail, description: "connection reset by peer" })
+              : new HttpClientError.RequestError({
+                request,
+                reason: reply.fail,
+                cause: Object.assign(new Error(`connect ${reply.code} 127.0.0.1:9`), { code: reply.code })
+              })
           )
         }
         const body = reply.body === undefined
