@@ -87,7 +87,7 @@ export const tableFields: Readonly<Record<Resources.Name, ReadonlyArray<string>>
   subscriptions: ["adamId", "parentAdamId", "status", "periodEndDate"],
   "subscription-assignments": ["adamId", "clientUserId", "renewing"],
   "subscription-admins": ["adamId", "clientUserId", "userStatus"],
-  "legacy-licenses": ["licenseIdStr", "adamIdStr", "pricingParam", "status", "clientUserIdStr", "serialNumber"],
+  "legacy-licenses": ["licenseIdStr", "adamIdStr", "status", "clientUserIdStr", "serialNumber"],
   "legacy-users": ["userId", "clientUserIdStr", "email", "status"]
 }
 
