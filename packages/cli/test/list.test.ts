@@ -412,6 +412,13 @@ describe.concurrent("vppkit list", () => {
       })
       assert.deepStrictEqual(fs.readdirSync(spill), [], "the spill file is removed")
 
+      // A table goes through the temporary file too.
+      const table = yield* run(["list", "users", "--consistent", "-o", "table", ...served.connect], { env: { TMPDIR: spill } })
+      assert.strictEqual(table.code, 0, table.stderr)
+      const shown = parse("table", table.stdout)
+      assert.deepStrictEqual(shown.header, tableFields.users)
+      assert.strictEqual(shown.rows!.length, server.length)
+
       // Writes that never stop: after --max-passes drifted passes, exit 5 and nothing on stdout.
       yield* served.simulator.setChurn({ every: 2, resources: ["users"], inserts: 1, deletes: 1 })
       const stayed = yield* run([...args, "--max-passes", "2"], { env: { TMPDIR: spill } })
