@@ -126,7 +126,7 @@ describe.concurrent("vppkit list", () => {
       const served = yield* serve(settings)
       const legacy = yield* serve(legacySettings)
       yield* listEvery(Resources.names.map((name) => ({ served: name.startsWith("legacy-") ? legacy : served, name })))
-    }), 90_000)
+    }), 180_000) // 40 processes (8 resources × 5 formats), two at a time, on a shared machine
 
   it.scopedLive("filters, including a repeated flag in both forms; --quiet leaves stderr empty", () =>
     Effect.gen(function*() {
