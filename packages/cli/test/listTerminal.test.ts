@@ -54,4 +54,17 @@ describe.concurrent("vppkit list on a terminal", () => {
       assert.isBelow(millis, 1000, "exited within a second of Ctrl-C")
       assert.isBelow(lines(exit.screen).length, 20_000, "it stopped before the end")
     }), 60_000)
+
+  it.scopedLive("SIGTERM during a table listing ends it within a second", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(slow(20_000))
+      const terminal = yield* startOnTerminal(["list", "assignments", ...served.connect])
+      yield* waitForScreen(terminal, firstRow)
+      const pid = yield* terminal.pid
+      const sent = Date.now()
+      process.kill(pid, "SIGTERM")
+      const exit = yield* terminal.exit
+      assert.isBelow(Date.now() - sent, 1000, "exited within a second of SIGTERM")
+      assert.strictEqual(exit.code, 130, exit.screen.slice(-500))
+    }), 60_000)
 })

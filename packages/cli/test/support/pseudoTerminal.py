@@ -4,8 +4,9 @@
 
 Everything the command writes to the terminal (its stdout and stderr both) is copied to this script's
 stdout as it arrives (or only counted with --discard). A byte read on this script's stdin is typed into the
-terminal (b"\\x03" is Ctrl-C: the terminal sends SIGINT to the command). When the command has exited and its
-output is drained, one JSON line goes to stderr: {"code", "signal", "maxRssKb", "bytes", "millis"}.
+terminal (b"\\x03" is Ctrl-C: the terminal sends SIGINT to the command). On stderr, one JSON line once the command
+has started, {"pid"}, and one when it has exited and its output is drained: {"code", "signal", "maxRssKb",
+"bytes", "millis"}.
 """
 import json
 import os
@@ -28,6 +29,8 @@ def main() -> None:
     pid, master = pty.fork()
     if pid == 0:
         os.execvp(command[0], command)
+    sys.stderr.write(json.dumps({"pid": pid}) + "\n")
+    sys.stderr.flush()
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     out = sys.stdout.buffer
     stdin = sys.stdin.fileno()

@@ -31,6 +31,8 @@ export interface OnTerminal {
   readonly exit: Effect.Effect<TerminalExit>
   /** Whether the command is still running. */
   readonly running: Effect.Effect<boolean>
+  /** The command's process id (for sending it a signal), once it has started. */
+  readonly pid: Effect.Effect<number>
 }
 
 /** The lines of a terminal's output, without colour and with `\n` line ends. */
@@ -79,7 +81,15 @@ export const startOnTerminal = (
     })
     let done = false
     void closed.then(() => (done = true), () => (done = true))
+    const pid = Effect.gen(function*() {
+      for (;;) {
+        const started = /^\{"pid": (\d+)\}$/m.exec(report)
+        if (started !== null) return Number(started[1])
+        yield* Effect.sleep("10 millis")
+      }
+    })
     return {
+      pid,
       screen: Effect.sync(() => screen.join("")),
       type: (text) => Effect.sync(() => void child.stdin!.write(text)),
       exit: Effect.orDie(Effect.tryPromise(() => closed)),
