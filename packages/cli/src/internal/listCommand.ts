@@ -103,7 +103,7 @@ const options = {
   ),
   fields: Options.text("fields").pipe(
     Options.withPseudoName("FIELD,…"),
-    Options.withDescription("the fields to show, in this order (every format; see the fields of each resource)"),
+    Options.withDescription("the fields to show, in this order, e.g. email,status (every format; a wrong name lists the valid ones)"),
     Options.optional
   ),
   limit: Options.text("limit").pipe(
