@@ -8,6 +8,7 @@
  *    (items/streaming.ts, child processes)
  * 4. `vppkit sync` into SQLite, full and incremental (items/sync.ts, the built CLI)
  * 5. the rate limit, learned from Service Config (items/rateLimit.ts)
+ * 6. `list --format table` on a pseudo-terminal vs ndjson (items/table.ts, the built CLI)
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,6 +19,7 @@ import { type BenchServer, startServer } from "./internal/server.js"
 import * as RateLimit from "./items/rateLimit.js"
 import * as Streaming from "./items/streaming.js"
 import * as Sync from "./items/sync.js"
+import * as Table from "./items/table.js"
 import * as Traversal from "./items/traversal.js"
 
 const onlyArg = process.argv.indexOf("--only")
@@ -57,6 +59,10 @@ const main = async () => {
   if (wanted("5")) {
     log("5. rate limit")
     sections.push(await RateLimit.run(log))
+  }
+  if (wanted("6")) {
+    log("6. table on a terminal")
+    sections.push(await Table.run(log))
   }
   finishMachine(machine)
 

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { tableFields } from "../src/internal/listCommand.js"
 import * as Verify from "../src/internal/verify.js"
 import * as Resources from "../src/Resources.js"
 import { assertFailure, canonicalSet, run, serve, type Served, writeToken } from "./helpers/cli.js"
@@ -47,9 +48,16 @@ const expectedRows = (name: Resources.Name, records: ReadonlyArray<unknown>): Ar
     JSON.stringify(resource(name).fields.map((field) => cellText((record as Record<string, unknown>)[field.name])))
   ).sort()
 
-const tableCells = (line: string) => line.split("│").slice(1, -1).map((cell) => cell.trim())
+/**
+ * A table's line as the words it shows (a table's columns are separated by spaces, and values may hold spaces
+ * or be empty: the words, in order, are what can be compared without the widths).
+ */
+const words = (line: string) => line.split(/\s+/).filter((word) => word.length > 0)
 
-/** Parses a format's output into records (ndjson, json) or header and rows (csv, table). */
+/** The words of the cells of a row, as a wide table (nothing cut) shows them. */
+const rowWords = (cells: ReadonlyArray<string>) => words(cells.join(" ").replace(/[\u0000-\u001f\u007f-\u009f]/g, " "))
+
+/** Parses a format's output into records (ndjson, json) or header and rows (csv: cells; tables: words). */
 const parse = (format: string, stdout: string) => {
   switch (format) {
     case "ndjson":
@@ -61,13 +69,13 @@ const parse = (format: string, stdout: string) => {
       return { header, rows: rows.map((row) => JSON.stringify(row)).sort() }
     }
     default: {
-      const [header, ...rows] = stdout.split("\n").filter((line) => line.startsWith("│")).map(tableCells)
-      return { header, rows: rows.map((row) => JSON.stringify(row)).sort() }
+      const [header, ...rows] = stdout.split("\n").filter((line) => line.length > 0)
+      return { header: words(header ?? ""), rows: rows.map((row) => JSON.stringify(words(row))).sort(), lines: [header!, ...rows] }
     }
   }
 }
 
-const formats = ["ndjson", "json", "csv", "table"] as const
+const formats = ["ndjson", "json", "csv", "table", "wide"] as const
 
 /** Lists each resource in each format, a few processes at a time, and compares the output with the simulator. */
 const listEvery = (cases: ReadonlyArray<{ readonly served: Served; readonly name: Resources.Name }>) =>
@@ -90,6 +98,15 @@ const listEvery = (cases: ReadonlyArray<{ readonly served: Served; readonly name
         const output = parse(format, result.stdout)
         if (output.records !== undefined) {
           assert.deepStrictEqual(canonicalSet(output.records), canonicalSet(records), where)
+        } else if (format === "table") {
+          // Into a pipe, a table fits 80 columns: the resource's default columns, one line per record.
+          assert.deepStrictEqual(output.header, tableFields[name], where)
+          assert.strictEqual(output.rows.length, records.length, where)
+          for (const line of output.lines!) assert.isAtMost(line.length, 80, where)
+        } else if (format === "wide") {
+          assert.deepStrictEqual(output.header, resource(name).fields.map((field) => field.name), where)
+          const cells = expectedRows(name, records).map((row) => JSON.stringify(rowWords(JSON.parse(row))))
+          assert.deepStrictEqual(output.rows, cells.sort(), where)
         } else {
           assert.deepStrictEqual(output.header, resource(name).fields.map((field) => field.name), where)
           assert.deepStrictEqual(output.rows, expectedRows(name, records), where)
@@ -109,7 +126,7 @@ describe.concurrent("vppkit list", () => {
       const served = yield* serve(settings)
       const legacy = yield* serve(legacySettings)
       yield* listEvery(Resources.names.map((name) => ({ served: name.startsWith("legacy-") ? legacy : served, name })))
-    }), 90_000)
+    }), 180_000) // 40 processes (8 resources × 5 formats), two at a time, on a shared machine
 
   it.scopedLive("filters, including a repeated flag in both forms; --quiet leaves stderr empty", () =>
     Effect.gen(function*() {
@@ -131,6 +148,82 @@ describe.concurrent("vppkit list", () => {
       const result = yield* run([...args, "--format", "json", "--quiet", ...served.connect])
       assert.strictEqual(result.code, 0, result.stderr)
       assert.deepStrictEqual(canonicalSet(JSON.parse(result.stdout)), canonicalSet(chosen))
+    }), 90_000)
+
+  it.scopedLive("-o and --fields: the chosen fields in the chosen order, in every format", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const users = (yield* expected(served.simulator, "users")) as ReadonlyArray<Record<string, unknown>>
+      const project = (fields: ReadonlyArray<string>) =>
+        users.map((user) => Object.fromEntries(fields.filter((f) => user[f] !== undefined).map((f) => [f, user[f]])))
+
+      const csv = yield* run(["list", "users", "-o", "csv", "--fields", "status,clientUserId", ...served.connect])
+      assert.strictEqual(csv.code, 0, csv.stderr)
+      const [header, ...rows] = parseCsv(csv.stdout)
+      assert.deepStrictEqual(header, ["status", "clientUserId"])
+      assert.deepStrictEqual(
+        rows.map((row) => JSON.stringify(row)).sort(),
+        users.map((user) => JSON.stringify([cellText(user["status"]), cellText(user["clientUserId"])])).sort()
+      )
+
+      // JSON: each record reduced to the fields, keys in the order given.
+      const ndjson = yield* run(["list", "users", "-o", "ndjson", "--fields", "email, status", ...served.connect])
+      assert.strictEqual(ndjson.code, 0, ndjson.stderr)
+      const lines = ndjson.stdout.trim().split("\n")
+      assert.deepStrictEqual(lines.slice().sort(), project(["email", "status"]).map((user) => JSON.stringify(user)).sort())
+      const json = yield* run(["list", "users", "--format=json", "--fields=clientUserId", ...served.connect])
+      assert.strictEqual(json.code, 0, json.stderr)
+      assert.deepStrictEqual(canonicalSet(JSON.parse(json.stdout)), canonicalSet(project(["clientUserId"])))
+
+      for (const format of ["table", "wide"]) {
+        const table = yield* run(["list", "users", "-o", format, "--fields", "email,clientUserId", ...served.connect])
+        assert.strictEqual(table.code, 0, table.stderr)
+        const output = parse(format, table.stdout)
+        assert.deepStrictEqual(output.header, ["email", "clientUserId"])
+        assert.deepStrictEqual(
+          output.rows,
+          users.map((user) => JSON.stringify(rowWords([cellText(user["email"]), cellText(user["clientUserId"])]))).sort()
+        )
+      }
+    }), 90_000)
+
+  it.scopedLive("--limit: stops after N records with exit 0, never as a drifted or failed run, and writes no checkpoint", () =>
+    Effect.gen(function*() {
+      const served = yield* serve(settings)
+      const all = yield* expected(served.simulator, "assignments")
+      const file = path.join(served.directory, "assignments.json")
+
+      // 10 of 90 records (pages of 7): the listing stops in its second page.
+      const limited = yield* run(["list", "assignments", "-o", "ndjson", "--limit", "10", "--checkpoint", file, ...served.connect])
+      assert.strictEqual(limited.code, 0, limited.stderr)
+      const records = parse("ndjson", limited.stdout).records!
+      assert.strictEqual(records.length, 10)
+      assert.includeMembers(canonicalSet(all), canonicalSet(records))
+      assert.strictEqual(limited.stderr.trim().split("\n").length, 1, limited.stderr)
+      assert.match(limited.stderr, /^listed 10 assignments records \(2 pages, 0 retries\) in [\d.]+ s; stopped at --limit 10: /)
+      assert.include(limited.stderr, `${file} was left unchanged`)
+      assert.isFalse(fs.existsSync(file), "a partial listing writes no checkpoint")
+
+      // JSON stays valid when the listing stops early.
+      const json = yield* run(["list", "assignments", "-o", "json", "--limit", "3", ...served.connect])
+      assert.strictEqual(json.code, 0, json.stderr)
+      assert.strictEqual((JSON.parse(json.stdout) as Array<unknown>).length, 3)
+
+      // A limit above the count: a complete listing, as without --limit (the checkpoint is written).
+      const complete = yield* run(["list", "assignments", "-o", "ndjson", "--limit", "1000", "--checkpoint", file, ...served.connect])
+      assert.strictEqual(complete.code, 0, complete.stderr)
+      assert.deepStrictEqual(canonicalSet(parse("ndjson", complete.stdout).records!), canonicalSet(all))
+      assert.notInclude(complete.stderr, "--limit")
+      assert.isTrue(fs.existsSync(file))
+
+      // Data that changes while it is read: the whole listing drifts (exit 5), a limited one just stops.
+      const drifting = yield* serve({ ...settings, pageSize: 5, churn: { every: 2, resources: ["users"], inserts: 1 } })
+      const drifted = yield* run(["list", "users", "-o", "ndjson", ...drifting.connect])
+      assert.strictEqual(drifted.code, 5, drifted.stderr)
+      const stopped = yield* run(["list", "users", "-o", "ndjson", "--limit", "12", ...drifting.connect])
+      assert.strictEqual(stopped.code, 0, stopped.stderr)
+      assert.strictEqual(parse("ndjson", stopped.stdout).records!.length, 12)
+      assert.notMatch(stopped.stderr, /drift|changed|incomplete|warning/)
     }), 90_000)
 
   it.scopedLive("--unlimited true lists unlimited free assets marked unlimited; false leaves them out", () =>
@@ -319,6 +412,13 @@ describe.concurrent("vppkit list", () => {
       })
       assert.deepStrictEqual(fs.readdirSync(spill), [], "the spill file is removed")
 
+      // A table goes through the temporary file too.
+      const table = yield* run(["list", "users", "--consistent", "-o", "table", ...served.connect], { env: { TMPDIR: spill } })
+      assert.strictEqual(table.code, 0, table.stderr)
+      const shown = parse("table", table.stdout)
+      assert.deepStrictEqual(shown.header, tableFields.users)
+      assert.strictEqual(shown.rows!.length, server.length)
+
       // Writes that never stop: after --max-passes drifted passes, exit 5 and nothing on stdout.
       yield* served.simulator.setChurn({ every: 2, resources: ["users"], inserts: 1, deletes: 1 })
       const stayed = yield* run([...args, "--max-passes", "2"], { env: { TMPDIR: spill } })
@@ -354,6 +454,17 @@ describe.concurrent("vppkit list", () => {
         { args: ["list", "users", "--checkpoint", malformed, ...connect], code: 2, says: new RegExp(`${malformed}: not JSON`) },
         { args: ["list", "users", "--format", "xml", ...connect], code: 2, says: /--format "xml": expected one of ndjson, json, csv, table/ },
         { args: ["list", "users", "--concurrency", "9", ...connect], code: 2, says: /--concurrency "9": expected a whole number from 1 to 5/ },
+        {
+          args: ["list", "users", "--fields", "email,nope", ...connect],
+          code: 2,
+          says: /--fields: users has no field "nope"; users has clientUserId, email, idHash, inviteCode, status$/
+        },
+        { args: ["list", "users", "--fields", "email,,status", ...connect], code: 2, says: /--fields "email,,status": expected field names/ },
+        { args: ["list", "users", "--fields", "email,email", ...connect], code: 2, says: /--fields: email is given twice/ },
+        { args: ["list", "users", "--limit", "0", ...connect], code: 2, says: /--limit "0": expected a whole number, 1 or more/ },
+        { args: ["list", "users", "--limit", "-1", ...connect], code: 2, says: /--limit "-1": expected a whole number, 1 or more/ },
+        { args: ["list", "users", "--limit", "x", ...connect], code: 2, says: /--limit "x": expected a whole number, 1 or more/ },
+        { args: ["list", "users", "--limit", "3", "--consistent", ...connect], code: 2, says: /give --limit or --consistent, not both/ },
         {
           args: ["list", "users", "--since", "not-a-version", ...connect],
           code: 1,

@@ -57,17 +57,71 @@ describe("output formats", () => {
       assert.deepStrictEqual(parseCsv(yield* render("csv", [])), [["id", "name", "active", "tags"]])
     }))
 
-  it.effect("table: the fields as columns, one line per record", () =>
+  it.effect("table: the fields as columns, one line per record, the header written with the first page", () =>
     Effect.gen(function*() {
       const text = yield* render("table", [[records[0]!], [records[2]!]])
-      const lines = text.trimEnd().split("\n")
-      // top rule, header, two rows, bottom rule
-      assert.strictEqual(lines.length, 5)
-      const cells = (line: string) => line.split("│").slice(1, -1).map((cell) => cell.trim())
-      assert.deepStrictEqual(cells(lines[1]!), ["id", "name", "active", "tags"])
-      assert.deepStrictEqual(cells(lines[2]!), ["1", "plain", "true", "[\"a\",\"b\"]"])
-      assert.deepStrictEqual(cells(lines[3]!), ["3", "", "", ""])
+      assert.deepStrictEqual(text.split("\n"), [
+        "id  name   active  tags",
+        "1   plain  true    [\"a\",\"b\"]",
+        "3",
+        ""
+      ])
       assert.notInclude(text, "\u001b[", "no colour unless asked")
+      assert.strictEqual(yield* render("table", []), "id  name  active  tags\n", "no records: the header")
+    }))
+
+  it.effect("table: each page is written as it arrives, with the widths of the first page", () =>
+    Effect.gen(function*() {
+      const sink = Output.memorySink()
+      const writer = Output.make("table", fields, sink, { width: 80 })
+      yield* writer.records([])
+      assert.strictEqual(sink.text(), "", "nothing before the first record")
+      yield* writer.records([{ id: 1, name: "ab", active: true, tags: [] }])
+      assert.strictEqual(sink.text(), "id  name  active  tags\n1   ab    true    []\n")
+      yield* writer.records([{ id: 22, name: "longer than ab", active: false, tags: [] }])
+      assert.strictEqual(sink.text().split("\n")[2], "22  lon…  false   []", "a later, longer value is cut to its column")
+    }))
+
+  it.effect("table: fits the width, cutting headers before values, then the widest values, with an ellipsis", () =>
+    Effect.gen(function*() {
+      const long = { id: 1, name: "x".repeat(50), active: true, tags: ["y".repeat(40)] }
+      const sink = Output.memorySink()
+      const writer = Output.make("table", fields, sink, { width: 40 })
+      yield* writer.records([long, { id: 2, name: "a\nb\u001b[31m", active: false }])
+      yield* writer.end
+      const lines = sink.text().trimEnd().split("\n")
+      for (const line of lines) assert.isAtMost(line.length, 40, line)
+      // 40 columns less 3 gaps of 2: id and active keep their width, name and tags share the rest.
+      assert.strictEqual(lines[0], "id  name           active  tags")
+      assert.match(lines[1]!, /^1   x{12}…  true    \["y{10}…$/)
+      assert.strictEqual(lines[2], `2   ${"a b [31m".padEnd(13)}  false`, "control characters become spaces")
+      assert.deepStrictEqual(Output.columnWidths(["header", "h"], [["1", "22"]], 8), [4, 2], "values keep their width")
+      assert.strictEqual(Output.truncate("日本語のテキスト", 7), "日本語…")
+      assert.strictEqual(Output.displayWidth("日本"), 4)
+    }))
+
+  it.effect("wide: every value whole, widths from the first page", () =>
+    Effect.gen(function*() {
+      const long = { id: 1, name: "x".repeat(100), active: true }
+      const text = yield* render("wide", [[records[0]!], [long]])
+      const lines = text.trimEnd().split("\n")
+      assert.strictEqual(lines[0], "id  name   active  tags")
+      assert.strictEqual(lines[2], `1   ${"x".repeat(100)}  true`)
+    }))
+
+  it.effect("project: ndjson and json records reduced to the chosen fields, in their order", () =>
+    Effect.gen(function*() {
+      const chosen = [fields[2]!, fields[0]!]
+      for (const format of ["ndjson", "json"] as const) {
+        const sink = Output.memorySink()
+        const writer = Output.make(format, chosen, sink, { project: true })
+        yield* writer.records(records)
+        yield* writer.end
+        const text = sink.text()
+        const parsed = format === "json" ? JSON.parse(text) : text.trimEnd().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(parsed, [{ active: true, id: 1 }, { active: false, id: 2 }, { id: 3 }])
+        assert.include(text, "{\"active\":true,\"id\":1}", "in the order chosen")
+      }
     }))
 })
 

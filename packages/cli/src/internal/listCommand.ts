@@ -5,7 +5,9 @@ import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import type * as Traversal from "@vppkit/core/Traversal"
+import * as VppClient from "@vppkit/core/VppClient"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -75,13 +77,41 @@ export const booleanFilterFlags: ReadonlyArray<string> = Resources.allFilterFlag
   .filter((filter) => filter.type === "boolean")
   .map((filter) => `--${filter.flag}`)
 
+/**
+ * The columns of `--format table` when `--fields` does not choose them: what tells the records apart and what
+ * people look for, narrow enough for 80 columns. `--format wide` shows every field.
+ */
+export const tableFields: Readonly<Record<Resources.Name, ReadonlyArray<string>>> = {
+  assets: ["adamId", "pricingParam", "productType", "assignedCount", "availableCount", "totalCount"],
+  assignments: ["adamId", "pricingParam", "clientUserId", "serialNumber"],
+  users: ["clientUserId", "email", "status"],
+  subscriptions: ["adamId", "parentAdamId", "status", "periodEndDate"],
+  "subscription-assignments": ["adamId", "clientUserId", "renewing"],
+  "subscription-admins": ["adamId", "clientUserId", "userStatus"],
+  "legacy-licenses": ["licenseIdStr", "adamIdStr", "status", "clientUserIdStr", "serialNumber"],
+  "legacy-users": ["userId", "clientUserIdStr", "email", "status"]
+}
+
 const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
 
 const options = {
   maxRequestsPerSecond: maxRequestsPerSecondOption,
   format: Options.text("format").pipe(
+    Options.withAlias("o"),
     Options.withPseudoName(Output.formats.join("|")),
     Options.withDescription("output format (default: table on a terminal, ndjson otherwise)"),
+    Options.optional
+  ),
+  fields: Options.text("fields").pipe(
+    Options.withPseudoName("FIELD,…"),
+    Options.withDescription("the fields to show, in this order, e.g. email,status (every format; a wrong name lists the valid ones)"),
+    Options.optional
+  ),
+  limit: Options.text("limit").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription(
+      "stop after N records (exit 0); a listing stopped early writes no checkpoint and is not checked for drift"
+    ),
     Options.optional
   ),
   concurrency: Options.text("concurrency").pipe(
@@ -148,10 +178,40 @@ const integerIn = (flag: string, text: string, min: number, max: number): Effect
     ? Effect.succeed(Number(text))
     : Effect.fail(usage(`--${flag} ${JSON.stringify(text)}: expected a whole number from ${min} to ${max}`))
 
+const positive = (flag: string, text: string): Effect.Effect<number, UsageError> =>
+  /^\d+$/.test(text.trim()) && Number(text) >= 1 && Number.isSafeInteger(Number(text))
+    ? Effect.succeed(Number(text))
+    : Effect.fail(usage(`--${flag} ${JSON.stringify(text)}: expected a whole number, 1 or more`))
+
+/** `--fields a,b,c`: fields of the resource, each once, in the order given. */
+const chooseFields = (resource: Resources.Resource, text: string): Either.Either<Array<Resources.Field>, string> => {
+  const valid = `${resource.name} has ${resource.fields.map((field) => field.name).join(", ")}`
+  const chosen: Array<Resources.Field> = []
+  for (const name of text.split(",").map((part) => part.trim())) {
+    const field = resource.fields.find((f) => f.name === name)
+    if (field === undefined) {
+      return Either.left(
+        name.length === 0
+          ? `--fields ${JSON.stringify(text)}: expected field names separated by commas; ${valid}`
+          : `--fields: ${resource.name} has no field ${JSON.stringify(name)}; ${valid}`
+      )
+    }
+    if (chosen.includes(field)) return Either.left(`--fields: ${name} is given twice`)
+    chosen.push(field)
+  }
+  return Either.right(chosen)
+}
+
 /** Everything the flags ask for, checked before the token is read or a request is made. */
 interface Plan {
   readonly resource: Resources.Resource
   readonly format: Output.Format
+  /** The fields written: the chosen ones (`--fields`), a table's default columns, or every field. */
+  readonly fields: ReadonlyArray<Resources.Field>
+  /** Whether `--fields` chose them (JSON output is then reduced to them). */
+  readonly chosenFields: boolean
+  /** Stop after this many records (`--limit`). */
+  readonly limit: number | undefined
   readonly concurrency: number
   readonly retries: number
   readonly filters: Record<string, unknown>
@@ -174,6 +234,17 @@ const plan = (name: string, flags: Flags) =>
           ? Either.right(text as Output.Format)
           : Either.left(`--format ${JSON.stringify(text)}: expected one of ${Output.formats.join(", ")}`)
     }))
+    const fields = Option.isSome(flags.fields)
+      ? yield* fromEither(chooseFields(resource, flags.fields.value))
+      : format === "table"
+      ? tableFields[resource.name].map((name) => resource.fields.find((field) => field.name === name)!)
+      : resource.fields
+    const limit = Option.isSome(flags.limit) ? yield* positive("limit", flags.limit.value) : undefined
+    if (limit !== undefined && flags.consistent) {
+      return yield* usage(
+        "give --limit or --consistent, not both (a pass stopped at the limit never reaches the end, where consistency is known)"
+      )
+    }
     const concurrency = Option.isSome(flags.concurrency) ? yield* integerIn("concurrency", flags.concurrency.value, 1, 5) : 5
     const retries = Option.isSome(flags.retries) ? yield* integerIn("retries", flags.retries.value, 0, 100) : defaultRetries
     const filters = yield* fromEither(Resources.parseFilters(resource, flags.filters))
@@ -213,6 +284,9 @@ const plan = (name: string, flags: Flags) =>
     return {
       resource,
       format,
+      fields,
+      chosenFields: Option.isSome(flags.fields),
+      limit,
       concurrency,
       retries,
       filters,
@@ -253,11 +327,28 @@ const incomplete = (plan: Plan, outcome: Traversal.Outcome) =>
       "or --allow-drift to accept a drifted pass"
   })
 
-/** The output of one pass, and its outcome. */
-const readPass = (plan: Plan, writer: Output.Writer, progress: Progress.Progress) =>
-  plan.resource.traverse({ filters: plan.filters, concurrency: plan.concurrency, since: plan.since }).run((page) =>
-    Effect.zipRight(progress.page(page), writer.records(page.records))
-  ).pipe(
+/** `--limit` was reached: the listing stops there (the traversal is interrupted), successfully. */
+export class LimitReached extends Data.TaggedError("LimitReached")<{
+  readonly records: number
+  readonly pages: number
+}> {}
+
+/** The output of one pass, and its outcome; fails with {@link LimitReached} once `--limit` records are written. */
+const readPass = (plan: Plan, writer: Output.Writer, progress: Progress.Progress) => {
+  let records = 0
+  let pages = 0
+  const onPage = (page: Traversal.Page<Resources.JsonRecord>) =>
+    Effect.suspend(() => {
+      pages++
+      const room = plan.limit === undefined ? page.records.length : plan.limit - records
+      const taken = page.records.length > room ? { ...page, records: page.records.slice(0, room) } : page
+      records += taken.records.length
+      const reached = plan.limit !== undefined && records >= plan.limit
+      return Effect.zipRight(progress.page(taken), writer.records(taken.records)).pipe(
+        Effect.zipRight(reached ? Effect.fail(new LimitReached({ records, pages })) : Effect.void)
+      )
+    })
+  return plan.resource.traverse({ filters: plan.filters, concurrency: plan.concurrency, since: plan.since }).run(onPage).pipe(
     Effect.catchTag("CheckpointUnusableError", (error) =>
       Effect.fail(
         new CommandError({
@@ -271,6 +362,7 @@ const readPass = (plan: Plan, writer: Output.Writer, progress: Progress.Progress
         })
       ))
   )
+}
 
 /**
  * `--consistent`: passes are written to a temporary file (in the system's temporary directory, removed with the
@@ -296,7 +388,7 @@ const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, prog
           write: (chunk) => chunk.length === 0 ? Effect.void : Effect.mapError(file.writeAll(encoder.encode(chunk)), spillError),
           flush: Effect.void
         }
-        const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
+        const writer = makeWriter(plan, sink)
         const outcome = yield* readPass(plan, writer, progress)
         yield* writer.end
         return outcome
@@ -324,25 +416,58 @@ const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, prog
     }
   })
 
+/**
+ * The writer of the plan's format and fields. A table fits the terminal's width (80 columns when stdout is not
+ * a terminal); its header is bold on a terminal unless `NO_COLOR` is set.
+ */
+const makeWriter = (plan: Plan, sink: Output.Sink): Output.Writer =>
+  Output.make(plan.format, plan.fields, sink, {
+    color: process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "",
+    width: process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80,
+    project: plan.chosenFields
+  })
+
+/** The summary of a listing stopped by `--limit`: no drift verdict, no checkpoint. */
+const limitedSummary = (plan: Plan, reached: LimitReached, retries: number, millis: number): string =>
+  `${
+    summary(
+      plan,
+      { records: reached.records, pages: reached.pages, retries, passes: 1, consistency: "consistent", checkpoint: undefined },
+      millis,
+      undefined
+    )
+  }; stopped at --limit ${Progress.count(reached.records)}${
+    plan.checkpoint === undefined ? "" : `: ${plan.checkpoint.path} was left unchanged`
+  }`
+
 const run = (plan: Plan, quiet: boolean) =>
   Effect.gen(function*() {
     const started = Date.now()
     const sink = Output.streamSink(process.stdout)
-    // The bar shares the terminal only with a table, which is printed after it is gone; records streamed to
-    // the same terminal would tear it.
-    const interactive = process.stderr.isTTY === true && !(process.stdout.isTTY === true && plan.format !== "table")
+    // Records streamed to the terminal the bar is drawn on would tear it: the bar is drawn only when stdout is
+    // elsewhere, or under --consistent (the records are printed after the bar is gone).
+    const interactive = process.stderr.isTTY === true &&
+      !(process.stdout.isTTY === true && plan.drift._tag !== "consistent")
     const progress = yield* Progress.make({ label: plan.resource.name, quiet, interactive })
     // Records stream as they arrive, except under --consistent (a pass reaches stdout only once it is known to
     // be consistent). A drifted pass fails the run (exit 5) unless --allow-drift, and never advances the
-    // checkpoint file.
+    // checkpoint file. A listing stopped by --limit is partial: it ends here, successfully, without either.
     let outcome: Traversal.Outcome
     if (plan.drift._tag === "consistent") {
       outcome = yield* readConsistent(plan, plan.drift.maxPasses, sink, progress)
     } else {
-      const writer = Output.make(plan.format, plan.resource.fields, sink, { color: process.stdout.isTTY === true })
-      outcome = yield* readPass(plan, writer, progress)
+      const writer = makeWriter(plan, sink)
+      const read = yield* readPass(plan, writer, progress).pipe(
+        Effect.map(Either.right),
+        Effect.catchTag("LimitReached", (reached) => Effect.succeed(Either.left(reached)))
+      )
       yield* progress.stop
       yield* writer.end
+      if (Either.isLeft(read)) {
+        const retries = (yield* (yield* VppClient.VppClient).stats).retries
+        return yield* progress.finish(limitedSummary(plan, read.left, retries, Date.now() - started))
+      }
+      outcome = read.right
     }
     yield* warnIfServerReportsExpiry(outcome.tokenExpiresAt, quiet)
     const drifted = outcome.consistency !== "consistent"

@@ -1,11 +1,10 @@
-import Table from "cli-table3"
 import { stringify } from "csv-stringify/sync"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Resources from "../Resources.js"
 
-/** The output formats of `vppkit list`. */
-export const formats = ["ndjson", "json", "csv", "table"] as const
+/** The output formats of `vppkit list`: `wide` is a table of every column, nothing cut. */
+export const formats = ["ndjson", "json", "csv", "table", "wide"] as const
 
 export type Format = typeof formats[number]
 
@@ -125,14 +124,24 @@ export const row = (fields: ReadonlyArray<Resources.Field>, record: Resources.Js
 /** Formats records into a sink as they arrive, page by page. */
 export interface Writer {
   readonly records: (records: ReadonlyArray<Resources.JsonRecord>) => Effect.Effect<void, OutputClosed>
-  /** Completes the output (closes a JSON array, renders a table) and flushes it. */
+  /** Completes the output (closes a JSON array, writes a table's header when no row came) and flushes it. */
   readonly end: Effect.Effect<void, OutputClosed>
 }
 
 export interface WriterOptions {
   /** Colour the table's header (on a terminal). */
   readonly color?: boolean
+  /** The width a `table` fits into, in terminal columns (default 80). */
+  readonly width?: number
+  /**
+   * `ndjson` and `json`: each record reduced to the given fields, in their order (`--fields`). Otherwise the
+   * records are written as Apple sent them.
+   */
+  readonly project?: boolean
 }
+
+/** Rows a table hands to the sink at once: a page is written in a few short steps, never in one long one. */
+const rowsPerChunk = 250
 
 /**
  * A writer for a format. Nothing is written before the first page or {@link Writer.end}, so a run that fails
@@ -140,9 +149,11 @@ export interface WriterOptions {
  *
  * - `ndjson`: one JSON object per line, written page by page.
  * - `json`: one JSON array, streamed (`[`, records separated by `,`, `]`); `[]` for no records.
- * - `csv`: a header row of the resource's fields, then a row per record (see {@link cell}).
- * - `table`: the resource's fields as columns; rows are held until the end, as the column widths depend on
- *   every row (a table is for a person on a terminal).
+ * - `csv`: a header row of the fields, then a row per record (see {@link cell}).
+ * - `table`: the fields as columns, streamed: the column widths are fixed from the first page (see
+ *   {@link columnWidths}) to fit `width`, and longer values are cut with an ellipsis.
+ * - `wide`: the same, with the widths of the first page as they are and nothing cut (a later, longer value
+ *   pushes the rest of its row to the right).
  */
 export const make = (
   format: Format,
@@ -151,10 +162,12 @@ export const make = (
   options: WriterOptions = {}
 ): Writer => {
   const names = fields.map((field) => field.name)
+  const json = (record: Resources.JsonRecord): string =>
+    JSON.stringify(options.project === true ? pick(fields, record) : record)
   switch (format) {
     case "ndjson":
       return {
-        records: (records) => sink.write(records.map((record) => JSON.stringify(record) + "\n").join("")),
+        records: (records) => sink.write(records.map((record) => json(record) + "\n").join("")),
         end: sink.flush
       }
     case "json": {
@@ -167,7 +180,7 @@ export const make = (
       return {
         records: (records) =>
           Effect.suspend(() =>
-            records.length === 0 ? Effect.void : sink.write(open() + records.map((record) => JSON.stringify(record)).join(",\n"))
+            records.length === 0 ? Effect.void : sink.write(open() + records.map(json).join(",\n"))
           ),
         end: Effect.suspend(() => Effect.zipRight(sink.write(opened ? "\n]\n" : "[]\n"), sink.flush))
       }
@@ -185,22 +198,148 @@ export const make = (
         end: Effect.suspend(() => Effect.zipRight(sink.write(headerRow()), sink.flush))
       }
     }
-    case "table": {
-      const rows: Array<Array<string>> = []
-      return {
-        records: (records) => Effect.sync(() => void rows.push(...records.map((record) => row(fields, record)))),
-        end: Effect.suspend(() => {
-          const table = new Table({
-            head: names,
-            style: { head: options.color === true ? ["bold"] : [], border: [] },
-            // No rule between rows: one line per record.
-            chars: { "mid": "", "left-mid": "", "mid-mid": "", "right-mid": "" }
-          })
-          table.push(...rows)
-          rows.length = 0
-          return Effect.zipRight(sink.write(table.toString() + "\n"), sink.flush)
-        })
+    case "table":
+    case "wide": {
+      const wide = format === "wide"
+      let layout: TableLayout | undefined
+      const start = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+        layout = tableLayout(names, rows, wide ? undefined : options.width ?? 80)
+        return layout.line(names, options.color === true) + "\n"
       }
+      return {
+        records: (records) =>
+          Effect.suspend(() => {
+            if (records.length === 0) return Effect.void
+            const rows = records.map((record) => row(fields, record).map(printable))
+            const header = layout === undefined ? start(rows) : ""
+            const chunks: Array<string> = []
+            for (let i = 0; i < rows.length; i += rowsPerChunk) {
+              const lines = rows.slice(i, i + rowsPerChunk).map((cells) => layout!.line(cells, false) + "\n").join("")
+              chunks.push(i === 0 ? header + lines : lines)
+            }
+            return Effect.forEach(chunks, sink.write, { discard: true })
+          }),
+        end: Effect.suspend(() => Effect.zipRight(layout === undefined ? sink.write(start([])) : Effect.void, sink.flush))
+      }
+    }
+  }
+}
+
+/** A record reduced to `fields`, in their order; a field the record does not have stays out. */
+const pick = (fields: ReadonlyArray<Resources.Field>, record: Resources.JsonRecord): Resources.JsonRecord => {
+  const picked: Record<string, unknown> = {}
+  for (const field of fields) {
+    if (record[field.name] !== undefined) picked[field.name] = record[field.name]
+  }
+  return picked
+}
+
+/** Two spaces between columns, as `kubectl` and `gh` print tables. */
+const columnGap = "  "
+
+const printableAscii = /^[\x20-\x7e]*$/
+// eslint-disable-next-line no-control-regex
+const controls = /[\u0000-\u001f\u007f-\u009f]/g
+
+/**
+ * A cell as a table shows it: on one line, and without control characters (a newline would break the row, an
+ * escape sequence in the data would reach the terminal); each becomes a space.
+ */
+export const printable = (text: string): string => printableAscii.test(text) ? text : text.replace(controls, " ")
+
+const isWide = (code: number): boolean =>
+  (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf && code !== 0x303f) ||
+  (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) || (code >= 0xfe30 && code <= 0xfe4f) ||
+  (code >= 0xff00 && code <= 0xff60) || (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x1f300 && code <= 0x1f64f) ||
+  (code >= 0x1f900 && code <= 0x1f9ff) || (code >= 0x20000 && code <= 0x3fffd)
+
+const combining = /^\p{M}$/u
+
+const charWidth = (char: string): number => {
+  const code = char.codePointAt(0)!
+  if (code < 0x300) return 1
+  if (combining.test(char)) return 0
+  return isWide(code) ? 2 : 1
+}
+
+/** The columns a (printable) text takes on a terminal: 2 for East Asian wide characters, 0 for combining marks. */
+export const displayWidth = (text: string): number => {
+  if (printableAscii.test(text)) return text.length
+  let width = 0
+  for (const char of text) width += charWidth(char)
+  return width
+}
+
+/** `text` cut to at most `width` columns, its end replaced by `…` when it was longer. */
+export const truncate = (text: string, width: number): string => {
+  if (displayWidth(text) <= width) return text
+  if (width <= 0) return ""
+  let kept = ""
+  let used = 0
+  for (const char of text) {
+    const w = charWidth(char)
+    if (used + w > width - 1) break
+    kept += char
+    used += w
+  }
+  return kept + "…"
+}
+
+/** The narrowest a column is cut to when the values of the first page do not fit. */
+const minimumColumn = 3
+
+/**
+ * The width of each column: the widest of its header and its values in `rows` (the first page). When `limit`
+ * (the terminal's width) is given and they do not fit, the widest columns are narrowed to a common cap until
+ * they do: headers first (down to their column's widest value), then values (down to {@link minimumColumn}).
+ * When even that does not fit, the lines are longer than `limit`.
+ */
+export const columnWidths = (
+  names: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  limit: number | undefined
+): Array<number> => {
+  const values = names.map((_, i) => rows.reduce((widest, cells) => Math.max(widest, displayWidth(cells[i]!)), 1))
+  const natural = names.map((name, i) => Math.max(values[i]!, displayWidth(name)))
+  if (limit === undefined) return natural
+  const room = limit - columnGap.length * (names.length - 1)
+  const total = (widths: ReadonlyArray<number>) => widths.reduce((sum, w) => sum + w, 0)
+  if (total(natural) <= room) return natural
+  for (const floor of [values, natural.map((w) => Math.min(w, minimumColumn))]) {
+    if (total(floor) > room) continue
+    // The largest cap for which the capped widths (never below the floor) still fit.
+    const capped = (cap: number) => natural.map((w, i) => Math.max(floor[i]!, Math.min(w, cap)))
+    let low = 0
+    let high = Math.max(...natural)
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2)
+      if (total(capped(middle)) <= room) low = middle
+      else high = middle - 1
+    }
+    return capped(low)
+  }
+  return natural.map((w) => Math.min(w, minimumColumn))
+}
+
+interface TableLayout {
+  readonly widths: ReadonlyArray<number>
+  /** A row: each cell padded (and, unless wide, cut) to its column; no spaces after the last. */
+  readonly line: (cells: ReadonlyArray<string>, bold: boolean) => string
+}
+
+const tableLayout = (names: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, limit: number | undefined): TableLayout => {
+  const widths = columnWidths(names, rows, limit)
+  const last = widths.length - 1
+  const fit = (text: string, i: number) => {
+    const width = widths[i]!
+    const shown = limit === undefined ? text : truncate(text, width)
+    return i === last ? shown : shown + " ".repeat(Math.max(0, width - displayWidth(shown)))
+  }
+  return {
+    widths,
+    line: (cells, bold) => {
+      const text = cells.map(fit).join(columnGap).trimEnd()
+      return bold ? `\u001b[1m${text}\u001b[22m` : text
     }
   }
 }
