@@ -308,9 +308,13 @@ export const describeParseError = (error: ValidationError.ValidationError, args:
   const where = command === undefined ? "" : `${command}: `
   const help = `vppkit ${command === undefined ? "" : `${command} `}--help`
   let match: RegExpExecArray | null
-  if (/^Invalid subcommand for/.test(text) || command === undefined) {
+  const choice = /^Expected one of the following cases: (.*)$/.exec(text)
+  if (/^Invalid subcommand for/.test(text) || (command === undefined && choice === null)) {
     const word = args[0]
     if (word === undefined) return `a command is needed: ${commandNames.join(", ")} (vppkit --help)`
+    if (word === "--completions") {
+      return `--completions${args[1] === undefined ? "" : ` ${JSON.stringify(args[1])}`}: expected one of bash, zsh, fish`
+    }
     if (word.startsWith("-")) return `unknown flag ${word} (vppkit --help)`
     return unknownCommand(word)
   }
@@ -322,7 +326,7 @@ export const describeParseError = (error: ValidationError.ValidationError, args:
   if ((match = /^Received unknown argument: '(.*)'$/.exec(text)) !== null) {
     const word = match[1]!
     if (!word.startsWith("-")) return `${where}unexpected argument ${JSON.stringify(word)} (${help})`
-    const kinds = commandFlags.get(command)
+    const kinds = command === undefined ? undefined : commandFlags.get(command)
     if (kinds?.flags.has(word) === true) return `${where}${word} is given more than once`
     const close = kinds === undefined ? "" : suggestion(word, [...kinds.flags])
     return close === "" ? `${where}unknown flag ${word} (${help})` : `${where}unknown flag ${word}${close}`
@@ -335,14 +339,17 @@ export const describeParseError = (error: ValidationError.ValidationError, args:
     const expected = match[2] === "integer" ? "a whole number" : "a number"
     return `${flag === undefined ? "" : `${flag} `}${JSON.stringify(match[1])}: expected ${expected}`
   }
-  if ((match = /^Expected one of the following cases: (.*)$/.exec(text)) !== null) {
-    const choices = match[1]!.split(",").map((choice) => choice.trim())
+  if (choice !== null) {
+    const choices = choice[1]!.split(",").map((value) => value.trim())
     const choiceFlags = new Set(
       placeholders.filter(([, values]) => values.split("|").map((v) => v.trim()).join(",") === choices.join(",")).map(([flag]) => flag)
     )
-    for (let i = args.length - 1; i > 0; i--) {
-      if (choiceFlags.has(args[i - 1]!) && !choices.includes(args[i]!)) {
-        return `${args[i - 1]} ${JSON.stringify(args[i])}: expected one of ${choices.join(", ")}`
+    // The flag whose placeholder lists these choices; else (a built-in such as --completions) any flag.
+    for (const known of [(flag: string) => choiceFlags.has(flag), (flag: string) => flag.startsWith("-")]) {
+      for (let i = args.length - 1; i > 0; i--) {
+        if (known(args[i - 1]!) && !choices.includes(args[i]!)) {
+          return `${args[i - 1]} ${JSON.stringify(args[i])}: expected one of ${choices.join(", ")}`
+        }
       }
     }
     return `${where}expected one of ${choices.join(", ")}`

@@ -164,7 +164,8 @@ describe("parse errors (built bin, piped)", () => {
       [["sync", "--concurrency", "0.5"], /^vppkit: --concurrency "0\.5": expected a whole number$/],
       [["list", "users", "--max-requests-per-second", "1.5"], /^vppkit: --max-requests-per-second "1\.5": expected a whole number$/],
       [["mock-server", "--fault-rate", "x"], /^vppkit: --fault-rate "x": expected a number$/],
-      [["mock-server", "--pages", "foo"], /^vppkit: --pages "foo": expected one of live, snapshot$/]
+      [["mock-server", "--pages", "foo"], /^vppkit: --pages "foo": expected one of live, snapshot$/],
+      [["--completions", "tcsh"], /^vppkit: --completions "tcsh": expected one of bash, zsh, fish$/]
     ] as const
   ) {
     it(`vppkit ${args.join(" ")}: the flag and the value, in English`, async () => {
