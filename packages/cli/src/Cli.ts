@@ -380,9 +380,15 @@ const completions = (shell: "bash" | "fish" | "zsh"): Effect.Effect<string> => {
   }
 }
 
+/** The terminal's width when stdout is one that knows it, else $COLUMNS, else 80. */
+const terminalWidth = (): number => {
+  const columns = process.stdout.isTTY === true ? process.stdout.columns : 0
+  return columns > 0 ? columns : Number(process.env.COLUMNS) > 0 ? Number(process.env.COLUMNS) : 80
+}
+
 const printHelp = (words: ReadonlyArray<string>) =>
   Either.match(
-    helpText(words, { color: Help.useColor(process.stdout), width: process.stdout.isTTY === true ? process.stdout.columns : 80 }),
+    helpText(words, { color: Help.useColor(process.stdout), width: terminalWidth() }),
     {
       onLeft: (message) => Effect.fail(new ExitCode.UsageError({ message })),
       onRight: (text) => Effect.sync(() => process.stdout.write(text))

@@ -126,7 +126,7 @@ export const commandInfo = (command: Command.Command<any, any, any, any>, config
         const term = cleanTerm(entry.term)
         const row = { term, description: describe(entry.paragraphs) }
         if (section === "ARGUMENTS") args.push(row)
-        else if (section === "OPTIONS") options.push({ ...row, flags: term.split(" ")[0]!.split(",").map((f) => f.trim()) })
+        else if (section === "OPTIONS") options.push({ ...row, flags: term.match(/(?<=^|[\s,])--?[\w-]+/g) ?? [] })
       }
     }
   }
