@@ -187,6 +187,13 @@ describe("colour (built bin)", () => {
     assert.include(plain.output, "Usage:")
   })
 
+  it("on a terminal of 80 columns, help fills them and no more", () => {
+    const result = onTerminal(["token", "--help"], { NO_COLOR: "1" })
+    const lines = result.output.replace(/\r/g, "").split("\n")
+    for (const line of lines) assert.isAtMost(line.length, 80, line)
+    assert.isAbove(lines[0]!.length, 70, lines[0])
+  })
+
   it("a parse error under NO_COLOR on a terminal is plain text", () => {
     const result = onTerminal(["lsit"], { NO_COLOR: "1" })
     assert.strictEqual(result.code, 2, result.output)
