@@ -49,3 +49,29 @@ describe("Cli.checkFlagValues", () => {
     assert.deepStrictEqual(right(["list", "users", "--", "--since"]), ["list", "users", "--", "--since"])
   })
 })
+
+describe("Cli.route", () => {
+  it("version, help <command>, and --help with the command (and list's resource) on the line", () => {
+    for (const args of [["-V"], ["--version"], ["version"]]) assert.deepStrictEqual(Cli.route(args), { _tag: "Version" })
+    assert.deepStrictEqual(Cli.route(["help"]), { _tag: "Help", words: [] })
+    assert.deepStrictEqual(Cli.route(["help", "list", "users"]), { _tag: "Help", words: ["list", "users"] })
+    assert.deepStrictEqual(Cli.route(["--help"]), { _tag: "Help", words: [] })
+    assert.deepStrictEqual(Cli.route(["sync", "-h"]), { _tag: "Help", words: ["sync"] })
+    assert.deepStrictEqual(Cli.route(["list", "--format", "csv", "users", "--help"]), { _tag: "Help", words: ["list", "users"] })
+    // `users` as the value of --since is not the resource
+    assert.deepStrictEqual(Cli.route(["list", "--since", "users", "--help"]), { _tag: "Help", words: ["list"] })
+    // after --, --help is an argument
+    assert.deepStrictEqual(Cli.route(["list", "users", "--", "--help"]), { _tag: "Run", args: ["list", "users", "--", "--help"] })
+  })
+})
+
+describe("Cli.helpText", () => {
+  it("colour only when asked for; an unknown resource is refused with a suggestion", () => {
+    const plain = Either.getOrThrow(Cli.helpText(["list", "users"], { color: false, width: 80 }))
+    const coloured = Either.getOrThrow(Cli.helpText(["list", "users"], { color: true, width: 80 }))
+    assert.notInclude(plain, "\u001b[")
+    assert.include(coloured, "\u001b[1mUsage:\u001b[0m")
+    assert.strictEqual(coloured.replace(/\u001b\[[0-9;]*m/g, ""), plain)
+    assert.include(Either.getLeft(Cli.helpText(["list", "user"], { color: false, width: 80 })).pipe(Option.getOrThrow), "did you mean users?")
+  })
+})

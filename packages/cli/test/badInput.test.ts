@@ -189,7 +189,7 @@ const rows: ReadonlyArray<Row> = [
   },
 
   // Resources, filters and options: exit 2, found before the token is read.
-  { name: "an unknown command", args: ["lsit"], code: 2, says: /^Invalid subcommand for vppkit - use one of 'list', 'sync', 'token'/ },
+  { name: "an unknown command", args: ["lsit"], code: 2, says: /^vppkit: unknown command "lsit": did you mean list\?$/ },
   {
     name: "an unknown resource (list)",
     args: ["list", "licences"],
