@@ -245,7 +245,7 @@ describe("completions (built bin)", () => {
 
   it("bash: the values of a flag with a fixed set of them", () => {
     assert.deepStrictEqual(complete(["vppkit", "mock-server", "--pages", ""]), ["live", "snapshot"])
-    assert.deepStrictEqual(complete(["vppkit", "list", "users", "--format", ""]).sort(), ["csv", "json", "ndjson", "table"])
+    assert.deepStrictEqual(complete(["vppkit", "list", "users", "--format", ""]).sort(), ["csv", "json", "ndjson", "table", "wide"])
     // After a flag without a value, the flags again.
     assert.include(complete(["vppkit", "list", "users", "--consistent", "--"]), "--allow-drift")
   })
@@ -261,7 +261,7 @@ describe("completions (built bin)", () => {
         : /__fish_seen_subcommand_from list; and not __fish_seen_subcommand_from [^"]*" -f -a users -d /
       assert.match(result.stdout, resources, shell)
       // --format takes one of its values
-      assert.match(result.stdout, shell === "zsh" ? /'--format\[[^\n]*:\(ndjson json csv table\)' \\$/m : /-l format -r -f -a "ndjson json csv table"/)
+      assert.match(result.stdout, shell === "zsh" ? /'--format\[[^\n]*:\(ndjson json csv table wide\)' \\$/m : /-l format -r -f -a "ndjson json csv table wide"/)
     }
   })
 })

@@ -113,7 +113,7 @@ const fishQuote = (text: string) => `'${text.replace(/\\/g, "\\\\").replace(/'/g
 export const fish = (script: string, model: Model): string => {
   // A flag whose value is a fixed set offers it.
   let result = script.replace(
-    /^(complete -c \S+ -n "[^"]*" -l ([\w-]+) -r -f)( -d .*)$/gm,
+    /^(complete -c \S+ -n "[^"]*"(?: -s \w)? -l ([\w-]+) -r -f)( -d .*)$/gm,
     (whole, head: string, flag: string, tail: string) => {
       const kind = model.values.get(`--${flag}`)
       if (kind?._tag === "Words") return `${head} -a "${kind.words.join(" ")}"${tail}`

@@ -65,7 +65,7 @@ export const parseRetries = (flag: Option.Option<string>): Effect.Effect<number,
 /** The request rate option of the commands that talk to Apple. */
 export const maxRequestsPerSecondOption = Options.integer("max-requests-per-second").pipe(
   Options.withPseudoName("N"),
-  Options.withDescription("requests per second at most (default: the limit Apple's service/config reports, else 15)"),
+  Options.withDescription("requests per second at most (default: Apple's service/config, else 15)"),
   Options.optional
 )
 

@@ -20,13 +20,14 @@ import {
   clientLayer,
   globalOptions,
   maxRequestsPerSecondOption,
+  parseRetries,
+  retriesOption,
   warnIfServerReportsExpiry
 } from "./globals.js"
 import * as Output from "./output.js"
 import * as Progress from "./progress.js"
 import { withLogging } from "./reporting.js"
 
-const defaultRetries = 8
 const defaultMaxPasses = 5
 
 const owners = (flag: string) => Resources.all.filter((resource) => resource.filters.some((f) => f.flag === flag))
@@ -104,48 +105,32 @@ const options = {
   ),
   fields: Options.text("fields").pipe(
     Options.withPseudoName("FIELD,…"),
-    Options.withDescription("the fields to show, in this order, e.g. email,status (every format; a wrong name lists the valid ones)"),
+    Options.withDescription("the fields to show, in this order (e.g. email,status)"),
     Options.optional
   ),
   limit: Options.text("limit").pipe(
     Options.withPseudoName("N"),
-    Options.withDescription(
-      "stop after N records (exit 0); a listing stopped early writes no checkpoint and is not checked for drift"
-    ),
+    Options.withDescription("stop after N records (exit 0; no checkpoint is written)"),
     Options.optional
   ),
   concurrency: Options.text("concurrency").pipe(
     Options.withPseudoName("1..5"),
-    Options.withDescription(
-      "requests in flight at once, 1 to 5 (default 5); the subscription endpoints are read one cursor page at a time"
-    ),
+    Options.withDescription("requests in flight at once, 1 to 5 (default 5)"),
     Options.optional
   ),
   since: Options.text("since").pipe(
     Options.withPseudoName("TOKEN"),
-    Options.withDescription(
-      `only records changed since this checkpoint: a versionId (assignments, users) or a sinceModifiedToken (legacy-*)`
-    ),
+    Options.withDescription("only records changed since this versionId or sinceModifiedToken"),
     Options.optional
   ),
   checkpoint: Options.text("checkpoint").pipe(
     Options.withPseudoName("FILE"),
-    Options.withDescription(
-      `incremental runs (${incremental.join(", ")}): the file's checkpoint, if it exists, is the --since value; ` +
-        "after a complete and consistent run the new checkpoint replaces it (atomically)"
-    ),
+    Options.withDescription("--since from this file; a complete, consistent run writes the new checkpoint there"),
     Options.optional
   ),
-  retries: Options.text("retries").pipe(
-    Options.withPseudoName("N"),
-    Options.withDescription(`retries of a failing request before giving up (default ${defaultRetries})`),
-    Options.optional
-  ),
+  retries: retriesOption,
   consistent: Options.boolean("consistent").pipe(
-    Options.withDescription(
-      "when the data changes while it is read, read it again until a pass is consistent; each pass goes to a " +
-        "temporary file and only the consistent one to stdout (exit 5 after --max-passes drifted passes)"
-    )
+    Options.withDescription("re-read until a pass is consistent; only that pass goes to stdout")
   ),
   maxPasses: Options.text("max-passes").pipe(
     Options.withPseudoName("N"),
@@ -153,10 +138,7 @@ const options = {
     Options.optional
   ),
   allowDrift: Options.boolean("allow-drift").pipe(
-    Options.withDescription(
-      "accept a pass during which the data changed (records may be missing or repeated): a warning and exit 0 " +
-        "instead of exit 5"
-    )
+    Options.withDescription("accept a pass during which the data changed: a warning, exit 0 instead of 5")
   )
 }
 
@@ -246,7 +228,7 @@ const plan = (name: string, flags: Flags) =>
       )
     }
     const concurrency = Option.isSome(flags.concurrency) ? yield* integerIn("concurrency", flags.concurrency.value, 1, 5) : 5
-    const retries = Option.isSome(flags.retries) ? yield* integerIn("retries", flags.retries.value, 0, 100) : defaultRetries
+    const retries = yield* parseRetries(flags.retries)
     const filters = yield* fromEither(Resources.parseFilters(resource, flags.filters))
     const field = resource.checkpointField
     if (field === undefined && (Option.isSome(flags.since) || Option.isSome(flags.checkpoint))) {
