@@ -139,7 +139,8 @@ describe("Legacy", () => {
         assert.strictEqual(outcome.retries, log.filter((entry) => entry.fault !== undefined).length)
         assert.isTrue(faultsRetriedWithSameParams(log, mode === "sequential"))
       }).pipe(Effect.provide(Simulator.layerTest(settings({ pageSize: 6, legacyOverrideIndex: semantics })))),
-    { fastCheck: { numRuns: 30 } }
+    // 30 walks with faults: 1 s on an idle machine, 15 s seen on a loaded one (CI, 2 cores)
+    { fastCheck: { numRuns: 30 }, timeout: 90_000 }
   )
 
   it.effect.prop(
