@@ -72,6 +72,26 @@ export interface Filter {
 }
 
 /**
+ * The placeholder of a filter's value in help and usage: its choices, `true|false`, `N` or `TEXT`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const filterPlaceholder = (filter: Filter): string => {
+  if (filter.choices !== undefined) return filter.choices.join("|")
+  switch (filter.type) {
+    case "boolean":
+      return "true|false"
+    case "integer":
+    case "integers":
+      return "N"
+    case "string":
+    case "strings":
+      return "TEXT"
+  }
+}
+
+/**
  * What a traversal of a resource is asked for.
  *
  * @since 0.1.0

@@ -259,19 +259,9 @@ export const commandPage = (
 }
 
 /** A filter's value as this resource takes it (`--adam-id` is text for assets, a number for subscriptions). */
-const filterValue = (filter: Resources.Filter): string => {
-  if (filter.choices !== undefined) return filter.choices.join("|")
-  switch (filter.type) {
-    case "boolean":
-      return "[true|false]"
-    case "integer":
-    case "integers":
-      return "N"
-    case "string":
-    case "strings":
-      return "TEXT"
-  }
-}
+const filterValue = (filter: Resources.Filter): string =>
+  // a boolean filter alone means true
+  filter.type === "boolean" && filter.choices === undefined ? "[true|false]" : Resources.filterPlaceholder(filter)
 
 const sampleValue = (filter: Resources.Filter): string => {
   if (filter.choices !== undefined) return filter.choices[filter.choices.length - 1]!

@@ -32,20 +32,6 @@ const defaultMaxPasses = 5
 
 const owners = (flag: string) => Resources.all.filter((resource) => resource.filters.some((f) => f.flag === flag))
 
-const pseudoName = (filter: Resources.Filter): string => {
-  if (filter.choices !== undefined) return filter.choices.join("|")
-  switch (filter.type) {
-    case "boolean":
-      return "true|false"
-    case "integer":
-    case "integers":
-      return "N"
-    case "string":
-    case "strings":
-      return "TEXT"
-  }
-}
-
 /** What a filter flag does, per resource when the resources that share it describe it differently. */
 const describeFilter = (filter: Resources.Filter): string => {
   const uses = owners(filter.flag).map((resource) => ({
@@ -65,7 +51,7 @@ const filterOptions = Options.all(
     Resources.allFilterFlags.map((filter) => [
       filter.flag,
       Options.text(filter.flag).pipe(
-        Options.withPseudoName(pseudoName(filter)),
+        Options.withPseudoName(Resources.filterPlaceholder(filter)),
         Options.withDescription(describeFilter(filter)),
         Options.repeated
       )
