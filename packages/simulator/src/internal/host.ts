@@ -1,6 +1,6 @@
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
-import type { SimResponse } from "../../Simulator.js"
+import type { SimResponse } from "../Simulator.js"
 import type { Organisation } from "./organisation.js"
 
 /**

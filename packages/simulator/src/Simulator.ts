@@ -26,17 +26,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/simulator/organisation.js"
-import { Organisation } from "./internal/simulator/organisation.js"
-import { CursorEndpoints, cursorPaths } from "./internal/simulator/cursor.js"
-import type { Host } from "./internal/simulator/host.js"
-import { type LegacyKind, LegacyEndpoints, legacyError, legacyPaths, logParams } from "./internal/simulator/legacy.js"
-import { type SubscriptionCounts, type SubscriptionResource, Subscriptions } from "./internal/simulator/subscriptions.js"
-import { first, integerParam, InvalidArgument, type Query, select } from "./internal/simulator/pageIndex.js"
-import { hash, makeRandom, uuidFrom } from "./internal/simulator/random.js"
-import type { Stored } from "./internal/simulator/store.js"
-import * as SToken from "./SToken.js"
-import * as VppClient from "./VppClient.js"
+import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/organisation.js"
+import { Organisation } from "./internal/organisation.js"
+import { CursorEndpoints, cursorPaths } from "./internal/cursor.js"
+import type { Host } from "./internal/host.js"
+import { type LegacyKind, LegacyEndpoints, legacyError, legacyPaths, logParams } from "./internal/legacy.js"
+import { type SubscriptionCounts, type SubscriptionResource, Subscriptions } from "./internal/subscriptions.js"
+import { first, integerParam, InvalidArgument, type Query, select } from "./internal/pageIndex.js"
+import { hash, makeRandom, uuidFrom } from "./internal/random.js"
+import type { Stored } from "./internal/store.js"
+import * as SToken from "@vppkit/core/SToken"
+import * as VppClient from "@vppkit/core/VppClient"
 
 export type { AssetRecord, AssignmentRecord, LegacyKind, PageResource, SubscriptionResource, UserRecord }
 
@@ -277,7 +277,7 @@ export const canonicalJson = (value: unknown): string =>
  * @since 0.1.0
  * @category tags
  */
-export class Simulator extends Context.Tag("@vppkit/core/Simulator")<Simulator, Service>() {}
+export class Simulator extends Context.Tag("@vppkit/simulator/Simulator")<Simulator, Service>() {}
 
 const pageFields: Record<PageResource, string> = { assets: "assets", assignments: "assignments", users: "users" }
 const pagePaths: Record<string, PageResource> = {
