@@ -5,7 +5,7 @@ import type { Organisation } from "./organisation.js"
 
 /**
  * What the cursor and legacy endpoints need from the simulator that hosts them: its data, its response
- * helpers and its token checks. Built once by `Simulator.make`.
+ * helpers and its token checks. The simulator's model (internal/model.ts) is one.
  */
 export interface Host {
   readonly seed: number
