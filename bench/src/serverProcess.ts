@@ -9,7 +9,7 @@
  * - exits when the parent disconnects.
  */
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { ServerReply, ServerRequest } from "./internal/protocol.js"

@@ -1,5 +1,5 @@
 /** Starts `serverProcess.js` (a simulator in a process of its own) and talks to it. */
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import { type ChildProcess, fork } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -1,7 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"

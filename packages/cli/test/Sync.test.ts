@@ -1,7 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import type * as VppClient from "@vppkit/core/VppClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as SToken from "@vppkit/core/SToken"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
 import { serve } from "./helpers/cli.js"
 import { lines, startOnTerminal, waitForScreen } from "./support/pseudoTerminal.js"

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 
 /**
- * The packages as a user meets them: `npm pack` of @vppkit/core, @vppkit/node and @vppkit/cli, the tarballs
+ * The packages as a user meets them: `npm pack` of @vppkit/core, @vppkit/simulator, @vppkit/node and @vppkit/cli, the tarballs
  * installed into an empty project, then `npx vppkit` (against the installed `vppkit mock-server`) and a small
  * TypeScript program using the libraries, type-checked with the user's `tsc` and run.
  *
@@ -17,7 +17,7 @@ import { promisify } from "node:util"
  */
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
-const packageNames = ["core", "node", "cli"] as const
+const packageNames = ["core", "simulator", "node", "cli"] as const
 const workspaceModules = path.join(root, "node_modules")
 const exec = promisify(execFile)
 
@@ -106,7 +106,7 @@ describe("the packed packages", () => {
   })
 
   it("declare effect and @effect/* as peers of the libraries; the CLI needs only better-sqlite3 beside its bundle", () => {
-    for (const name of ["core", "node"]) {
+    for (const name of ["core", "simulator", "node"]) {
       const manifest = readJson(path.join(project, "node_modules", "@vppkit", name, "package.json"))
       assert.strictEqual(manifest.main, "./dist/index.js")
       assert.strictEqual(manifest.types, "./dist/index.d.ts")
@@ -149,7 +149,7 @@ describe("the packed packages", () => {
     })
   })
 
-  it("a TypeScript program using @vppkit/core and @vppkit/node type-checks and runs; internals are not importable", async () => {
+  it("a TypeScript program using @vppkit/core, @vppkit/simulator and @vppkit/node type-checks and runs; internals are not importable", async () => {
     fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({
       compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "out", types: ["node"] },
       files: ["main.ts"]
@@ -159,6 +159,7 @@ describe("the packed packages", () => {
       `import { PageIndex, VppError } from "@vppkit/core"
 import * as Traversal from "@vppkit/core/Traversal"
 import { NodeVppClient, SimulatorServer } from "@vppkit/node"
+import { Simulator } from "@vppkit/simulator"
 import { Chunk, Effect, Layer, Stream } from "effect"
 // @ts-expect-error: not part of the package's API
 import type {} from "@vppkit/core/internal/envelope"
@@ -177,7 +178,9 @@ const simulated = SimulatorServer.layerClient().pipe(
 )
 const fromEnvironment = await Effect.runPromise(program.pipe(Effect.provide(NodeVppClient.layerConfig())))
 const inProcess = await Effect.runPromise(program.pipe(Effect.provide(simulated)))
-console.log(JSON.stringify({ fromEnvironment, inProcess }))
+// The simulator in memory, no socket: the layer tests use.
+const inMemory = await Effect.runPromise(program.pipe(Effect.provide(Simulator.layerTest({ records: { assignments: 12, users: 3 } }))))
+console.log(JSON.stringify({ fromEnvironment, inProcess, inMemory }))
 `
     )
     await inProject("npx", ["tsc", "-p", "."], 120_000)
@@ -185,7 +188,7 @@ console.log(JSON.stringify({ fromEnvironment, inProcess }))
     const tokenFile = path.join(project, "program.token")
     await withMockServer(tokenFile, async (baseUrl) => {
       const { stdout } = await inProject("node", ["out/main.js"], 60_000, { VPP_TOKEN_FILE: tokenFile, VPP_BASE_URL: baseUrl })
-      assert.deepStrictEqual(JSON.parse(stdout), { fromEnvironment: { assignments: 45, users: 20 }, inProcess: { assignments: 30, users: 7 } })
+      assert.deepStrictEqual(JSON.parse(stdout), { fromEnvironment: { assignments: 45, users: 20 }, inProcess: { assignments: 30, users: 7 }, inMemory: { assignments: 12, users: 3 } })
     })
 
     const internal = await inProject("node", ["--input-type=module", "-e", `import("@vppkit/core/internal/envelope").then(() => console.log("imported"), (error) => console.log(error.code))`])

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as ClientConfig from "../src/ClientConfig.js"
-import * as Simulator from "../src/Simulator.js"
+import * as Simulator from "@vppkit/simulator/Simulator"
 
 describe("ClientConfig", () => {
   it.effect("reads the location's name, uId and the token's expiry from GET /v2/client/config", () =>

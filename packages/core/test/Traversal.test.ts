@@ -5,7 +5,7 @@ import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import * as Cursor from "../src/Cursor.js"
 import * as PageIndex from "../src/PageIndex.js"
-import * as Simulator from "../src/Simulator.js"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import * as Traversal from "../src/Traversal.js"
 import * as VppError from "../src/VppError.js"
 

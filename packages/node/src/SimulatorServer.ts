@@ -1,5 +1,5 @@
 /**
- * The simulator of `@vppkit/core` served over HTTP on 127.0.0.1: the same `Simulator.toHttpApp`, on a real
+ * The simulator of `@vppkit/simulator` served over HTTP on 127.0.0.1: the same `Simulator.toHttpApp`, on a real
  * socket, so the faults only a transport can show are real — `ConnectionReset` resets the TCP connection,
  * `Stall` holds it open with no response until the client gives up. The server and every connection close
  * with the scope.
@@ -9,7 +9,7 @@
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -1,7 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Asset from "@vppkit/core/Asset"
-import * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
 import type * as Resources from "../Resources.js"
 

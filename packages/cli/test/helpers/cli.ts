@@ -1,4 +1,4 @@
-import * as Simulator from "@vppkit/core/Simulator"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"

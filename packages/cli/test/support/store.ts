@@ -1,5 +1,5 @@
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as Simulator from "@vppkit/core/Simulator"
+import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"

@@ -3,7 +3,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Simulator from "../../src/Simulator.js"
+import * as Simulator from "@vppkit/simulator/Simulator"
 import type * as Traversal from "../../src/Traversal.js"
 
 /** Runs an effect that sleeps (backoff, latency, Retry-After) under TestClock, advancing time until it ends. */

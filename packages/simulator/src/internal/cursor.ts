@@ -1,4 +1,4 @@
-import type { Fault, SimResponse } from "../../Simulator.js"
+import type { Fault, SimResponse } from "../Simulator.js"
 import type { Host } from "./host.js"
 import { decodeToken, encodeToken } from "./host.js"
 import { booleanParam, first, InvalidArgument, type Query } from "./pageIndex.js"

@@ -1,6 +1,5 @@
-import * as AssignmentKey from "../../Assignment.js"
-import type { Fault, SimResponse } from "../../Simulator.js"
-import { fingerprint } from "../fingerprint.js"
+import * as AssignmentKey from "@vppkit/core/Assignment"
+import type { Fault, SimResponse } from "../Simulator.js"
 import type { Host } from "./host.js"
 import { decodeToken, encodeToken } from "./host.js"
 import type { AssetRecord, AssignmentRecord, UserRecord } from "./organisation.js"
@@ -118,7 +117,7 @@ interface License {
   readonly serialNumber?: string
 }
 
-/** A record as last observed: the fingerprint of its rendering and the legacy version at which it last changed. */
+/** A record as last observed: a hash of its rendering's JSON and the legacy version at which it last changed. */
 interface Stamp {
   readonly print: number
   readonly modified: number
@@ -312,7 +311,7 @@ export class LegacyEndpoints {
     let changed: number | undefined
     const observed = records.map((record) => {
       const key = keyOf(record)
-      const print = fingerprint(rendered(record))
+      const print = hash(JSON.stringify(rendered(record)) ?? "")
       let stamp = previous.get(key)
       if (stamp === undefined || stamp.print !== print) {
         if (changed === undefined) changed = ++this.version

@@ -1,4 +1,4 @@
-import * as AssignmentKey from "../../Assignment.js"
+import * as AssignmentKey from "@vppkit/core/Assignment"
 import type { Random } from "./random.js"
 import { makeRandom } from "./random.js"
 import { ResourceStore } from "./store.js"

@@ -1,11 +1,11 @@
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
-import type { SimResponse } from "../../Simulator.js"
+import type { SimResponse } from "../Simulator.js"
 import type { Organisation } from "./organisation.js"
 
 /**
  * What the cursor and legacy endpoints need from the simulator that hosts them: its data, its response
- * helpers and its token checks. Built once by `Simulator.make`.
+ * helpers and its token checks. The simulator's model (internal/model.ts) is one.
  */
 export interface Host {
   readonly seed: number

@@ -1,0 +1,135 @@
+import * as SToken from "@vppkit/core/SToken"
+import * as Redacted from "effect/Redacted"
+import type { Settings, SimResponse } from "../Simulator.js"
+import type { Host } from "./host.js"
+import type { PageResource } from "./organisation.js"
+import { Organisation } from "./organisation.js"
+import { select } from "./pageIndex.js"
+import { hash, makeRandom, uuidFrom } from "./random.js"
+import { errorResponse, json } from "./responses.js"
+import type { Stored } from "./store.js"
+import { type SubscriptionResource, Subscriptions } from "./subscriptions.js"
+
+/**
+ * The simulated organisation and its token: the records of every endpoint, the versionIds handed out, the churn
+ * setting, and the token checks. What every endpoint shares; the cursor and legacy endpoints see it as a {@link Host}.
+ */
+export interface Model extends Host {
+  readonly token: SToken.SToken
+  readonly subscriptions: Subscriptions
+  /** Why a v2 request's `Authorization` header is not accepted, as Apple answers it. */
+  readonly checkToken: (authorization: string | undefined, now: number) => SimResponse | undefined
+  /** The current versionId of a page-index resource (remembered, so `sinceVersionId` can be checked). */
+  readonly versionIdOf: (resource: PageResource) => string
+  /** The resource and version a versionId stands for, if this simulator handed it out. */
+  readonly versionOf: (versionId: string) => { readonly resource: PageResource; readonly version: number } | undefined
+  /** Replaces the churn setting (`undefined` stops churn). */
+  readonly setChurn: (churn: Settings["churn"]) => void
+  /** The current records of a resource, in key order, as the API renders them. */
+  readonly records: (resource: PageResource) => ReadonlyArray<unknown>
+  /** The current records written (inserted or updated) after the version a `versionId` stands for. */
+  readonly changedSince: (resource: PageResource, versionId: string) => ReadonlyArray<unknown>
+}
+
+const pageResources: ReadonlySet<string> = new Set<PageResource>(["assets", "assignments", "users"])
+
+/** Builds the model of a simulator from its settings (the data is seeded: the same settings, the same records). */
+export const makeModel = (settings: Settings): Model => {
+  const seed = settings.seed ?? 1
+  const orgName = settings.orgName ?? "Simulated School"
+  const uId = String(2_049_025_000_000_000 + (hash(`uid:${seed}`) % 1_000_000))
+  const pageSize = Math.max(1, Math.floor(settings.pageSize ?? 1000))
+  const organisation = new Organisation(seed, {
+    assets: settings.records?.assets ?? 20,
+    assignments: settings.records?.assignments ?? 500,
+    users: settings.records?.users ?? 100,
+    unlimitedAssets: settings.records?.unlimitedAssets ?? 0
+  })
+  const expiresAt = settings.tokenExpiresAt ?? new Date("2030-11-08T22:33:22Z")
+  const token = SToken.make({ secret: makeRandom(hash(`token:${seed}`)).hex(64), orgName, expiresAt })
+  const rawToken = Redacted.value(token.value)
+  const tokenExpirationDate = expiresAt.toISOString().replace(/\.\d{3}Z$/, "+0000")
+  const subscriptions = new Subscriptions(seed, organisation, {
+    subscriptions: settings.subscriptions?.subscriptions ?? 12,
+    assignments: settings.subscriptions?.assignments ?? 40,
+    admins: settings.subscriptions?.admins ?? 6
+  })
+
+  // versionIds per resource: string → counter, so sinceVersionId can be checked.
+  const versionIds = new Map<string, { readonly resource: PageResource; readonly version: number }>()
+  const versionIdOf = (resource: PageResource): string => {
+    const version = organisation[resource].version
+    const id = uuidFrom(seed, resource, version)
+    versionIds.set(id, { resource, version })
+    return id
+  }
+
+  let churnSetting = settings.churn
+  let churnBatches = 0
+  let dataRequests = 0
+  const applyChurn = () => {
+    const churn = churnSetting
+    if (churn === undefined || churn.every <= 0) return
+    dataRequests++
+    if (dataRequests % churn.every !== 0) return
+    if (churn.limit !== undefined && churnBatches >= churn.limit) return
+    churnBatches++
+    for (const resource of churn.resources ?? ["assignments"]) {
+      if (pageResources.has(resource)) organisation.churn(resource as PageResource, churn)
+      else subscriptions.churn(resource as SubscriptionResource, churn)
+    }
+  }
+
+  const rendered = (resource: PageResource, keep: (stored: Stored<unknown>) => boolean): ReadonlyArray<unknown> => {
+    const selection = select(organisation, resource, new Map())
+    return organisation[resource].all().filter(keep).map((stored) => selection.render(stored as Stored<any>))
+  }
+
+  return {
+    seed,
+    uId,
+    orgName,
+    pageSize,
+    organisation,
+    expiresAt: expiresAt.getTime(),
+    token,
+    subscriptions,
+    json: (status, body) => json(status, body),
+    metadata: (now) => {
+      const within15Days = expiresAt.getTime() - now < 15 * 86_400_000
+      return (settings.tokenExpirationDate ?? "always") === "always" || within15Days
+        ? { tokenExpirationDate, uId }
+        : { uId }
+    },
+    checkToken: (authorization, now) => {
+      if (authorization === undefined || !authorization.startsWith("Bearer ")) return errorResponse(401, 9722)
+      const presented = authorization.slice("Bearer ".length).trim()
+      if (presented !== rawToken) return errorResponse(settings.invalidTokenStatus ?? 401, 9622)
+      if (settings.revoked === true) return errorResponse(401, 9625)
+      if (expiresAt.getTime() <= now) return errorResponse(401, 9621)
+      return undefined
+    },
+    checkLegacyToken: (sToken, now) =>
+      typeof sToken !== "string" || sToken.length === 0
+        ? 9601
+        : sToken !== rawToken
+        ? 9622
+        : settings.revoked === true
+        ? 9625
+        : expiresAt.getTime() <= now
+        ? 9621
+        : undefined,
+    applyChurn,
+    setChurn: (churn) => {
+      churnSetting = churn
+      churnBatches = 0
+    },
+    versionIdOf,
+    versionOf: (versionId) => versionIds.get(versionId),
+    records: (resource) => rendered(resource, () => true),
+    changedSince: (resource, versionId) => {
+      const since = versionIds.get(versionId)?.version ?? -1
+      return rendered(resource, (stored) => stored.modified > since)
+    }
+  }
+}
