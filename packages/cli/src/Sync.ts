@@ -253,7 +253,7 @@ const syncResource = (resource: Resources.Resource, options: Options, guard: Gua
 
 const traversalInput = (resource: Resources.Resource, options: Options, since?: string): Resources.TraversalInput => ({
   filters: filtersOf(resource),
-  concurrency: Math.max(1, Math.min(5, options.concurrency ?? 5)),
+  concurrency: VppClient.clampConcurrency(options.concurrency),
   ...(since !== undefined ? { since } : {})
 })
 

@@ -311,7 +311,7 @@ export const make = <A, I>(
   const schema = envelope(service.field, service.record)
   type Batch = BatchView<A>
   const parallel = options.mode === "parallel"
-  const concurrency = Math.max(1, Math.min(VppClient.maxConcurrency, Math.floor(options.concurrency ?? VppClient.maxConcurrency)))
+  const concurrency = VppClient.clampConcurrency(options.concurrency)
   const maxRestarts = options.maxRestarts ?? 3
   const maxTokenless = options.maxTokenlessRetries ?? 5
   const maxBatches = options.maxBatches ?? 100_000

@@ -224,7 +224,7 @@ export const traverse = <A, I>(
       // one worker at a time delivers the due ones while the others go on fetching. A window of permits bounds
       // what waits: a worker takes one before it takes an index, and each delivered page gives one back. A worker
       // with no index left waits while pages are in flight: one of them may report more pages.
-      const concurrency = Math.max(1, Math.min(client.concurrency, options.concurrency ?? client.concurrency))
+      const concurrency = VppClient.clampConcurrency(options.concurrency, client.concurrency)
       const window = yield* Effect.makeSemaphore(concurrency * 2)
       const fetched = new Map<number, PageEnvelope.Page<A> | undefined>()
       /** How many pages a page says there are: its totalPages, or more when its nextPageIndex points beyond. */

@@ -41,6 +41,16 @@ export const defaultBaseUrl = "https://vpp.itunes.apple.com/mdm"
 export const maxConcurrency = 5
 
 /**
+ * Requests in flight at once as asked (`undefined`: the most), made a whole number from 1 to `most`
+ * ({@link maxConcurrency} unless a smaller bound applies, such as a client's own gate).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const clampConcurrency = (requested: number | undefined, most: number = maxConcurrency): number =>
+  Math.max(1, Math.min(most, Math.floor(requested ?? most)))
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -233,7 +243,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     // own `VppClient.execute` span covers the request with its retries (and costs a fraction of the platform's).
     const http = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
     const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
-    const concurrency = Math.max(1, Math.min(maxConcurrency, Math.floor(options.concurrency ?? maxConcurrency)))
+    const concurrency = clampConcurrency(options.concurrency)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
     const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
     const gate = yield* Effect.makeSemaphore(concurrency)

@@ -777,3 +777,13 @@ describe("test helpers", () => {
       assert.isTrue(Exit.isFailure(exit))
     }))
 })
+
+describe("VppClient.clampConcurrency", () => {
+  it("a whole number from 1 to the bound, the bound when none is asked", () => {
+    assert.deepStrictEqual(
+      [undefined, 0, -3, 1, 2.7, 5, 6, 100].map((n) => VppClient.clampConcurrency(n)),
+      [5, 1, 1, 1, 2, 5, 5, 5]
+    )
+    assert.deepStrictEqual([undefined, 3, 4].map((n) => VppClient.clampConcurrency(n, 3)), [3, 3, 3])
+  })
+})

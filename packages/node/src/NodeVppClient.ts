@@ -189,7 +189,7 @@ export const make: (options: Options) => Effect.Effect<VppClient.Service, Config
     const requestTimeout = millis(options.requestTimeout, 60_000)
     const dispatcher = yield* makeDispatcher({
       // Never more sockets than requests the client lets through at once.
-      connections: Math.max(1, Math.min(VppClient.maxConcurrency, Math.floor(options.concurrency ?? VppClient.maxConcurrency))),
+      connections: VppClient.clampConcurrency(options.concurrency),
       headersTimeout: requestTimeout + 5_000,
       bodyTimeout: requestTimeout + 5_000,
       ...options.dispatcher
