@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { CommandError, IncompleteError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as CheckpointFile from "./checkpointFile.js"
+import * as Help from "./help.js"
 import {
   applyRateLimit,
   clientLayer,
@@ -386,11 +387,11 @@ const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, prog
 
 /**
  * The writer of the plan's format and fields. A table fits the terminal's width (80 columns when stdout is not
- * a terminal); its header is bold on a terminal unless `NO_COLOR` is set.
+ * a terminal); its header is bold where colour is in order ({@link Help.useColor}: a terminal, no `NO_COLOR`).
  */
 const makeWriter = (plan: Plan, sink: Output.Sink): Output.Writer =>
   Output.make(plan.format, plan.fields, sink, {
-    color: process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "",
+    color: Help.useColor(process.stdout),
     width: process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80,
     project: plan.chosenFields
   })
