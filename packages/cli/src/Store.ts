@@ -495,7 +495,7 @@ export const removeRetiredUser: (
       ...(typeof retired["idHash"] === "string" ? [sql`${sql("idHash")} = ${retired["idHash"]}`] : [])
     ]
     if (matches.length === 0) return 0
-    // The non-retired entry of a clientUserId is keyed by the clientUserId alone (Resources.userKey).
+    // The non-retired entry of a clientUserId is keyed by the clientUserId alone (User.key).
     const where = sql`${sql(keyColumn)} = ${clientUserId} AND (${sql("status")} IS NULL OR ${sql("status")} <> ${"Retired"}) AND ${
       sql.or(matches)
     }`

@@ -379,7 +379,7 @@ const incremental = (
         yield* progress.page(page)
       })
     )
-    // A v2 user entry that retires changes its natural key (Resources.userKey): the entry it was is deleted,
+    // A v2 user entry that retires changes its natural key (User.key): the entry it was is deleted,
     // unless the delta also holds a non-retired entry of that clientUserId (then that one replaced it).
     let deleted = 0
     for (const record of retired) {

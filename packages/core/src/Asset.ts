@@ -5,6 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 import { oneOf, PricingParam } from "./Common.js"
+import * as Resource from "./Resource.js"
 
 /**
  * @since 0.1.0
@@ -93,25 +94,37 @@ export const unlimitedTotalCount = 2_147_483_647
 /**
  * The query filters of Get Assets. There is no `sinceVersionId`: Apple does not support it for assets.
  *
+ * `unlimited`: `true`: unlimited free assets come in a separate array (delivered marked `unlimited: true`);
+ * `false`: they are left out; absent: they are listed among the others with `totalCount` 2147483647.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AssetFilters = Schema.Struct({
+  adamId: Schema.optional(Schema.String.annotations({ description: "the product's adamId" })),
+  pricingParam: Schema.optional(PricingParam.annotations({ description: "STDQ (standard) or PLUS (high quality)" })),
+  productType: Schema.optional(ProductType.annotations({ description: "App or Book" })),
+  revocable: Schema.optional(
+    Schema.Boolean.annotations({ description: "only revocable (true) or irrevocable (false) assets" })
+  ),
+  deviceAssignable: Schema.optional(
+    Schema.Boolean.annotations({ description: "only assets that can (true) or cannot (false) go to devices" })
+  ),
+  minAvailableCount: Schema.optional(Schema.Int.annotations({ description: "at least this many available licences" })),
+  maxAvailableCount: Schema.optional(Schema.Int.annotations({ description: "at most this many available licences" })),
+  minAssignedCount: Schema.optional(Schema.Int.annotations({ description: "at least this many assigned licences" })),
+  maxAssignedCount: Schema.optional(Schema.Int.annotations({ description: "at most this many assigned licences" })),
+  unlimited: Schema.optional(Schema.Boolean.annotations({
+    description:
+      "true: unlimited free assets too, marked unlimited; false: leave them out (default: listed with totalCount 2147483647)"
+  }))
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface AssetFilters {
-  readonly productType?: typeof ProductType.Type
-  readonly pricingParam?: PricingParam
-  readonly revocable?: boolean
-  readonly deviceAssignable?: boolean
-  readonly maxAvailableCount?: number
-  readonly minAvailableCount?: number
-  readonly maxAssignedCount?: number
-  readonly minAssignedCount?: number
-  readonly adamId?: string
-  /**
-   * `true`: unlimited free assets come in a separate array (delivered marked `unlimited: true`); `false`: they
-   * are left out; absent: they are listed among the others with `totalCount` 2147483647.
-   */
-  readonly unlimited?: boolean
-}
+export interface AssetFilters extends Schema.Schema.Type<typeof AssetFilters> {}
 
 /**
  * The natural key of an asset.
@@ -121,3 +134,29 @@ export interface AssetFilters {
  */
 export const key = (asset: { readonly adamId: string; readonly pricingParam: string }): string =>
   `${asset.adamId}:${asset.pricingParam}`
+
+/**
+ * Get Assets (`GET /v2/assets`), paged by page index, without an incremental query. A sync asks with
+ * `unlimited=true`, so that unlimited free assets come marked (`unlimited`) without made-up counts.
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const resource: Resource.Resource<Asset, typeof Asset.Encoded, AssetFilters, typeof AssetFilters.Encoded> = Resource
+  .make({
+    name: "assets",
+    description: "apps and books the organisation holds licences for, with their counts",
+    family: "page-index",
+    path: "/v2/assets",
+    field: "assets",
+    record: Asset,
+    also: { field: "unlimitedAssets", record: UnlimitedAsset, toRecord: fromUnlimited } satisfies Resource.AlsoRecords<
+      Asset,
+      UnlimitedAsset
+    >,
+    filters: AssetFilters,
+    syncFilters: { unlimited: true },
+    key,
+    keyDescription: "`adamId`:`pricingParam`",
+    briefFields: ["adamId", "pricingParam", "productType", "assignedCount", "availableCount", "totalCount"]
+  })

@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ResponseMetadataFields } from "./Common.js"
 import * as Envelope from "./internal/envelope.js"
+import * as Resource from "./Resource.js"
 import { parseAppleDate } from "./SToken.js"
 import * as Subscription from "./Subscription.js"
 import * as Traversal from "./Traversal.js"
@@ -77,11 +78,8 @@ export interface Options {
  * @since 0.1.0
  * @category endpoints
  */
-export const subscriptionsEndpoint: Endpoint<Subscription.Subscription, typeof Subscription.Subscription.Encoded> = {
-  path: "/v2/subscriptions",
-  field: "subscriptions",
-  record: Subscription.Subscription
-}
+export const subscriptionsEndpoint: Endpoint<Subscription.Subscription, typeof Subscription.Subscription.Encoded> =
+  Subscription.resource
 
 /**
  * @since 0.1.0
@@ -90,11 +88,7 @@ export const subscriptionsEndpoint: Endpoint<Subscription.Subscription, typeof S
 export const subscriptionAssignmentsEndpoint: Endpoint<
   Subscription.SubscriptionAssignment,
   typeof Subscription.SubscriptionAssignment.Encoded
-> = {
-  path: "/v2/subscriptions/assignments",
-  field: "assignments",
-  record: Subscription.SubscriptionAssignment
-}
+> = Subscription.assignmentsResource
 
 /**
  * @since 0.1.0
@@ -103,11 +97,7 @@ export const subscriptionAssignmentsEndpoint: Endpoint<
 export const subscriptionAdminsEndpoint: Endpoint<
   Subscription.SubscriptionAdmin,
   typeof Subscription.SubscriptionAdmin.Encoded
-> = {
-  path: "/v2/subscriptions/admins",
-  field: "admins",
-  record: Subscription.SubscriptionAdmin
-}
+> = Subscription.adminsResource
 
 /**
  * A cursor traversal of any cursor endpoint with the given query parameters (arrays are sent as repeated
@@ -190,7 +180,7 @@ export const subscriptions = (
   filters: Subscription.SubscriptionFilters = {},
   options: Options = {}
 ): Traversal.Traversal<Subscription.Subscription> =>
-  make(subscriptionsEndpoint, { parentAdamId: filters.parentAdamId, adamId: filters.adamId }, options)
+  make(Subscription.resource, Resource.encodeFilters(Subscription.resource, filters), options)
 
 /**
  * Every subscription assignment (`GET /v2/subscriptions/assignments`), filtered by `parentAdamId` /
@@ -203,11 +193,7 @@ export const subscriptionAssignments = (
   filters: Subscription.AssignmentFilters = {},
   options: Options = {}
 ): Traversal.Traversal<Subscription.SubscriptionAssignment> =>
-  make(
-    subscriptionAssignmentsEndpoint,
-    { parentAdamId: filters.parentAdamId, adamId: filters.adamId, clientUserId: filters.clientUserId },
-    options
-  )
+  make(Subscription.assignmentsResource, Resource.encodeFilters(Subscription.assignmentsResource, filters), options)
 
 /**
  * Every subscription administrator (`GET /v2/subscriptions/admins`), filtered by `adamId`; with
@@ -220,4 +206,4 @@ export const subscriptionAdmins = (
   filters: Subscription.AdminFilters = {},
   options: Options = {}
 ): Traversal.Traversal<Subscription.SubscriptionAdmin> =>
-  make(subscriptionAdminsEndpoint, { adamId: filters.adamId, includeUserState: filters.includeUserState }, options)
+  make(Subscription.adminsResource, Resource.encodeFilters(Subscription.adminsResource, filters), options)

@@ -45,6 +45,7 @@ import * as Stream from "effect/Stream"
 import { oneOf, PricingParam, UserStatus } from "./Common.js"
 import * as Envelope from "./internal/envelope.js"
 import { fingerprint } from "./internal/fingerprint.js"
+import * as Resource from "./Resource.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as Traversal from "./Traversal.js"
 import * as VppClient from "./VppClient.js"
@@ -186,32 +187,51 @@ export const userKey = (user: { readonly userId?: number | undefined; readonly c
   user.userId !== undefined ? String(user.userId) : `client:${user.clientUserIdStr ?? ""}`
 
 /**
- * The request fields of Get Licenses besides the tokens (`pricingParam` only counts with `adamId`).
+ * The request fields of Get Licenses besides the tokens (`pricingParam` only counts with `adamId`). Apple: "For
+ * best performance, set `assignedOnly` to `true`".
  *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LicenseFilters = Schema.Struct({
+  adamId: Schema.optional(Schema.String.annotations({ description: "licences of this product" })),
+  pricingParam: Schema.optional(PricingParam.annotations({ description: "STDQ (standard) or PLUS (high quality)" })),
+  assignedOnly: Schema.optional(Schema.Boolean.annotations({ description: "only assigned licences (Apple: faster)" })),
+  userAssignedOnly: Schema.optional(Schema.Boolean.annotations({ description: "only licences assigned to users" })),
+  deviceAssignedOnly: Schema.optional(Schema.Boolean.annotations({ description: "only licences assigned to devices" })),
+  serialNumber: Schema.optional(Schema.String.annotations({ description: "licences of this device" }))
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface LicenseFilters {
-  readonly adamId?: string
-  readonly pricingParam?: PricingParam
-  /** Apple: "For best performance, set `assignedOnly` to `true`". */
-  readonly assignedOnly?: boolean
-  readonly userAssignedOnly?: boolean
-  readonly deviceAssignedOnly?: boolean
-  readonly serialNumber?: string
-}
+export interface LicenseFilters extends Schema.Schema.Type<typeof LicenseFilters> {}
+
+/** A boolean the server wants as the integer 1 or 0. */
+const BooleanAsInteger = Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
+  strict: true,
+  decode: (n) => n === 1,
+  encode: (b) => (b ? 1 : 0)
+})
 
 /**
  * The request fields of Get Users besides the tokens. `includeRetired` is sent as the integer 1 or 0, as the
  * server requires.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const UserFilters = Schema.Struct({
+  includeRetired: Schema.optional(BooleanAsInteger.annotations({ description: "include retired users" })),
+  includeRetiredOnly: Schema.optional(Schema.Boolean.annotations({ description: "only retired users" }))
+})
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export interface UserFilters {
-  readonly includeRetired?: boolean
-  readonly includeRetiredOnly?: boolean
-}
+export interface UserFilters extends Schema.Schema.Type<typeof UserFilters> {}
 
 /**
  * @since 0.1.0
@@ -233,7 +253,8 @@ export interface Options {
 }
 
 /**
- * A legacy batch service: its path, the name of its records array, the record schema and its natural key.
+ * A legacy batch service: its path, the name of its records array, the record schema and its natural key (a
+ * {@link Resource.Resource} of the `legacy` family is one).
  *
  * @since 0.1.0
  * @category models
@@ -246,26 +267,66 @@ export interface BatchService<A, I> {
 }
 
 /**
+ * Get Licenses (`getVPPLicensesSrv`, v1), walked in batches, incremental with `sinceModifiedToken`.
+ *
  * @since 0.1.0
- * @category services
+ * @category resources
  */
-export const licensesService: BatchService<VppLicense, typeof VppLicense.Encoded> = {
+export const licensesResource: Resource.Resource<
+  VppLicense,
+  typeof VppLicense.Encoded,
+  LicenseFilters,
+  typeof LicenseFilters.Encoded
+> = Resource.make({
+  name: "legacy-licenses",
+  description: "every licence, from the legacy v1 service",
+  family: "legacy",
   path: "/getVPPLicensesSrv",
   field: "licenses",
   record: VppLicense,
-  key: licenseKey
-}
+  filters: LicenseFilters,
+  syncFilters: {},
+  key: licenseKey,
+  keyDescription: "`licenseIdStr` (or `licenseId`)",
+  briefFields: ["licenseIdStr", "adamIdStr", "status", "clientUserIdStr", "serialNumber"],
+  delta: { param: "sinceModifiedToken", checkpoint: "sinceModifiedToken" }
+})
+
+/**
+ * Get Users (`getVPPUsersSrv`, v1) with their licences, walked in batches, incremental with
+ * `sinceModifiedToken`. A sync asks for retired entries too, so that a retirement is a change an incremental
+ * run sees (the entry turns Retired) instead of a disappearance only a full run reconciles.
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const usersResource: Resource.Resource<VppUser, typeof VppUser.Encoded, UserFilters, typeof UserFilters.Encoded> =
+  Resource.make({
+    name: "legacy-users",
+    description: "every user entry, from the legacy v1 service",
+    family: "legacy",
+    path: "/getVPPUsersSrv",
+    field: "users",
+    record: VppUser,
+    filters: UserFilters,
+    syncFilters: { includeRetired: true },
+    key: userKey,
+    keyDescription: "`userId` (a `clientUserIdStr` repeats across retired entries)",
+    briefFields: ["userId", "clientUserIdStr", "email", "status"],
+    delta: { param: "sinceModifiedToken", checkpoint: "sinceModifiedToken" }
+  })
 
 /**
  * @since 0.1.0
  * @category services
  */
-export const usersService: BatchService<VppUser, typeof VppUser.Encoded> = {
-  path: "/getVPPUsersSrv",
-  field: "users",
-  record: VppUser,
-  key: userKey
-}
+export const licensesService: BatchService<VppLicense, typeof VppLicense.Encoded> = licensesResource
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export const usersService: BatchService<VppUser, typeof VppUser.Encoded> = usersResource
 
 class Tokenless {
   readonly _tag = "Tokenless"
@@ -479,7 +540,7 @@ export const make = <A, I>(
  * @category traversals
  */
 export const licenses = (filters: LicenseFilters = {}, options: Options = {}): Traversal.Traversal<VppLicense> =>
-  make(licensesService, { ...filters }, options)
+  make(licensesResource, Resource.encodeFilters(licensesResource, filters), options)
 
 /**
  * Every user (`getVPPUsersSrv`) with its licences, as one walk.
@@ -488,11 +549,4 @@ export const licenses = (filters: LicenseFilters = {}, options: Options = {}): T
  * @category traversals
  */
 export const users = (filters: UserFilters = {}, options: Options = {}): Traversal.Traversal<VppUser> =>
-  make(
-    usersService,
-    {
-      includeRetired: filters.includeRetired === undefined ? undefined : filters.includeRetired ? 1 : 0,
-      includeRetiredOnly: filters.includeRetiredOnly
-    },
-    options
-  )
+  make(usersResource, Resource.encodeFilters(usersResource, filters), options)

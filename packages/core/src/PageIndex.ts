@@ -32,13 +32,14 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import { Asset, type AssetFilters, fromUnlimited, UnlimitedAsset } from "./Asset.js"
-import { Assignment, type AssignmentFilters } from "./Assignment.js"
+import { Asset, type AssetFilters, resource as AssetResource } from "./Asset.js"
+import { Assignment, type AssignmentFilters, resource as AssignmentResource } from "./Assignment.js"
 import * as Envelope from "./internal/envelope.js"
 import * as PageEnvelope from "./Page.js"
+import type * as Resource from "./Resource.js"
 import { parseAppleDate } from "./SToken.js"
 import * as Traversal from "./Traversal.js"
-import { User, type UserFilters } from "./User.js"
+import { User, type UserFilters, resource as UserResource } from "./User.js"
 import * as VppClient from "./VppClient.js"
 import * as VppError from "./VppError.js"
 
@@ -62,7 +63,7 @@ export interface Options {
 /**
  * A page-index endpoint: its path, the name of its records array, and the record schema; `also`, a second
  * records array of its pages whose records are delivered too, after the page's others (Get Assets'
- * `unlimitedAssets`).
+ * `unlimitedAssets`). A {@link Resource.Resource} of the `page-index` family is one.
  *
  * @since 0.1.0
  * @category models
@@ -71,7 +72,7 @@ export interface Endpoint<A, I> {
   readonly path: string
   readonly field: string
   readonly record: Schema.Schema<A, I>
-  readonly also?: AlsoRecords<A>
+  readonly also?: Resource.AlsoRecords<A> | undefined
 }
 
 /**
@@ -80,42 +81,25 @@ export interface Endpoint<A, I> {
  * @since 0.1.0
  * @category models
  */
-export interface AlsoRecords<A, B = any> {
-  readonly field: string
-  readonly record: Schema.Schema<B, any>
-  readonly toRecord: (record: B) => A
-}
+export type AlsoRecords<A, B = any> = Resource.AlsoRecords<A, B>
 
 /**
  * @since 0.1.0
  * @category endpoints
  */
-export const AssetsEndpoint: Endpoint<Asset, Schema.Schema.Encoded<typeof Asset>> = {
-  path: "/v2/assets",
-  field: "assets",
-  record: Asset,
-  also: { field: "unlimitedAssets", record: UnlimitedAsset, toRecord: fromUnlimited } satisfies AlsoRecords<Asset, UnlimitedAsset>
-}
+export const AssetsEndpoint: Endpoint<Asset, Schema.Schema.Encoded<typeof Asset>> = AssetResource
 
 /**
  * @since 0.1.0
  * @category endpoints
  */
-export const AssignmentsEndpoint: Endpoint<Assignment, Schema.Schema.Encoded<typeof Assignment>> = {
-  path: "/v2/assignments",
-  field: "assignments",
-  record: Assignment
-}
+export const AssignmentsEndpoint: Endpoint<Assignment, Schema.Schema.Encoded<typeof Assignment>> = AssignmentResource
 
 /**
  * @since 0.1.0
  * @category endpoints
  */
-export const UsersEndpoint: Endpoint<User, Schema.Schema.Encoded<typeof User>> = {
-  path: "/v2/users",
-  field: "users",
-  record: User
-}
+export const UsersEndpoint: Endpoint<User, Schema.Schema.Encoded<typeof User>> = UserResource
 
 interface PassState {
   pages: number

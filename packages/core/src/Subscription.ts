@@ -8,6 +8,7 @@
  */
 import * as Schema from "effect/Schema"
 import { oneOf, UserStatus } from "./Common.js"
+import * as Resource from "./Resource.js"
 
 /**
  * Licences of one kind: those that renew at the end of the period and those that expire.
@@ -112,41 +113,61 @@ export const SubscriptionAdmin = Schema.Struct({
  */
 export interface SubscriptionAdmin extends Schema.Schema.Type<typeof SubscriptionAdmin> {}
 
+const adamIds = (description: string) => Schema.optional(Schema.Array(Schema.Int).annotations({ description }))
+
 /**
  * The filters of Get Subscriptions. Each is an array parameter: a record matches when its value is one of
- * those given.
+ * those given (an empty array is the same as no filter).
  *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SubscriptionFilters = Schema.Struct({
+  parentAdamId: adamIds("subscriptions of this parent product (repeatable)"),
+  adamId: adamIds("this subscription (repeatable)")
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface SubscriptionFilters {
-  readonly parentAdamId?: ReadonlyArray<number>
-  readonly adamId?: ReadonlyArray<number>
-}
+export interface SubscriptionFilters extends Schema.Schema.Type<typeof SubscriptionFilters> {}
 
 /**
  * The filters of Get Subscription Assignments (array parameters).
  *
  * @since 0.1.0
- * @category models
+ * @category schemas
  */
-export interface AssignmentFilters {
-  readonly parentAdamId?: ReadonlyArray<number>
-  readonly adamId?: ReadonlyArray<number>
-  readonly clientUserId?: ReadonlyArray<string>
-}
+export const AssignmentFilters = Schema.Struct({
+  parentAdamId: adamIds("of this parent product (repeatable)"),
+  adamId: adamIds("of this subscription (repeatable)"),
+  clientUserId: Schema.optional(Schema.Array(Schema.String).annotations({ description: "of this user (repeatable)" }))
+})
 
 /**
- * The filters of Get Subscription Administrators.
- *
  * @since 0.1.0
  * @category models
  */
-export interface AdminFilters {
-  readonly adamId?: ReadonlyArray<number>
-  /** When `true`, each administrator carries its `userStatus`. */
-  readonly includeUserState?: boolean
-}
+export interface AssignmentFilters extends Schema.Schema.Type<typeof AssignmentFilters> {}
+
+/**
+ * The filters of Get Subscription Administrators; with `includeUserState: true` each administrator carries its
+ * `userStatus`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AdminFilters = Schema.Struct({
+  adamId: adamIds("of this subscription (repeatable)"),
+  includeUserState: Schema.optional(Schema.Boolean.annotations({ description: "add each administrator's userStatus" }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminFilters extends Schema.Schema.Type<typeof AdminFilters> {}
 
 /**
  * The natural key of a subscription.
@@ -164,3 +185,78 @@ export const key = (subscription: { readonly adamId: number }): string => String
  */
 export const userKey = (record: { readonly adamId: number; readonly clientUserId: string }): string =>
   `${record.adamId}:${record.clientUserId}`
+
+/**
+ * Get Subscriptions (`GET /v2/subscriptions`), paged by cursor.
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const resource: Resource.Resource<
+  Subscription,
+  typeof Subscription.Encoded,
+  SubscriptionFilters,
+  typeof SubscriptionFilters.Encoded
+> = Resource.make({
+  name: "subscriptions",
+  description: "subscriptions with their licence counts",
+  family: "cursor",
+  path: "/v2/subscriptions",
+  field: "subscriptions",
+  record: Subscription,
+  filters: SubscriptionFilters,
+  syncFilters: {},
+  key,
+  keyDescription: "`adamId`",
+  briefFields: ["adamId", "parentAdamId", "status", "periodEndDate"]
+})
+
+/**
+ * Get Subscription Assignments (`GET /v2/subscriptions/assignments`), paged by cursor.
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const assignmentsResource: Resource.Resource<
+  SubscriptionAssignment,
+  typeof SubscriptionAssignment.Encoded,
+  AssignmentFilters,
+  typeof AssignmentFilters.Encoded
+> = Resource.make({
+  name: "subscription-assignments",
+  description: "subscriptions assigned to users",
+  family: "cursor",
+  path: "/v2/subscriptions/assignments",
+  field: "assignments",
+  record: SubscriptionAssignment,
+  filters: AssignmentFilters,
+  syncFilters: {},
+  key: userKey,
+  keyDescription: "`adamId`:`clientUserId`",
+  briefFields: ["adamId", "clientUserId", "renewing"]
+})
+
+/**
+ * Get Subscription Administrators (`GET /v2/subscriptions/admins`), paged by cursor.
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const adminsResource: Resource.Resource<
+  SubscriptionAdmin,
+  typeof SubscriptionAdmin.Encoded,
+  AdminFilters,
+  typeof AdminFilters.Encoded
+> = Resource.make({
+  name: "subscription-admins",
+  description: "administrators of subscriptions",
+  family: "cursor",
+  path: "/v2/subscriptions/admins",
+  field: "admins",
+  record: SubscriptionAdmin,
+  filters: AdminFilters,
+  syncFilters: {},
+  key: userKey,
+  keyDescription: "`adamId`:`clientUserId`",
+  briefFields: ["adamId", "clientUserId", "userStatus"]
+})

@@ -65,21 +65,6 @@ export const booleanFilterFlags: ReadonlyArray<string> = Resources.allFilterFlag
   .filter((filter) => filter.type === "boolean")
   .map((filter) => `--${filter.flag}`)
 
-/**
- * The columns of `--format table` when `--fields` does not choose them: what tells the records apart and what
- * people look for, narrow enough for 80 columns. `--format wide` shows every field.
- */
-export const tableFields: Readonly<Record<Resources.Name, ReadonlyArray<string>>> = {
-  assets: ["adamId", "pricingParam", "productType", "assignedCount", "availableCount", "totalCount"],
-  assignments: ["adamId", "pricingParam", "clientUserId", "serialNumber"],
-  users: ["clientUserId", "email", "status"],
-  subscriptions: ["adamId", "parentAdamId", "status", "periodEndDate"],
-  "subscription-assignments": ["adamId", "clientUserId", "renewing"],
-  "subscription-admins": ["adamId", "clientUserId", "userStatus"],
-  "legacy-licenses": ["licenseIdStr", "adamIdStr", "status", "clientUserIdStr", "serialNumber"],
-  "legacy-users": ["userId", "clientUserIdStr", "email", "status"]
-}
-
 const incremental = Resources.all.filter((resource) => resource.checkpointField !== undefined).map((r) => r.name)
 
 const options = {
@@ -206,7 +191,7 @@ const plan = (name: string, flags: Flags) =>
     const fields = Option.isSome(flags.fields)
       ? yield* fromEither(chooseFields(resource, flags.fields.value))
       : format === "table"
-      ? tableFields[resource.name].map((name) => resource.fields.find((field) => field.name === name)!)
+      ? resource.briefFields
       : resource.fields
     const limit = Option.isSome(flags.limit) ? yield* positive("limit", flags.limit.value) : undefined
     if (limit !== undefined && flags.consistent) {
