@@ -120,6 +120,11 @@ export interface Settings {
   readonly tokenExpirationDate?: "always" | "within-15-days"
   /** The token's expiry (default 2030-11-08T22:33:22Z). */
   readonly tokenExpiresAt?: Date
+  /**
+   * How many sTokens the server accepts for the library (default 1): tokens of one location, as when an
+   * administrator downloads another; every response carries the library's one `uId`.
+   */
+  readonly tokens?: number
   /** The token has been revoked: every request gets 9625. */
   readonly revoked?: boolean
   /** Added to every response. */
@@ -213,6 +218,8 @@ export interface Service {
   readonly settings: Settings
   /** A valid sToken for this simulator. */
   readonly token: SToken
+  /** Every sToken the simulator accepts for its library ({@link Settings.tokens}); `token` is the first. */
+  readonly tokens: ReadonlyArray<SToken>
   readonly handle: (request: SimRequest) => Effect.Effect<SimResponse>
   /** Queues a fault for the next matching request(s). */
   readonly inject: (fault: Fault, match?: FaultMatch) => Effect.Effect<void>
@@ -341,6 +348,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
     return {
       settings,
       token: model.token,
+      tokens: model.tokens,
       handle,
       inject: (fault, match = {}) => Effect.sync(() => faults.inject(fault, match)),
       setChurn: (churn) => Effect.sync(() => model.setChurn(churn)),

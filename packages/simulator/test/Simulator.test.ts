@@ -227,3 +227,44 @@ describe("Simulator", () => {
   })
 })
 
+
+describe("Simulator tokens of one library", () => {
+  const get = (sim: Simulator.Service, token: string, path: string) =>
+    sim.handle({
+      method: "GET",
+      path: `/mdm${path}`,
+      query: new URLSearchParams(),
+      headers: { authorization: `Bearer ${token}` },
+      body: ""
+    })
+
+  it.effect("accepts each of its tokens, and every one sees the library's one uId; another simulator's token is refused", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ seed: 7, tokens: 2 })
+      const other = yield* Simulator.make({ seed: 8 })
+      assert.strictEqual(sim.tokens.length, 2)
+      assert.strictEqual(sim.tokens[0], sim.token)
+      const [first, second] = sim.tokens.map((token) => Redacted.value(token.value))
+      assert.notStrictEqual(first, second)
+      const uIds = new Set<unknown>()
+      for (const token of [first!, second!]) {
+        const response = yield* get(sim, token, "/v2/client/config")
+        assert.strictEqual(response.status, 200, response.body)
+        uIds.add(JSON.parse(response.body).uId)
+        const assets = yield* get(sim, token, "/v2/assets")
+        assert.strictEqual(assets.status, 200, assets.body)
+        uIds.add(JSON.parse(assets.body).uId)
+      }
+      assert.strictEqual(uIds.size, 1)
+      const refused = yield* get(sim, Redacted.value(other.token.value), "/v2/assets")
+      assert.strictEqual(refused.status, 401)
+      const legacy = yield* sim.handle({
+        method: "POST",
+        path: "/mdm/getVPPUsersSrv",
+        query: new URLSearchParams(),
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sToken: second })
+      })
+      assert.strictEqual(JSON.parse(legacy.body).status, 0, legacy.body)
+    }))
+})

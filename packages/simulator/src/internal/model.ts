@@ -16,6 +16,8 @@ import { type SubscriptionResource, Subscriptions } from "./subscriptions.js"
  */
 export interface Model extends Host {
   readonly token: SToken.SToken
+  /** Every sToken the server accepts for the library: {@link token} first. */
+  readonly tokens: ReadonlyArray<SToken.SToken>
   readonly subscriptions: Subscriptions
   /** Why a v2 request's `Authorization` header is not accepted, as Apple answers it. */
   readonly checkToken: (authorization: string | undefined, now: number) => SimResponse | undefined
@@ -46,8 +48,14 @@ export const makeModel = (settings: Settings): Model => {
     unlimitedAssets: settings.records?.unlimitedAssets ?? 0
   })
   const expiresAt = settings.tokenExpiresAt ?? new Date("2030-11-08T22:33:22Z")
-  const token = SToken.make({ secret: makeRandom(hash(`token:${seed}`)).hex(64), orgName, expiresAt })
-  const rawToken = Redacted.value(token.value)
+  // Every sToken of the library: the first, and the others an administrator downloaded for the same location
+  // (Apple gives each the library's uId).
+  const tokens = Array.from(
+    { length: Math.max(1, Math.floor(settings.tokens ?? 1)) },
+    (_, i) => SToken.make({ secret: makeRandom(hash(i === 0 ? `token:${seed}` : `token:${seed}:${i}`)).hex(64), orgName, expiresAt })
+  )
+  const token = tokens[0]!
+  const rawTokens = new Set(tokens.map((t) => Redacted.value(t.value)))
   const tokenExpirationDate = expiresAt.toISOString().replace(/\.\d{3}Z$/, "+0000")
   const subscriptions = new Subscriptions(seed, organisation, {
     subscriptions: settings.subscriptions?.subscriptions ?? 12,
@@ -93,6 +101,7 @@ export const makeModel = (settings: Settings): Model => {
     organisation,
     expiresAt: expiresAt.getTime(),
     token,
+    tokens,
     subscriptions,
     json: (status, body) => json(status, body),
     metadata: (now) => {
@@ -104,7 +113,7 @@ export const makeModel = (settings: Settings): Model => {
     checkToken: (authorization, now) => {
       if (authorization === undefined || !authorization.startsWith("Bearer ")) return errorResponse(401, 9722)
       const presented = authorization.slice("Bearer ".length).trim()
-      if (presented !== rawToken) return errorResponse(settings.invalidTokenStatus ?? 401, 9622)
+      if (!rawTokens.has(presented)) return errorResponse(settings.invalidTokenStatus ?? 401, 9622)
       if (settings.revoked === true) return errorResponse(401, 9625)
       if (expiresAt.getTime() <= now) return errorResponse(401, 9621)
       return undefined
@@ -112,7 +121,7 @@ export const makeModel = (settings: Settings): Model => {
     checkLegacyToken: (sToken, now) =>
       typeof sToken !== "string" || sToken.length === 0
         ? 9601
-        : sToken !== rawToken
+        : !rawTokens.has(sToken)
         ? 9622
         : settings.revoked === true
         ? 9625
