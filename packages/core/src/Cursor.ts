@@ -13,7 +13,7 @@
  * `drifted` when the responses reported different `versionId`s.
  *
  * ```ts
- * const outcome = yield* Cursor.subscriptionAssignments({ adamId: [12345] }).run((page) => save(page.records))
+ * const outcome = yield* Cursor.subscriptionAssignments({ filters: { adamId: [12345] } }).run((page) => save(page.records))
  * ```
  *
  * @since 0.1.0
@@ -171,14 +171,17 @@ export const make = <A, I>(
 
 /**
  * Every subscription (`GET /v2/subscriptions`), filtered by `parentAdamId` / `adamId` when given (an empty
- * array is the same as no filter).
+ * array is the same as no filter). One options object, `filters` inside, as every paginator takes.
+ *
+ * ```ts
+ * Cursor.subscriptions({ filters: { adamId: [12345] }, maxResponses: 1000 })
+ * ```
  *
  * @since 0.1.0
  * @category traversals
  */
 export const subscriptions = (
-  filters: Subscription.SubscriptionFilters = {},
-  options: Options = {}
+  { filters = {}, ...options }: Options & { readonly filters?: Subscription.SubscriptionFilters } = {}
 ): Traversal.Traversal<Subscription.Subscription> =>
   make(Subscription.resource, Resource.encodeFilters(Subscription.resource, filters), options)
 
@@ -190,8 +193,7 @@ export const subscriptions = (
  * @category traversals
  */
 export const subscriptionAssignments = (
-  filters: Subscription.AssignmentFilters = {},
-  options: Options = {}
+  { filters = {}, ...options }: Options & { readonly filters?: Subscription.AssignmentFilters } = {}
 ): Traversal.Traversal<Subscription.SubscriptionAssignment> =>
   make(Subscription.assignmentsResource, Resource.encodeFilters(Subscription.assignmentsResource, filters), options)
 
@@ -203,7 +205,6 @@ export const subscriptionAssignments = (
  * @category traversals
  */
 export const subscriptionAdmins = (
-  filters: Subscription.AdminFilters = {},
-  options: Options = {}
+  { filters = {}, ...options }: Options & { readonly filters?: Subscription.AdminFilters } = {}
 ): Traversal.Traversal<Subscription.SubscriptionAdmin> =>
   make(Subscription.adminsResource, Resource.encodeFilters(Subscription.adminsResource, filters), options)

@@ -534,12 +534,19 @@ export const make = <A, I>(
 }
 
 /**
- * Every licence (`getVPPLicensesSrv`), as one walk.
+ * Every licence (`getVPPLicensesSrv`), as one walk. One options object, `filters` inside, as every paginator
+ * takes.
+ *
+ * ```ts
+ * Legacy.licenses({ filters: { assignedOnly: true }, mode: "parallel", sinceModifiedToken: checkpoint })
+ * ```
  *
  * @since 0.1.0
  * @category traversals
  */
-export const licenses = (filters: LicenseFilters = {}, options: Options = {}): Traversal.Traversal<VppLicense> =>
+export const licenses = (
+  { filters = {}, ...options }: Options & { readonly filters?: LicenseFilters } = {}
+): Traversal.Traversal<VppLicense> =>
   make(licensesResource, Resource.encodeFilters(licensesResource, filters), options)
 
 /**
@@ -548,5 +555,7 @@ export const licenses = (filters: LicenseFilters = {}, options: Options = {}): T
  * @since 0.1.0
  * @category traversals
  */
-export const users = (filters: UserFilters = {}, options: Options = {}): Traversal.Traversal<VppUser> =>
+export const users = (
+  { filters = {}, ...options }: Options & { readonly filters?: UserFilters } = {}
+): Traversal.Traversal<VppUser> =>
   make(usersResource, Resource.encodeFilters(usersResource, filters), options)

@@ -158,7 +158,7 @@ describe("Cursor", () => {
       const all = (yield* sim.subscriptions.records("subscriptionAssignments")) as ReadonlyArray<{ adamId: number; clientUserId: string }>
       const adamIds = [...new Set(all.map((a) => a.adamId))].slice(0, 2)
       const clientUserIds = [...new Set(all.map((a) => a.clientUserId))].slice(0, 3)
-      const { records } = yield* collect(Cursor.subscriptionAssignments({ adamId: adamIds, clientUserId: clientUserIds }))
+      const { records } = yield* collect(Cursor.subscriptionAssignments({ filters: { adamId: adamIds, clientUserId: clientUserIds } }))
       const expected = all.filter((a) => adamIds.includes(a.adamId) && clientUserIds.includes(a.clientUserId))
       assert.deepStrictEqual(records.map(canonical), expected.map(canonical))
       assert.deepStrictEqual(sent[0]!.filter(([key]) => key === "adamId").map(([, value]) => Number(value)), adamIds)
@@ -166,7 +166,7 @@ describe("Cursor", () => {
 
       const subscriptions = (yield* sim.subscriptions.records("subscriptions")) as ReadonlyArray<{ parentAdamId: number | null }>
       const parents = [...new Set(subscriptions.map((s) => s.parentAdamId).filter((p): p is number => p !== null))].slice(0, 2)
-      const byParent = yield* collect(Cursor.subscriptions({ parentAdamId: parents }))
+      const byParent = yield* collect(Cursor.subscriptions({ filters: { parentAdamId: parents } }))
       assert.deepStrictEqual(
         byParent.records.map(canonical),
         subscriptions.filter((s) => s.parentAdamId !== null && parents.includes(s.parentAdamId)).map(canonical)
@@ -178,7 +178,7 @@ describe("Cursor", () => {
   it.effect("includeUserState adds each administrator's userStatus", () =>
     Effect.gen(function*() {
       const plain = yield* collect(Cursor.subscriptionAdmins())
-      const withState = yield* collect(Cursor.subscriptionAdmins({ includeUserState: true }))
+      const withState = yield* collect(Cursor.subscriptionAdmins({ filters: { includeUserState: true } }))
       assert.isTrue(plain.records.length > 0)
       assert.isTrue(plain.records.every((admin) => admin.userStatus === undefined))
       assert.isTrue(withState.records.every((admin) => admin.userStatus !== undefined))

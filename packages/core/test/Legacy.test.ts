@@ -30,7 +30,9 @@ const paths: Record<Kind, string> = { licenses: "/getVPPLicensesSrv", users: "/g
  * user entry, retired ones included.
  */
 const walk = (kind: Kind, options: Legacy.Options = {}): Traversal.Traversal<Legacy.VppLicense | Legacy.VppUser> =>
-  kind === "licenses" ? Legacy.licenses({ assignedOnly: true }, options) : Legacy.users({ includeRetired: true }, options)
+  kind === "licenses"
+    ? Legacy.licenses({ ...options, filters: { assignedOnly: true } })
+    : Legacy.users({ ...options, filters: { includeRetired: true } })
 
 /** What the simulator holds for {@link walk}. */
 const expected = (sim: Simulator.Service, kind: Kind) =>
@@ -152,8 +154,8 @@ describe("Legacy", () => {
         // every record, so that a licence returned to the pool shows as Available rather than leaving the selection
         const everything = (options: Legacy.Options = {}): Traversal.Traversal<unknown> =>
           kind === "licenses"
-            ? Legacy.licenses({}, { mode, ...options })
-            : Legacy.users({ includeRetired: true }, { mode, ...options })
+            ? Legacy.licenses({ mode, ...options })
+            : Legacy.users({ mode, ...options, filters: { includeRetired: true } })
         const state = new Map<string, string>()
         const upsert = (page: Traversal.Page<unknown>) =>
           Effect.sync(() => page.records.forEach((record) => state.set(keyOf(kind)(record), canonical(record))))
@@ -194,7 +196,9 @@ describe("Legacy", () => {
       Effect.gen(function*() {
         const sim = yield* Simulator.Simulator
         const everything = (options: Legacy.Options = {}): Traversal.Traversal<unknown> =>
-          kind === "licenses" ? Legacy.licenses({}, { mode, ...options }) : Legacy.users({ includeRetired: true }, { mode, ...options })
+          kind === "licenses"
+            ? Legacy.licenses({ mode, ...options })
+            : Legacy.users({ mode, ...options, filters: { includeRetired: true } })
         const before = new Map<string, string>()
         const full = yield* everything().run((page) =>
           Effect.sync(() => page.records.forEach((record) => before.set(keyOf(kind)(record), canonical(record))))
@@ -403,7 +407,7 @@ describe("Legacy", () => {
         yield* sim.churn("assets", { inserts: 2 })
         yield* sim.clearLog
         yield* sim.inject({ _tag: "BatchDataLost" }, { path: "/getVPPLicensesSrv", skip: 1 })
-        const delta = yield* collect(Legacy.licenses({}, { sinceModifiedToken: outcome.checkpoint! }))
+        const delta = yield* collect(Legacy.licenses({ sinceModifiedToken: outcome.checkpoint! }))
         assert.strictEqual(delta.outcome.passes, 2)
         assert.isAbove(delta.records.length, 0)
         const log = yield* sim.log
@@ -415,9 +419,9 @@ describe("Legacy", () => {
     it.effect("includeRetired is sent as an integer", () =>
       Effect.gen(function*() {
         const sim = yield* Simulator.Simulator
-        const retired = yield* collect(Legacy.users({ includeRetired: true }))
-        const active = yield* collect(Legacy.users({ includeRetired: false }))
-        const onlyRetired = yield* collect(Legacy.users({ includeRetiredOnly: true }))
+        const retired = yield* collect(Legacy.users({ filters: { includeRetired: true } }))
+        const active = yield* collect(Legacy.users({ filters: { includeRetired: false } }))
+        const onlyRetired = yield* collect(Legacy.users({ filters: { includeRetiredOnly: true } }))
         const log = yield* sim.log
         assert.deepStrictEqual([...new Set(log.map((entry) => entry.params["includeRetired"]))], ["1", "0", undefined])
         assert.isTrue(active.records.every((u) => u.status !== "Retired"))
@@ -441,9 +445,9 @@ describe("Legacy", () => {
           userAssignedOnly: false,
           serialNumber: device.serialNumber!
         }
-        const { outcome, records } = yield* collect(Legacy.licenses(filters))
+        const { outcome, records } = yield* collect(Legacy.licenses({ filters }))
         assert.deepStrictEqual(records.map((l) => l.serialNumber), [device.serialNumber])
-        yield* collect(Legacy.licenses(filters, { sinceModifiedToken: outcome.checkpoint!, mode: "parallel" }))
+        yield* collect(Legacy.licenses({ filters, sinceModifiedToken: outcome.checkpoint!, mode: "parallel" }))
         const log = yield* sim.log
         assert.deepStrictEqual(log[0]!.params, {
           adamId: device.adamIdStr,

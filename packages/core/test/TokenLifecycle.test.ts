@@ -161,7 +161,7 @@ describe("token lifecycle", () => {
           sequential: yield* run(PageIndex.users({ mode: "sequential" }) as Traversal.Traversal<unknown>),
           delta: yield* run(PageIndex.users({ sinceVersionId: yield* sim.versionId("users") }) as Traversal.Traversal<unknown>),
           cursor: yield* run(Cursor.subscriptionAssignments() as Traversal.Traversal<unknown>),
-          legacy: yield* run(Legacy.licenses({ assignedOnly: true }) as Traversal.Traversal<unknown>)
+          legacy: yield* run(Legacy.licenses({ filters: { assignedOnly: true } }) as Traversal.Traversal<unknown>)
         }
       })
 

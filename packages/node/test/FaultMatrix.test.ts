@@ -157,8 +157,8 @@ const pageIndexTraversal = (
 
 const legacyTraversal = (row: Row & { readonly kind: "legacy" }, options: Legacy.Options = {}): AnyTraversal =>
   (row.resource === "licenses"
-    ? Legacy.licenses({ assignedOnly: true }, { mode: row.mode, ...options })
-    : Legacy.users({ includeRetired: true }, { mode: row.mode, ...options })) as AnyTraversal
+    ? Legacy.licenses({ mode: row.mode, ...options, filters: { assignedOnly: true } })
+    : Legacy.users({ mode: row.mode, ...options, filters: { includeRetired: true } })) as AnyTraversal
 
 const cursorTraversals: Record<Simulator.SubscriptionResource, () => AnyTraversal> = {
   subscriptions: () => Cursor.subscriptions() as AnyTraversal,

@@ -125,8 +125,8 @@ describe("paginators over loopback with faults on", () => {
       const { simulator } = yield* SimulatorServer.SimulatorServer
       for (const mode of ["sequential", "parallel"] as const) {
         yield* simulator.clearLog
-        const licenses = yield* collect(Legacy.licenses({}, { mode }), Legacy.VppLicense)
-        const users = yield* collect(Legacy.users({ includeRetired: true }, { mode }), Legacy.VppUser)
+        const licenses = yield* collect(Legacy.licenses({ mode }), Legacy.VppLicense)
+        const users = yield* collect(Legacy.users({ mode, filters: { includeRetired: true } }), Legacy.VppUser)
         const log = yield* simulator.log
         assertComplete(licenses.records, yield* simulator.legacy.records("licenses"), log)
         assertComplete(users.records, yield* simulator.legacy.records("users"), log)
