@@ -13,19 +13,6 @@ import type {
 } from "./subscriptions.js"
 import { subscriptionKey } from "./subscriptions.js"
 
-/** The cursor endpoints, by path without `/mdm`. */
-export const cursorPaths: Readonly<Record<string, SubscriptionResource>> = {
-  "/v2/subscriptions": "subscriptions",
-  "/v2/subscriptions/assignments": "subscriptionAssignments",
-  "/v2/subscriptions/admins": "subscriptionAdmins"
-}
-
-const fields: Record<SubscriptionResource, string> = {
-  subscriptions: "subscriptions",
-  subscriptionAssignments: "assignments",
-  subscriptionAdmins: "admins"
-}
-
 type AnyRecord = SubscriptionRecord | SubscriptionAssignmentRecord | SubscriptionAdminRecord
 
 interface Selection {
@@ -140,7 +127,8 @@ export class CursorEndpoints {
     return state["k"]
   }
 
-  serve(resource: SubscriptionResource, query: Query, now: number, fault: Fault | undefined): SimResponse {
+  /** Serves a page of `resource` in the records array `field` (the descriptor's). */
+  serve(resource: SubscriptionResource, field: string, query: Query, now: number, fault: Fault | undefined): SimResponse {
     const selection = this.select(resource, query)
     this.host.applyChurn()
     const cursor = first(query, "cursor")
@@ -156,7 +144,7 @@ export class CursorEndpoints {
       : undefined
     if (fault?._tag === "RepeatedCursor" && cursor !== undefined) nextCursor = cursor
     return this.host.json(200, {
-      [fields[resource]]: page.map((stored) => selection.render(stored.record)),
+      [field]: page.map((stored) => selection.render(stored.record)),
       ...(nextCursor === undefined ? {} : { nextCursor }),
       versionId: this.versionId(resource),
       mdmInfo: null,

@@ -1,10 +1,11 @@
+import * as Resources from "@vppkit/core/Resources"
 import * as SToken from "@vppkit/core/SToken"
 import * as Redacted from "effect/Redacted"
 import type { Settings, SimResponse } from "../Simulator.js"
 import type { Host } from "./host.js"
 import type { PageResource } from "./organisation.js"
 import { Organisation } from "./organisation.js"
-import { select } from "./pageIndex.js"
+import { modelledSources, type PageSource, servedSource } from "./pageSource.js"
 import { hash, makeRandom, uuidFrom } from "./random.js"
 import { errorResponse, json } from "./responses.js"
 import type { Stored } from "./store.js"
@@ -19,19 +20,44 @@ export interface Model extends Host {
   readonly subscriptions: Subscriptions
   /** Why a v2 request's `Authorization` header is not accepted, as Apple answers it. */
   readonly checkToken: (authorization: string | undefined, now: number) => SimResponse | undefined
+  /**
+   * The page-index resources by descriptor name: those of `Resources.all` over the organisation's model, then
+   * those served from a descriptor and records (the `served` setting).
+   */
+  readonly pages: ReadonlyMap<string, PageSource>
+  /** The page-index resource of a name (thrown when there is none: a programming error). */
+  readonly page: (resource: string) => PageSource
   /** The current versionId of a page-index resource (remembered, so `sinceVersionId` can be checked). */
-  readonly versionIdOf: (resource: PageResource) => string
+  readonly versionIdOf: (resource: string) => string
   /** The resource and version a versionId stands for, if this simulator handed it out. */
-  readonly versionOf: (versionId: string) => { readonly resource: PageResource; readonly version: number } | undefined
+  readonly versionOf: (versionId: string) => { readonly resource: string; readonly version: number } | undefined
   /** Replaces the churn setting (`undefined` stops churn). */
   readonly setChurn: (churn: Settings["churn"]) => void
-  /** The current records of a resource, in key order, as the API renders them. */
-  readonly records: (resource: PageResource) => ReadonlyArray<unknown>
+  /** The current records of a page-index resource, in key order, as the API renders them. */
+  readonly records: (resource: string) => ReadonlyArray<unknown>
   /** The current records written (inserted or updated) after the version a `versionId` stands for. */
-  readonly changedSince: (resource: PageResource, versionId: string) => ReadonlyArray<unknown>
+  readonly changedSince: (resource: string, versionId: string) => ReadonlyArray<unknown>
 }
 
 const pageResources: ReadonlySet<string> = new Set<PageResource>(["assets", "assignments", "users"])
+
+/** The page-index sources of a simulator by name: the modelled ones, then the served ones (names and paths unique). */
+const pageSources = (organisation: Organisation, settings: Settings): ReadonlyMap<string, PageSource> => {
+  const sources = new Map<string, PageSource>()
+  const paths = new Set(Resources.all.map((descriptor) => descriptor.path))
+  for (const source of modelledSources(organisation)) sources.set(source.descriptor.name, source)
+  for (const served of settings.served ?? []) {
+    const source = servedSource(served)
+    const { name, path } = source.descriptor
+    if (sources.has(name) || Resources.all.some((descriptor) => descriptor.name === name)) {
+      throw new TypeError(`served resource ${name}: the simulator already has a resource of that name`)
+    }
+    if (paths.has(path)) throw new TypeError(`served resource ${name}: the simulator already serves ${path}`)
+    paths.add(path)
+    sources.set(name, source)
+  }
+  return sources
+}
 
 /** Builds the model of a simulator from its settings (the data is seeded: the same settings, the same records). */
 export const makeModel = (settings: Settings): Model => {
@@ -55,10 +81,17 @@ export const makeModel = (settings: Settings): Model => {
     admins: settings.subscriptions?.admins ?? 6
   })
 
+  const pages = pageSources(organisation, settings)
+  const page = (resource: string): PageSource => {
+    const source = pages.get(resource)
+    if (source === undefined) throw new TypeError(`the simulator serves no page-index resource ${resource}`)
+    return source
+  }
+
   // versionIds per resource: string → counter, so sinceVersionId can be checked.
-  const versionIds = new Map<string, { readonly resource: PageResource; readonly version: number }>()
-  const versionIdOf = (resource: PageResource): string => {
-    const version = organisation[resource].version
+  const versionIds = new Map<string, { readonly resource: string; readonly version: number }>()
+  const versionIdOf = (resource: string): string => {
+    const version = page(resource).store.version
     const id = uuidFrom(seed, resource, version)
     versionIds.set(id, { resource, version })
     return id
@@ -80,9 +113,10 @@ export const makeModel = (settings: Settings): Model => {
     }
   }
 
-  const rendered = (resource: PageResource, keep: (stored: Stored<unknown>) => boolean): ReadonlyArray<unknown> => {
-    const selection = select(organisation, resource, new Map())
-    return organisation[resource].all().filter(keep).map((stored) => selection.render(stored as Stored<any>))
+  const rendered = (resource: string, keep: (stored: Stored<unknown>) => boolean): ReadonlyArray<unknown> => {
+    const source = page(resource)
+    const selection = source.select(new Map())
+    return source.store.all().filter(keep).map((stored) => selection.render(stored))
   }
 
   return {
@@ -94,6 +128,8 @@ export const makeModel = (settings: Settings): Model => {
     expiresAt: expiresAt.getTime(),
     token,
     subscriptions,
+    pages,
+    page,
     json: (status, body) => json(status, body),
     metadata: (now) => {
       const within15Days = expiresAt.getTime() - now < 15 * 86_400_000
