@@ -1,5 +1,6 @@
 import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { Organisation, PageResource } from "./organisation.js"
 import { InvalidArgument, type Query, select, type Selection } from "./pageIndex.js"
@@ -47,18 +48,22 @@ const matches = (value: unknown, accepted: ReadonlySet<string>): boolean =>
     ? value.some((element) => accepted.has(String(element)))
     : value !== undefined && value !== null && accepted.has(String(value))
 
-/** Checks a filter's query values against its kind (9602 otherwise). */
-const checkValues = (filter: Resource.Filter, values: ReadonlyArray<string>): void => {
+/** A filter's query values as the filter schema's value (9602 when they cannot be one). */
+const valueOf = (filter: Resource.Filter, values: ReadonlyArray<string>): unknown => {
   const many = filter.type === "strings" || filter.type === "integers"
   if (values.length === 0 || (!many && values.length > 1)) throw new InvalidArgument(filter.name)
-  for (const value of values) {
-    const valid = filter.type === "boolean"
-      ? value === "true" || value === "false"
-      : filter.type === "integer" || filter.type === "integers"
-      ? /^-?\d+$/.test(value)
-      : filter.choices === undefined || filter.choices.includes(value)
-    if (!valid) throw new InvalidArgument(filter.name)
-  }
+  const converted = values.map((value) => {
+    if (filter.type === "boolean") {
+      if (value !== "true" && value !== "false") throw new InvalidArgument(filter.name)
+      return value === "true"
+    }
+    if (filter.type === "integer" || filter.type === "integers") {
+      if (!/^-?\d+$/.test(value)) throw new InvalidArgument(filter.name)
+      return Number(value)
+    }
+    return value
+  })
+  return many ? converted : converted[0]
 }
 
 /**
@@ -80,13 +85,15 @@ export const servedSource = (served: Served): PageSource => {
   store.load(served.records)
   const fields = new Set(Resource.columns(descriptor).map((field) => field.name))
   const filters = Resource.filters(descriptor)
+  const checkFilters = Schema.validateEither(descriptor.filters as Schema.Schema<unknown, unknown>)
   return {
     descriptor,
     store,
     select: (query) => {
       const active = filters.filter((filter) => query.has(filter.name)).map((filter) => {
         const values = query.get(filter.name)!
-        checkValues(filter, values)
+        // The values must make a value of the filter schema (its choices, its refinements), as the client sends.
+        if (Either.isLeft(checkFilters({ [filter.name]: valueOf(filter, values) }))) throw new InvalidArgument(filter.name)
         if (!fields.has(filter.name)) throw new InvalidArgument(filter.name)
         return { name: filter.name, values, accepted: new Set(values) }
       })
