@@ -55,6 +55,16 @@ const widgets = Resource.make({
 
 const view = Resources.fromDescriptor(widgets)
 
+/** The same widgets behind a cursor-paginated endpoint, without an incremental query. */
+const cursorWidgets = Resource.make({
+  ...widgets,
+  name: "cursor-widgets",
+  family: "cursor",
+  path: "/v2/widgets/by-cursor",
+  field: "items",
+  delta: undefined
+})
+
 /** `count` widgets with ids `w0000`… from `start`, their other fields generated (seeded). */
 const generate = (count: number, start: number, seed: number): ReadonlyArray<Widget> =>
   FastCheck.sample(Arbitrary.make(Widget), { numRuns: count, seed }).map((widget, i) => ({
@@ -65,7 +75,11 @@ const generate = (count: number, start: number, seed: number): ReadonlyArray<Wid
 const pageSize = 6
 const initial = generate(40, 0, 14)
 
-const settings: Simulator.Settings = { seed: 14, pageSize, served: [{ resource: widgets, records: initial }] }
+const settings: Simulator.Settings = {
+  seed: 14,
+  pageSize,
+  served: [{ resource: widgets, records: initial }, { resource: cursorWidgets, records: initial }]
+}
 
 const layer = (filename: string) =>
   Layer.mergeAll(
@@ -90,11 +104,13 @@ const list = (flags: Partial<ListCommand.Flags>, format: Output.Format) =>
 const byKey = (records: ReadonlyArray<unknown>): Map<string, string> =>
   new Map(records.map((record) => [view.key(record as Resources.JsonRecord), Simulator.canonicalJson(record)]))
 
-/** The widgets table against the simulator's records, by key. */
-const compareTable = (simulator: Simulator.Service) =>
+/** A widgets table against the simulator's records, by key. */
+const compareTable = (simulator: Simulator.Service, resource: Resource.Any = widgets) =>
   Effect.gen(function*() {
-    const server = byKey(yield* simulator.served.records(widgets))
-    const stored = new Map((yield* Store.rows(view)).map(({ key, record }) => [key, Simulator.canonicalJson(record)]))
+    const server = byKey(yield* simulator.served.records(resource))
+    const stored = new Map(
+      (yield* Store.rows(Resources.fromDescriptor(resource))).map(({ key, record }) => [key, Simulator.canonicalJson(record)])
+    )
     return {
       server,
       missing: [...server.keys()].filter((key) => !stored.has(key)),
@@ -106,13 +122,20 @@ const compareTable = (simulator: Simulator.Service) =>
 const sync = (options: Sync.Options = {}) => Sync.run({ resources: [view], quiet: true, interactive: false, ...options })
 
 /** A write batch: `updates` widgets changed, `inserts` new ones, `deletes` removed (answers what it did). */
-const churn = (simulator: Simulator.Service, inserts: number, updates: number, deletes: number, start: number) =>
+const churn = (
+  simulator: Simulator.Service,
+  inserts: number,
+  updates: number,
+  deletes: number,
+  start: number,
+  resource: Resource.Resource<Widget, any, any, any> = widgets
+) =>
   Effect.gen(function*() {
-    const current = (yield* simulator.served.records(widgets)).map((record) => Schema.decodeUnknownSync(Widget)(record))
+    const current = (yield* simulator.served.records(resource)).map((record) => Schema.decodeUnknownSync(Widget)(record))
     const updated = current.slice(0, updates).map((widget) => ({ ...widget, weight: widget.weight + 1, active: !widget.active }))
     const inserted = generate(inserts, start, start)
     const removed = current.slice(updates, updates + deletes).map((widget) => widget.widgetId)
-    yield* simulator.served.write(widgets, { upsert: [...updated, ...inserted], remove: removed })
+    yield* simulator.served.write(resource, { upsert: [...updated, ...inserted], remove: removed })
     return { upserted: [...updated, ...inserted].map((widget) => widget.widgetId), removed }
   })
 
@@ -193,5 +216,23 @@ describe("a resource added by a descriptor alone (/v2/widgets)", () => {
       assert.strictEqual(third!.deleted, removed.length)
       const afterReconcile = yield* compareTable(simulator)
       assert.deepStrictEqual([afterReconcile.missing, afterReconcile.extra, afterReconcile.different], [[], [], []])
+    })))
+
+  it.scoped("syncs a cursor resource described alone too: full runs, reconciled under churn", () =>
+    withWidgets(Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const cursorView = Resources.fromDescriptor(cursorWidgets)
+      const [first] = yield* Sync.run({ resources: [cursorView], quiet: true, interactive: false })
+      assert.deepStrictEqual([first!.mode, first!.reason, first!.pages], ["full", "no-incremental", Math.ceil(initial.length / pageSize)])
+      const afterFirst = yield* compareTable(simulator, cursorWidgets)
+      assert.strictEqual(afterFirst.server.size, initial.length)
+      assert.deepStrictEqual([afterFirst.missing, afterFirst.extra, afterFirst.different], [[], [], []])
+      const { removed } = yield* churn(simulator, 4, 5, 3, 300, cursorWidgets)
+      const [second] = yield* Sync.run({ resources: [cursorView], quiet: true, interactive: false })
+      assert.strictEqual(second!.deleted, removed.length)
+      const afterSecond = yield* compareTable(simulator, cursorWidgets)
+      assert.deepStrictEqual([afterSecond.missing, afterSecond.extra, afterSecond.different], [[], [], []])
+      // The page-index widgets were not touched by the cursor resource's writes.
+      assert.deepStrictEqual(byKey(yield* simulator.served.records(widgets)), byKey(initial.map((w) => Schema.encodeSync(Widget)(w))))
     })))
 })

@@ -26,7 +26,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Resource from "@vppkit/core/Resource"
-import * as Resources from "@vppkit/core/Resources"
 import type { SToken } from "@vppkit/core/SToken"
 import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/organisation.js"
 import { makeFaults, makeRateLimit } from "./internal/faults.js"
@@ -155,15 +154,17 @@ export interface Settings {
    */
   readonly legacyOverrideIndex?: "first-batch" | "next-batch"
   /**
-   * Page-index resources served from their descriptor and records alone, beside the modelled ones (e.g. a
-   * test's made-up endpoint). Each is served at its descriptor's path like Apple's page-index endpoints — the
+   * Resources served from their descriptor and records alone, beside the modelled ones (e.g. a test's made-up
+   * endpoint), at the descriptor's path. A page-index one is served like Apple's page-index endpoints — the
    * token check, `pageIndex`/`totalPages`/`nextPageIndex`, `versionId`, deltas from the descriptor's incremental
-   * parameter (when it has a `delta`), the page size, live pages or snapshots, faults and churn counting —
-   * with generic filters: a filter of the descriptor's filter schema keeps the records whose field of the same
-   * name, encoded, equals the query value (an array filter: one of its values); a filter without a field of
-   * its name answers 9602. Records are kept by the descriptor's `key` and rendered with its record schema;
-   * {@link Service.served} changes them. A descriptor of another family, or whose name or path the simulator
-   * already serves, is a defect.
+   * parameter (when it has a `delta`), the page size, live pages or snapshots, faults and churn counting — and a
+   * cursor one like the subscription endpoints (keyset cursors, `nextCursor`, 9812, `cursorTtl`; without a
+   * `delta`). Filters are generic: a filter of the descriptor's filter schema keeps the records whose field of
+   * the same name, encoded, equals the query value (an array filter: one of its values; an array field: holds
+   * one); a value the filter schema refuses, or a filter without a field of its name, answers 9602. Records are
+   * kept by the descriptor's `key` and rendered with its record schema; {@link Service.served} changes them. A
+   * legacy descriptor, a cursor one with a `delta`, or one whose name or path the simulator already serves, is
+   * a defect.
    */
   readonly served?: ReadonlyArray<Served>
 }
@@ -428,8 +429,8 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
 
 /** The source of a resource served from its descriptor (a defect when the simulator does not serve it so). */
 const servedSource = (model: Model, resource: Resource.Any): PageSource => {
-  const source = model.pages.get(resource.name)
-  if (source === undefined || Resources.all.includes(source.descriptor)) {
+  const source = model.served.get(resource.name)
+  if (source === undefined) {
     throw new TypeError(`the simulator does not serve ${resource.name} from a descriptor`)
   }
   return source

@@ -170,12 +170,48 @@ describe("Simulator served resources", () => {
       assert.deepStrictEqual(log.map((entry) => [entry.path, entry.status]), [["/v2/gadgets", 503], ["/v2/gadgets", 200], ["/v2/gadgets", 401]])
     }))
 
+  it.effect("serves a cursor resource from its descriptor: keyset cursors over live data, filters, 9812", () =>
+    Effect.gen(function*() {
+      const cursorGadgets = { ...describeGadgets(false, "/v2/gadgets/cursored"), family: "cursor" as const }
+      const records = Array.from({ length: 23 }, (_, i) => gadget(i))
+      const sim = yield* Simulator.make({ pageSize: 4, served: [{ resource: cursorGadgets, records }] })
+      const read = (params: Record<string, string>) =>
+        Effect.gen(function*() {
+          const seen: Array<Gadget> = []
+          let cursor: string | undefined
+          let pages = 0
+          do {
+            const { body, status }: { body: Record<string, any>; status: number } = yield* request(
+              sim,
+              "/v2/gadgets/cursored",
+              cursor === undefined ? params : { ...params, cursor }
+            )
+            assert.strictEqual(status, 200, JSON.stringify(body))
+            assert.strictEqual(body["versionId"], yield* sim.served.versionId(cursorGadgets))
+            seen.push(...body["gadgets"])
+            cursor = body["nextCursor"]
+            // A write behind the cursor after the first page: the records after it are still served once.
+            if (pages++ === 0) yield* sim.served.write(cursorGadgets, { upsert: [gadget(100)], remove: ["g0001"] })
+          } while (cursor !== undefined)
+          return { seen, pages }
+        })
+      const all = yield* read({})
+      assert.deepStrictEqual(all.seen.map((g) => g.gadgetId), [...records.map((g) => g.gadgetId), "g0100"])
+      assert.strictEqual(all.pages, 6)
+      const shiny = yield* read({ shiny: "true" })
+      const current = (yield* sim.served.records(cursorGadgets)) as ReadonlyArray<Gadget>
+      assert.deepStrictEqual(shiny.seen, current.filter((g) => g.shiny))
+      const refused = yield* request(sim, "/v2/gadgets/cursored", { cursor: "bm90LWEtY3Vyc29y" })
+      assert.deepStrictEqual([refused.status, refused.body["errorNumber"]], [400, 9812])
+    }))
+
   it.effect("refuses, as a defect, a served resource of another family or at a path or name already served", () =>
     Effect.gen(function*() {
-      const cursor = { ...gadgets, family: "cursor" as const }
+      const legacy = { ...gadgets, family: "legacy" as const }
+      const cursorWithDelta = { ...gadgets, family: "cursor" as const }
       const taken = describeGadgets(true, "/v2/users")
       const named = { ...gadgets, name: "users", path: "/v2/other" }
-      for (const resource of [cursor, taken, named]) {
+      for (const resource of [legacy, cursorWithDelta, taken, named]) {
         const exit = yield* Effect.exit(Simulator.make({ served: [{ resource, records: [] }] }))
         assert.isTrue(Exit.isFailure(exit) && !Exit.isInterrupted(exit), resource.path)
       }

@@ -20,12 +20,11 @@ export interface Model extends Host {
   readonly subscriptions: Subscriptions
   /** Why a v2 request's `Authorization` header is not accepted, as Apple answers it. */
   readonly checkToken: (authorization: string | undefined, now: number) => SimResponse | undefined
-  /**
-   * The page-index resources by descriptor name: those of `Resources.all` over the organisation's model, then
-   * those served from a descriptor and records (the `served` setting).
-   */
+  /** The page-index resources of `Resources.all` by descriptor name, over the organisation's model. */
   readonly pages: ReadonlyMap<string, PageSource>
-  /** The page-index resource of a name (thrown when there is none: a programming error). */
+  /** The resources served from a descriptor and records (the `served` setting) by descriptor name. */
+  readonly served: ReadonlyMap<string, PageSource>
+  /** The page-index or served resource of a name (thrown when there is none: a programming error). */
   readonly page: (resource: string) => PageSource
   /** The current versionId of a page-index resource (remembered, so `sinceVersionId` can be checked). */
   readonly versionIdOf: (resource: string) => string
@@ -41,18 +40,17 @@ export interface Model extends Host {
 
 const pageResources: ReadonlySet<string> = new Set<PageResource>(["assets", "assignments", "users"])
 
-/** The page-index sources of a simulator by name: the modelled ones, then the served ones (names and paths unique). */
-const pageSources = (organisation: Organisation, settings: Settings): ReadonlyMap<string, PageSource> => {
+/** The resources served from a descriptor by name (names and paths unique, among them and `Resources.all`). */
+const servedSources = (settings: Settings): ReadonlyMap<string, PageSource> => {
   const sources = new Map<string, PageSource>()
+  const names = new Set(Resources.all.map((descriptor) => descriptor.name))
   const paths = new Set(Resources.all.map((descriptor) => descriptor.path))
-  for (const source of modelledSources(organisation)) sources.set(source.descriptor.name, source)
   for (const served of settings.served ?? []) {
     const source = servedSource(served)
     const { name, path } = source.descriptor
-    if (sources.has(name) || Resources.all.some((descriptor) => descriptor.name === name)) {
-      throw new TypeError(`served resource ${name}: the simulator already has a resource of that name`)
-    }
+    if (names.has(name)) throw new TypeError(`served resource ${name}: the simulator already has a resource of that name`)
     if (paths.has(path)) throw new TypeError(`served resource ${name}: the simulator already serves ${path}`)
+    names.add(name)
     paths.add(path)
     sources.set(name, source)
   }
@@ -81,9 +79,10 @@ export const makeModel = (settings: Settings): Model => {
     admins: settings.subscriptions?.admins ?? 6
   })
 
-  const pages = pageSources(organisation, settings)
+  const pages = new Map(modelledSources(organisation).map((source) => [source.descriptor.name, source]))
+  const served = servedSources(settings)
   const page = (resource: string): PageSource => {
-    const source = pages.get(resource)
+    const source = pages.get(resource) ?? served.get(resource)
     if (source === undefined) throw new TypeError(`the simulator serves no page-index resource ${resource}`)
     return source
   }
@@ -129,6 +128,7 @@ export const makeModel = (settings: Settings): Model => {
     token,
     subscriptions,
     pages,
+    served,
     page,
     json: (status, body) => json(status, body),
     metadata: (now) => {

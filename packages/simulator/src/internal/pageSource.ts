@@ -67,15 +67,18 @@ const valueOf = (filter: Resource.Filter, values: ReadonlyArray<string>): unknow
 }
 
 /**
- * A page-index source from a descriptor and records alone. Rendering is the record schema's encoding; a filter
+ * A source from a descriptor and records alone (page-index, or cursor: internal/routes.ts serves it so). Rendering is the record schema's encoding; a filter
  * of the descriptor's filter schema selects the records whose field of the same name, encoded, equals the
  * query value (an array filter: is one of its values; an array field: holds one of them). A filter without a
  * record field of its name cannot be served generically: asking for it is 9602, like a malformed value.
  */
 export const servedSource = (served: Served): PageSource => {
   const descriptor = served.resource
-  if (descriptor.family !== "page-index") {
-    throw new TypeError(`${descriptor.name}: the simulator serves page-index resources from a descriptor, not ${descriptor.family}`)
+  if (descriptor.family === "legacy") {
+    throw new TypeError(`${descriptor.name}: the simulator serves page-index and cursor resources from a descriptor, not legacy`)
+  }
+  if (descriptor.family === "cursor" && descriptor.delta !== undefined) {
+    throw new TypeError(`${descriptor.name}: a cursor resource with an incremental query is not served from a descriptor`)
   }
   if (descriptor.also !== undefined) {
     throw new TypeError(`${descriptor.name}: a second records array (also) is not served from a descriptor`)

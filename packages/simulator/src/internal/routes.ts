@@ -2,7 +2,7 @@ import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import * as Duration from "effect/Duration"
 import type { Fault, Settings, SimRequest, SimResponse } from "../Simulator.js"
-import { CursorEndpoints } from "./cursor.js"
+import { CursorEndpoints, type CursorSource } from "./cursor.js"
 import { type LegacyKind, LegacyEndpoints } from "./legacy.js"
 import type { Model } from "./model.js"
 import type { Query } from "./pageIndex.js"
@@ -24,15 +24,30 @@ const legacyKinds: ReadonlySet<string> = new Set<LegacyKind>(["licenses", "users
 /** A data endpoint: what serves a path. */
 export type Endpoint =
   | { readonly family: "page-index"; readonly source: PageSource }
-  | { readonly family: "cursor"; readonly descriptor: Resource.Any; readonly data: SubscriptionResource }
+  | { readonly family: "cursor"; readonly descriptor: Resource.Any; readonly source: CursorSource }
   | { readonly family: "legacy"; readonly descriptor: Resource.Any; readonly kind: LegacyKind }
+
+/** A resource served from its descriptor, as a cursor endpoint serves it (its records keyed and sorted alike). */
+const cursorSource = (source: PageSource): CursorSource => ({
+  label: source.descriptor.name,
+  store: source.store,
+  select: (query) => {
+    const selection = source.select(query)
+    // A served resource renders a record by its schema alone: the stored record is all it needs.
+    return {
+      cacheKey: selection.cacheKey,
+      filter: selection.filter,
+      render: (record) => selection.render({ key: "", record, modified: 0, deleted: false })
+    }
+  }
+})
 
 /**
  * The data endpoints by path (without `/mdm`), derived from the descriptors: those of `Resources.all` (each
- * family over the model's data for it) and the page-index resources served from a descriptor. A descriptor the
- * model has no data for is a programming error: thrown.
+ * family over the model's data for it) and the page-index and cursor resources served from a descriptor. A
+ * descriptor the model has no data for is a programming error: thrown.
  */
-export const endpointsOf = (model: Model): ReadonlyMap<string, Endpoint> => {
+export const endpointsOf = (model: Model, cursors: CursorEndpoints): ReadonlyMap<string, Endpoint> => {
   const endpoints = new Map<string, Endpoint>()
   for (const descriptor of Resources.all) {
     switch (descriptor.family) {
@@ -42,7 +57,7 @@ export const endpointsOf = (model: Model): ReadonlyMap<string, Endpoint> => {
       case "cursor": {
         const data = subscriptionData[descriptor.name]
         if (data === undefined) throw new TypeError(`the simulator has no model of the cursor resource ${descriptor.name}`)
-        endpoints.set(descriptor.path, { family: "cursor", descriptor, data })
+        endpoints.set(descriptor.path, { family: "cursor", descriptor, source: cursors.source(data) })
         break
       }
       case "legacy": {
@@ -54,8 +69,12 @@ export const endpointsOf = (model: Model): ReadonlyMap<string, Endpoint> => {
       }
     }
   }
-  for (const source of model.pages.values()) {
-    if (!endpoints.has(source.descriptor.path)) endpoints.set(source.descriptor.path, { family: "page-index", source })
+  for (const source of model.served.values()) {
+    const { descriptor } = source
+    endpoints.set(
+      descriptor.path,
+      descriptor.family === "cursor" ? { family: "cursor", descriptor, source: cursorSource(source) } : { family: "page-index", source }
+    )
   }
   return endpoints
 }
@@ -65,13 +84,14 @@ export const endpointsOf = (model: Model): ReadonlyMap<string, Endpoint> => {
  * {@link endpointsOf}: page-index (internal/pageIndexServing.ts), cursor (subscription) endpoints
  * (internal/cursor.ts) and the legacy v1 services (internal/legacy.ts).
  */
-export const makeRoutes = (model: Model, settings: Settings, endpoints: ReadonlyMap<string, Endpoint> = endpointsOf(model)) => {
+export const makeRoutes = (model: Model, settings: Settings) => {
   const servePage = makePageIndexServing(model, settings)
   const cursors = new CursorEndpoints(
     model,
     model.subscriptions,
     settings.cursorTtl === undefined ? undefined : Duration.toMillis(settings.cursorTtl)
   )
+  const endpoints = endpointsOf(model, cursors)
   const legacy = new LegacyEndpoints(model, settings.legacyOverrideIndex ?? "next-batch", settings.deltaDeletions === "visible")
 
   const serviceConfig = (): SimResponse =>
@@ -109,7 +129,7 @@ export const makeRoutes = (model: Model, settings: Settings, endpoints: Readonly
       case "cursor": {
         if (request.method !== "GET") return errorResponse(405, 9726)
         return model.checkToken(request.headers["authorization"], now) ??
-          cursors.serve(endpoint.data, endpoint.descriptor.field, query, now, fault)
+          cursors.serve(endpoint.source, endpoint.descriptor.field, query, now, fault)
       }
       case "legacy":
         return legacy.serve(endpoint.kind, request.method, request.body, now, fault)
