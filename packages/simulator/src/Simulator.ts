@@ -25,12 +25,14 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Resource from "@vppkit/core/Resource"
 import type { SToken } from "@vppkit/core/SToken"
 import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/organisation.js"
 import { makeFaults, makeRateLimit } from "./internal/faults.js"
 import type { LegacyKind } from "./internal/legacy.js"
-import { makeModel } from "./internal/model.js"
+import { type Model, makeModel } from "./internal/model.js"
 import { first, InvalidArgument } from "./internal/pageIndex.js"
+import type { PageSource, Served as ServedSetting } from "./internal/pageSource.js"
 import { makeRequestLog } from "./internal/requestLog.js"
 import { errorResponse, toQuery } from "./internal/responses.js"
 import { makeRoutes } from "./internal/routes.js"
@@ -156,6 +158,52 @@ export interface Settings {
    * suggest: a single batch reports "0").
    */
   readonly legacyOverrideIndex?: "first-batch" | "next-batch"
+  /**
+   * Resources served from their descriptor and records alone, beside the modelled ones (e.g. a test's made-up
+   * endpoint), at the descriptor's path. A page-index one is served like Apple's page-index endpoints — the
+   * token check, `pageIndex`/`totalPages`/`nextPageIndex`, `versionId`, deltas from the descriptor's incremental
+   * parameter (when it has a `delta`), the page size, live pages or snapshots, faults and churn counting — and a
+   * cursor one like the subscription endpoints (keyset cursors, `nextCursor`, 9812, `cursorTtl`; without a
+   * `delta`). Filters are generic: a filter of the descriptor's filter schema keeps the records whose field of
+   * the same name, encoded, equals the query value (an array filter: one of its values; an array field: holds
+   * one); a value the filter schema refuses, or a filter without a field of its name, answers 9602. Records are
+   * kept by the descriptor's `key` and rendered with its record schema; {@link Service.served} changes them. A
+   * legacy descriptor, a cursor one with a `delta`, or one whose name or path the simulator already serves, is
+   * a defect.
+   */
+  readonly served?: ReadonlyArray<Served>
+}
+
+/**
+ * A resource served from its descriptor and records alone (see {@link Settings.served}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Served<A = any> = ServedSetting<A>
+
+/**
+ * The data of the resources served from a descriptor ({@link Settings.served}). Each call dies when the
+ * simulator does not serve the descriptor's name (a programming error of the test).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServedControl {
+  /** Its current records in key order, as the endpoint renders them (the record schema's encoded side). */
+  readonly records: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<unknown>>
+  /** Its current versionId. */
+  readonly versionId: (resource: Resource.Any) => Effect.Effect<string>
+  /** Its current records written after the version a `versionId` stands for, as rendered. */
+  readonly changedSince: (resource: Resource.Any, versionId: string) => Effect.Effect<ReadonlyArray<unknown>>
+  /**
+   * One write batch (one new version): inserts or replaces `upsert` records (by the descriptor's key) and
+   * removes the records of the keys in `remove`. Live pages shift, as under churn.
+   */
+  readonly write: <A>(
+    resource: Resource.Resource<A, any, any, any>,
+    changes: { readonly upsert?: ReadonlyArray<A>; readonly remove?: ReadonlyArray<string> }
+  ) => Effect.Effect<void>
 }
 
 /**
@@ -239,6 +287,8 @@ export interface Service {
   readonly subscriptions: SubscriptionControl
   /** The legacy v1 endpoints' data and batch tokens. */
   readonly legacy: LegacyControl
+  /** The resources served from a descriptor ({@link Settings.served}). */
+  readonly served: ServedControl
 }
 
 /**
@@ -297,7 +347,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
     const model = makeModel(settings)
     const routes = makeRoutes(model, settings)
-    const faults = makeFaults(settings, model.seed, model.uId)
+    const faults = makeFaults(settings, model.seed, model.uId, routes.familyOf)
     const overRateLimit = makeRateLimit(settings)
     const requestLog = makeRequestLog()
     const latency = settings.latency === undefined ? undefined : Duration.decode(settings.latency)
@@ -368,9 +418,31 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       legacy: {
         records: (kind) => Effect.sync(() => routes.legacy.records(kind)),
         forgetBatches: Effect.sync(() => routes.legacy.forgetBatches())
+      },
+      served: {
+        records: (resource) => Effect.sync(() => model.records(servedSource(model, resource).descriptor.name)),
+        versionId: (resource) => Effect.sync(() => model.versionIdOf(servedSource(model, resource).descriptor.name)),
+        changedSince: (resource, versionId) =>
+          Effect.sync(() => model.changedSince(servedSource(model, resource).descriptor.name, versionId)),
+        write: (resource, changes) =>
+          Effect.sync(() => {
+            const { store } = servedSource(model, resource)
+            store.bump()
+            for (const record of changes.upsert ?? []) store.upsert(record)
+            for (const key of changes.remove ?? []) store.remove(key)
+          })
       }
     } satisfies Service
   })
+
+/** The source of a resource served from its descriptor (a defect when the simulator does not serve it so). */
+const servedSource = (model: Model, resource: Resource.Any): PageSource => {
+  const source = model.served.get(resource.name)
+  if (source === undefined) {
+    throw new TypeError(`the simulator does not serve ${resource.name} from a descriptor`)
+  }
+  return source
+}
 
 /**
  * Hands a transport's request to the simulator: the one place a request becomes a {@link SimRequest}. A stalled

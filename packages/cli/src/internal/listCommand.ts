@@ -118,8 +118,28 @@ const resourceArg = Args.text({ name: "resource" }).pipe(
   Args.withDescription(`what to list: ${Resources.names.join(", ")}`)
 )
 
-type Flags = Command.Command.ParseConfig<typeof options> & {
+/**
+ * The flags of `vppkit list` besides the resource and the global ones, as the command parses them; `filters`
+ * holds each filter flag's values by flag name (`state`, `active-only`), as given.
+ */
+export type Flags = Command.Command.ParseConfig<typeof options> & {
   readonly filters: Readonly<Record<string, ReadonlyArray<string>>>
+}
+
+/** No flag given: what `vppkit list <resource>` alone parses to. */
+export const noFlags: Flags = {
+  maxRequestsPerSecond: Option.none(),
+  format: Option.none(),
+  fields: Option.none(),
+  limit: Option.none(),
+  concurrency: Option.none(),
+  since: Option.none(),
+  checkpoint: Option.none(),
+  retries: Option.none(),
+  consistent: false,
+  maxPasses: Option.none(),
+  allowDrift: false,
+  filters: {}
 }
 
 const usage = (message: string) => new UsageError({ message })
@@ -178,9 +198,8 @@ interface Plan {
   }
 }
 
-const plan = (name: string, flags: Flags) =>
+const plan = (resource: Resources.Resource, flags: Flags) =>
   Effect.gen(function*() {
-    const resource = yield* fromEither(Resources.byName(name))
     const format = yield* fromEither(Option.match(flags.format, {
       onNone: () => Either.right<Output.Format>(process.stdout.isTTY === true ? "table" : "ndjson"),
       onSome: (text) =>
@@ -394,10 +413,9 @@ const limitedSummary = (plan: Plan, reached: LimitReached, retries: number, mill
     plan.checkpoint === undefined ? "" : `: ${plan.checkpoint.path} was left unchanged`
   }`
 
-const run = (plan: Plan, quiet: boolean) =>
+const run = (plan: Plan, quiet: boolean, sink: Output.Sink) =>
   Effect.gen(function*() {
     const started = Date.now()
-    const sink = Output.streamSink(process.stdout)
     // Records streamed to the terminal the bar is drawn on would tear it: the bar is drawn only when stdout is
     // elsewhere, or under --consistent (the records are printed after the bar is gone).
     const interactive = process.stderr.isTTY === true &&
@@ -453,15 +471,30 @@ const run = (plan: Plan, quiet: boolean) =>
     if (drifted && plan.drift._tag !== "allow") return yield* incomplete(plan, outcome)
   })
 
+/** The request rate of the flags, then the listing of a checked plan into `sink`, with the `VppClient` in context. */
+const execute = (checked: Plan, flags: Flags, quiet: boolean, sink: Output.Sink) =>
+  Effect.zipRight(applyRateLimit(flags.maxRequestsPerSecond), run(checked, quiet, sink)).pipe(Effect.scoped)
+
+/**
+ * Lists a resource as `vppkit list` does — the same checks of the flags, traversal, drift handling, output
+ * formats and checkpoint file — for any resource view (one of `Resources.all`, or `Resources.fromDescriptor` of
+ * another descriptor), with the `VppClient` in context (the command builds one from its global flags, with the
+ * plan's concurrency and retries) and the output written to `sink`.
+ */
+export const list = (
+  resource: Resources.Resource,
+  flags: Flags,
+  options: { readonly quiet?: boolean; readonly sink: Output.Sink }
+) => Effect.flatMap(plan(resource, flags), (checked) => execute(checked, flags, options.quiet ?? false, options.sink))
+
 /** `vppkit list <resource>`: streams a resource's records to stdout. */
 export const listCommand = Command.make(
   "list",
   { resource: resourceArg, ...options, filters: filterOptions, ...globalOptions },
   ({ baseUrl, logFormat, logLevel, quiet, resource, tokenFile, verbose, ...flags }) =>
     Effect.gen(function*() {
-      const checked = yield* plan(resource, flags)
-      yield* Effect.zipRight(applyRateLimit(flags.maxRequestsPerSecond), run(checked, quiet)).pipe(
-        Effect.scoped,
+      const checked = yield* plan(yield* fromEither(Resources.byName(resource)), flags)
+      yield* execute(checked, flags, quiet, Output.streamSink(process.stdout)).pipe(
         Effect.provide(clientLayer({ baseUrl, tokenFile, quiet, verbose, logFormat, logLevel }, {
           concurrency: checked.concurrency,
           retry: { maxRetries: checked.retries }

@@ -3,7 +3,7 @@ import type { Host } from "./host.js"
 import { decodeToken, encodeToken } from "./host.js"
 import { booleanParam, first, InvalidArgument, type Query } from "./pageIndex.js"
 import { hash, uuidFrom } from "./random.js"
-import { compare, type Stored } from "./store.js"
+import { compare, type ResourceStore, type Stored } from "./store.js"
 import type {
   SubscriptionAdminRecord,
   SubscriptionAssignmentRecord,
@@ -13,25 +13,23 @@ import type {
 } from "./subscriptions.js"
 import { subscriptionKey } from "./subscriptions.js"
 
-/** The cursor endpoints, by path without `/mdm`. */
-export const cursorPaths: Readonly<Record<string, SubscriptionResource>> = {
-  "/v2/subscriptions": "subscriptions",
-  "/v2/subscriptions/assignments": "subscriptionAssignments",
-  "/v2/subscriptions/admins": "subscriptionAdmins"
-}
-
-const fields: Record<SubscriptionResource, string> = {
-  subscriptions: "subscriptions",
-  subscriptionAssignments: "assignments",
-  subscriptionAdmins: "admins"
-}
-
 type AnyRecord = SubscriptionRecord | SubscriptionAssignmentRecord | SubscriptionAdminRecord
 
-interface Selection {
+interface Selection<A = AnyRecord> {
   readonly cacheKey: string
-  readonly filter: (record: AnyRecord) => boolean
-  readonly render: (record: AnyRecord) => unknown
+  readonly filter: (record: A) => boolean
+  readonly render: (record: A) => unknown
+}
+
+/**
+ * What a cursor endpoint serves: records in key order (a store), a label (in its versionIds and cursors) and how
+ * a query selects and renders them. The subscription endpoints are three; a resource served from its descriptor
+ * is another.
+ */
+export interface CursorSource {
+  readonly label: string
+  readonly store: ResourceStore<any>
+  readonly select: (query: Query) => Selection<any>
 }
 
 /** An array parameter of int64 values (repeated keys or a comma list), or `undefined` when absent. */
@@ -67,8 +65,17 @@ export class CursorEndpoints {
     private readonly ttlMillis: number | undefined
   ) {}
 
+  /** The source of a subscription endpoint. */
+  source(resource: SubscriptionResource): CursorSource {
+    return { label: resource, store: this.data.store(resource), select: (query) => this.select(resource, query) }
+  }
+
   versionId(resource: SubscriptionResource): string {
-    return uuidFrom(this.host.seed, resource, this.data.store(resource).version)
+    return this.versionIdOf(this.source(resource))
+  }
+
+  private versionIdOf(source: CursorSource): string {
+    return uuidFrom(this.host.seed, source.label, source.store.version)
   }
 
   /** Every cursor handed out so far is rejected from now on. */
@@ -126,12 +133,12 @@ export class CursorEndpoints {
     }
   }
 
-  private cursorFor(resource: SubscriptionResource, cacheKey: string, lastKey: string, now: number): string {
+  private cursorFor(resource: string, cacheKey: string, lastKey: string, now: number): string {
     return encodeToken({ u: this.host.uId, r: resource, q: hash(cacheKey), k: lastKey, e: this.epoch, t: now })
   }
 
   /** The key the cursor continues after, or `undefined` when the cursor is not acceptable (9812). */
-  private position(cursor: string, resource: SubscriptionResource, cacheKey: string, now: number): string | undefined {
+  private position(cursor: string, resource: string, cacheKey: string, now: number): string | undefined {
     const state = decodeToken(cursor)
     if (state === undefined || typeof state["k"] !== "string" || typeof state["t"] !== "number") return undefined
     if (state["u"] !== this.host.uId || state["r"] !== resource || state["q"] !== hash(cacheKey)) return undefined
@@ -140,15 +147,17 @@ export class CursorEndpoints {
     return state["k"]
   }
 
-  serve(resource: SubscriptionResource, query: Query, now: number, fault: Fault | undefined): SimResponse {
-    const selection = this.select(resource, query)
+  /** Serves a page of a source in the records array `field` (the descriptor's). */
+  serve(source: CursorSource, field: string, query: Query, now: number, fault: Fault | undefined): SimResponse {
+    const resource = source.label
+    const selection = source.select(query)
     this.host.applyChurn()
     const cursor = first(query, "cursor")
     const after = cursor === undefined ? undefined : this.position(cursor, resource, selection.cacheKey, now)
     if (cursor !== undefined && after === undefined) {
       return this.host.json(400, { errorNumber: 9812, errorMessage: "The provided cursor is invalid." })
     }
-    const records = this.data.store(resource).view(`cursor:${selection.cacheKey}`, selection.filter)
+    const records = source.store.view(`cursor:${selection.cacheKey}`, selection.filter)
     const start = after === undefined ? 0 : firstAfter(records, after)
     const page = records.slice(start, start + this.host.pageSize)
     let nextCursor = start + page.length < records.length
@@ -156,9 +165,9 @@ export class CursorEndpoints {
       : undefined
     if (fault?._tag === "RepeatedCursor" && cursor !== undefined) nextCursor = cursor
     return this.host.json(200, {
-      [fields[resource]]: page.map((stored) => selection.render(stored.record)),
+      [field]: page.map((stored) => selection.render(stored.record)),
       ...(nextCursor === undefined ? {} : { nextCursor }),
-      versionId: this.versionId(resource),
+      versionId: this.versionIdOf(source),
       mdmInfo: null,
       ...this.host.metadata(now)
     })

@@ -1,17 +1,17 @@
 import type { Fault, FaultMatch, Settings, SimResponse } from "../Simulator.js"
-import { cursorPaths } from "./cursor.js"
-import { legacyError, legacyPaths } from "./legacy.js"
+import type { Family } from "@vppkit/core/Resource"
+import { legacyError } from "./legacy.js"
 import { hash, makeRandom } from "./random.js"
 import { errorResponse, json, retryAfterHeader } from "./responses.js"
 
 const legacyOnlyFaults: ReadonlySet<Fault["_tag"]> = new Set(["TokenlessResponse", "ZeroRecordBatch", "BatchDataLost"])
 
-/** Whether a fault exists in the protocol of `path`: legacy batch faults on legacy paths, cursor faults on cursor paths. */
-const faultApplies = (fault: Fault, path: string): boolean =>
+/** Whether a fault exists in the protocol of a family: legacy batch faults on legacy paths, cursor faults on cursor paths. */
+const faultApplies = (fault: Fault, family: Family | undefined): boolean =>
   legacyOnlyFaults.has(fault._tag)
-    ? legacyPaths[path] !== undefined
+    ? family === "legacy"
     : fault._tag === "RepeatedCursor"
-    ? cursorPaths[path] !== undefined
+    ? family === "cursor"
     : true
 
 /** The faults of a simulator: scripted ones (queued by `inject`) first, then the seeded random ones. */
@@ -27,8 +27,16 @@ export interface Faults {
   readonly response: (fault: Fault, now: number) => SimResponse | undefined
 }
 
-/** Builds the faults of a simulator (`uId` is the organisation's, sent in a token-less legacy response). */
-export const makeFaults = (settings: Settings, seed: number, uId: string): Faults => {
+/**
+ * Builds the faults of a simulator (`uId` is the organisation's, sent in a token-less legacy response; `familyOf`
+ * tells the family of a data endpoint's path).
+ */
+export const makeFaults = (
+  settings: Settings,
+  seed: number,
+  uId: string,
+  familyOf: (path: string) => Family | undefined
+): Faults => {
   const scripted: Array<{ fault: Fault; match: FaultMatch; remaining: number; skip: number }> = []
   const faultRandom = makeRandom(hash(`faults:${seed}`))
   return {
@@ -50,7 +58,7 @@ export const makeFaults = (settings: Settings, seed: number, uId: string): Fault
       const random = settings.randomFaults
       if (random !== undefined && random.faults.length > 0 && faultRandom.chance(random.probability)) {
         // A random fault is drawn among those the path's protocol has (no token-less batch on a v2 path).
-        const applicable = random.faults.filter((fault) => faultApplies(fault, path))
+        const applicable = random.faults.filter((fault) => faultApplies(fault, familyOf(path)))
         return applicable.length > 0 ? faultRandom.pick(applicable) : undefined
       }
       return undefined

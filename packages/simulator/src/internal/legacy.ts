@@ -8,12 +8,6 @@ import { hash, makeRandom } from "./random.js"
 
 export type LegacyKind = "licenses" | "users"
 
-/** The legacy v1 services, by path without `/mdm`. */
-export const legacyPaths: Readonly<Record<string, LegacyKind>> = {
-  "/getVPPLicensesSrv": "licenses",
-  "/getVPPUsersSrv": "users"
-}
-
 /** What `overrideIndex` 1 returns: the batch of the initial response again, or the batch after it. */
 export type OverrideIndexSemantics = "first-batch" | "next-batch"
 

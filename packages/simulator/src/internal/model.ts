@@ -1,10 +1,11 @@
+import * as Resources from "@vppkit/core/Resources"
 import * as SToken from "@vppkit/core/SToken"
 import * as Redacted from "effect/Redacted"
 import type { Settings, SimResponse } from "../Simulator.js"
 import type { Host } from "./host.js"
 import type { PageResource } from "./organisation.js"
 import { Organisation } from "./organisation.js"
-import { select } from "./pageIndex.js"
+import { modelledSources, type PageSource, servedSource } from "./pageSource.js"
 import { hash, makeRandom, uuidFrom } from "./random.js"
 import { errorResponse, json } from "./responses.js"
 import type { Stored } from "./store.js"
@@ -21,19 +22,42 @@ export interface Model extends Host {
   readonly subscriptions: Subscriptions
   /** Why a v2 request's `Authorization` header is not accepted, as Apple answers it. */
   readonly checkToken: (authorization: string | undefined, now: number) => SimResponse | undefined
+  /** The page-index resources of `Resources.all` by descriptor name, over the organisation's model. */
+  readonly pages: ReadonlyMap<string, PageSource>
+  /** The resources served from a descriptor and records (the `served` setting) by descriptor name. */
+  readonly served: ReadonlyMap<string, PageSource>
+  /** The page-index or served resource of a name (thrown when there is none: a programming error). */
+  readonly page: (resource: string) => PageSource
   /** The current versionId of a page-index resource (remembered, so `sinceVersionId` can be checked). */
-  readonly versionIdOf: (resource: PageResource) => string
+  readonly versionIdOf: (resource: string) => string
   /** The resource and version a versionId stands for, if this simulator handed it out. */
-  readonly versionOf: (versionId: string) => { readonly resource: PageResource; readonly version: number } | undefined
+  readonly versionOf: (versionId: string) => { readonly resource: string; readonly version: number } | undefined
   /** Replaces the churn setting (`undefined` stops churn). */
   readonly setChurn: (churn: Settings["churn"]) => void
-  /** The current records of a resource, in key order, as the API renders them. */
-  readonly records: (resource: PageResource) => ReadonlyArray<unknown>
+  /** The current records of a page-index resource, in key order, as the API renders them. */
+  readonly records: (resource: string) => ReadonlyArray<unknown>
   /** The current records written (inserted or updated) after the version a `versionId` stands for. */
-  readonly changedSince: (resource: PageResource, versionId: string) => ReadonlyArray<unknown>
+  readonly changedSince: (resource: string, versionId: string) => ReadonlyArray<unknown>
 }
 
 const pageResources: ReadonlySet<string> = new Set<PageResource>(["assets", "assignments", "users"])
+
+/** The resources served from a descriptor by name (names and paths unique, among them and `Resources.all`). */
+const servedSources = (settings: Settings): ReadonlyMap<string, PageSource> => {
+  const sources = new Map<string, PageSource>()
+  const names = new Set(Resources.all.map((descriptor) => descriptor.name))
+  const paths = new Set(Resources.all.map((descriptor) => descriptor.path))
+  for (const served of settings.served ?? []) {
+    const source = servedSource(served)
+    const { name, path } = source.descriptor
+    if (names.has(name)) throw new TypeError(`served resource ${name}: the simulator already has a resource of that name`)
+    if (paths.has(path)) throw new TypeError(`served resource ${name}: the simulator already serves ${path}`)
+    names.add(name)
+    paths.add(path)
+    sources.set(name, source)
+  }
+  return sources
+}
 
 /** Builds the model of a simulator from its settings (the data is seeded: the same settings, the same records). */
 export const makeModel = (settings: Settings): Model => {
@@ -63,10 +87,18 @@ export const makeModel = (settings: Settings): Model => {
     admins: settings.subscriptions?.admins ?? 6
   })
 
+  const pages = new Map(modelledSources(organisation).map((source) => [source.descriptor.name, source]))
+  const served = servedSources(settings)
+  const page = (resource: string): PageSource => {
+    const source = pages.get(resource) ?? served.get(resource)
+    if (source === undefined) throw new TypeError(`the simulator serves no page-index resource ${resource}`)
+    return source
+  }
+
   // versionIds per resource: string → counter, so sinceVersionId can be checked.
-  const versionIds = new Map<string, { readonly resource: PageResource; readonly version: number }>()
-  const versionIdOf = (resource: PageResource): string => {
-    const version = organisation[resource].version
+  const versionIds = new Map<string, { readonly resource: string; readonly version: number }>()
+  const versionIdOf = (resource: string): string => {
+    const version = page(resource).store.version
     const id = uuidFrom(seed, resource, version)
     versionIds.set(id, { resource, version })
     return id
@@ -88,9 +120,10 @@ export const makeModel = (settings: Settings): Model => {
     }
   }
 
-  const rendered = (resource: PageResource, keep: (stored: Stored<unknown>) => boolean): ReadonlyArray<unknown> => {
-    const selection = select(organisation, resource, new Map())
-    return organisation[resource].all().filter(keep).map((stored) => selection.render(stored as Stored<any>))
+  const rendered = (resource: string, keep: (stored: Stored<unknown>) => boolean): ReadonlyArray<unknown> => {
+    const source = page(resource)
+    const selection = source.select(new Map())
+    return source.store.all().filter(keep).map((stored) => selection.render(stored))
   }
 
   return {
@@ -103,6 +136,9 @@ export const makeModel = (settings: Settings): Model => {
     token,
     tokens,
     subscriptions,
+    pages,
+    served,
+    page,
     json: (status, body) => json(status, body),
     metadata: (now) => {
       const within15Days = expiresAt.getTime() - now < 15 * 86_400_000

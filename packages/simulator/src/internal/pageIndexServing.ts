@@ -1,41 +1,31 @@
 import type { Settings, SimResponse } from "../Simulator.js"
 import type { Model } from "./model.js"
-import type { PageResource } from "./organisation.js"
-import { first, integerParam, type Query, select } from "./pageIndex.js"
+import { first, integerParam, type Query } from "./pageIndex.js"
+import type { PageSource } from "./pageSource.js"
 import { errorResponse, json } from "./responses.js"
 import type { Stored } from "./store.js"
 
-/** The page-index endpoints by path (without `/mdm`). */
-export const pagePaths: Readonly<Record<string, PageResource>> = {
-  "/v2/assets": "assets",
-  "/v2/assignments": "assignments",
-  "/v2/users": "users"
-}
-
-const pageFields: Record<PageResource, string> = { assets: "assets", assignments: "assignments", users: "users" }
-const versioned: ReadonlySet<PageResource> = new Set(["assignments", "users"])
+/** The checkpoint parameter of Apple's page-index endpoints (asked of one without an incremental query: 9602). */
+const sinceVersionId = "sinceVersionId"
 
 /**
- * Serves the page-index endpoints (Get Assets, Get Assignments, Get Users): the filters, live pages or snapshots,
- * `sinceVersionId` deltas, `totalPages` and `nextPageIndex`. The request's method and token are checked already.
+ * Serves a page-index endpoint (Get Assets, Get Assignments, Get Users, or a resource served from its
+ * descriptor): the filters, live pages or snapshots, deltas from the descriptor's incremental parameter,
+ * `totalPages` and `nextPageIndex`. The request's method and token are checked already.
  */
 export const makePageIndexServing = (model: Model, settings: Settings) => {
   const snapshots = new Map<string, ReadonlyArray<Stored<unknown>>>()
-  return (resource: PageResource, query: Query, now: number): SimResponse => {
-    const { organisation } = model
-    const selection = select(organisation, resource, query)
+  return (source: PageSource, query: Query, now: number): SimResponse => {
+    const { descriptor, store } = source
+    const resource = descriptor.name
+    const selection = source.select(query)
     const pageIndex = integerParam(query, "pageIndex") ?? 0
-    const since = first(query, "sinceVersionId")
-    const store = organisation[resource] as unknown as {
-      view: (key: string, filter: (r: unknown) => boolean) => ReadonlyArray<Stored<unknown>>
-      delta: (key: string, since: number, deletions: boolean, filter: (r: unknown) => boolean) => ReadonlyArray<Stored<unknown>>
-    }
+    const since = first(query, descriptor.delta?.param ?? sinceVersionId)
     let records: ReadonlyArray<Stored<unknown>>
     if (since !== undefined) {
+      if (descriptor.delta === undefined) return errorResponse(400, 9602)
       const known = model.versionOf(since)
-      if (!versioned.has(resource) || known === undefined || known.resource !== resource) {
-        return errorResponse(400, versioned.has(resource) ? 9721 : 9602)
-      }
+      if (known === undefined || known.resource !== resource) return errorResponse(400, 9721)
       records = store.delta(selection.cacheKey, known.version, settings.deltaDeletions === "visible", selection.filter)
     } else {
       records = store.view(selection.cacheKey, selection.filter)
@@ -49,7 +39,7 @@ export const makePageIndexServing = (model: Model, settings: Settings) => {
     const totalPages = records.length === 0 ? (settings.emptyTotalPages ?? 1) : Math.ceil(records.length / model.pageSize)
     if (pageIndex < 0 || (pageIndex > 0 && pageIndex >= totalPages)) return errorResponse(400, 9650)
     const stored = records.slice(pageIndex * model.pageSize, (pageIndex + 1) * model.pageSize)
-    const arrays = selection.arrays?.(stored) ?? { [pageFields[resource]]: stored.map(selection.render) }
+    const arrays = selection.arrays?.(stored) ?? { [descriptor.field]: stored.map(selection.render) }
     const page = Object.values(arrays).flat()
     return json(200, {
       ...arrays,
