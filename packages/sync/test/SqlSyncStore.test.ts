@@ -1,39 +1,45 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Resource from "@vppkit/core/Resource"
+import * as Resources from "@vppkit/core/Resources"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import * as Resources from "../src/Resources.js"
-import * as Store from "../src/Store.js"
+import * as SqlSyncStore from "../src/SqlSyncStore.js"
+import * as SyncStore from "../src/SyncStore.js"
 import { tempDir } from "./support/store.js"
 
-const resource = (name: Resources.Name) => Resources.all.find((r) => r.name === name)!
+const resource = (name: string): Resource.Any => Resources.byName(name)!
 
-const withDatabase = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+/** A new SQLite file for the body, without the store. */
+const withSqlite = <A, E, R>(body: Effect.Effect<A, E, R>) =>
   Effect.flatMap(tempDir, (dir) => Effect.provide(body, SqliteClient.layer({ filename: path.join(dir, "store.sqlite") })))
 
-describe("Store", () => {
+/** A new SQLite file and the sync store over it. */
+const withDatabase = <A, E, R>(body: Effect.Effect<A, E, R>) => withSqlite(Effect.provide(body, SqlSyncStore.layer))
+
+describe("SqlSyncStore", () => {
   it("tables: quoted names, the natural key first, a column per documented field with a portable type", () => {
     assert.strictEqual(
-      Store.createTableSql(resource("assets")),
+      SqlSyncStore.createTableSql(resource("assets")),
       "CREATE TABLE IF NOT EXISTS \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
         "\"productType\" TEXT, \"assignedCount\" BIGINT, \"availableCount\" BIGINT, \"retiredCount\" BIGINT, \"totalCount\" BIGINT, " +
         "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT, \"unlimited\" INTEGER)"
     )
-    assert.include(Store.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
-    assert.include(Store.createStateTableSql, "\"checkpoint\" TEXT NULL")
+    assert.include(SqlSyncStore.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
+    assert.include(SqlSyncStore.createStateTableSql, "\"checkpoint\" TEXT NULL")
   })
 
   it.scopedLive("records round-trip: booleans as 0/1, arrays as JSON text, absent fields as NULL; a repeated key keeps the last", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
-      yield* Store.ensureSchema([assets])
+      yield* SyncStore.ensureResources([assets])
       const first = { adamId: "1", pricingParam: "STDQ", productType: "App", deviceAssignable: true, revocable: false, supportedPlatforms: ["iOS", "macOS"], totalCount: 3 }
       const second = { ...first, totalCount: 4, assignedCount: 1 }
       const book = { adamId: "2", pricingParam: "PLUS", productType: "Book", deviceAssignable: false, revocable: false, supportedPlatforms: [] }
-      yield* Store.upsert(assets, [first, book, second])
+      yield* SyncStore.upsert(assets, [first, book, second])
       const raw = yield* sql`SELECT * FROM ${sql("assets")} ORDER BY ${sql("natural_key")}`
       assert.deepStrictEqual(raw[0], {
         natural_key: "1:STDQ",
@@ -49,12 +55,12 @@ describe("Store", () => {
         supportedPlatforms: "[\"iOS\",\"macOS\"]",
         unlimited: null
       })
-      assert.deepStrictEqual(yield* Store.rows(assets), [
+      assert.deepStrictEqual(yield* SyncStore.rows(assets), [
         { key: "1:STDQ", record: second },
         { key: "2:PLUS", record: book }
       ])
-      yield* Store.upsert(assets, [{ ...book, productType: "App" }])
-      assert.strictEqual(yield* Store.count(assets), 2)
+      yield* SyncStore.upsert(assets, [{ ...book, productType: "App" }])
+      assert.strictEqual(yield* SyncStore.count(assets), 2)
     })))
 
   it.scopedLive("a table written before a field existed gets its column, and keeps its rows", () =>
@@ -62,75 +68,74 @@ describe("Store", () => {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
       // the assets table as vppkit made it before the unlimited field
-      const older = { ...assets, fields: assets.fields.filter((field) => field.name !== "unlimited") }
-      yield* sql.unsafe(Store.createTableSql(older))
+      yield* sql.unsafe(SqlSyncStore.createTableSql(assets).replace(", \"unlimited\" INTEGER", ""))
       yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
-      yield* Store.ensureSchema([assets])
+      yield* SyncStore.ensureResources([assets])
       const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"assets"})`
       assert.include(columns.map((column) => column.name), "unlimited")
-      yield* Store.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
-      assert.deepStrictEqual(yield* Store.rows(assets), [
+      yield* SyncStore.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
+      assert.deepStrictEqual(yield* SyncStore.rows(assets), [
         { key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ", totalCount: 3 } },
         { key: "2:STDQ", record: { adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true } }
       ])
       // and again: nothing left to add
-      yield* Store.ensureSchema([assets])
+      yield* SyncStore.ensureResources([assets])
     })))
 
   it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
-      yield* Store.ensureSchema([assets])
+      yield* SyncStore.ensureResources([assets])
       const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
-      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(Store.seenTable)} ORDER BY 1`
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(SqlSyncStore.seenTable)} ORDER BY 1`
       const seenExists = Effect.map(
-        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${Store.seenTable}`,
+        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${SqlSyncStore.seenTable}`,
         (rows) => rows.length > 0
       )
 
       // A table of the temporary table's name in the database itself is never touched.
-      yield* sql`CREATE TABLE ${sql(Store.seenTable)} (${sql("natural_key")} TEXT)`
-      yield* sql`INSERT INTO ${sql(Store.seenTable)} ${sql.insert({ natural_key: "mine" })}`
+      yield* sql`CREATE TABLE ${sql(SqlSyncStore.seenTable)} (${sql("natural_key")} TEXT)`
+      yield* sql`INSERT INTO ${sql(SqlSyncStore.seenTable)} ${sql.insert({ natural_key: "mine" })}`
 
       // An empty table: nothing to record, nothing to delete afterwards.
-      assert.isFalse(yield* Store.startPass(assets))
-      yield* Store.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
-      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: false, reconcile: true }), { rows: 3, deleted: 0 })
-      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
+      assert.isFalse(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: false, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
 
       // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
-      assert.isTrue(yield* Store.startPass(assets))
-      yield* Store.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
       assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
-      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
       assert.isFalse(yield* seenExists)
-      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
 
       // A consistent pass deletes exactly the rows it did not deliver; a new pass starts from no keys.
-      assert.isTrue(yield* Store.startPass(assets))
-      yield* Store.upsert(assets, [asset("1")], { seen: true })
-      assert.isTrue(yield* Store.startPass(assets))
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("1")], { seen: true })
+      assert.isTrue(yield* SyncStore.startPass(assets))
       assert.deepStrictEqual(yield* seenKeys, [])
-      yield* Store.upsert(assets, [asset("2")], { seen: true })
-      yield* Store.upsert(assets, [asset("4"), asset("5")], { seen: true })
-      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 2 })
+      yield* SyncStore.upsert(assets, [asset("2")], { seen: true })
+      yield* SyncStore.upsert(assets, [asset("4"), asset("5")], { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 2 })
       assert.isFalse(yield* seenExists)
-      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
 
       // A consistent pass that delivered every row deletes nothing.
-      assert.isTrue(yield* Store.startPass(assets))
-      yield* Store.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
-      assert.deepStrictEqual(yield* Store.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
-      assert.deepStrictEqual([...yield* Store.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
-      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(Store.seenTable)}`, [{ natural_key: "mine" }])
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(SqlSyncStore.seenTable)}`, [{ natural_key: "mine" }])
     })))
 
   it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assignments = resource("assignments")
-      yield* Store.ensureSchema([assignments])
+      yield* SyncStore.ensureResources([assignments])
       const device = (i: number, userStatus?: string) => ({
         adamId: String(1000 + (i % 7)),
         pricingParam: "STDQ",
@@ -142,57 +147,87 @@ describe("Store", () => {
         ...Array.from({ length: 1200 }, (_, i) => device(i)),
         ...Array.from({ length: 100 }, (_, i) => device(i, "Registered"))
       ]
-      yield* Store.upsert(assignments, records)
-      assert.strictEqual(yield* Store.count(assignments), 1200)
+      yield* SyncStore.upsert(assignments, records)
+      assert.strictEqual(yield* SyncStore.count(assignments), 1200)
       const changed = yield* sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("assignments")} WHERE ${
         sql("userStatus")
       } = ${"Registered"}`
       assert.strictEqual(changed[0]!.n, 100)
-      const stored = new Map((yield* Store.rows(assignments)).map(({ key, record }) => [key, record]))
+      const stored = new Map((yield* SyncStore.rows(assignments)).map(({ key, record }) => [key, record]))
       for (const [i, record] of [[0, device(0, "Registered")], [99, device(99, "Registered")], [100, device(100)], [1199, device(1199)]] as const) {
         assert.deepStrictEqual(stored.get(assignments.key(record)), record, `record ${i}`)
       }
 
       // Counting: keys new to the table, each once, across statements; the existing ones are not counted.
       const more = [...records.slice(1100, 1250), device(5000), device(5001), device(5000, "Registered")]
-      assert.strictEqual(yield* Store.upsert(assignments, more, { countInserted: true }), 2)
-      assert.strictEqual(yield* Store.upsert(assignments, records.slice(0, 10)), undefined)
-      assert.strictEqual(yield* Store.upsert(assignments, [], { countInserted: true }), 0)
-      assert.strictEqual(yield* Store.count(assignments), 1202)
+      assert.strictEqual(yield* SyncStore.upsert(assignments, more, { countInserted: true }), 2)
+      assert.strictEqual(yield* SyncStore.upsert(assignments, records.slice(0, 10)), undefined)
+      assert.strictEqual(yield* SyncStore.upsert(assignments, [], { countInserted: true }), 0)
+      assert.strictEqual(yield* SyncStore.count(assignments), 1202)
       assert.strictEqual(stored.size, 1200)
 
       // The keys of a pass are recorded once each, however many statements they take.
-      assert.isTrue(yield* Store.startPass(assignments))
-      yield* Store.upsert(assignments, records.slice(0, 1100), { seen: true })
-      assert.deepStrictEqual(yield* Store.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
-      assert.strictEqual(yield* Store.count(assignments), 1100)
+      assert.isTrue(yield* SyncStore.startPass(assignments))
+      yield* SyncStore.upsert(assignments, records.slice(0, 1100), { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
+      assert.strictEqual(yield* SyncStore.count(assignments), 1100)
     })))
 
-  it.scopedLive("ensureSchema adds the columns a table made by an earlier version lacks, keeping its rows", () =>
-    withDatabase(Effect.gen(function*() {
+  it.scopedLive("opening a database made before migrations: sync_state gains the columns it lacks, tables theirs, rows stay", () =>
+    withSqlite(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
-      // assets without its last column, and sync_state as the version before made it.
+      // assets without its last columns, and sync_state as the version before the organisation made it.
       yield* sql.unsafe("CREATE TABLE \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT)")
       yield* sql.unsafe("INSERT INTO \"assets\" VALUES ('1:STDQ', '1', 'STDQ')")
       yield* sql.unsafe(
         "CREATE TABLE \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
           "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT)"
       )
-      yield* Store.ensureSchema([assets])
+      yield* sql.unsafe("INSERT INTO \"sync_state\" VALUES ('assets', NULL, NULL, 'consistent', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')")
       const columns = (table: string) =>
         Effect.map(sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`, (rows) => rows.map((row) => row.name))
-      assert.deepStrictEqual(yield* columns("assets"), [Store.keyColumn, ...assets.fields.map((field) => field.name)])
-      assert.includeMembers(yield* columns("sync_state"), ["org_name", "location_uid", "base_url"])
-      assert.deepStrictEqual(yield* Store.rows(assets), [{ key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ" } }])
-      yield* Store.ensureSchema([assets]) // and again: nothing to add
+      yield* Effect.gen(function*() {
+        assert.includeMembers(yield* columns("sync_state"), ["org_name", "location_uid", "base_url"])
+        assert.deepStrictEqual(
+          Option.map(yield* SyncStore.readState("assets"), (state) => [state.records, state.lastSyncAt, state.organisation]),
+          Option.some([1, "2026-01-01T00:00:00.000Z", undefined])
+        )
+        yield* SyncStore.ensureResources([assets])
+        assert.deepStrictEqual(yield* columns("assets"), [SqlSyncStore.keyColumn, ...Resource.columns(assets).map((field) => field.name)])
+        assert.deepStrictEqual(yield* SyncStore.rows(assets), [{ key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ" } }])
+        yield* SyncStore.ensureResources([assets]) // and again: nothing to add
+      }).pipe(Effect.provide(SqlSyncStore.layer))
+      // The migration ran once and is recorded; building the store again runs nothing.
+      assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)}`, [
+        { migration_id: 1, name: "sync_state" }
+      ])
+      assert.deepStrictEqual(yield* SqlSyncStore.migrate, [])
+    })))
+
+  it.scopedLive("a new database: the migration makes sync_state with every column; a transaction commits or rolls back whole", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* SyncStore.SyncStore
+      const assets = resource("assets")
+      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"sync_state"})`
+      assert.deepStrictEqual(columns.map((row) => row.name), [
+        "resource", "checkpoint_field", "checkpoint", "consistency", "records", "last_full_sync_at", "last_sync_at", "org_name", "location_uid", "base_url"
+      ])
+      yield* store.ensureResources([assets])
+      const asset = { adamId: "1", pricingParam: "STDQ" }
+      const failed = yield* Effect.either(store.transaction(Effect.zipRight(store.upsert(assets, [asset]), Effect.fail("no"))))
+      assert.isTrue(failed._tag === "Left")
+      assert.strictEqual(yield* store.count(assets), 0, "rolled back")
+      yield* store.transaction(store.upsert(assets, [asset]))
+      assert.strictEqual(yield* store.count(assets), 1, "committed")
     })))
 
   it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
     withDatabase(Effect.gen(function*() {
-      yield* Store.ensureSchema([])
-      assert.isTrue(Option.isNone(yield* Store.readState("users")))
-      const state: Store.State = {
+      yield* SyncStore.ensureResources([])
+      assert.isTrue(Option.isNone(yield* SyncStore.readState("users")))
+      const state: SyncStore.State = {
         resource: "users",
         checkpointField: "versionId",
         checkpoint: "v1",
@@ -201,26 +236,26 @@ describe("Store", () => {
         lastFullSyncAt: "2026-01-01T00:00:00.000Z",
         lastSyncAt: "2026-01-01T00:00:00.000Z"
       }
-      yield* Store.writeState(state)
-      assert.deepStrictEqual(yield* Store.readState("users"), Option.some(state))
+      yield* SyncStore.writeState(state)
+      assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(state))
       const next = { ...state, checkpoint: undefined, consistency: "drifted" as const, lastSyncAt: "2026-01-02T00:00:00.000Z" }
-      yield* Store.writeState(next)
-      assert.deepStrictEqual(yield* Store.readState("users"), Option.some(next))
+      yield* SyncStore.writeState(next)
+      assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(next))
     })))
 
   it.scopedLive("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
     withDatabase(Effect.gen(function*() {
       const users = resource("users")
-      yield* Store.ensureSchema([users])
-      yield* Store.upsert(users, [
+      yield* SyncStore.ensureResources([users])
+      yield* SyncStore.upsert(users, [
         { clientUserId: "a", email: "a@x", inviteCode: "i", status: "Registered" },
         { clientUserId: "b", email: "b@x", idHash: "h", status: "Associated" },
         { clientUserId: "c", email: "c2@x", idHash: "h2", status: "Associated" }
       ])
-      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "a", email: "a@x", status: "Retired" }), 1)
-      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "b", email: "other@x", idHash: "h", status: "Retired" }), 1)
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "a", email: "a@x", status: "Retired" }), 1)
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "b", email: "other@x", idHash: "h", status: "Retired" }), 1)
       // A different person under the same clientUserId (re-created with another email and Apple Account).
-      assert.strictEqual(yield* Store.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
-      assert.deepStrictEqual(yield* Store.keys(users), ["c"])
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
+      assert.deepStrictEqual(yield* SyncStore.keys(users), ["c"])
     })))
 })

@@ -1,0 +1,57 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as SyncStore from "@vppkit/sync/SyncStore"
+import type * as Simulator from "@vppkit/simulator/Simulator"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type * as Resources from "../../src/Resources.js"
+import * as Verify from "../../src/internal/verify.js"
+
+/** A temporary directory, removed with the scope. */
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppkit-sync-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A record's documented fields (the columns) as canonical JSON: sorted keys, absent fields left out. */
+export const canonical = Verify.canonical
+
+/** The simulator's current records of a resource, as the unfiltered endpoint renders them. */
+export const serverRecords = (simulator: Simulator.Service, resource: Resources.Resource) =>
+  Verify.serverRecords(simulator, resource.name)
+
+/** natural key → canonical record, failing on a repeated key. */
+export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>): Map<string, string> => {
+  const map = new Map<string, string>()
+  for (const record of records) {
+    const key = resource.key(record)
+    if (map.has(key)) throw new Error(`${resource.name}: natural key ${JSON.stringify(key)} repeats in the server's data`)
+    map.set(key, canonical(resource, record))
+  }
+  return map
+}
+
+/** The server's state and the table's, by natural key. */
+export const compare = (simulator: Simulator.Service, resource: Resources.Resource) =>
+  Effect.gen(function*() {
+    const server = byKey(resource, yield* serverRecords(simulator, resource))
+    const stored = new Map((yield* SyncStore.rows(resource.descriptor)).map(({ key, record }) => [key, canonical(resource, record)]))
+    const missing = [...server.keys()].filter((key) => !stored.has(key))
+    const extra = [...stored.keys()].filter((key) => !server.has(key))
+    const different = [...server.keys()].filter((key) => stored.has(key) && stored.get(key) !== server.get(key))
+    return { server, stored, missing, extra, different }
+  })
+
+/** The resources' rows and their sync_state rows, for before/after comparisons. */
+export const snapshot = (resources: ReadonlyArray<Resources.Resource>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables: Record<string, unknown> = {}
+    for (const resource of resources) tables[resource.name] = yield* SyncStore.rows(resource.descriptor)
+    tables["sync_state"] = yield* sql`SELECT * FROM ${sql(SqlSyncStore.stateTable)} WHERE ${
+      sql.in("resource", resources.map((r) => r.name))
+    } ORDER BY ${sql("resource")}`
+    return tables
+  })
