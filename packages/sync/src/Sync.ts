@@ -207,7 +207,7 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).
 
 /**
  * Syncs the resources one after another and answers one summary per resource. On a failure the resources
- * before it stay committed (their summaries were printed) and the failing one is rolled back. A database of
+ * before it stay committed (their summaries went to `onSummary`) and the failing one is rolled back. A database of
  * another organisation is refused ({@link checkOrganisation}, then each page's `uId`).
  *
  * @since 0.1.0
