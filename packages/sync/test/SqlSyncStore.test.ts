@@ -4,6 +4,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as SqlSyncStore from "../src/SqlSyncStore.js"
@@ -258,4 +260,53 @@ describe("SqlSyncStore", () => {
       assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
       assert.deepStrictEqual(yield* SyncStore.keys(users), ["c"])
     })))
+
+  it.effect.prop(
+    "for any batches of records: the table holds each key's last record, counts what was new, and a consistent pass keeps only what it delivered",
+    {
+      batches: FastCheck.array(
+        FastCheck.array(
+          FastCheck.record({ serial: FastCheck.integer({ min: 0, max: 40 }), status: FastCheck.constantFrom("Registered", "Associated") }),
+          { maxLength: 30 }
+        ),
+        { maxLength: 5 }
+      ),
+      pass: FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 30 })
+    },
+    ({ batches, pass }) =>
+      Effect.gen(function*() {
+        const store = yield* SyncStore.SyncStore
+        const assignments = resource("assignments")
+        yield* store.ensureResources([assignments])
+        const device = (serial: number, userStatus?: string) => ({
+          adamId: "1",
+          pricingParam: "STDQ",
+          serialNumber: `S${serial}`,
+          ...(userStatus !== undefined ? { userStatus } : {})
+        })
+        const expected = new Map<string, SyncStore.JsonRecord>()
+        for (const batch of batches) {
+          const records = batch.map(({ serial, status }) => device(serial, status))
+          const fresh = new Set(records.map(assignments.key).filter((key) => !expected.has(key))).size
+          assert.strictEqual(yield* store.upsert(assignments, records, { countInserted: true }), fresh)
+          for (const record of records) expected.set(assignments.key(record), record)
+        }
+        assert.deepStrictEqual(
+          yield* store.rows(assignments),
+          [...expected.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, record]) => ({ key, record }))
+        )
+        const delivered = pass.map((serial) => device(serial))
+        const keys = new Set(delivered.map(assignments.key))
+        const recorded = yield* store.startPass(assignments)
+        assert.strictEqual(recorded, expected.size > 0)
+        yield* store.upsert(assignments, delivered, { seen: recorded })
+        const { deleted, rows } = yield* store.finishPass(assignments, { recorded, reconcile: true })
+        assert.deepStrictEqual([...yield* store.keys(assignments)].sort(), [...keys].sort())
+        assert.strictEqual(rows, keys.size)
+        assert.strictEqual(deleted, [...expected.keys()].filter((key) => !keys.has(key)).length)
+      }).pipe(
+        Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+      ),
+    { fastCheck: { numRuns: 30 } }
+  )
 })
