@@ -5,15 +5,17 @@ import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as Sync from "@vppkit/sync/Sync"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { survivableFaults } from "../src/internal/mockServerCommand.js"
 import * as Resources from "../src/Resources.js"
-import * as Store from "../src/Store.js"
-import * as Sync from "../src/Sync.js"
 import { seeded } from "../test/support/random.js"
 import { canonical, serverRecords, tempDir } from "../test/support/store.js"
 
@@ -136,17 +138,17 @@ const verify = (simulator: Simulator.Service, resource: Resources.Resource) =>
     let after: string | undefined
     for (;;) {
       const table = sql(resource.table)
-      const key = sql(Store.keyColumn)
+      const key = sql(SqlSyncStore.keyColumn)
       const rows = after === undefined
         ? yield* sql<Record<string, unknown>>`SELECT * FROM ${table} ORDER BY ${key} LIMIT ${10_000}`
         : yield* sql<Record<string, unknown>>`SELECT * FROM ${table} WHERE ${key} > ${after} ORDER BY ${key} LIMIT ${10_000}`
       if (rows.length === 0) break
       for (const row of rows) {
         stored++
-        const naturalKey = String(row[Store.keyColumn])
+        const naturalKey = String(row[SqlSyncStore.keyColumn])
         const record: Record<string, unknown> = {}
         for (const field of resource.fields) {
-          const value = Store.fromColumn(field, row[field.name])
+          const value = SqlSyncStore.fromColumn(field, row[field.name])
           if (value !== undefined) record[field.name] = value
         }
         const wanted = expected.get(naturalKey)
@@ -159,7 +161,7 @@ const verify = (simulator: Simulator.Service, resource: Resources.Resource) =>
           expected.delete(naturalKey)
         }
       }
-      after = String(rows[rows.length - 1]![Store.keyColumn])
+      after = String(rows[rows.length - 1]![SqlSyncStore.keyColumn])
     }
     for (const key of expected.keys()) {
       if (examples.length >= 6) break
@@ -201,7 +203,7 @@ const syncAndCheck = (
   context: string
 ) =>
   Effect.gen(function*() {
-    const previous = Option.getOrUndefined(yield* Store.readState(resource.name))
+    const previous = Option.getOrUndefined(yield* SyncStore.readState(resource.name))
     const target = churnTargets[resource.name]
     let plan = "no writes during the walk"
     if (target !== undefined) {
@@ -221,10 +223,10 @@ const syncAndCheck = (
         : `${churn.limit} write${churn.limit === 1 ? "" : "s"} every ${churn.every} requests`
       yield* simulator.setChurn(churn)
     }
-    const [summary] = yield* Sync.run({ resources: [resource], full, quiet: true, interactive: false }).pipe(
+    const [summary] = yield* Sync.run({ resources: [resource.descriptor], full }).pipe(
       Effect.ensuring(simulator.setChurn(undefined))
     )
-    const state = Option.getOrThrow(yield* Store.readState(resource.name))
+    const state = Option.getOrThrow(yield* SyncStore.readState(resource.name))
     const verdict = yield* verify(simulator, resource)
     const where = `${context} ${resource.name} (${summary!.mode}, ${summary!.consistency}): ${verdict.examples.join(", ")}`
     assert.strictEqual(state.records, verdict.stored, `sync_state.records is the row count: ${where}`)
@@ -269,7 +271,7 @@ const soak = (client: VppClient.Service, server: SimulatorServer.Service, db: st
     const deadline = started + minutes * 60_000
     const next = seeded(seed * 7919 + 1)
     const totals = { cycles: 0, consistentFull: 0, consistentIncremental: 0, drifted: 0 }
-    yield* Store.ensureSchema(Resources.all)
+    yield* SyncStore.ensureResources(Resources.all.map((resource) => resource.descriptor))
     for (let cycle = 0; cycle < 2 || Date.now() < deadline; cycle++) {
       const context = `seed ${seed}, cycle ${cycle}:`
       const full = cycle % 3 === 0
@@ -337,7 +339,7 @@ describe("soak", () => {
           }); pages of ${pageSize}; ${Math.round(faultRate * 100)} % of requests meet a random survivable fault; client limit ${requestsPerSecond} requests/s; ${minutes} min on ${server.baseUrl}`
         )
         yield* soak(client, server, db).pipe(
-          Effect.provide(SqliteClient.layer({ filename: db })),
+          Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))),
           Effect.provideService(VppClient.VppClient, client)
         )
       }),

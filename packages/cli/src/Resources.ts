@@ -9,7 +9,6 @@ import * as Descriptor from "@vppkit/core/Resource"
 import * as CoreResources from "@vppkit/core/Resources"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as Either from "effect/Either"
-import { encoded } from "./internal/encoded.js"
 
 /**
  * The name of a resource (`assets`, `legacy-licenses`).
@@ -25,7 +24,7 @@ export type Name = string
  * @since 0.1.0
  * @category models
  */
-export type JsonRecord = { readonly [field: string]: unknown }
+export type JsonRecord = CoreResources.JsonRecord
 
 /**
  * A field of a record and the column that holds it: `text`, `integer`, `real`, `boolean` (0/1) or `json`
@@ -152,16 +151,13 @@ export const fromDescriptor = (descriptor: Descriptor.Any): Resource => {
     keyDescription: descriptor.keyDescription,
     key: (record) => descriptor.key(record),
     traverse: (input) =>
-      encoded(
-        CoreResources.traverse(descriptor, {
-          filters: input.filters,
-          concurrency: input.concurrency,
-          since: input.since,
-          retraverse: input.retraverse,
-          ...(descriptor.family === "legacy" ? { mode: input.concurrency > 1 ? "parallel" : "sequential" } : {})
-        }),
-        descriptor.record
-      )
+      CoreResources.traverseJson(descriptor, {
+        filters: input.filters,
+        concurrency: input.concurrency,
+        since: input.since,
+        retraverse: input.retraverse,
+        ...(descriptor.family === "legacy" ? { mode: input.concurrency > 1 ? "parallel" : "sequential" } : {})
+      })
   }
 }
 

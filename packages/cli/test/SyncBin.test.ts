@@ -9,8 +9,10 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as SyncStore from "@vppkit/sync/SyncStore"
+import * as Layer from "effect/Layer"
 import * as Resources from "../src/Resources.js"
-import * as Store from "../src/Store.js"
 import { assertBuilt, assertFailure, type Exit, run, start } from "./support/bin.js"
 import { seeded } from "./support/random.js"
 import { byKey, canonical, compare, tempDir } from "./support/store.js"
@@ -48,9 +50,13 @@ const setup = (settings: Simulator.Settings) =>
     } satisfies Setup
   })
 
-/** Opens the database for the effect (and closes it after). */
-const withDb = <A, E>(db: string, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-  Effect.scoped(Effect.provide(effect, SqliteClient.layer({ filename: db })))
+/** Opens a SQLite file for the effect (and closes it after). */
+const withSqlite = <A, E>(file: string, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+  Effect.scoped(Effect.provide(effect, SqliteClient.layer({ filename: file })))
+
+/** Opens the database and the sync store over it for the effect (and closes it after). */
+const withDb = <A, E>(db: string, effect: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
+  Effect.scoped(Effect.provide(effect, SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))))
 
 const integrity = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -83,9 +89,9 @@ const committed = (resource: Resources.Resource) =>
         .map((row) => row.name)
     )
     const rows = tables.has(resource.table)
-      ? (yield* Store.rows(resource)).map(({ key, record }) => `${key} ${canonical(resource, record)}`)
+      ? (yield* SyncStore.rows(resource.descriptor)).map(({ key, record }) => `${key} ${canonical(resource, record)}`)
       : []
-    const state = tables.has(Store.stateTable) ? Option.getOrUndefined(yield* Store.readState(resource.name)) : undefined
+    const state = tables.has(SqlSyncStore.stateTable) ? Option.getOrUndefined(yield* SyncStore.readState(resource.name)) : undefined
     return { rows, state }
   })
 
@@ -195,10 +201,10 @@ describe("vppkit sync (the built bin)", () => {
           // the server has it (so the checkpoint is not ahead of the data it covers).
           for (const name of ["assignments", "users"] as const) {
             const resource = Resources.all.find((r) => r.name === name)!
-            const state = yield* Store.readState(name)
+            const state = yield* SyncStore.readState(name)
             if (Option.isNone(state) || state.value.checkpoint === undefined) continue
             const changed = byKey(resource, (yield* simulator.changedSince(name, state.value.checkpoint)) as ReadonlyArray<Resources.JsonRecord>)
-            const stored = new Map((yield* Store.rows(resource)).map(({ key, record }) => [key, canonical(resource, record)]))
+            const stored = new Map((yield* SyncStore.rows(resource.descriptor)).map(({ key, record }) => [key, canonical(resource, record)]))
             for (const record of (yield* simulator.records(name)) as ReadonlyArray<Resources.JsonRecord>) {
               const key = resource.key(record)
               if (changed.has(key)) continue
@@ -234,9 +240,9 @@ describe("vppkit sync (the built bin)", () => {
       yield* withDb(db, Effect.gen(function*() {
         assert.strictEqual(yield* integrity, "ok")
         const sql = yield* SqlClient.SqlClient
-        const states = yield* sql<{ readonly resource: string }>`SELECT ${sql("resource")} FROM ${sql(Store.stateTable)} ORDER BY ${sql("resource")}`
+        const states = yield* sql<{ readonly resource: string }>`SELECT ${sql("resource")} FROM ${sql(SqlSyncStore.stateTable)} ORDER BY ${sql("resource")}`
         assert.deepStrictEqual(states.map((row) => row.resource), ["assets", "assignments", "subscriptions", "users"])
-        assert.strictEqual(yield* Store.count(Resources.all.find((r) => r.name === "subscription-assignments")!), 0)
+        assert.strictEqual(yield* SyncStore.count(Resources.all.find((r) => r.name === "subscription-assignments")!.descriptor), 0)
       }))
     }))
 
@@ -274,7 +280,7 @@ describe("vppkit sync (the built bin)", () => {
       assertOk(next)
       yield* withDb(db, assertAllSame(simulator))
       // A run that ends leaves no holder behind.
-      const holders = yield* withDb(
+      const holders = yield* withSqlite(
         `${db}-lock`,
         Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("vppkit_sync_holder")}`)
       )

@@ -1,11 +1,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Resources from "../src/Resources.js"
-import * as Store from "../src/Store.js"
 import { serve } from "./helpers/cli.js"
 import { run, start } from "./support/bin.js"
 
@@ -24,7 +24,7 @@ describe("the database: indexes on the columns people query", () => {
       const db = path.join(served.directory, "old.sqlite")
       // An earlier vppkit's tables: no index but the primary key.
       yield* inDatabase(db, Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.forEach(Resources.all, (resource) => sql.unsafe(Store.createTableSql(resource)), { discard: true })))
+        Effect.forEach(Resources.all, (resource) => sql.unsafe(SqlSyncStore.createTableSql(resource.descriptor)), { discard: true })))
       const result = yield* run(["sync", "-q", "--db", db, ...served.connect])
       assert.strictEqual(result.code, 0, result.stderr)
       const { indexes, plan } = yield* inDatabase(db, Effect.gen(function*() {

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 
 /**
- * The packages as a user meets them: `npm pack` of @vppkit/core, @vppkit/simulator, @vppkit/node and @vppkit/cli, the tarballs
+ * The packages as a user meets them: `npm pack` of @vppkit/core, @vppkit/simulator, @vppkit/sync, @vppkit/node and @vppkit/cli, the tarballs
  * installed into an empty project, then `npx vppkit` (against the installed `vppkit mock-server`) and a small
  * TypeScript program using the libraries, type-checked with the user's `tsc` and run.
  *
@@ -17,7 +17,7 @@ import { promisify } from "node:util"
  */
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
-const packageNames = ["core", "simulator", "node", "cli"] as const
+const packageNames = ["core", "simulator", "sync", "node", "cli"] as const
 const workspaceModules = path.join(root, "node_modules")
 const exec = promisify(execFile)
 
@@ -106,7 +106,7 @@ describe("the packed packages", () => {
   })
 
   it("declare effect and @effect/* as peers of the libraries; the CLI needs only better-sqlite3 beside its bundle", () => {
-    for (const name of ["core", "simulator", "node"]) {
+    for (const name of ["core", "simulator", "sync", "node"]) {
       const manifest = readJson(path.join(project, "node_modules", "@vppkit", name, "package.json"))
       assert.strictEqual(manifest.main, "./dist/index.js")
       assert.strictEqual(manifest.types, "./dist/index.d.ts")

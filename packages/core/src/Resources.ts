@@ -7,6 +7,7 @@
 import * as Asset from "./Asset.js"
 import * as Assignment from "./Assignment.js"
 import * as Cursor from "./Cursor.js"
+import { encoded } from "./internal/encoded.js"
 import * as Legacy from "./Legacy.js"
 import * as PageIndex from "./PageIndex.js"
 import type * as Resource from "./Resource.js"
@@ -98,3 +99,24 @@ export const traverse = <A, I, F, FI>(
       })
   }
 }
+
+/**
+ * A record as Apple's JSON has it: the encoded side of a resource's record schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonRecord = { readonly [field: string]: unknown }
+
+/**
+ * A traversal of a resource whose records come as Apple's JSON has them (its record schema's encoded side, the
+ * shape of {@link Resource.columns}): what `list` prints and a sync stores. Records of a schema without
+ * transformations pass as they are decoded.
+ *
+ * @since 0.1.0
+ * @category traversals
+ */
+export const traverseJson = <A, I, F, FI>(
+  resource: Resource.Resource<A, I, F, FI>,
+  options: TraverseOptions<F> = {}
+): Traversal.Traversal<JsonRecord> => encoded(traverse(resource, options), resource.record)

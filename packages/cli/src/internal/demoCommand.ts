@@ -6,14 +6,15 @@ import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
+import * as Sync from "@vppkit/sync/Sync"
 import Table from "cli-table3"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
-import * as Sync from "../Sync.js"
 import { globalOptions } from "./globals.js"
 import { openDatabase } from "./syncCommand.js"
+import * as SyncOutput from "./syncOutput.js"
 import { survivableFaults } from "./mockServerCommand.js"
 import { count, seconds } from "./progress.js"
 import * as Verify from "./verify.js"
@@ -100,7 +101,7 @@ export const demoCommand = Command.make("demo", options, (flags) =>
         const before = yield* client.stats
         const log = (yield* simulator.log).length
         const started = Date.now()
-        const summaries = yield* Sync.run({ resources: Resources.all, full, concurrency: 5, quiet: flags.quiet }).pipe(
+        const summaries = yield* Sync.run({ resources: Resources.all.map((resource) => resource.descriptor), full, concurrency: 5, ...SyncOutput.hooks({ quiet: flags.quiet }) }).pipe(
           Effect.provide(database),
           Effect.provideService(VppClient.VppClient, client)
         )

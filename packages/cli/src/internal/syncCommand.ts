@@ -7,6 +7,9 @@ import * as SqlError from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as Sync from "@vppkit/sync/Sync"
+import type * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Console from "effect/Console"
@@ -17,9 +20,9 @@ import * as Option from "effect/Option"
 import * as ExitCode from "../ExitCode.js"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
-import * as Sync from "../Sync.js"
 import { createPrivateDatabaseFile } from "./privateFile.js"
 import * as SyncLock from "./syncLock.js"
+import * as SyncOutput from "./syncOutput.js"
 import {
   applyRateLimit,
   type Globals,
@@ -159,16 +162,21 @@ const describeSqlError = (error: SqlError.SqlError): string => {
 }
 
 /**
- * Opens the database (WAL journal) for the scope; a new database file is created with mode 0600. better-sqlite3
- * throws when a file cannot be opened or is not a database; that arrives as a defect of the layer and becomes a
- * one-line command error.
+ * Opens the database (WAL journal) for the scope, with the sync store over it (its migrations run); a new
+ * database file is created with mode 0600. better-sqlite3 throws when a file cannot be opened or is not a
+ * database; that arrives as a defect of the layer and becomes a one-line command error, as does a failed
+ * migration.
  */
 export const openDatabase = (db: string) =>
   createPrivateDatabaseFile(db).pipe(
-    Effect.zipRight(Layer.build(SqliteClient.layer({ filename: db }))),
+    Effect.zipRight(Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db }))))),
     Effect.catchAllCause((cause) => {
       const failure = Cause.squash(cause)
-      const message = failure instanceof Error ? firstLine(failure.message) : String(failure)
+      const message = isSqlError(failure)
+        ? describeSqlError(failure)
+        : failure instanceof Error
+        ? firstLine(failure.message)
+        : String(failure)
       return new CommandError({ message: `cannot open the database ${db}: ${message}` })
     })
   )
@@ -233,7 +241,7 @@ const run = (
       effect: Effect.Effect<
         A,
         VppError.VppError | SqlError.SqlError | Sync.OrganisationMismatchError,
-        VppClient.VppClient | SqlClient.SqlClient
+        VppClient.VppClient | SyncStore.SyncStore | SqlClient.SqlClient
       >
     ) =>
       effect.pipe(
@@ -251,10 +259,10 @@ const run = (
     yield* withDatabase(Sync.checkOrganisation)
     yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
     yield* withDatabase(Sync.run({
-      resources: selected,
+      resources: selected.map((resource) => resource.descriptor),
       full,
       concurrency,
-      quiet: globals.quiet,
+      ...SyncOutput.hooks({ quiet: globals.quiet }),
       onSummary: (summary) => Effect.sync(() => summaries.push(summary))
     }))
     const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)

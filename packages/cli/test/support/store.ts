@@ -1,4 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -6,7 +8,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as Resources from "../../src/Resources.js"
 import * as Verify from "../../src/internal/verify.js"
-import * as Store from "../../src/Store.js"
 
 /** A temporary directory, removed with the scope. */
 export const tempDir = Effect.acquireRelease(
@@ -36,7 +37,7 @@ export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resou
 export const compare = (simulator: Simulator.Service, resource: Resources.Resource) =>
   Effect.gen(function*() {
     const server = byKey(resource, yield* serverRecords(simulator, resource))
-    const stored = new Map((yield* Store.rows(resource)).map(({ key, record }) => [key, canonical(resource, record)]))
+    const stored = new Map((yield* SyncStore.rows(resource.descriptor)).map(({ key, record }) => [key, canonical(resource, record)]))
     const missing = [...server.keys()].filter((key) => !stored.has(key))
     const extra = [...stored.keys()].filter((key) => !server.has(key))
     const different = [...server.keys()].filter((key) => stored.has(key) && stored.get(key) !== server.get(key))
@@ -48,8 +49,8 @@ export const snapshot = (resources: ReadonlyArray<Resources.Resource>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const tables: Record<string, unknown> = {}
-    for (const resource of resources) tables[resource.name] = yield* Store.rows(resource)
-    tables["sync_state"] = yield* sql`SELECT * FROM ${sql(Store.stateTable)} WHERE ${
+    for (const resource of resources) tables[resource.name] = yield* SyncStore.rows(resource.descriptor)
+    tables["sync_state"] = yield* sql`SELECT * FROM ${sql(SqlSyncStore.stateTable)} WHERE ${
       sql.in("resource", resources.map((r) => r.name))
     } ORDER BY ${sql("resource")}`
     return tables

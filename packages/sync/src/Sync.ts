@@ -1,5 +1,5 @@
 /**
- * Syncs resources into the {@link Store}: one after another, each in ONE transaction that holds all its record
+ * Syncs resources into the {@link SyncStore.SyncStore}: one after another, each in ONE transaction that holds all its record
  * writes and its `sync_state` row, so a failure or an interruption rolls that resource back to its previous
  * committed state — nothing committed is lost, and a checkpoint never runs ahead of the records it covers.
  * A resource that fails does not undo the ones synced before it.
@@ -18,41 +18,71 @@
  * Apple's `uId` of the library (v2 responses carry it). A token of another organisation, or another server, is
  * refused before its first request; a response of another library (`uId`) before anything of it is written.
  *
+ * Nothing is printed here: a caller follows a run through its hooks ({@link Options}): a progress per resource,
+ * notices, and each resource's summary.
+ *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
+import type * as Resource from "@vppkit/core/Resource"
+import * as Resources from "@vppkit/core/Resources"
 import type * as Traversal from "@vppkit/core/Traversal"
 import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
-import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Progress from "./internal/progress.js"
-import * as Resources from "./Resources.js"
-import * as Store from "./Store.js"
+import type * as Scope from "effect/Scope"
+import * as SyncStore from "./SyncStore.js"
+
+/**
+ * What a caller follows of one resource's run (a progress bar, say): each page once it is written in the
+ * resource's transaction, and the summary once the transaction committed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly page: (page: Traversal.Page<SyncStore.JsonRecord>) => Effect.Effect<void>
+  readonly finish: (summary: Summary) => Effect.Effect<void>
+}
+
+/**
+ * Something a run tells its caller that is not a summary: a resource that fell back to a full run because the
+ * server refused its checkpoint, a resource rolled back by a failure or by an interruption.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Notice =
+  | {
+    readonly _tag: "CheckpointRefused"
+    readonly resource: string
+    readonly error: VppError.CheckpointUnusableError
+  }
+  | { readonly _tag: "NotSynced"; readonly resource: string }
+  | { readonly _tag: "Interrupted"; readonly resource: string }
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** The resources to sync, in this order (default: every resource). */
-  readonly resources?: ReadonlyArray<Resources.Resource>
+export interface Options<R = never> {
+  /** The resources to sync, in this order (default: every resource of `@vppkit/core/Resources`). */
+  readonly resources?: ReadonlyArray<Resource.Any> | undefined
   /** A full run for every resource, even where a checkpoint allows an incremental one. */
-  readonly full?: boolean
-  /** Requests in flight at once, 1..5 (default 5). */
-  readonly concurrency?: number
+  readonly full?: boolean | undefined
+  /** Requests in flight at once, 1..5 (default 5); legacy services are walked in parallel batches above 1. */
+  readonly concurrency?: number | undefined
   /** Passes of a page-index traversal until one is consistent (default 3). */
-  readonly retraverse?: number
-  /** No progress, notices or summaries on stderr (default false). */
-  readonly quiet?: boolean
-  /** Draw progress bars (default: whether stderr is a terminal). */
-  readonly interactive?: boolean
+  readonly retraverse?: number | undefined
+  /** Called as each resource's run starts, in its scope: what follows its pages and its summary. */
+  readonly progress?: ((resource: Resource.Any) => Effect.Effect<Progress, never, R | Scope.Scope>) | undefined
+  /** Called with each {@link Notice}. */
+  readonly onNotice?: ((notice: Notice) => Effect.Effect<void, never, R>) | undefined
   /** Called with each resource's summary once its transaction committed. */
-  readonly onSummary?: (summary: Summary) => Effect.Effect<void>
+  readonly onSummary?: ((summary: Summary) => Effect.Effect<void, never, R>) | undefined
 }
 
 /**
@@ -62,7 +92,7 @@ export interface Options {
  * @category models
  */
 export interface Summary {
-  readonly resource: Resources.Name
+  readonly resource: string
   readonly mode: "full" | "incremental"
   /**
    * Why a run was full: `first` (no checkpoint yet), `forced` (`full: true`), `no-incremental` (the API has
@@ -95,7 +125,7 @@ export interface Summary {
  * @since 0.1.0
  * @category models
  */
-export const filtersOf = (resource: Resources.Resource): Readonly<Record<string, unknown>> => resource.syncFilters
+export const filtersOf = <F>(resource: Resource.Resource<any, any, F, any>): F => resource.syncFilters
 
 /**
  * The database holds the records of another organisation (or of another server, or library) than the one the
@@ -106,9 +136,9 @@ export const filtersOf = (resource: Resources.Resource): Readonly<Record<string,
  */
 export class OrganisationMismatchError extends Data.TaggedError("OrganisationMismatchError")<{
   /** The organisation the database holds. */
-  readonly recorded: Store.Organisation
+  readonly recorded: SyncStore.Organisation
   /** The organisation of the sToken (and of the base URL); its `uId` when a response brought one. */
-  readonly presented: Store.Organisation
+  readonly presented: SyncStore.Organisation
 }> {
   override get message(): string {
     return `the database holds the records of ${show(this.recorded)}, the sToken is of ${
@@ -117,7 +147,7 @@ export class OrganisationMismatchError extends Data.TaggedError("OrganisationMis
   }
 }
 
-const show = (organisation: Store.Organisation) =>
+const show = (organisation: SyncStore.Organisation) =>
   `"${organisation.orgName}" (${organisation.uId !== undefined ? `uId ${organisation.uId}, ` : ""}${organisation.baseUrl})`
 
 /**
@@ -129,13 +159,12 @@ const show = (organisation: Store.Organisation) =>
  * @category running
  */
 export const checkOrganisation: Effect.Effect<
-  Store.Organisation | undefined,
+  SyncStore.Organisation | undefined,
   OrganisationMismatchError | SqlError.SqlError,
-  VppClient.VppClient | SqlClient.SqlClient
+  VppClient.VppClient | SyncStore.SyncStore
 > = Effect.gen(function*() {
   const client = yield* VppClient.VppClient
-  yield* Store.ensureSchema([])
-  const recorded = Option.getOrUndefined(yield* Store.readOrganisation)
+  const recorded = Option.getOrUndefined(yield* SyncStore.readOrganisation)
   if (recorded !== undefined && (recorded.orgName !== client.token.orgName || recorded.baseUrl !== client.baseUrl)) {
     return yield* new OrganisationMismatchError({
       recorded,
@@ -150,14 +179,14 @@ export const checkOrganisation: Effect.Effect<
  * for a database that has none yet, as the first response that carries one says.
  */
 interface Guard {
-  readonly organisation: () => Store.Organisation
+  readonly organisation: () => SyncStore.Organisation
   /** Fails on a page of another library than the database's, before it is written. */
   readonly check: (page: Traversal.Page<unknown>) => Effect.Effect<void, OrganisationMismatchError>
 }
 
-const makeGuard = (recorded: Store.Organisation | undefined, client: VppClient.Service): Guard => {
+const makeGuard = (recorded: SyncStore.Organisation | undefined, client: VppClient.Service): Guard => {
   let uId = recorded?.uId
-  const organisation = (): Store.Organisation => ({ orgName: client.token.orgName, baseUrl: client.baseUrl, uId })
+  const organisation = (): SyncStore.Organisation => ({ orgName: client.token.orgName, baseUrl: client.baseUrl, uId })
   return {
     organisation,
     check: (page) =>
@@ -178,31 +207,31 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).
 
 /**
  * Syncs the resources one after another and answers one summary per resource. On a failure the resources
- * before it stay committed (their summaries were printed) and the failing one is rolled back. A database of
+ * before it stay committed (their summaries went to `onSummary`) and the failing one is rolled back. A database of
  * another organisation is refused ({@link checkOrganisation}, then each page's `uId`).
  *
  * @since 0.1.0
  * @category running
  */
-export const run = (
-  options: Options = {}
+export const run = <R = never>(
+  options: Options<R> = {}
 ): Effect.Effect<
   ReadonlyArray<Summary>,
   VppError.VppError | SqlError.SqlError | OrganisationMismatchError,
-  VppClient.VppClient | SqlClient.SqlClient
+  VppClient.VppClient | SyncStore.SyncStore | R
 > =>
   Effect.gen(function*() {
     const resources = options.resources ?? Resources.all
-    const notice = (line: string) => options.quiet === true ? Effect.void : Console.error(line)
+    const notice = (notice: Notice) => options.onNotice === undefined ? Effect.void : options.onNotice(notice)
     const guard = makeGuard(yield* checkOrganisation, yield* VppClient.VppClient)
-    yield* Store.ensureSchema(resources)
+    yield* SyncStore.ensureResources(resources)
     const summaries: Array<Summary> = []
     for (const resource of resources) {
       const summary = yield* syncResource(resource, options, guard).pipe(
         Effect.tapError((error) =>
-          error._tag === "OrganisationMismatchError" ? Effect.void : notice(`${resource.name}: not synced (its previous sync is kept)`)
+          error._tag === "OrganisationMismatchError" ? Effect.void : notice({ _tag: "NotSynced", resource: resource.name })
         ),
-        Effect.onInterrupt(() => notice(`${resource.name}: interrupted, rolled back (its previous sync is kept)`))
+        Effect.onInterrupt(() => notice({ _tag: "Interrupted", resource: resource.name }))
       )
       summaries.push(summary)
       if (options.onSummary !== undefined) yield* options.onSummary(summary)
@@ -210,17 +239,16 @@ export const run = (
     return summaries
   }).pipe(Effect.withSpan("Sync.run"))
 
-const syncResource = (resource: Resources.Resource, options: Options, guard: Guard) =>
+/** What follows a resource's run when the caller follows none. */
+const silent: Progress = { page: () => Effect.void, finish: () => Effect.void }
+
+const syncResource = <R>(resource: Resource.Any, options: Options<R>, guard: Guard) =>
   Effect.gen(function*() {
-    const quiet = options.quiet === true
     const started = yield* Clock.currentTimeMillis
-    const previous = Option.getOrUndefined(yield* Store.readState(resource.name))
-    const progress = yield* Progress.make({
-      label: resource.name,
-      quiet,
-      ...(options.interactive !== undefined ? { interactive: options.interactive } : {})
-    })
-    const checkpoint = resource.checkpointField !== undefined && previous?.checkpointField === resource.checkpointField
+    const previous = Option.getOrUndefined(yield* SyncStore.readState(resource.name))
+    const progress = options.progress === undefined ? silent : yield* options.progress(resource)
+    const checkpointField = resource.delta?.checkpoint
+    const checkpoint = checkpointField !== undefined && previous?.checkpointField === checkpointField
       ? previous.checkpoint
       : undefined
     let result: Omit<Summary, "millis">
@@ -229,9 +257,9 @@ const syncResource = (resource: Resources.Resource, options: Options, guard: Gua
         Effect.map(Option.some),
         Effect.catchTag("CheckpointUnusableError", (error) =>
           Effect.as(
-            quiet ? Effect.void : Console.error(`${resource.name}: the server no longer accepts the checkpoint (${
-              error.errorNumber ?? `HTTP ${error.status}`
-            }): syncing in full`),
+            options.onNotice === undefined
+              ? Effect.void
+              : options.onNotice({ _tag: "CheckpointRefused", resource: resource.name, error }),
             Option.none()
           ))
       )
@@ -239,7 +267,7 @@ const syncResource = (resource: Resources.Resource, options: Options, guard: Gua
         ? delta.value
         : yield* full(resource, previous, options, progress, guard, "checkpoint-unusable")
     } else {
-      const reason = resource.checkpointField === undefined
+      const reason = checkpointField === undefined
         ? "no-incremental"
         : options.full === true && checkpoint !== undefined
         ? "forced"
@@ -247,15 +275,20 @@ const syncResource = (resource: Resources.Resource, options: Options, guard: Gua
       result = yield* full(resource, previous, options, progress, guard, reason)
     }
     const summary: Summary = { ...result, millis: (yield* Clock.currentTimeMillis) - started }
-    yield* progress.finish(describe(summary))
+    yield* progress.finish(summary)
     return summary
   }).pipe(Effect.scoped, Effect.withSpan("Sync.resource", { attributes: { resource: resource.name } }))
 
-const traversalInput = (resource: Resources.Resource, options: Options, since?: string): Resources.TraversalInput => ({
-  filters: filtersOf(resource),
-  concurrency: VppClient.clampConcurrency(options.concurrency),
-  ...(since !== undefined ? { since } : {})
-})
+/** A traversal of the resource's records as Apple's JSON has them, with the filters a sync asks for. */
+const traverse = <R>(resource: Resource.Any, options: Options<R>, since?: string) => {
+  const concurrency = VppClient.clampConcurrency(options.concurrency)
+  return Resources.traverseJson(resource, {
+    filters: filtersOf(resource),
+    concurrency,
+    ...(since !== undefined ? { since } : {}),
+    ...(resource.family === "legacy" ? { mode: concurrency > 1 ? "parallel" : "sequential" } : {})
+  })
+}
 
 /**
  * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
@@ -263,13 +296,13 @@ const traversalInput = (resource: Resources.Resource, options: Options, since?: 
  * has still upserted current records; `onPass` runs before each pass. Answers the last pass's outcome with the
  * retries and passes of all of them.
  */
-const streamPasses = (
-  traversal: Traversal.Traversal<Resources.JsonRecord>,
-  options: Options,
-  onPass: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>,
+const streamPasses = <R>(
+  traversal: Traversal.Traversal<SyncStore.JsonRecord>,
+  options: Options<R>,
+  onPass: Effect.Effect<void, SqlError.SqlError, SyncStore.SyncStore>,
   onPage: (
-    page: Traversal.Page<Resources.JsonRecord>
-  ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SqlClient.SqlClient>
+    page: Traversal.Page<SyncStore.JsonRecord>
+  ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SyncStore.SyncStore>
 ) =>
   Effect.gen(function*() {
     const maxPasses = Math.max(1, options.retraverse ?? 3)
@@ -294,11 +327,11 @@ const fromOutcome = (outcome: Traversal.Outcome) => ({
   tokenExpiresAt: outcome.tokenExpiresAt
 })
 
-const full = (
-  resource: Resources.Resource,
-  previous: Store.State | undefined,
-  options: Options,
-  progress: Progress.Progress,
+const full = <R>(
+  resource: Resource.Any,
+  previous: SyncStore.State | undefined,
+  options: Options<R>,
+  progress: Progress,
   guard: Guard,
   reason: NonNullable<Summary["reason"]>
 ) =>
@@ -307,24 +340,24 @@ const full = (
     // empty as it started, since then it holds nothing the pass did not deliver.
     let recorded = false
     const outcome = yield* streamPasses(
-      resource.traverse(traversalInput(resource, options)),
+      traverse(resource, options),
       options,
-      Effect.map(Store.startPass(resource), (record) => void (recorded = record)),
+      Effect.map(SyncStore.startPass(resource), (record) => void (recorded = record)),
       (page) =>
         guard.check(page).pipe(
-          Effect.zipRight(Store.upsert(resource, page.records, { seen: recorded })),
+          Effect.zipRight(SyncStore.upsert(resource, page.records, { seen: recorded })),
           Effect.zipRight(progress.page(page))
         )
     )
     const consistent = outcome.consistency === "consistent"
     // A drifted pass may have missed records that shifted between live pages: deleting what it did not see
     // could delete live records. Its deletions wait for the next consistent full pass.
-    const { deleted, rows } = yield* Store.finishPass(resource, { recorded, reconcile: consistent })
+    const { deleted, rows } = yield* SyncStore.finishPass(resource, { recorded, reconcile: consistent })
     // The checkpoint of a consistent pass covers exactly what was written. A drifted pass's checkpoint does not
     // (a record written before the pass began can shift out of the pages read and no delta from that checkpoint
     // would bring it), so the previous checkpoint is kept: every record it does not cover is still in the table,
     // and the next delta from it fetches everything written since. After a 9721 there is none to keep.
-    const next = resource.checkpointField === undefined
+    const next = resource.delta === undefined
       ? undefined
       : consistent
       ? outcome.checkpoint
@@ -346,21 +379,21 @@ const full = (
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
-const incremental = (
-  resource: Resources.Resource,
-  previous: Store.State,
+const incremental = <R>(
+  resource: Resource.Any,
+  previous: SyncStore.State,
   checkpoint: string,
-  options: Options,
-  progress: Progress.Progress,
+  options: Options<R>,
+  progress: Progress,
   guard: Guard
 ) =>
   Effect.gen(function*() {
-    let retired: Array<Resources.JsonRecord> = []
+    let retired: Array<SyncStore.JsonRecord> = []
     let notRetired = new Set<string>()
     // Rows added to the table by every pass (they stay when a pass drifts and another follows).
     let inserted = 0
     const outcome = yield* streamPasses(
-      resource.traverse(traversalInput(resource, options, checkpoint)),
+      traverse(resource, options, checkpoint),
       options,
       Effect.sync(() => {
         retired = []
@@ -375,7 +408,7 @@ const incremental = (
             else notRetired.add(String(record["clientUserId"]))
           }
         }
-        inserted += (yield* Store.upsert(resource, page.records, { countInserted: true })) ?? 0
+        inserted += (yield* SyncStore.upsert(resource, page.records, { countInserted: true })) ?? 0
         yield* progress.page(page)
       })
     )
@@ -383,7 +416,7 @@ const incremental = (
     // unless the delta also holds a non-retired entry of that clientUserId (then that one replaced it).
     let deleted = 0
     for (const record of retired) {
-      if (!notRetired.has(String(record["clientUserId"]))) deleted += yield* Store.removeRetiredUser(resource, record)
+      if (!notRetired.has(String(record["clientUserId"]))) deleted += yield* SyncStore.removeRetiredUser(resource, record)
     }
     const consistent = outcome.consistency === "consistent"
     // Only a consistent delta's checkpoint is stored. Under live pages a record written before the delta began
@@ -412,18 +445,18 @@ const incremental = (
  * `last_full_sync_at` moves only when the pass was a full one that reconciled deletions.
  */
 const writeState = (
-  resource: Resources.Resource,
+  resource: Resource.Any,
   checkpoint: string | undefined,
   consistency: "consistent" | "drifted",
   rows: number,
-  organisation: Store.Organisation,
+  organisation: SyncStore.Organisation,
   fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
 ) =>
   Effect.gen(function*() {
     const now = yield* isoNow
-    yield* Store.writeState({
+    yield* SyncStore.writeState({
       resource: resource.name,
-      checkpointField: resource.checkpointField,
+      checkpointField: resource.delta?.checkpoint,
       checkpoint,
       consistency,
       records: rows,
@@ -434,30 +467,4 @@ const writeState = (
   })
 
 const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
-
-const plural = (n: number, one: string, many = `${one}s`) => `${Progress.count(n)} ${n === 1 ? one : many}`
-
-/**
- * The one-line summary of a run, e.g. `assignments: full, 12,345 records (3 deleted), 25 pages, 4 retries,
- * consistent, 2.1 s`. A full run of a resource with deltas none of whose passes was consistent stored no
- * checkpoint, so the next run is full again: its line says so.
- *
- * @since 0.1.0
- * @category formatting
- */
-export const describe = (summary: Summary): string => {
-  const mode = summary.reason === "checkpoint-unusable" ? "full (the checkpoint was refused)" : summary.mode
-  const deleted = summary.deleted > 0 ? ` (${Progress.count(summary.deleted)} deleted)` : ""
-  const consistency = summary.consistency === "consistent"
-    ? "consistent"
-    : summary.mode === "full" && summary.checkpoint === "none" && summary.reason !== "no-incremental"
-    ? "drifted: no checkpoint stored: the data kept changing; the next run is full again"
-    : summary.mode === "full"
-    ? "drifted: deletions reconciled by the next consistent full sync"
-    : "drifted: checkpoint kept, the next run fetches this delta again"
-  const passes = summary.passes > 1 ? `, ${summary.passes} passes` : ""
-  return `${summary.resource}: ${mode}, ${plural(summary.records, "record")}${deleted}, ${plural(summary.pages, "page")}, ${
-    plural(summary.retries, "retry", "retries")
-  }${passes}, ${consistency}, ${Progress.seconds(summary.millis)}`
-}
+  Effect.flatMap(SyncStore.SyncStore, (store) => store.transaction(effect))

@@ -1,8 +1,8 @@
-import type * as Traversal from "@vppkit/core/Traversal"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
 import type { JsonRecord } from "../Resources.js"
+import type * as Traversal from "../Traversal.js"
 
 /**
  * Whether encoding with `schema` gives back, for any value it decoded, an equal value: true when the schema has

@@ -1,8 +1,10 @@
 /**
- * The sync store: one table per resource, keyed by the record's natural key, with a column per documented
- * field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it was
- * last synced, and the organisation synced). Tables made by an earlier version gain the columns they lack.
- * Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
+ * The {@link SyncStore.SyncStore} over SQL: one table per resource, keyed by the record's natural key, with a
+ * column per field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it
+ * was last synced, and the organisation synced). `sync_state` is created and evolved by numbered migrations
+ * (`@effect/sql/Migrator`, recorded in {@link migrationsTable}), run when the layer is built; a resource's table
+ * derives from its descriptor, so {@link SyncStore.Service.ensureResources} creates it, adds the columns a newer
+ * record schema has and its indexes. Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
  * NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
  * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
  *
@@ -14,11 +16,36 @@
  *
  * @since 0.1.0
  */
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
+import * as Resource from "@vppkit/core/Resource"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Resources from "./Resources.js"
+import * as SyncStore from "./SyncStore.js"
+
+type JsonRecord = SyncStore.JsonRecord
+type Organisation = SyncStore.Organisation
+type State = SyncStore.State
+
+/** What the statements need of a resource, derived once from its descriptor. */
+interface Table {
+  readonly table: string
+  readonly fields: ReadonlyArray<Resource.Field>
+  readonly key: (record: JsonRecord) => string
+}
+
+const tableCache = new WeakMap<Resource.Any, Table>()
+
+const tableOf = (resource: Resource.Any): Table => {
+  let table = tableCache.get(resource)
+  if (table === undefined) {
+    table = { table: SyncStore.tableName(resource), fields: Resource.columns(resource), key: (record) => resource.key(record) }
+    tableCache.set(resource, table)
+  }
+  return table
+}
 
 /**
  * The column that holds a record's natural key (the table's primary key).
@@ -36,45 +63,7 @@ export const keyColumn = "natural_key"
  */
 export const stateTable = "sync_state"
 
-/**
- * The organisation a database holds the records of, as `sync_state` records it: the token's `orgName`, the
- * base URL synced from, and Apple's `uId` of the library (from v2 responses; `undefined` until one arrived).
- * Never the sToken.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Organisation {
-  readonly orgName: string
-  readonly baseUrl: string
-  readonly uId: string | undefined
-}
-
-/**
- * One row of `sync_state`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface State {
-  readonly resource: Resources.Name
-  /** `versionId` or `sinceModifiedToken`; `undefined` for a resource without an incremental query. */
-  readonly checkpointField: string | undefined
-  /** What the next incremental run passes as its "since" value; `undefined`: the next run is full. */
-  readonly checkpoint: string | undefined
-  /** Whether the last run's pass was consistent. */
-  readonly consistency: "consistent" | "drifted"
-  /** Rows in the resource's table after the last run. */
-  readonly records: number
-  /** When the last full run whose pass was consistent (so deletions were reconciled) committed (ISO 8601). */
-  readonly lastFullSyncAt: string | undefined
-  /** When the last run committed (ISO 8601). */
-  readonly lastSyncAt: string
-  /** The organisation the run synced (absent in rows written before vppkit recorded it). */
-  readonly organisation?: Organisation | undefined
-}
-
-const sqlType = (type: Resources.Field["type"]): string => {
+const sqlType = (type: Resource.Field["type"]): string => {
   switch (type) {
     case "text":
     case "json":
@@ -94,7 +83,7 @@ const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"
 /** A table's columns after its primary key: name and SQL type. */
 type Columns = ReadonlyArray<readonly [name: string, type: string]>
 
-const resourceColumns = (resource: Resources.Resource): Columns =>
+const resourceColumns = (resource: Table): Columns =>
   resource.fields.map((field) => [field.name, sqlType(field.type)] as const)
 
 /**
@@ -103,7 +92,9 @@ const resourceColumns = (resource: Resources.Resource): Columns =>
  * @since 0.1.0
  * @category schema
  */
-export const createTableSql = (resource: Resources.Resource): string =>
+export const createTableSql = (descriptor: Resource.Any): string => createTable(tableOf(descriptor))
+
+const createTable = (resource: Table): string =>
   `CREATE TABLE IF NOT EXISTS ${quote(resource.table)} (${
     [`${quote(keyColumn)} TEXT PRIMARY KEY`, ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`)]
       .join(", ")
@@ -173,32 +164,60 @@ export const indexedColumns: ReadonlyArray<string> = ["adamId", "clientUserId", 
  * @since 0.1.0
  * @category schema
  */
-export const createIndexesSql = (resource: Resources.Resource): ReadonlyArray<string> =>
+export const createIndexesSql = (descriptor: Resource.Any): ReadonlyArray<string> => createIndexes(tableOf(descriptor))
+
+const createIndexes = (resource: Table): ReadonlyArray<string> =>
   resource.fields.filter((field) => indexedColumns.includes(field.name)).map((field) =>
     `CREATE INDEX IF NOT EXISTS ${quote(`${resource.table}_${field.name}`)} ON ${quote(resource.table)} (${quote(field.name)})`
   )
 
 /**
- * Creates `sync_state` and the tables of the resources, when missing, adds the columns that tables made by an
- * earlier version lack, so a database keeps working across versions, and the indexes they lack.
+ * The table that records which migrations ran (kept apart from an application's own migrations).
  *
  * @since 0.1.0
  * @category schema
  */
-export const ensureSchema: (
-  resources: ReadonlyArray<Resources.Resource>
-) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.ensureSchema")(
-  function*(resources: ReadonlyArray<Resources.Resource>) {
+export const migrationsTable = "vppkit_sync_migrations"
+
+/**
+ * The migrations of the store's own tables, in order. A database made before there were migrations has no
+ * {@link migrationsTable}, so each of them runs on it too: each brings what it finds to its shape.
+ */
+const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {
+  // sync_state, and the columns a sync_state made before vppkit recorded the organisation lacks.
+  "0001_sync_state": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(createStateTableSql)
     yield* addMissingColumns(stateTable, stateColumns)
-    for (const resource of resources) {
-      yield* sql.unsafe(createTableSql(resource))
-      yield* addMissingColumns(resource.table, resourceColumns(resource))
-      for (const statement of createIndexesSql(resource)) yield* sql.unsafe(statement)
-    }
-  }
+  })
+}
+
+/**
+ * Runs the migrations the database has not run yet; answers the ones it ran (`[id, name]`).
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const migrate: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient
+> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
+  Effect.withSpan("SqlSyncStore.migrate")
 )
+
+/**
+ * Creates the tables of the resources when missing, adds the columns a table made from an earlier record schema
+ * lacks, so a database keeps working across versions, and the indexes it lacks.
+ */
+const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(resources: ReadonlyArray<Resource.Any>) {
+  const sql = yield* SqlClient.SqlClient
+  for (const resource of resources.map(tableOf)) {
+    yield* sql.unsafe(createTable(resource))
+    yield* addMissingColumns(resource.table, resourceColumns(resource))
+    for (const statement of createIndexes(resource)) yield* sql.unsafe(statement)
+  }
+})
 
 /**
  * The value a column holds for a field of a record.
@@ -206,7 +225,7 @@ export const ensureSchema: (
  * @since 0.1.0
  * @category encoding
  */
-export const toColumn = (field: Resources.Field, value: unknown): string | number | bigint | null => {
+export const toColumn = (field: Resource.Field, value: unknown): string | number | bigint | null => {
   if (value === undefined || value === null) return null
   switch (field.type) {
     case "json":
@@ -231,7 +250,7 @@ export const toColumn = (field: Resources.Field, value: unknown): string | numbe
  * @since 0.1.0
  * @category encoding
  */
-export const fromColumn = (field: Resources.Field, value: unknown): unknown => {
+export const fromColumn = (field: Resource.Field, value: unknown): unknown => {
   if (value === undefined || value === null) return undefined
   switch (field.type) {
     case "json":
@@ -279,7 +298,7 @@ const cachedText = (key: string, make: () => string): string => {
 }
 
 /** `INSERT INTO t (natural_key, …fields) VALUES (…), … ON CONFLICT (natural_key) DO UPDATE SET …` for `rows` rows. */
-const upsertText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+const upsertText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
     const columns = [keyColumn, ...resource.fields.map((field) => field.name)]
     const update = resource.fields.length === 0
@@ -296,7 +315,7 @@ const seenText = (seen: string, rows: number, placeholders: Placeholders): strin
     `INSERT INTO ${seen} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
 /** `SELECT COUNT(*) AS n FROM t WHERE natural_key IN (…)` for `rows` keys. */
-const existingText = (resource: Resources.Resource, rows: number, placeholders: Placeholders): string =>
+const existingText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`existing\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () =>
     `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} IN ${
       valuesText(1, rows, placeholders)
@@ -316,15 +335,15 @@ const existingText = (resource: Resources.Resource, rows: number, placeholders: 
  * @since 0.1.0
  * @category writes
  */
-export const upsert: (
-  resource: Resources.Resource,
-  records: ReadonlyArray<Resources.JsonRecord>,
-  options?: { readonly seen?: boolean; readonly countInserted?: boolean }
-) => Effect.Effect<number | undefined, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.upsert")(
+const upsert: (
+  resource: Table,
+  records: ReadonlyArray<JsonRecord>,
+  options?: { readonly seen?: boolean | undefined; readonly countInserted?: boolean | undefined }
+) => Effect.Effect<number | undefined, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.upsert")(
   function*(
-    resource: Resources.Resource,
-    records: ReadonlyArray<Resources.JsonRecord>,
-    options?: { readonly seen?: boolean; readonly countInserted?: boolean }
+    resource: Table,
+    records: ReadonlyArray<JsonRecord>,
+    options?: { readonly seen?: boolean | undefined; readonly countInserted?: boolean | undefined }
   ) {
     const countInserted = options?.countInserted === true
     if (records.length === 0) return countInserted ? 0 : undefined
@@ -385,10 +404,10 @@ export const upsert: (
  * @since 0.1.0
  * @category reads
  */
-export const keys: (
-  resource: Resources.Resource
-) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.keys")(
-  function*(resource: Resources.Resource) {
+const keys: (
+  resource: Table
+) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.keys")(
+  function*(resource: Table) {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)}`
     return rows.map((row) => row.natural_key)
@@ -418,10 +437,10 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * @since 0.1.0
  * @category writes
  */
-export const startPass: (
-  resource: Resources.Resource
-) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.startPass")(
-  function*(resource: Resources.Resource) {
+const startPass: (
+  resource: Table
+) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.startPass")(
+  function*(resource: Table) {
     const sql = yield* SqlClient.SqlClient
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`
     if (any.length === 0) {
@@ -446,12 +465,12 @@ const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP T
  * @since 0.1.0
  * @category writes
  */
-export const finishPass: (
-  resource: Resources.Resource,
+const finishPass: (
+  resource: Table,
   pass: { readonly recorded: boolean; readonly reconcile: boolean }
 ) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
-  .fn("Store.finishPass")(
-    function*(resource: Resources.Resource, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+  .fn("SqlSyncStore.finishPass")(
+    function*(resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
       const rows = yield* count(resource)
       if (!pass.recorded) return { rows, deleted: 0 }
       const sql = yield* SqlClient.SqlClient
@@ -482,11 +501,11 @@ export const finishPass: (
  * @since 0.1.0
  * @category writes
  */
-export const removeRetiredUser: (
-  resource: Resources.Resource,
-  retired: Resources.JsonRecord
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.removeRetiredUser")(
-  function*(resource: Resources.Resource, retired: Resources.JsonRecord) {
+const removeRetiredUser: (
+  resource: Table,
+  retired: JsonRecord
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.removeRetiredUser")(
+  function*(resource: Table, retired: JsonRecord) {
     const sql = yield* SqlClient.SqlClient
     const clientUserId = retired["clientUserId"]
     if (typeof clientUserId !== "string") return 0
@@ -520,10 +539,10 @@ const countRows = (table: string) =>
  * @since 0.1.0
  * @category reads
  */
-export const count: (
-  resource: Resources.Resource
-) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.count")(
-  function*(resource: Resources.Resource) {
+const count: (
+  resource: Table
+) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.count")(
+  function*(resource: Table) {
     return yield* countRows(resource.table)
   }
 )
@@ -535,13 +554,13 @@ export const count: (
  * @since 0.1.0
  * @category reads
  */
-export const rows: (
-  resource: Resources.Resource
+const rows: (
+  resource: Table
 ) => Effect.Effect<
-  ReadonlyArray<{ readonly key: string; readonly record: Resources.JsonRecord }>,
+  ReadonlyArray<{ readonly key: string; readonly record: JsonRecord }>,
   SqlError.SqlError,
   SqlClient.SqlClient
-> = Effect.fn("Store.rows")(function*(resource: Resources.Resource) {
+> = Effect.fn("SqlSyncStore.rows")(function*(resource: Table) {
   const sql = yield* SqlClient.SqlClient
   const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(resource.table)} ORDER BY ${sql(keyColumn)}`
   return found.map((row) => {
@@ -560,10 +579,10 @@ export const rows: (
  * @since 0.1.0
  * @category state
  */
-export const readState: (
-  resource: Resources.Name
-) => Effect.Effect<Option.Option<State>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("Store.readState")(
-  function*(resource: Resources.Name) {
+const readState: (
+  resource: string
+) => Effect.Effect<Option.Option<State>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.readState")(
+  function*(resource: string) {
     const sql = yield* SqlClient.SqlClient
     const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(stateTable)} WHERE ${sql("resource")} = ${resource}`
     const row = found[0]
@@ -588,8 +607,8 @@ export const readState: (
  * @since 0.1.0
  * @category state
  */
-export const writeState: (state: State) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn(
-  "Store.writeState"
+const writeState: (state: State) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn(
+  "SqlSyncStore.writeState"
 )(function*(state: State) {
   const sql = yield* SqlClient.SqlClient
   const row = {
@@ -629,7 +648,7 @@ const organisationOf = (row: Record<string, unknown>): { readonly organisation?:
  * @since 0.1.0
  * @category state
  */
-export const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError, SqlClient.SqlClient> = Effect
+const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError, SqlClient.SqlClient> = Effect
   .gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<Record<string, unknown>>`SELECT DISTINCT ${sql("org_name")}, ${sql("base_url")}, ${
@@ -642,4 +661,41 @@ export const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlErr
     const first = organisations[0]
     if (first === undefined) return Option.none()
     return Option.some({ ...first, uId: organisations.find((o) => o.uId !== undefined)?.uId })
-  }).pipe(Effect.withSpan("Store.readOrganisation"))
+  }).pipe(Effect.withSpan("SqlSyncStore.readOrganisation"))
+
+/**
+ * The store over the `SqlClient` in context: runs the migrations the database has not run yet, then answers the
+ * {@link SyncStore.Service} whose statements go through that client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* migrate
+    const using = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+    return SyncStore.SyncStore.of({
+      ensureResources: (resources) => using(ensureResources(resources)),
+      readState: (resource) => using(readState(resource)),
+      writeState: (state) => using(writeState(state)),
+      readOrganisation: using(readOrganisation),
+      upsert: (resource, records, options) => using(upsert(tableOf(resource), records, options)),
+      startPass: (resource) => using(startPass(tableOf(resource))),
+      finishPass: (resource, pass) => using(finishPass(tableOf(resource), pass)),
+      removeRetiredUser: (resource, retired) => using(removeRetiredUser(tableOf(resource), retired)),
+      count: (resource) => using(count(tableOf(resource))),
+      rows: (resource) => using(rows(tableOf(resource))),
+      keys: (resource) => using(keys(tableOf(resource))),
+      transaction: (effect) => sql.withTransaction(effect)
+    })
+  })
+
+/**
+ * The {@link SyncStore.SyncStore} over the `SqlClient` (SQLite or PostgreSQL); building it runs the migrations.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<SyncStore.SyncStore, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> = Layer
+  .effect(SyncStore.SyncStore, make)

@@ -1,0 +1,6 @@
+/**
+ * @since 0.1.0
+ */
+export * as SqlSyncStore from "./SqlSyncStore.js"
+export * as Sync from "./Sync.js"
+export * as SyncStore from "./SyncStore.js"

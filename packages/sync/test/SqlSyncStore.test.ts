@@ -1,0 +1,312 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Resource from "@vppkit/core/Resource"
+import * as Resources from "@vppkit/core/Resources"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as path from "node:path"
+import * as SqlSyncStore from "../src/SqlSyncStore.js"
+import * as SyncStore from "../src/SyncStore.js"
+import { tempDir } from "./support/store.js"
+
+const resource = (name: string): Resource.Any => Resources.byName(name)!
+
+/** A new SQLite file for the body, without the store. */
+const withSqlite = <A, E, R>(body: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(tempDir, (dir) => Effect.provide(body, SqliteClient.layer({ filename: path.join(dir, "store.sqlite") })))
+
+/** A new SQLite file and the sync store over it. */
+const withDatabase = <A, E, R>(body: Effect.Effect<A, E, R>) => withSqlite(Effect.provide(body, SqlSyncStore.layer))
+
+describe("SqlSyncStore", () => {
+  it("tables: quoted names, the natural key first, a column per documented field with a portable type", () => {
+    assert.strictEqual(
+      SqlSyncStore.createTableSql(resource("assets")),
+      "CREATE TABLE IF NOT EXISTS \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
+        "\"productType\" TEXT, \"assignedCount\" BIGINT, \"availableCount\" BIGINT, \"retiredCount\" BIGINT, \"totalCount\" BIGINT, " +
+        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT, \"unlimited\" INTEGER)"
+    )
+    assert.include(SqlSyncStore.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
+    assert.include(SqlSyncStore.createStateTableSql, "\"checkpoint\" TEXT NULL")
+  })
+
+  it.scopedLive("records round-trip: booleans as 0/1, arrays as JSON text, absent fields as NULL; a repeated key keeps the last", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      yield* SyncStore.ensureResources([assets])
+      const first = { adamId: "1", pricingParam: "STDQ", productType: "App", deviceAssignable: true, revocable: false, supportedPlatforms: ["iOS", "macOS"], totalCount: 3 }
+      const second = { ...first, totalCount: 4, assignedCount: 1 }
+      const book = { adamId: "2", pricingParam: "PLUS", productType: "Book", deviceAssignable: false, revocable: false, supportedPlatforms: [] }
+      yield* SyncStore.upsert(assets, [first, book, second])
+      const raw = yield* sql`SELECT * FROM ${sql("assets")} ORDER BY ${sql("natural_key")}`
+      assert.deepStrictEqual(raw[0], {
+        natural_key: "1:STDQ",
+        adamId: "1",
+        pricingParam: "STDQ",
+        productType: "App",
+        assignedCount: 1,
+        availableCount: null,
+        retiredCount: null,
+        totalCount: 4,
+        deviceAssignable: 1,
+        revocable: 0,
+        supportedPlatforms: "[\"iOS\",\"macOS\"]",
+        unlimited: null
+      })
+      assert.deepStrictEqual(yield* SyncStore.rows(assets), [
+        { key: "1:STDQ", record: second },
+        { key: "2:PLUS", record: book }
+      ])
+      yield* SyncStore.upsert(assets, [{ ...book, productType: "App" }])
+      assert.strictEqual(yield* SyncStore.count(assets), 2)
+    })))
+
+  it.scopedLive("a table written before a field existed gets its column, and keeps its rows", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      // the assets table as vppkit made it before the unlimited field
+      yield* sql.unsafe(SqlSyncStore.createTableSql(assets).replace(", \"unlimited\" INTEGER", ""))
+      yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
+      yield* SyncStore.ensureResources([assets])
+      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"assets"})`
+      assert.include(columns.map((column) => column.name), "unlimited")
+      yield* SyncStore.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
+      assert.deepStrictEqual(yield* SyncStore.rows(assets), [
+        { key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ", totalCount: 3 } },
+        { key: "2:STDQ", record: { adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true } }
+      ])
+      // and again: nothing left to add
+      yield* SyncStore.ensureResources([assets])
+    })))
+
+  it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      yield* SyncStore.ensureResources([assets])
+      const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(SqlSyncStore.seenTable)} ORDER BY 1`
+      const seenExists = Effect.map(
+        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${SqlSyncStore.seenTable}`,
+        (rows) => rows.length > 0
+      )
+
+      // A table of the temporary table's name in the database itself is never touched.
+      yield* sql`CREATE TABLE ${sql(SqlSyncStore.seenTable)} (${sql("natural_key")} TEXT)`
+      yield* sql`INSERT INTO ${sql(SqlSyncStore.seenTable)} ${sql.insert({ natural_key: "mine" })}`
+
+      // An empty table: nothing to record, nothing to delete afterwards.
+      assert.isFalse(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("1"), asset("2"), asset("3")], { seen: false })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: false, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ"])
+
+      // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
+
+      // A consistent pass deletes exactly the rows it did not deliver; a new pass starts from no keys.
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("1")], { seen: true })
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      assert.deepStrictEqual(yield* seenKeys, [])
+      yield* SyncStore.upsert(assets, [asset("2")], { seen: true })
+      yield* SyncStore.upsert(assets, [asset("4"), asset("5")], { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 2 })
+      assert.isFalse(yield* seenExists)
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+
+      // A consistent pass that delivered every row deletes nothing.
+      assert.isTrue(yield* SyncStore.startPass(assets))
+      yield* SyncStore.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
+      assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
+      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(SqlSyncStore.seenTable)}`, [{ natural_key: "mine" }])
+    })))
+
+  it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assignments = resource("assignments")
+      yield* SyncStore.ensureResources([assignments])
+      const device = (i: number, userStatus?: string) => ({
+        adamId: String(1000 + (i % 7)),
+        pricingParam: "STDQ",
+        serialNumber: `S${i}`,
+        ...(userStatus !== undefined ? { userStatus } : {})
+      })
+      // 1,300 records, 1,200 keys: the first 100 come again at the end (in another statement) with a change.
+      const records = [
+        ...Array.from({ length: 1200 }, (_, i) => device(i)),
+        ...Array.from({ length: 100 }, (_, i) => device(i, "Registered"))
+      ]
+      yield* SyncStore.upsert(assignments, records)
+      assert.strictEqual(yield* SyncStore.count(assignments), 1200)
+      const changed = yield* sql<{ readonly n: number }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("assignments")} WHERE ${
+        sql("userStatus")
+      } = ${"Registered"}`
+      assert.strictEqual(changed[0]!.n, 100)
+      const stored = new Map((yield* SyncStore.rows(assignments)).map(({ key, record }) => [key, record]))
+      for (const [i, record] of [[0, device(0, "Registered")], [99, device(99, "Registered")], [100, device(100)], [1199, device(1199)]] as const) {
+        assert.deepStrictEqual(stored.get(assignments.key(record)), record, `record ${i}`)
+      }
+
+      // Counting: keys new to the table, each once, across statements; the existing ones are not counted.
+      const more = [...records.slice(1100, 1250), device(5000), device(5001), device(5000, "Registered")]
+      assert.strictEqual(yield* SyncStore.upsert(assignments, more, { countInserted: true }), 2)
+      assert.strictEqual(yield* SyncStore.upsert(assignments, records.slice(0, 10)), undefined)
+      assert.strictEqual(yield* SyncStore.upsert(assignments, [], { countInserted: true }), 0)
+      assert.strictEqual(yield* SyncStore.count(assignments), 1202)
+      assert.strictEqual(stored.size, 1200)
+
+      // The keys of a pass are recorded once each, however many statements they take.
+      assert.isTrue(yield* SyncStore.startPass(assignments))
+      yield* SyncStore.upsert(assignments, records.slice(0, 1100), { seen: true })
+      assert.deepStrictEqual(yield* SyncStore.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
+      assert.strictEqual(yield* SyncStore.count(assignments), 1100)
+    })))
+
+  it.scopedLive("opening a database made before migrations: sync_state gains the columns it lacks, tables theirs, rows stay", () =>
+    withSqlite(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assets = resource("assets")
+      // assets without its last columns, and sync_state as the version before the organisation made it.
+      yield* sql.unsafe("CREATE TABLE \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT)")
+      yield* sql.unsafe("INSERT INTO \"assets\" VALUES ('1:STDQ', '1', 'STDQ')")
+      yield* sql.unsafe(
+        "CREATE TABLE \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
+          "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT)"
+      )
+      yield* sql.unsafe("INSERT INTO \"sync_state\" VALUES ('assets', NULL, NULL, 'consistent', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')")
+      const columns = (table: string) =>
+        Effect.map(sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`, (rows) => rows.map((row) => row.name))
+      yield* Effect.gen(function*() {
+        assert.includeMembers(yield* columns("sync_state"), ["org_name", "location_uid", "base_url"])
+        assert.deepStrictEqual(
+          Option.map(yield* SyncStore.readState("assets"), (state) => [state.records, state.lastSyncAt, state.organisation]),
+          Option.some([1, "2026-01-01T00:00:00.000Z", undefined])
+        )
+        yield* SyncStore.ensureResources([assets])
+        assert.deepStrictEqual(yield* columns("assets"), [SqlSyncStore.keyColumn, ...Resource.columns(assets).map((field) => field.name)])
+        assert.deepStrictEqual(yield* SyncStore.rows(assets), [{ key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ" } }])
+        yield* SyncStore.ensureResources([assets]) // and again: nothing to add
+      }).pipe(Effect.provide(SqlSyncStore.layer))
+      // The migration ran once and is recorded; building the store again runs nothing.
+      assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)}`, [
+        { migration_id: 1, name: "sync_state" }
+      ])
+      assert.deepStrictEqual(yield* SqlSyncStore.migrate, [])
+    })))
+
+  it.scopedLive("a new database: the migration makes sync_state with every column; a transaction commits or rolls back whole", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* SyncStore.SyncStore
+      const assets = resource("assets")
+      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"sync_state"})`
+      assert.deepStrictEqual(columns.map((row) => row.name), [
+        "resource", "checkpoint_field", "checkpoint", "consistency", "records", "last_full_sync_at", "last_sync_at", "org_name", "location_uid", "base_url"
+      ])
+      yield* store.ensureResources([assets])
+      const asset = { adamId: "1", pricingParam: "STDQ" }
+      const failed = yield* Effect.either(store.transaction(Effect.zipRight(store.upsert(assets, [asset]), Effect.fail("no"))))
+      assert.isTrue(failed._tag === "Left")
+      assert.strictEqual(yield* store.count(assets), 0, "rolled back")
+      yield* store.transaction(store.upsert(assets, [asset]))
+      assert.strictEqual(yield* store.count(assets), 1, "committed")
+    })))
+
+  it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
+    withDatabase(Effect.gen(function*() {
+      yield* SyncStore.ensureResources([])
+      assert.isTrue(Option.isNone(yield* SyncStore.readState("users")))
+      const state: SyncStore.State = {
+        resource: "users",
+        checkpointField: "versionId",
+        checkpoint: "v1",
+        consistency: "consistent",
+        records: 10,
+        lastFullSyncAt: "2026-01-01T00:00:00.000Z",
+        lastSyncAt: "2026-01-01T00:00:00.000Z"
+      }
+      yield* SyncStore.writeState(state)
+      assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(state))
+      const next = { ...state, checkpoint: undefined, consistency: "drifted" as const, lastSyncAt: "2026-01-02T00:00:00.000Z" }
+      yield* SyncStore.writeState(next)
+      assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(next))
+    })))
+
+  it.scopedLive("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
+    withDatabase(Effect.gen(function*() {
+      const users = resource("users")
+      yield* SyncStore.ensureResources([users])
+      yield* SyncStore.upsert(users, [
+        { clientUserId: "a", email: "a@x", inviteCode: "i", status: "Registered" },
+        { clientUserId: "b", email: "b@x", idHash: "h", status: "Associated" },
+        { clientUserId: "c", email: "c2@x", idHash: "h2", status: "Associated" }
+      ])
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "a", email: "a@x", status: "Retired" }), 1)
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "b", email: "other@x", idHash: "h", status: "Retired" }), 1)
+      // A different person under the same clientUserId (re-created with another email and Apple Account).
+      assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
+      assert.deepStrictEqual(yield* SyncStore.keys(users), ["c"])
+    })))
+
+  it.effect.prop(
+    "for any batches of records: the table holds each key's last record, counts what was new, and a consistent pass keeps only what it delivered",
+    {
+      batches: FastCheck.array(
+        FastCheck.array(
+          FastCheck.record({ serial: FastCheck.integer({ min: 0, max: 40 }), status: FastCheck.constantFrom("Registered", "Associated") }),
+          { maxLength: 30 }
+        ),
+        { maxLength: 5 }
+      ),
+      pass: FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 30 })
+    },
+    ({ batches, pass }) =>
+      Effect.gen(function*() {
+        const store = yield* SyncStore.SyncStore
+        const assignments = resource("assignments")
+        yield* store.ensureResources([assignments])
+        const device = (serial: number, userStatus?: string) => ({
+          adamId: "1",
+          pricingParam: "STDQ",
+          serialNumber: `S${serial}`,
+          ...(userStatus !== undefined ? { userStatus } : {})
+        })
+        const expected = new Map<string, SyncStore.JsonRecord>()
+        for (const batch of batches) {
+          const records = batch.map(({ serial, status }) => device(serial, status))
+          const fresh = new Set(records.map(assignments.key).filter((key) => !expected.has(key))).size
+          assert.strictEqual(yield* store.upsert(assignments, records, { countInserted: true }), fresh)
+          for (const record of records) expected.set(assignments.key(record), record)
+        }
+        assert.deepStrictEqual(
+          yield* store.rows(assignments),
+          [...expected.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, record]) => ({ key, record }))
+        )
+        const delivered = pass.map((serial) => device(serial))
+        const keys = new Set(delivered.map(assignments.key))
+        const recorded = yield* store.startPass(assignments)
+        assert.strictEqual(recorded, expected.size > 0)
+        yield* store.upsert(assignments, delivered, { seen: recorded })
+        const { deleted, rows } = yield* store.finishPass(assignments, { recorded, reconcile: true })
+        assert.deepStrictEqual([...yield* store.keys(assignments)].sort(), [...keys].sort())
+        assert.strictEqual(rows, keys.size)
+        assert.strictEqual(deleted, [...expected.keys()].filter((key) => !keys.has(key)).length)
+      }).pipe(
+        Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+      ),
+    { fastCheck: { numRuns: 30 } }
+  )
+})
