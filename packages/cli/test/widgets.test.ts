@@ -3,6 +3,9 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Resource from "@vppkit/core/Resource"
 import * as Simulator from "@vppkit/simulator/Simulator"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as Sync from "@vppkit/sync/Sync"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
@@ -13,8 +16,6 @@ import * as path from "node:path"
 import * as ListCommand from "../src/internal/listCommand.js"
 import * as Output from "../src/internal/output.js"
 import * as Resources from "../src/Resources.js"
-import * as Store from "../src/Store.js"
-import * as Sync from "../src/Sync.js"
 import { tempDir } from "./support/store.js"
 
 /**
@@ -84,7 +85,7 @@ const settings: Simulator.Settings = {
 const layer = (filename: string) =>
   Layer.mergeAll(
     Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
-    SqliteClient.layer({ filename }),
+    SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename }))),
     NodeContext.layer
   )
 
@@ -109,7 +110,7 @@ const compareTable = (simulator: Simulator.Service, resource: Resource.Any = wid
   Effect.gen(function*() {
     const server = byKey(yield* simulator.served.records(resource))
     const stored = new Map(
-      (yield* Store.rows(Resources.fromDescriptor(resource))).map(({ key, record }) => [key, Simulator.canonicalJson(record)])
+      (yield* SyncStore.rows(resource)).map(({ key, record }) => [key, Simulator.canonicalJson(record)])
     )
     return {
       server,
@@ -119,7 +120,7 @@ const compareTable = (simulator: Simulator.Service, resource: Resource.Any = wid
     }
   })
 
-const sync = (options: Sync.Options = {}) => Sync.run({ resources: [view], quiet: true, interactive: false, ...options })
+const sync = (options: Sync.Options = {}) => Sync.run({ resources: [widgets], ...options })
 
 /** A write batch: `updates` widgets changed, `inserts` new ones, `deletes` removed (answers what it did). */
 const churn = (
@@ -221,14 +222,13 @@ describe("a resource added by a descriptor alone (/v2/widgets)", () => {
   it.scoped("syncs a cursor resource described alone too: full runs, reconciled under churn", () =>
     withWidgets(Effect.gen(function*() {
       const simulator = yield* Simulator.Simulator
-      const cursorView = Resources.fromDescriptor(cursorWidgets)
-      const [first] = yield* Sync.run({ resources: [cursorView], quiet: true, interactive: false })
+      const [first] = yield* Sync.run({ resources: [cursorWidgets] })
       assert.deepStrictEqual([first!.mode, first!.reason, first!.pages], ["full", "no-incremental", Math.ceil(initial.length / pageSize)])
       const afterFirst = yield* compareTable(simulator, cursorWidgets)
       assert.strictEqual(afterFirst.server.size, initial.length)
       assert.deepStrictEqual([afterFirst.missing, afterFirst.extra, afterFirst.different], [[], [], []])
       const { removed } = yield* churn(simulator, 4, 5, 3, 300, cursorWidgets)
-      const [second] = yield* Sync.run({ resources: [cursorView], quiet: true, interactive: false })
+      const [second] = yield* Sync.run({ resources: [cursorWidgets] })
       assert.strictEqual(second!.deleted, removed.length)
       const afterSecond = yield* compareTable(simulator, cursorWidgets)
       assert.deepStrictEqual([afterSecond.missing, afterSecond.extra, afterSecond.different], [[], [], []])
