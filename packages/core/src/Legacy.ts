@@ -293,7 +293,12 @@ const isCheckpointRefusal = (error: unknown): error is VppError.BadRequestError 
 /** A refusal of the first request of a delta walk is about its checkpoint: the error says it is unusable. */
 const refusedCheckpoint = <E>(error: E): E | VppError.CheckpointUnusableError =>
   isCheckpointRefusal(error)
-    ? new VppError.CheckpointUnusableError({ endpoint: error.endpoint, status: error.status, errorNumber: error.errorNumber })
+    ? new VppError.CheckpointUnusableError({
+      endpoint: error.endpoint,
+      status: error.status,
+      errorNumber: error.errorNumber,
+      cause: error
+    })
     : error
 
 /**

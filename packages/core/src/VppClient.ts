@@ -13,13 +13,14 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { flow } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as RateLimiter from "./internal/rateLimiter.js"
-import { classify, describeParseError } from "./internal/responses.js"
+import * as Responses from "./internal/responses.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import type * as SToken from "./SToken.js"
 import * as VppError from "./VppError.js"
@@ -208,23 +209,6 @@ export class ServiceConfig extends Schema.Class<ServiceConfig>("@vppkit/core/Ser
   urls: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
 }) {}
 
-const paramEntries = (params: UrlParams): Array<[string, string]> => {
-  const entries: Array<[string, string]> = []
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined) continue
-    if (Array.isArray(value)) {
-      for (const item of value) entries.push([key, String(item)])
-    } else {
-      entries.push([key, String(value)])
-    }
-  }
-  return entries
-}
-
-/** The query string a request is sent with (empty for a legacy POST, whose parameters are in its body). */
-const queryOf = (request: Request): string =>
-  request._tag === "Get" ? UrlParamsModule.toString(UrlParamsModule.fromInput(paramEntries(request.params ?? {}))) : ""
-
 const methodOf = (request: Request): RequestEvent["method"] => request._tag === "Get" ? "GET" : "POST"
 
 /** `0.3 s`, `4.0 s`, `16 s`. */
@@ -239,10 +223,14 @@ const formatDelay = (millis: number): string =>
  */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
     // No span of the platform's per HTTP exchange, and so no trace-context headers sent to Apple: the client's
     // own `VppClient.execute` span covers the request with its retries (and costs a fraction of the platform's).
-    const http = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
-    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+    // Every request goes to the base URL and asks for JSON.
+    const http = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.withTracerDisabledWhen(() => true),
+      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
+    )
     const concurrency = clampConcurrency(options.concurrency)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
     const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
@@ -290,70 +278,77 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Ref.update(pause, (current) => now + millis > current.until ? { until: now + millis, cause } : current))
 
+    /** The request as sent: `baseUrl` and `Accept: application/json` are the client's (see `http`). */
     const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest => {
       switch (request._tag) {
         case "Get":
-          return HttpClientRequest.get(`${baseUrl}${request.path}`).pipe(
-            HttpClientRequest.appendUrlParams(paramEntries(request.params ?? {})),
-            HttpClientRequest.bearerToken(Redacted.value(options.token.value)),
-            HttpClientRequest.acceptJson
+          return HttpClientRequest.get(request.path).pipe(
+            HttpClientRequest.appendUrlParams(request.params ?? {}),
+            HttpClientRequest.bearerToken(options.token.value)
           )
         case "LegacyPost":
-          return HttpClientRequest.post(`${baseUrl}${request.path}`).pipe(
-            HttpClientRequest.bodyUnsafeJson({ ...request.body, sToken: Redacted.value(options.token.value) }),
-            HttpClientRequest.acceptJson
+          // v1 services take the sToken in the body, and no Authorization header.
+          return HttpClientRequest.post(request.path).pipe(
+            HttpClientRequest.bodyUnsafeJson({ ...request.body, sToken: Redacted.value(options.token.value) })
           )
       }
     }
 
-    const attempt = (request: Request, endpoint: string, deadline: number, attempt: number, query: string) =>
-      Effect.gen(function*() {
-        yield* waitForPause(deadline)
-        return yield* gate.withPermits(1)(
-          Effect.flatMap(
-            admit(deadline),
-            (slot) => Effect.gen(function*() {
-              yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
-              const started = yield* Clock.currentTimeMillis
-              let status: number | undefined
-              const outcome = yield* Effect.gen(function*() {
-                const response = yield* http.execute(toHttpRequest(request))
+    /**
+     * One attempt: the exchange, timed, with Apple's answer read by `Responses.toJson` (its JSON body, or a failure
+     * with the VppError it stands for), and reported to `onRequest`.
+     */
+    const attempt = (
+      request: Request,
+      httpRequest: HttpClientRequest.HttpClientRequest,
+      deadline: number,
+      attempt: number,
+      query: string
+    ): Effect.Effect<unknown, VppError.VppError> =>
+      Effect.zipRight(
+        waitForPause(deadline),
+        gate.withPermits(1)(Effect.flatMap(admit(deadline), (slot) =>
+          Effect.suspend(() => {
+            const endpoint = request.path
+            let status: number | undefined
+            const exchange = http.execute(httpRequest).pipe(
+              Effect.flatMap((response) => {
                 status = response.status
                 // The limiter learns how long the server may have taken to see it (see internal/rateLimiter.ts).
-                yield* slot.answered
-                const text = yield* response.text
-                const now = yield* Clock.currentTimeMillis
-                return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
-              }).pipe(
-                Effect.catchTags({
-                  RequestError: (error) => Effect.succeed(transportError(endpoint, error)),
-                  ResponseError: (error) => Effect.succeed(transportError(endpoint, error))
-                }),
-                // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
-                Effect.timeoutTo({
-                  duration: timeout,
-                  onSuccess: (outcome): VppError.VppError | { readonly json: unknown } => outcome,
-                  onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-                })
-              )
-              if (options.onRequest !== undefined) {
-                const finished = yield* Clock.currentTimeMillis
-                yield* options.onRequest({
-                  method: methodOf(request),
-                  path: endpoint,
-                  query,
-                  status,
-                  millis: finished - started,
-                  attempt,
-                  error: "json" in outcome ? undefined : outcome
-                })
-              }
-              return outcome
-            })
-          )
-        )
-      }).pipe(
-        Effect.flatMap((outcome) => "json" in outcome ? Effect.succeed(outcome.json) : Effect.fail(outcome)),
+                return Effect.zipRight(slot.answered, Responses.toJson(endpoint, response))
+              }),
+              Effect.catchTags({
+                RequestError: (error) => Effect.fail(transportError(endpoint, error)),
+                ResponseError: (error) => Effect.fail(transportError(endpoint, error))
+              }),
+              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
+              Effect.timeoutFail({
+                duration: timeout,
+                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+              })
+            )
+            const counted = Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
+            const onRequest = options.onRequest
+            if (onRequest === undefined) return Effect.zipRight(counted, exchange)
+            return counted.pipe(
+              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.flatMap((started) => {
+                const report = (error: VppError.VppError | undefined) =>
+                  Effect.flatMap(Clock.currentTimeMillis, (finished) =>
+                    onRequest({
+                      method: methodOf(request),
+                      path: endpoint,
+                      query,
+                      status,
+                      millis: finished - started,
+                      attempt,
+                      error
+                    }))
+                return Effect.tapBoth(exchange, { onSuccess: () => report(undefined), onFailure: report })
+              })
+            )
+          })))
+      ).pipe(
         Effect.tapError((error) => {
           if (error._tag === "RateLimitedError") {
             return Ref.update(stats, (s) => ({ ...s, rateLimited: s.rateLimited + 1 })).pipe(
@@ -383,7 +378,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
       Effect.gen(function*() {
         const endpoint = request.path
-        const query = options.onRequest === undefined ? "" : queryOf(request)
+        const httpRequest = toHttpRequest(request)
+        const query = options.onRequest === undefined ? "" : UrlParamsModule.toString(httpRequest.urlParams)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
         let attempts = 0
         let lastError: VppError.VppError | undefined
@@ -393,9 +389,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           return attempts > 1
             ? Effect.zipRight(
               Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })),
-              attempt(request, endpoint, deadline, attempts, query)
+              attempt(request, httpRequest, deadline, attempts, query)
             )
-            : attempt(request, endpoint, deadline, attempts, query)
+            : attempt(request, httpRequest, deadline, attempts, query)
         }).pipe(
           Effect.retry(retrySchedule.pipe(
             // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
@@ -407,7 +403,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         )
         yield* Effect.annotateCurrentSpan("attempts", attempts)
         const value = yield* Schema.decodeUnknown(schema)(json).pipe(
-          Effect.mapError((error) => new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error) }))
+          Effect.mapError((error) => Responses.schemaError(endpoint, error))
         )
         return { value, attempts }
       }).pipe(Effect.withSpan("VppClient.execute", { attributes: { endpoint: request.path }, captureStackTrace: false }))
@@ -440,12 +436,22 @@ interface Pause {
   readonly cause: PauseError | undefined
 }
 
+/**
+ * A platform failure as a {@link VppError.TransportError}. Its `cause` is the platform error's own cause (the
+ * system error, as undici or fetch reported it), not the platform error: that one holds the request, and with it
+ * the sToken (in the Authorization header, or in a legacy POST body).
+ */
 const transportError = (
   endpoint: string,
   error: { readonly reason: string; readonly description?: string | undefined; readonly cause?: unknown }
 ): VppError.TransportError => {
   const code = causeCode(error.cause)
-  return new VppError.TransportError({ endpoint, reason: transportReason(error), ...(code === undefined ? {} : { code }) })
+  return new VppError.TransportError({
+    endpoint,
+    reason: transportReason(error),
+    ...(code === undefined ? {} : { code }),
+    ...(error.cause === undefined ? {} : { cause: error.cause })
+  })
 }
 
 /** The innermost system error code of an error's cause chain (undici wraps Node's `ECONNREFUSED` error). */
