@@ -4,17 +4,31 @@
  * requests in flight across every stream sharing the client), a request-rate limiter, the per-request timeout,
  * and the retry policy. Retries happen per request, never by restarting a stream.
  *
+ * The client needs only an `HttpClient` (and, for {@link layerConfig}, a `FileSystem`): a runtime provides those
+ * (`@vppkit/node` provides undici's). Configuration comes either explicitly ({@link layer}, {@link makeChecked})
+ * or from the environment through `Config` ({@link layerConfig}):
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `VPP_TOKEN_FILE` | path of the sToken file downloaded from Apple School/Business Manager |
+ * | `VPP_TOKEN` | the sToken itself (when no file is used) |
+ * | `VPP_BASE_URL` | default `https://vpp.itunes.apple.com/mdm`; plain `http://` only for a loopback host |
+ *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as UrlParamsModule from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { flow } from "effect/Function"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
@@ -22,7 +36,7 @@ import * as Schema from "effect/Schema"
 import * as RateLimiter from "./internal/rateLimiter.js"
 import * as Responses from "./internal/responses.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import type * as SToken from "./SToken.js"
+import * as SToken from "./SToken.js"
 import * as VppError from "./VppError.js"
 
 /**
@@ -487,3 +501,190 @@ const causeMessage = (cause: unknown, depth = 0): string => {
  */
 export const layer = (options: Options): Layer.Layer<VppClient, never, HttpClient.HttpClient> =>
   Layer.effect(VppClient, make(options))
+
+/**
+ * The configuration is missing or unusable. `message` is one line a CLI can print as is; it names the
+ * variable or option (`setting`) and never quotes the token. `cause` is the failure it comes from, when there is
+ * one (the `ConfigError`, the file system's error, the token's `InvalidTokenError`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("@vppkit/core/ConfigurationError")(
+  "ConfigurationError",
+  {
+    /** The environment variable or option at fault, e.g. `VPP_BASE_URL` or `baseUrl`. */
+    setting: Schema.String,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
+
+const loopbackV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
+
+/**
+ * Whether a URL host name is a loopback address: `localhost`, 127.0.0.0/8 or `::1` (as `URL` writes them).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isLoopbackHost = (hostname: string): boolean => {
+  const host = hostname.toLowerCase()
+  return host === "localhost" || host === "[::1]" || host === "::1" || loopbackV4.test(host)
+}
+
+/**
+ * Checks a base URL: `https://`, or `http://` for a loopback host only (the sToken must never cross a
+ * network in clear text); no query or fragment. `setting` names the variable or option in the message.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkBaseUrl = (text: string, setting: string): Either.Either<string, ConfigurationError> => {
+  const fail = (message: string) => Either.left(new ConfigurationError({ setting, message: `${setting} ${message}` }))
+  let url: URL
+  try {
+    url = new URL(text.trim())
+  } catch {
+    return fail(`is not a valid URL (expected e.g. ${defaultBaseUrl})`)
+  }
+  const shown = `${url.protocol}//${url.host}`
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    return fail(
+      `must use https:// (plain http:// is accepted only for a loopback host: 127.0.0.0/8, localhost or ::1), got ${shown}`
+    )
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return fail(`must be an https:// URL, got ${shown}`)
+  if (url.search !== "" || url.hash !== "") return fail("must not contain a query or a fragment")
+  return Either.right(text.trim().replace(/\/+$/, ""))
+}
+
+/**
+ * Whether a failure is a connection refused (`ECONNREFUSED`): nothing accepts connections on that address.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isConnectionRefused = (error: VppError.VppError): boolean =>
+  error._tag === "TransportError" && error.code === "ECONNREFUSED"
+
+/**
+ * Builds a client once its `baseUrl` is acceptable (see {@link checkBaseUrl}; `baseUrl` names it in the message).
+ *
+ * A refused connection to a loopback host is not retried: there the refusal is the kernel's own, immediate
+ * answer that nothing listens on the port (a server not started, a wrong port), which waiting does not change.
+ * To any other host it is retried like other transport failures (a load balancer or a server restarting).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeChecked = (options: Options): Effect.Effect<Service, ConfigurationError, HttpClient.HttpClient> =>
+  Effect.flatMap(checkBaseUrl(options.baseUrl ?? defaultBaseUrl, "baseUrl"), (baseUrl) => {
+    const retryable = options.retry?.retryable ?? VppError.isRetryable
+    const retry = isLoopbackHost(new URL(baseUrl).hostname)
+      ? { ...options.retry, retryable: (error: VppError.VppError) => !isConnectionRefused(error) && retryable(error) }
+      : options.retry
+    return make({ ...options, baseUrl, ...(retry === undefined ? {} : { retry }) })
+  })
+
+/**
+ * What the environment configures.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly token: SToken.SToken
+  readonly baseUrl: string
+}
+
+const describeReadFailure = (error: unknown): string => {
+  const reason = typeof error === "object" && error !== null && "reason" in error ? error.reason : undefined
+  switch (reason) {
+    case "NotFound":
+      return "no such file"
+    case "PermissionDenied":
+      return "permission denied"
+    case "BadResource":
+      return "not a regular file"
+    default:
+      return typeof reason === "string" ? reason : "unknown error"
+  }
+}
+
+const decodeToken = (text: string, setting: string, where: string) =>
+  Either.mapLeft(
+    SToken.decode(text),
+    (error) =>
+      new ConfigurationError({ setting, message: `${setting}: ${where} is not a valid sToken: ${error.reason}`, cause: error })
+  )
+
+const environment = Config.all({
+  tokenFile: Config.string("VPP_TOKEN_FILE").pipe(Config.withDefault("")),
+  token: Config.option(Config.redacted("VPP_TOKEN")),
+  baseUrl: Config.string("VPP_BASE_URL").pipe(Config.withDefault(""))
+})
+
+/**
+ * Reads `VPP_TOKEN_FILE` (read with `FileSystem`; surrounding white space is ignored) or `VPP_TOKEN`, and
+ * `VPP_BASE_URL`, from the current `ConfigProvider` (the environment by default). An empty variable counts
+ * as unset.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const loadSettings: Effect.Effect<Settings, ConfigurationError, FileSystem.FileSystem> = Effect.gen(function*() {
+  const env = yield* Effect.mapError(
+    environment,
+    (error) =>
+      new ConfigurationError({
+        setting: "environment",
+        message: `cannot read the environment: ${error.message}`,
+        cause: error
+      })
+  )
+  const tokenValue = Option.filter(env.token, (value) => Redacted.value(value).length > 0)
+  if (env.tokenFile.length > 0 && Option.isSome(tokenValue)) {
+    return yield* new ConfigurationError({
+      setting: "VPP_TOKEN_FILE",
+      message: "set only one of VPP_TOKEN_FILE and VPP_TOKEN, not both"
+    })
+  }
+  let token: SToken.SToken
+  if (env.tokenFile.length > 0) {
+    const fs = yield* FileSystem.FileSystem
+    const path = env.tokenFile
+    const text = yield* Effect.mapError(
+      fs.readFileString(path),
+      (error) =>
+        new ConfigurationError({
+          setting: "VPP_TOKEN_FILE",
+          message: `VPP_TOKEN_FILE: cannot read ${path}: ${describeReadFailure(error)}`,
+          cause: error
+        })
+    )
+    token = yield* decodeToken(text, "VPP_TOKEN_FILE", `the content of ${path}`)
+  } else if (Option.isSome(tokenValue)) {
+    token = yield* decodeToken(Redacted.value(tokenValue.value), "VPP_TOKEN", "its value")
+  } else {
+    return yield* new ConfigurationError({
+      setting: "VPP_TOKEN_FILE",
+      message:
+        "no sToken configured: set VPP_TOKEN_FILE to the path of the token file downloaded from Apple School Manager or Apple Business Manager (or VPP_TOKEN to its content)"
+    })
+  }
+  const baseUrl = yield* checkBaseUrl(env.baseUrl.length > 0 ? env.baseUrl : defaultBaseUrl, "VPP_BASE_URL")
+  return { token, baseUrl }
+}).pipe(Effect.withSpan("VppClient.loadSettings"))
+
+/**
+ * The client configured from the environment ({@link loadSettings}) over the runtime's `HttpClient` and
+ * `FileSystem`; `options` sets everything else.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<Options, "token" | "baseUrl"> = {}
+): Layer.Layer<VppClient, ConfigurationError, HttpClient.HttpClient | FileSystem.FileSystem> =>
+  Layer.effect(VppClient, Effect.flatMap(loadSettings, (settings) => makeChecked({ ...options, ...settings })))
