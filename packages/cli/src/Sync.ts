@@ -22,7 +22,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import type * as Traversal from "@vppkit/core/Traversal"
+import * as Traversal from "@vppkit/core/Traversal"
 import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
@@ -259,9 +259,9 @@ const traversalInput = (resource: Resources.Resource, options: Options, since?: 
 
 /**
  * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
- * 3) passes. Each pass streams (the transaction holds what was written, not memory), so a pass that drifted
- * has still upserted current records; `onPass` runs before each pass. Answers the last pass's outcome with the
- * retries and passes of all of them.
+ * 3) passes (`Traversal.untilConsistent`). Each pass streams (the transaction holds what was written, not
+ * memory), so a pass that drifted has still upserted current records; `onPass` runs before each pass. Answers
+ * the last pass's outcome with the retries and passes of all of them.
  */
 const streamPasses = (
   traversal: Traversal.Traversal<Resources.JsonRecord>,
@@ -271,17 +271,8 @@ const streamPasses = (
     page: Traversal.Page<Resources.JsonRecord>
   ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SqlClient.SqlClient>
 ) =>
-  Effect.gen(function*() {
-    const maxPasses = Math.max(1, options.retraverse ?? 3)
-    let retries = 0
-    for (let passes = 1;; passes++) {
-      yield* onPass
-      const outcome = yield* traversal.run(onPage)
-      retries += outcome.retries
-      if (outcome.consistency === "consistent" || passes >= maxPasses) {
-        return { ...outcome, retries, passes }
-      }
-    }
+  Traversal.untilConsistent(() => Effect.zipRight(onPass, traversal.run(onPage)), {
+    maxPasses: options.retraverse ?? 3
   })
 
 /** The parts of a {@link Summary} that come straight from the traversal's outcome. */

@@ -463,14 +463,7 @@ export const make = <A, I>(
           )
         )
         if (Option.isSome(result)) {
-          return {
-            checkpoint: result.value.checkpoint,
-            consistency: drifted ? "drifted" : "consistent",
-            pages: result.value.pages,
-            records,
-            retries,
-            passes
-          } satisfies Traversal.Outcome
+          return Traversal.outcome(result.value.checkpoint, { pages: result.value.pages, records, retries, drifted }, passes)
         }
       }
     }).pipe(Effect.withSpan("Legacy.walk", { attributes: { endpoint: service.path, mode: options.mode ?? "sequential" } }))
