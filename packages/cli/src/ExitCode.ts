@@ -15,8 +15,8 @@
  * @since 0.1.0
  */
 import * as ValidationError from "@effect/cli/ValidationError"
+import { ConfigurationError } from "@vppkit/core/VppClient"
 import * as VppError from "@vppkit/core/VppError"
-import { ConfigurationError } from "@vppkit/node/NodeVppClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"

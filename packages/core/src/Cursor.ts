@@ -149,15 +149,13 @@ export const make = <A, I>(
         records += page.records.length
         const next = body.nextCursor
         if (next === undefined || next === null || next.length === 0) {
-          return {
-            checkpoint: versionId,
-            consistency: versionIds.size <= 1 ? "consistent" : "drifted",
+          return Traversal.outcome(versionId, {
             pages: index + 1,
             records,
             retries,
-            passes: 1,
-            ...(tokenExpiresAt === undefined ? {} : { tokenExpiresAt })
-          } satisfies Traversal.Outcome
+            drifted: versionIds.size > 1,
+            tokenExpiresAt
+          })
         }
         if (followed.has(next)) {
           return yield* protocolError(`response ${index + 1} returned a nextCursor that was already followed`)

@@ -354,7 +354,12 @@ const isCheckpointRefusal = (error: unknown): error is VppError.BadRequestError 
 /** A refusal of the first request of a delta walk is about its checkpoint: the error says it is unusable. */
 const refusedCheckpoint = <E>(error: E): E | VppError.CheckpointUnusableError =>
   isCheckpointRefusal(error)
-    ? new VppError.CheckpointUnusableError({ endpoint: error.endpoint, status: error.status, errorNumber: error.errorNumber })
+    ? new VppError.CheckpointUnusableError({
+      endpoint: error.endpoint,
+      status: error.status,
+      errorNumber: error.errorNumber,
+      cause: error
+    })
     : error
 
 /**
@@ -519,14 +524,7 @@ export const make = <A, I>(
           )
         )
         if (Option.isSome(result)) {
-          return {
-            checkpoint: result.value.checkpoint,
-            consistency: drifted ? "drifted" : "consistent",
-            pages: result.value.pages,
-            records,
-            retries,
-            passes
-          } satisfies Traversal.Outcome
+          return Traversal.outcome(result.value.checkpoint, { pages: result.value.pages, records, retries, drifted }, passes)
         }
       }
     }).pipe(Effect.withSpan("Legacy.walk", { attributes: { endpoint: service.path, mode: options.mode ?? "sequential" } }))

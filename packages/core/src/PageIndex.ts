@@ -101,14 +101,8 @@ export const AssignmentsEndpoint: Endpoint<Assignment, Schema.Schema.Encoded<typ
  */
 export const UsersEndpoint: Endpoint<User, Schema.Schema.Encoded<typeof User>> = UserResource
 
-interface PassState {
-  pages: number
-  records: number
-  retries: number
-  drifted: boolean
-  /** From the last page delivered that carried a readable `tokenExpirationDate`. */
-  tokenExpiresAt: Date | undefined
-}
+/** A pass's tally as it goes; `tokenExpiresAt` from the last page delivered that carried a readable one. */
+type PassState = { -readonly [K in keyof Traversal.Tally]-?: Traversal.Tally[K] }
 
 const newPassState = (): PassState => ({ pages: 0, records: 0, retries: 0, drifted: false, tokenExpiresAt: undefined })
 
@@ -292,36 +286,28 @@ export const traverse = <A, I>(
     Effect.gen(function*() {
       if (drift === "report") {
         const state = newPassState()
-        const checkpoint = yield* pass(onPage, state)
-        return outcome(checkpoint, state, state.retries, 1)
+        return Traversal.outcome(yield* pass(onPage, state), state)
       }
-      const maxPasses = Math.max(1, drift.retraverse)
-      let retries = 0
-      for (let passes = 1;; passes++) {
-        const held: Array<Traversal.Page<A>> = []
-        const state = newPassState()
-        const checkpoint = yield* pass((page) => Effect.sync(() => void held.push(page)), state)
-        retries += state.retries
-        if (!state.drifted || passes >= maxPasses) {
-          for (const page of held) yield* onPage(page)
-          return outcome(checkpoint, state, retries, passes)
-        }
-        yield* Effect.logDebug(`${endpoint.path}: pass ${passes} drifted, traversing again`)
-      }
+      // Each pass is held until it is known to be consistent (or the last): only that one is delivered.
+      let held: Array<Traversal.Page<A>> = []
+      const outcome = yield* Traversal.untilConsistent(() =>
+        Effect.suspend(() => {
+          const state = newPassState()
+          held = []
+          return Effect.map(
+            pass((page) => Effect.sync(() => void held.push(page)), state),
+            (checkpoint) => Traversal.outcome(checkpoint, state)
+          )
+        }), {
+        maxPasses: drift.retraverse,
+        onDrift: (_, passes) => Effect.logDebug(`${endpoint.path}: pass ${passes} drifted, traversing again`)
+      })
+      for (const page of held) yield* onPage(page)
+      return outcome
     }).pipe(Effect.withSpan("PageIndex.traverse", { attributes: { endpoint: endpoint.path } }))
 
   return Traversal.make(runWith)
 }
-
-const outcome = (checkpoint: string, state: PassState, retries: number, passes: number): Traversal.Outcome => ({
-  checkpoint,
-  consistency: state.drifted ? "drifted" : "consistent",
-  pages: state.pages,
-  records: state.records,
-  retries,
-  passes,
-  ...(state.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: state.tokenExpiresAt })
-})
 
 /**
  * Get Assets. There is no incremental option: Apple does not support `sinceVersionId` for assets, so

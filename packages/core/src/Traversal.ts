@@ -65,6 +65,72 @@ export interface Outcome {
 }
 
 /**
+ * What a pass counted: the pages (or batches, or cursor responses) and records it delivered, the requests it
+ * retried, whether it drifted, and the sToken's expiry as its responses reported it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tally {
+  readonly pages: number
+  readonly records: number
+  readonly retries: number
+  readonly drifted: boolean
+  readonly tokenExpiresAt?: Date | undefined
+}
+
+/**
+ * The {@link Outcome} of a pass: its checkpoint, its {@link Tally}, and the passes made (default 1).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const outcome = (checkpoint: string | undefined, tally: Tally, passes: number = 1): Outcome => ({
+  checkpoint,
+  consistency: tally.drifted ? "drifted" : "consistent",
+  pages: tally.pages,
+  records: tally.records,
+  retries: tally.retries,
+  passes,
+  ...(tally.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: tally.tokenExpiresAt })
+})
+
+/**
+ * Runs passes until one is consistent, at most `maxPasses` (at least one): `pass(n)` makes the n-th pass (from
+ * 1) and answers its outcome, and `onDrift` runs after each drifted pass that another follows. Answers the last
+ * pass's outcome, with the retries of every pass and the number of passes made; it is drifted only when every
+ * pass was. What a drifted pass delivered is the caller's to keep apart (held in memory, written to a file or in
+ * a transaction that a later pass overwrites).
+ *
+ * ```ts
+ * // re-read a listing until a pass is consistent, at most 3 passes
+ * const outcome = yield* Traversal.untilConsistent(() => PageIndex.users().run(save), { maxPasses: 3 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const untilConsistent = <E, R, E2 = never, R2 = never>(
+  pass: (pass: number) => Effect.Effect<Outcome, E, R>,
+  options: {
+    readonly maxPasses: number
+    readonly onDrift?: ((outcome: Outcome, pass: number) => Effect.Effect<void, E2, R2>) | undefined
+  }
+): Effect.Effect<Outcome, E | E2, R | R2> => {
+  const maxPasses = Math.max(1, options.maxPasses)
+  const loop = (passes: number, retries: number): Effect.Effect<Outcome, E | E2, R | R2> =>
+    Effect.flatMap(pass(passes), (outcome) => {
+      const total = retries + outcome.retries
+      if (outcome.consistency === "consistent" || passes >= maxPasses) {
+        return Effect.succeed({ ...outcome, retries: total, passes })
+      }
+      const next = loop(passes + 1, total)
+      return options.onDrift === undefined ? next : Effect.zipRight(options.onDrift(outcome, passes), next)
+    })
+  return Effect.suspend(() => loop(1, 0))
+}
+
+/**
  * One page (or batch, or cursor response) and where it sits in the traversal.
  *
  * @since 0.1.0

@@ -4,24 +4,39 @@
  * requests in flight across every stream sharing the client), a request-rate limiter, the per-request timeout,
  * and the retry policy. Retries happen per request, never by restarting a stream.
  *
+ * The client needs only an `HttpClient` (and, for {@link layerConfig}, a `FileSystem`): a runtime provides those
+ * (`@vppkit/node` provides undici's). Configuration comes either explicitly ({@link layer}, {@link makeChecked})
+ * or from the environment through `Config` ({@link layerConfig}):
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `VPP_TOKEN_FILE` | path of the sToken file downloaded from Apple School/Business Manager |
+ * | `VPP_TOKEN` | the sToken itself (when no file is used) |
+ * | `VPP_BASE_URL` | default `https://vpp.itunes.apple.com/mdm`; plain `http://` only for a loopback host |
+ *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as UrlParamsModule from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { flow } from "effect/Function"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as RateLimiter from "./internal/rateLimiter.js"
-import { classify, describeParseError } from "./internal/responses.js"
+import * as Responses from "./internal/responses.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import type * as SToken from "./SToken.js"
+import * as SToken from "./SToken.js"
 import * as VppError from "./VppError.js"
 
 /**
@@ -208,23 +223,6 @@ export class ServiceConfig extends Schema.Class<ServiceConfig>("@vppkit/core/Ser
   urls: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
 }) {}
 
-const paramEntries = (params: UrlParams): Array<[string, string]> => {
-  const entries: Array<[string, string]> = []
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined) continue
-    if (Array.isArray(value)) {
-      for (const item of value) entries.push([key, String(item)])
-    } else {
-      entries.push([key, String(value)])
-    }
-  }
-  return entries
-}
-
-/** The query string a request is sent with (empty for a legacy POST, whose parameters are in its body). */
-const queryOf = (request: Request): string =>
-  request._tag === "Get" ? UrlParamsModule.toString(UrlParamsModule.fromInput(paramEntries(request.params ?? {}))) : ""
-
 const methodOf = (request: Request): RequestEvent["method"] => request._tag === "Get" ? "GET" : "POST"
 
 /** `0.3 s`, `4.0 s`, `16 s`. */
@@ -239,10 +237,14 @@ const formatDelay = (millis: number): string =>
  */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
     // No span of the platform's per HTTP exchange, and so no trace-context headers sent to Apple: the client's
     // own `VppClient.execute` span covers the request with its retries (and costs a fraction of the platform's).
-    const http = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
-    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+    // Every request goes to the base URL and asks for JSON.
+    const http = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.withTracerDisabledWhen(() => true),
+      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
+    )
     const concurrency = clampConcurrency(options.concurrency)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
     const rateLimitPause = Duration.toMillis(options.rateLimitPause ?? Duration.seconds(1))
@@ -290,70 +292,77 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Ref.update(pause, (current) => now + millis > current.until ? { until: now + millis, cause } : current))
 
+    /** The request as sent: `baseUrl` and `Accept: application/json` are the client's (see `http`). */
     const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest => {
       switch (request._tag) {
         case "Get":
-          return HttpClientRequest.get(`${baseUrl}${request.path}`).pipe(
-            HttpClientRequest.appendUrlParams(paramEntries(request.params ?? {})),
-            HttpClientRequest.bearerToken(Redacted.value(options.token.value)),
-            HttpClientRequest.acceptJson
+          return HttpClientRequest.get(request.path).pipe(
+            HttpClientRequest.appendUrlParams(request.params ?? {}),
+            HttpClientRequest.bearerToken(options.token.value)
           )
         case "LegacyPost":
-          return HttpClientRequest.post(`${baseUrl}${request.path}`).pipe(
-            HttpClientRequest.bodyUnsafeJson({ ...request.body, sToken: Redacted.value(options.token.value) }),
-            HttpClientRequest.acceptJson
+          // v1 services take the sToken in the body, and no Authorization header.
+          return HttpClientRequest.post(request.path).pipe(
+            HttpClientRequest.bodyUnsafeJson({ ...request.body, sToken: Redacted.value(options.token.value) })
           )
       }
     }
 
-    const attempt = (request: Request, endpoint: string, deadline: number, attempt: number, query: string) =>
-      Effect.gen(function*() {
-        yield* waitForPause(deadline)
-        return yield* gate.withPermits(1)(
-          Effect.flatMap(
-            admit(deadline),
-            (slot) => Effect.gen(function*() {
-              yield* Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
-              const started = yield* Clock.currentTimeMillis
-              let status: number | undefined
-              const outcome = yield* Effect.gen(function*() {
-                const response = yield* http.execute(toHttpRequest(request))
+    /**
+     * One attempt: the exchange, timed, with Apple's answer read by `Responses.toJson` (its JSON body, or a failure
+     * with the VppError it stands for), and reported to `onRequest`.
+     */
+    const attempt = (
+      request: Request,
+      httpRequest: HttpClientRequest.HttpClientRequest,
+      deadline: number,
+      attempt: number,
+      query: string
+    ): Effect.Effect<unknown, VppError.VppError> =>
+      Effect.zipRight(
+        waitForPause(deadline),
+        gate.withPermits(1)(Effect.flatMap(admit(deadline), (slot) =>
+          Effect.suspend(() => {
+            const endpoint = request.path
+            let status: number | undefined
+            const exchange = http.execute(httpRequest).pipe(
+              Effect.flatMap((response) => {
                 status = response.status
                 // The limiter learns how long the server may have taken to see it (see internal/rateLimiter.ts).
-                yield* slot.answered
-                const text = yield* response.text
-                const now = yield* Clock.currentTimeMillis
-                return classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })
-              }).pipe(
-                Effect.catchTags({
-                  RequestError: (error) => Effect.succeed(transportError(endpoint, error)),
-                  ResponseError: (error) => Effect.succeed(transportError(endpoint, error))
-                }),
-                // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
-                Effect.timeoutTo({
-                  duration: timeout,
-                  onSuccess: (outcome): VppError.VppError | { readonly json: unknown } => outcome,
-                  onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-                })
-              )
-              if (options.onRequest !== undefined) {
-                const finished = yield* Clock.currentTimeMillis
-                yield* options.onRequest({
-                  method: methodOf(request),
-                  path: endpoint,
-                  query,
-                  status,
-                  millis: finished - started,
-                  attempt,
-                  error: "json" in outcome ? undefined : outcome
-                })
-              }
-              return outcome
-            })
-          )
-        )
-      }).pipe(
-        Effect.flatMap((outcome) => "json" in outcome ? Effect.succeed(outcome.json) : Effect.fail(outcome)),
+                return Effect.zipRight(slot.answered, Responses.toJson(endpoint, response))
+              }),
+              Effect.catchTags({
+                RequestError: (error) => Effect.fail(transportError(endpoint, error)),
+                ResponseError: (error) => Effect.fail(transportError(endpoint, error))
+              }),
+              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
+              Effect.timeoutFail({
+                duration: timeout,
+                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+              })
+            )
+            const counted = Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
+            const onRequest = options.onRequest
+            if (onRequest === undefined) return Effect.zipRight(counted, exchange)
+            return counted.pipe(
+              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.flatMap((started) => {
+                const report = (error: VppError.VppError | undefined) =>
+                  Effect.flatMap(Clock.currentTimeMillis, (finished) =>
+                    onRequest({
+                      method: methodOf(request),
+                      path: endpoint,
+                      query,
+                      status,
+                      millis: finished - started,
+                      attempt,
+                      error
+                    }))
+                return Effect.tapBoth(exchange, { onSuccess: () => report(undefined), onFailure: report })
+              })
+            )
+          })))
+      ).pipe(
         Effect.tapError((error) => {
           if (error._tag === "RateLimitedError") {
             return Ref.update(stats, (s) => ({ ...s, rateLimited: s.rateLimited + 1 })).pipe(
@@ -383,7 +392,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const execute = <A, I>(request: Request, schema: Schema.Schema<A, I>) =>
       Effect.gen(function*() {
         const endpoint = request.path
-        const query = options.onRequest === undefined ? "" : queryOf(request)
+        const httpRequest = toHttpRequest(request)
+        const query = options.onRequest === undefined ? "" : UrlParamsModule.toString(httpRequest.urlParams)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
         let attempts = 0
         let lastError: VppError.VppError | undefined
@@ -393,9 +403,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           return attempts > 1
             ? Effect.zipRight(
               Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })),
-              attempt(request, endpoint, deadline, attempts, query)
+              attempt(request, httpRequest, deadline, attempts, query)
             )
-            : attempt(request, endpoint, deadline, attempts, query)
+            : attempt(request, httpRequest, deadline, attempts, query)
         }).pipe(
           Effect.retry(retrySchedule.pipe(
             // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
@@ -407,7 +417,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         )
         yield* Effect.annotateCurrentSpan("attempts", attempts)
         const value = yield* Schema.decodeUnknown(schema)(json).pipe(
-          Effect.mapError((error) => new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error) }))
+          Effect.mapError((error) => Responses.schemaError(endpoint, error))
         )
         return { value, attempts }
       }).pipe(Effect.withSpan("VppClient.execute", { attributes: { endpoint: request.path }, captureStackTrace: false }))
@@ -440,12 +450,22 @@ interface Pause {
   readonly cause: PauseError | undefined
 }
 
+/**
+ * A platform failure as a {@link VppError.TransportError}. Its `cause` is the platform error's own cause (the
+ * system error, as undici or fetch reported it), not the platform error: that one holds the request, and with it
+ * the sToken (in the Authorization header, or in a legacy POST body).
+ */
 const transportError = (
   endpoint: string,
   error: { readonly reason: string; readonly description?: string | undefined; readonly cause?: unknown }
 ): VppError.TransportError => {
   const code = causeCode(error.cause)
-  return new VppError.TransportError({ endpoint, reason: transportReason(error), ...(code === undefined ? {} : { code }) })
+  return new VppError.TransportError({
+    endpoint,
+    reason: transportReason(error),
+    ...(code === undefined ? {} : { code }),
+    ...(error.cause === undefined ? {} : { cause: error.cause })
+  })
 }
 
 /** The innermost system error code of an error's cause chain (undici wraps Node's `ECONNREFUSED` error). */
@@ -481,3 +501,190 @@ const causeMessage = (cause: unknown, depth = 0): string => {
  */
 export const layer = (options: Options): Layer.Layer<VppClient, never, HttpClient.HttpClient> =>
   Layer.effect(VppClient, make(options))
+
+/**
+ * The configuration is missing or unusable. `message` is one line a CLI can print as is; it names the
+ * variable or option (`setting`) and never quotes the token. `cause` is the failure it comes from, when there is
+ * one (the `ConfigError`, the file system's error, the token's `InvalidTokenError`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("@vppkit/core/ConfigurationError")(
+  "ConfigurationError",
+  {
+    /** The environment variable or option at fault, e.g. `VPP_BASE_URL` or `baseUrl`. */
+    setting: Schema.String,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
+
+const loopbackV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
+
+/**
+ * Whether a URL host name is a loopback address: `localhost`, 127.0.0.0/8 or `::1` (as `URL` writes them).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isLoopbackHost = (hostname: string): boolean => {
+  const host = hostname.toLowerCase()
+  return host === "localhost" || host === "[::1]" || host === "::1" || loopbackV4.test(host)
+}
+
+/**
+ * Checks a base URL: `https://`, or `http://` for a loopback host only (the sToken must never cross a
+ * network in clear text); no query or fragment. `setting` names the variable or option in the message.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkBaseUrl = (text: string, setting: string): Either.Either<string, ConfigurationError> => {
+  const fail = (message: string) => Either.left(new ConfigurationError({ setting, message: `${setting} ${message}` }))
+  let url: URL
+  try {
+    url = new URL(text.trim())
+  } catch {
+    return fail(`is not a valid URL (expected e.g. ${defaultBaseUrl})`)
+  }
+  const shown = `${url.protocol}//${url.host}`
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    return fail(
+      `must use https:// (plain http:// is accepted only for a loopback host: 127.0.0.0/8, localhost or ::1), got ${shown}`
+    )
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return fail(`must be an https:// URL, got ${shown}`)
+  if (url.search !== "" || url.hash !== "") return fail("must not contain a query or a fragment")
+  return Either.right(text.trim().replace(/\/+$/, ""))
+}
+
+/**
+ * Whether a failure is a connection refused (`ECONNREFUSED`): nothing accepts connections on that address.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isConnectionRefused = (error: VppError.VppError): boolean =>
+  error._tag === "TransportError" && error.code === "ECONNREFUSED"
+
+/**
+ * Builds a client once its `baseUrl` is acceptable (see {@link checkBaseUrl}; `baseUrl` names it in the message).
+ *
+ * A refused connection to a loopback host is not retried: there the refusal is the kernel's own, immediate
+ * answer that nothing listens on the port (a server not started, a wrong port), which waiting does not change.
+ * To any other host it is retried like other transport failures (a load balancer or a server restarting).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeChecked = (options: Options): Effect.Effect<Service, ConfigurationError, HttpClient.HttpClient> =>
+  Effect.flatMap(checkBaseUrl(options.baseUrl ?? defaultBaseUrl, "baseUrl"), (baseUrl) => {
+    const retryable = options.retry?.retryable ?? VppError.isRetryable
+    const retry = isLoopbackHost(new URL(baseUrl).hostname)
+      ? { ...options.retry, retryable: (error: VppError.VppError) => !isConnectionRefused(error) && retryable(error) }
+      : options.retry
+    return make({ ...options, baseUrl, ...(retry === undefined ? {} : { retry }) })
+  })
+
+/**
+ * What the environment configures.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly token: SToken.SToken
+  readonly baseUrl: string
+}
+
+const describeReadFailure = (error: unknown): string => {
+  const reason = typeof error === "object" && error !== null && "reason" in error ? error.reason : undefined
+  switch (reason) {
+    case "NotFound":
+      return "no such file"
+    case "PermissionDenied":
+      return "permission denied"
+    case "BadResource":
+      return "not a regular file"
+    default:
+      return typeof reason === "string" ? reason : "unknown error"
+  }
+}
+
+const decodeToken = (text: string, setting: string, where: string) =>
+  Either.mapLeft(
+    SToken.decode(text),
+    (error) =>
+      new ConfigurationError({ setting, message: `${setting}: ${where} is not a valid sToken: ${error.reason}`, cause: error })
+  )
+
+const environment = Config.all({
+  tokenFile: Config.string("VPP_TOKEN_FILE").pipe(Config.withDefault("")),
+  token: Config.option(Config.redacted("VPP_TOKEN")),
+  baseUrl: Config.string("VPP_BASE_URL").pipe(Config.withDefault(""))
+})
+
+/**
+ * Reads `VPP_TOKEN_FILE` (read with `FileSystem`; surrounding white space is ignored) or `VPP_TOKEN`, and
+ * `VPP_BASE_URL`, from the current `ConfigProvider` (the environment by default). An empty variable counts
+ * as unset.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const loadSettings: Effect.Effect<Settings, ConfigurationError, FileSystem.FileSystem> = Effect.gen(function*() {
+  const env = yield* Effect.mapError(
+    environment,
+    (error) =>
+      new ConfigurationError({
+        setting: "environment",
+        message: `cannot read the environment: ${error.message}`,
+        cause: error
+      })
+  )
+  const tokenValue = Option.filter(env.token, (value) => Redacted.value(value).length > 0)
+  if (env.tokenFile.length > 0 && Option.isSome(tokenValue)) {
+    return yield* new ConfigurationError({
+      setting: "VPP_TOKEN_FILE",
+      message: "set only one of VPP_TOKEN_FILE and VPP_TOKEN, not both"
+    })
+  }
+  let token: SToken.SToken
+  if (env.tokenFile.length > 0) {
+    const fs = yield* FileSystem.FileSystem
+    const path = env.tokenFile
+    const text = yield* Effect.mapError(
+      fs.readFileString(path),
+      (error) =>
+        new ConfigurationError({
+          setting: "VPP_TOKEN_FILE",
+          message: `VPP_TOKEN_FILE: cannot read ${path}: ${describeReadFailure(error)}`,
+          cause: error
+        })
+    )
+    token = yield* decodeToken(text, "VPP_TOKEN_FILE", `the content of ${path}`)
+  } else if (Option.isSome(tokenValue)) {
+    token = yield* decodeToken(Redacted.value(tokenValue.value), "VPP_TOKEN", "its value")
+  } else {
+    return yield* new ConfigurationError({
+      setting: "VPP_TOKEN_FILE",
+      message:
+        "no sToken configured: set VPP_TOKEN_FILE to the path of the token file downloaded from Apple School Manager or Apple Business Manager (or VPP_TOKEN to its content)"
+    })
+  }
+  const baseUrl = yield* checkBaseUrl(env.baseUrl.length > 0 ? env.baseUrl : defaultBaseUrl, "VPP_BASE_URL")
+  return { token, baseUrl }
+}).pipe(Effect.withSpan("VppClient.loadSettings"))
+
+/**
+ * The client configured from the environment ({@link loadSettings}) over the runtime's `HttpClient` and
+ * `FileSystem`; `options` sets everything else.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<Options, "token" | "baseUrl"> = {}
+): Layer.Layer<VppClient, ConfigurationError, HttpClient.HttpClient | FileSystem.FileSystem> =>
+  Layer.effect(VppClient, Effect.flatMap(loadSettings, (settings) => makeChecked({ ...options, ...settings })))

@@ -21,13 +21,85 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
+/**
+ * The mark of every {@link VppError}, as Effect marks its own errors (see {@link isVppError}).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@vppkit/core/VppError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/** What every request error holds: the endpoint, and the failure it comes from, when there is one. */
 const RequestFields = {
   /** The endpoint path, without query string. */
-  endpoint: Schema.String
+  endpoint: Schema.String,
+  /**
+   * The failure this error stands for, as it was (a platform or system error, a `ParseError`, the error a
+   * refusal was read from), when there is one. Never a request: the sToken travels in requests.
+   */
+  cause: Schema.optional(Schema.Defect)
 }
+
+/** The fields of an error Apple answered with: the HTTP status, and Apple's `errorNumber` when it sent one. */
+const ReplyFields = {
+  status: Schema.Number,
+  errorNumber: Schema.optional(Schema.Number)
+}
+
+/**
+ * The class of a request error: a `Schema.TaggedError` with the {@link RequestFields}, the {@link TypeId} and a
+ * `message` made from its fields.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestErrorClass<Self, Tag extends string, Fields extends Schema.Struct.Fields> =
+  & Schema.Class<
+    Self,
+    { readonly _tag: Schema.tag<Tag> } & typeof RequestFields & Fields,
+    Schema.Struct.Encoded<{ readonly _tag: Schema.tag<Tag> } & typeof RequestFields & Fields>,
+    Schema.Struct.Context<Fields>,
+    Schema.Struct.Constructor<typeof RequestFields & Fields>,
+    {},
+    Cause.YieldableError & { readonly [TypeId]: TypeId }
+  >
+  & { readonly _tag: Tag }
+
+/**
+ * Describes a request error once: its tag (the identifier is `@vppkit/core/<tag>`), its fields besides the
+ * {@link RequestFields}, and how its `message` reads them.
+ */
+const RequestError = <Self>() =>
+<Tag extends string, Fields extends Schema.Struct.Fields>(
+  tag: Tag,
+  fields: Fields,
+  message: (error: Schema.Struct.Type<typeof RequestFields & Fields>) => string
+): RequestErrorClass<Self, Tag, Fields> => {
+  const Base = (Schema.TaggedError as any)(`@vppkit/core/${tag}`)(tag, { ...RequestFields, ...fields })
+  class RequestError extends Base {}
+  Object.defineProperty(RequestError.prototype, TypeId, { value: TypeId })
+  Object.defineProperty(RequestError.prototype, "message", {
+    get(this: Schema.Struct.Type<typeof RequestFields & Fields>) {
+      return message(this)
+    },
+    configurable: true
+  })
+  return RequestError as any
+}
+
+/** `(HTTP 503, error 9729 from /v2/assets)`: what Apple answered, and where. */
+const answered = (error: { readonly status: number; readonly errorNumber?: number | undefined; readonly endpoint: string }) =>
+  `(${describe(error.status, error.errorNumber)} from ${error.endpoint})`
 
 /**
  * Why an {@link AuthError} happened.
@@ -37,31 +109,30 @@ const RequestFields = {
  */
 export const AuthReason = Schema.Literal("expired", "revoked", "invalid", "login-required", "forbidden")
 
+const authText = {
+  expired: "the sToken has expired: download a new one from Apple School/Business Manager",
+  revoked: "the sToken has been revoked: download a new one from Apple School/Business Manager",
+  invalid: "the sToken is invalid: the server does not recognise it (is it the current token file of this location?)",
+  "login-required": "the server requires a login (no usable sToken was sent)",
+  forbidden: "the sToken is not allowed to perform this operation"
+}
+
 /**
  * The token is missing, expired (9621), revoked (9625), invalid (9622, 9722), or not allowed (9637, 9647).
  *
  * @since 0.1.0
  * @category errors
  */
-export class AuthError extends Schema.TaggedError<AuthError>("@vppkit/core/AuthError")("AuthError", {
-  ...RequestFields,
-  reason: AuthReason,
-  status: Schema.Number,
-  errorNumber: Schema.optional(Schema.Number)
-}) {
-  override get message(): string {
-    const what = {
-      expired: "the sToken has expired: download a new one from Apple School/Business Manager",
-      revoked: "the sToken has been revoked: download a new one from Apple School/Business Manager",
-      invalid: this.errorNumber === 9722
+export class AuthError extends RequestError<AuthError>()(
+  "AuthError",
+  { ...ReplyFields, reason: AuthReason },
+  (error) =>
+    `${
+      error.reason === "invalid" && error.errorNumber === 9722
         ? "the sToken is invalid: the server could not read it from the Authorization header (is the token file complete?)"
-        : "the sToken is invalid: the server does not recognise it (is it the current token file of this location?)",
-      "login-required": "the server requires a login (no usable sToken was sent)",
-      forbidden: "the sToken is not allowed to perform this operation"
-    }[this.reason]
-    return `${what} (${describe(this.status, this.errorNumber)} from ${this.endpoint})`
-  }
-}
+        : authText[error.reason]
+    } ${answered(error)}`
+) {}
 
 const RetryAfterFields = {
   /** The server's `Retry-After` as milliseconds from its response, when sent. */
@@ -81,21 +152,11 @@ const retryAtText = (retryAt: Date | undefined): string =>
  * @since 0.1.0
  * @category errors
  */
-export class RateLimitedError extends Schema.TaggedError<RateLimitedError>("@vppkit/core/RateLimitedError")(
+export class RateLimitedError extends RequestError<RateLimitedError>()(
   "RateLimitedError",
-  {
-    ...RequestFields,
-    status: Schema.Number,
-    errorNumber: Schema.optional(Schema.Number),
-    ...RetryAfterFields
-  }
-) {
-  override get message(): string {
-    return `rate limited by the server (${describe(this.status, this.errorNumber)} from ${this.endpoint})${
-      retryAtText(this.retryAt)
-    }`
-  }
-}
+  { ...ReplyFields, ...RetryAfterFields },
+  (error) => `rate limited by the server ${answered(error)}${retryAtText(error.retryAt)}`
+) {}
 
 /**
  * The service failed or is temporarily unavailable (500/9603, 502, 503/9729, 504, maintenance 9644).
@@ -105,21 +166,11 @@ export class RateLimitedError extends Schema.TaggedError<RateLimitedError>("@vpp
  * @since 0.1.0
  * @category errors
  */
-export class UnavailableError extends Schema.TaggedError<UnavailableError>("@vppkit/core/UnavailableError")(
+export class UnavailableError extends RequestError<UnavailableError>()(
   "UnavailableError",
-  {
-    ...RequestFields,
-    status: Schema.Number,
-    errorNumber: Schema.optional(Schema.Number),
-    ...RetryAfterFields
-  }
-) {
-  override get message(): string {
-    return `the service is unavailable (${describe(this.status, this.errorNumber)} from ${this.endpoint})${
-      retryAtText(this.retryAt)
-    }`
-  }
-}
+  { ...ReplyFields, ...RetryAfterFields },
+  (error) => `the service is unavailable ${answered(error)}${retryAtText(error.retryAt)}`
+) {}
 
 /**
  * The server refused the request as malformed or not applicable (9602, 9650, …).
@@ -127,44 +178,25 @@ export class UnavailableError extends Schema.TaggedError<UnavailableError>("@vpp
  * @since 0.1.0
  * @category errors
  */
-export class BadRequestError extends Schema.TaggedError<BadRequestError>("@vppkit/core/BadRequestError")(
+export class BadRequestError extends RequestError<BadRequestError>()(
   "BadRequestError",
-  {
-    ...RequestFields,
-    status: Schema.Number,
-    errorNumber: Schema.optional(Schema.Number),
-    errorMessage: Schema.optional(Schema.String)
-  }
-) {
-  override get message(): string {
-    const text = this.errorMessage === undefined ? "" : `: ${this.errorMessage}`
-    return `the server rejected the request (${describe(this.status, this.errorNumber)} from ${this.endpoint})${text}`
-  }
-}
+  { ...ReplyFields, errorMessage: Schema.optional(Schema.String) },
+  (error) =>
+    `the server rejected the request ${answered(error)}${error.errorMessage === undefined ? "" : `: ${error.errorMessage}`}`
+) {}
 
 /**
  * The `sinceVersionId` (9721) or `sinceModifiedToken` (9602, 9629 or 9633 on the first request of a legacy delta)
- * is no longer accepted: a full traversal is needed.
+ * is no longer accepted: a full traversal is needed. For a legacy delta, `cause` is the refusal it was read from.
  *
  * @since 0.1.0
  * @category errors
  */
-export class CheckpointUnusableError
-  extends Schema.TaggedError<CheckpointUnusableError>("@vppkit/core/CheckpointUnusableError")(
-    "CheckpointUnusableError",
-    {
-      ...RequestFields,
-      status: Schema.Number,
-      errorNumber: Schema.optional(Schema.Number)
-    }
-  )
-{
-  override get message(): string {
-    return `the checkpoint is no longer accepted by the server (${
-      describe(this.status, this.errorNumber)
-    } from ${this.endpoint}): run a full sync`
-  }
-}
+export class CheckpointUnusableError extends RequestError<CheckpointUnusableError>()(
+  "CheckpointUnusableError",
+  ReplyFields,
+  (error) => `the checkpoint is no longer accepted by the server ${answered(error)}: run a full sync`
+) {}
 
 /**
  * The server rejected a subscription cursor (9812, "The provided cursor is invalid."): it expired or was
@@ -173,40 +205,28 @@ export class CheckpointUnusableError
  * @since 0.1.0
  * @category errors
  */
-export class InvalidCursorError extends Schema.TaggedError<InvalidCursorError>("@vppkit/core/InvalidCursorError")(
+export class InvalidCursorError extends RequestError<InvalidCursorError>()(
   "InvalidCursorError",
-  {
-    ...RequestFields,
-    status: Schema.Number,
-    errorNumber: Schema.optional(Schema.Number)
-  }
-) {
-  override get message(): string {
-    return `the cursor is no longer accepted by the server (${
-      describe(this.status, this.errorNumber)
-    } from ${this.endpoint}): start the traversal again`
-  }
-}
+  ReplyFields,
+  (error) => `the cursor is no longer accepted by the server ${answered(error)}: start the traversal again`
+) {}
 
 /**
- * The request could not be sent or its response not received (DNS, connection refused or reset).
+ * The request could not be sent or its response not received (DNS, connection refused or reset). `cause` is
+ * the platform's underlying failure (e.g. undici's `fetch failed` with Node's `ECONNREFUSED` error inside).
  *
  * @since 0.1.0
  * @category errors
  */
-export class TransportError extends Schema.TaggedError<TransportError>("@vppkit/core/TransportError")(
+export class TransportError extends RequestError<TransportError>()(
   "TransportError",
   {
-    ...RequestFields,
     reason: Schema.String,
     /** The system error code of the failure, when the platform reported one (`ECONNREFUSED`, `ECONNRESET`, …). */
     code: Schema.optional(Schema.String)
-  }
-) {
-  override get message(): string {
-    return `could not reach the server at ${this.endpoint}: ${this.reason}`
-  }
-}
+  },
+  (error) => `could not reach the server at ${error.endpoint}: ${error.reason}`
+) {}
 
 /**
  * No complete response arrived within the per-request timeout.
@@ -214,34 +234,28 @@ export class TransportError extends Schema.TaggedError<TransportError>("@vppkit/
  * @since 0.1.0
  * @category errors
  */
-export class TimeoutError extends Schema.TaggedError<TimeoutError>("@vppkit/core/TimeoutError")("TimeoutError", {
-  ...RequestFields,
-  timeoutMillis: Schema.Number
-}) {
-  override get message(): string {
-    return `no response from ${this.endpoint} within ${this.timeoutMillis} ms`
-  }
-}
+export class TimeoutError extends RequestError<TimeoutError>()(
+  "TimeoutError",
+  { timeoutMillis: Schema.Number },
+  (error) => `no response from ${error.endpoint} within ${error.timeoutMillis} ms`
+) {}
 
 /**
  * The response body is not JSON (`kind: "json"`, retried: usually a truncated body) or does not match the
- * documented shape (`kind: "schema"`, with the path of the first problem).
+ * documented shape (`kind: "schema"`, with the path of the first problem). `cause` is the `SyntaxError` of
+ * `JSON.parse` or the Schema `ParseError`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends Schema.TaggedError<DecodeError>("@vppkit/core/DecodeError")("DecodeError", {
-  ...RequestFields,
-  kind: Schema.Literal("json", "schema"),
-  path: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return this.kind === "json"
-      ? `the response from ${this.endpoint} is not valid JSON: ${this.reason}`
-      : `the response from ${this.endpoint} does not match the expected shape at ${this.path}: ${this.reason}`
-  }
-}
+export class DecodeError extends RequestError<DecodeError>()(
+  "DecodeError",
+  { kind: Schema.Literal("json", "schema"), path: Schema.String, reason: Schema.String },
+  (error) =>
+    error.kind === "json"
+      ? `the response from ${error.endpoint} is not valid JSON: ${error.reason}`
+      : `the response from ${error.endpoint} does not match the expected shape at ${error.path}: ${error.reason}`
+) {}
 
 /**
  * The server broke a rule of its pagination protocol (a repeated cursor, a traversal past its safety bound, …).
@@ -249,17 +263,11 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@vppkit/core/D
  * @since 0.1.0
  * @category errors
  */
-export class ProtocolError extends Schema.TaggedError<ProtocolError>("@vppkit/core/ProtocolError")(
+export class ProtocolError extends RequestError<ProtocolError>()(
   "ProtocolError",
-  {
-    ...RequestFields,
-    reason: Schema.String
-  }
-) {
-  override get message(): string {
-    return `protocol violation by ${this.endpoint}: ${this.reason}`
-  }
-}
+  { reason: Schema.String },
+  (error) => `protocol violation by ${error.endpoint}: ${error.reason}`
+) {}
 
 /**
  * The schema of a traversal's outcome (`Traversal.Outcome`), as {@link DriftedError} carries it.
@@ -340,16 +348,12 @@ export const isRetryable = (error: VppError): boolean => {
 }
 
 /**
+ * Whether a value is a {@link VppError} (any request error; not a {@link DriftedError}), by its {@link TypeId}.
+ *
  * @since 0.1.0
  * @category predicates
  */
-export const isVppError = (u: unknown): u is VppError =>
-  Predicate.isTagged(u, "AuthError") || Predicate.isTagged(u, "RateLimitedError") ||
-  Predicate.isTagged(u, "UnavailableError") || Predicate.isTagged(u, "BadRequestError") ||
-  Predicate.isTagged(u, "CheckpointUnusableError") || Predicate.isTagged(u, "InvalidCursorError") ||
-  Predicate.isTagged(u, "TransportError") ||
-  Predicate.isTagged(u, "TimeoutError") || Predicate.isTagged(u, "DecodeError") ||
-  Predicate.isTagged(u, "ProtocolError")
+export const isVppError = (u: unknown): u is VppError => Predicate.hasProperty(u, TypeId)
 
 const describe = (status: number, errorNumber: number | undefined): string =>
   errorNumber === undefined ? `HTTP ${status}` : `HTTP ${status}, error ${errorNumber}`

@@ -10,7 +10,7 @@ import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SToken from "../src/SToken.js"
 import type * as Traversal from "../src/Traversal.js"
 import * as VppClient from "../src/VppClient.js"
-import type * as VppError from "../src/VppError.js"
+import * as VppError from "../src/VppError.js"
 import { canonical, collect, faultsRetriedWithSameParams, retryableFaults, runWithTime, send } from "./support/traversal.js"
 
 type Kind = Simulator.LegacyKind
@@ -393,6 +393,9 @@ describe("Legacy", () => {
             const what = `${refusal.errorNumber} ${mode}`
             assert.strictEqual(error._tag, "CheckpointUnusableError", what)
             assert.strictEqual((error as VppError.CheckpointUnusableError).errorNumber, refusal.errorNumber, what)
+            // the refusal it was read from is its cause
+            const cause = (error as VppError.CheckpointUnusableError).cause
+            assert.isTrue(VppError.isVppError(cause) && cause._tag === "BadRequestError", what)
             assert.include(error.message, "/getVPPLicensesSrv", what)
             // one request: the refused token is not sent again
             assert.deepStrictEqual((yield* sim.log).map((entry) => entry.errorNumber), [refusal.errorNumber], what)

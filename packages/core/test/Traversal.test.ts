@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
 import * as Stream from "effect/Stream"
 import * as Cursor from "../src/Cursor.js"
 import * as PageIndex from "../src/PageIndex.js"
@@ -111,4 +112,78 @@ describe("Traversal drift", () => {
       assert.deepStrictEqual(Chunk.toReadonlyArray(allowed).flatMap((page) => page.records), [1, 2, 3])
       assert.strictEqual((yield* of("drifted").run()).consistency, "drifted")
     }))
+})
+
+describe("Traversal.untilConsistent", () => {
+  /** A pass as a script gives it: drifted or not, its retries, and numbers that tell passes apart. */
+  const passArb = FastCheck.record({ drifted: FastCheck.boolean(), retries: FastCheck.integer({ min: 0, max: 5 }) })
+
+  it.effect.prop(
+    "makes passes until one is consistent or maxPasses are made; answers the last one with every retry and the passes",
+    {
+      script: FastCheck.array(passArb, { minLength: 1, maxLength: 8 }),
+      maxPasses: FastCheck.integer({ min: 0, max: 10 })
+    },
+    ({ maxPasses, script }) =>
+      Effect.gen(function*() {
+        const made: Array<number> = []
+        const drifts: Array<number> = []
+        // Past the script's end every pass is consistent.
+        const step = (n: number) => script[n - 1] ?? { drifted: false, retries: 0 }
+        const outcome = yield* Traversal.untilConsistent(
+          (n) =>
+            Effect.sync(() => {
+              made.push(n)
+              const { drifted, retries } = step(n)
+              return Traversal.outcome(`v${n}`, { pages: n, records: 10 * n, retries, drifted, tokenExpiresAt: undefined })
+            }),
+          { maxPasses, onDrift: (drifted, n) => Effect.sync(() => void drifts.push(n, drifted.pages)) }
+        )
+        const firstConsistent = script.findIndex((pass) => !pass.drifted) + 1 || script.length + 1
+        const expected = Math.min(firstConsistent, Math.max(1, maxPasses))
+        assert.deepStrictEqual(made, Array.from({ length: expected }, (_, i) => i + 1))
+        // onDrift sees every drifted pass another follows, with its own outcome.
+        assert.deepStrictEqual(drifts, made.slice(0, -1).flatMap((n) => [n, n]))
+        let retries = 0
+        for (const n of made) retries += step(n).retries
+        assert.deepStrictEqual(outcome, {
+          checkpoint: `v${expected}`,
+          consistency: step(expected).drifted ? "drifted" : "consistent",
+          pages: expected,
+          records: 10 * expected,
+          retries,
+          passes: expected
+        })
+      })
+  )
+
+  it.effect("a failing pass fails it, and no pass follows", () =>
+    Effect.gen(function*() {
+      let made = 0
+      const error = yield* Effect.flip(Traversal.untilConsistent(
+        (n) => Effect.suspend(() => (made = n) === 2 ? Effect.fail("boom" as const) : Effect.succeed(
+          Traversal.outcome("v", { pages: 1, records: 1, retries: 0, drifted: true })
+        )),
+        { maxPasses: 5 }
+      ))
+      assert.strictEqual(error, "boom")
+      assert.strictEqual(made, 2)
+    }))
+
+  it("Traversal.outcome: the tally's counts, drifted or consistent, tokenExpiresAt only when known", () => {
+    const at = new Date("2031-01-01T00:00:00Z")
+    assert.deepStrictEqual(Traversal.outcome("c", { pages: 2, records: 3, retries: 1, drifted: true, tokenExpiresAt: at }, 4), {
+      checkpoint: "c",
+      consistency: "drifted",
+      pages: 2,
+      records: 3,
+      retries: 1,
+      passes: 4,
+      tokenExpiresAt: at
+    })
+    const plain = Traversal.outcome(undefined, { pages: 0, records: 0, retries: 0, drifted: false, tokenExpiresAt: undefined })
+    assert.isFalse("tokenExpiresAt" in plain)
+    assert.strictEqual(plain.consistency, "consistent")
+    assert.strictEqual(plain.passes, 1)
+  })
 })

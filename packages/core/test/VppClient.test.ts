@@ -1,4 +1,5 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -10,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
@@ -682,6 +684,35 @@ describe("VppClient request and retry events", () => {
       const error = yield* settle(Effect.flip(client.execute(okGet, Ok)))
       assert.strictEqual(error._tag === "TransportError" && error.code, "ECONNREFUSED")
       assert.include(error.message, "ECONNREFUSED")
+    }))
+
+  it.effect("errors keep their cause: the system error of a transport failure, the SyntaxError or ParseError of a body", () =>
+    Effect.gen(function*() {
+      const refused = yield* setup([{ fail: "Transport", code: "ECONNREFUSED" }], { retry: { maxRetries: 0 } })
+      const transport = yield* settle(Effect.flip(refused.client.execute(okGet, Ok)))
+      assert.isTrue(VppError.isVppError(transport))
+      assert.instanceOf(transport.cause, Error)
+      assert.strictEqual((transport.cause as { readonly code?: unknown }).code, "ECONNREFUSED")
+      // The platform's error is not kept: it holds the request, and the request holds the sToken.
+      assert.isFalse(HttpClientError.isHttpClientError(transport.cause))
+      assert.notProperty(transport.cause, "request")
+
+      const truncated = yield* setup([{ body: "{\"ok\": tr" }], { retry: { maxRetries: 0 } })
+      const json = yield* settle(Effect.flip(truncated.client.execute(okGet, Ok)))
+      assert.strictEqual(json._tag === "DecodeError" && json.kind, "json")
+      assert.instanceOf(json.cause, SyntaxError)
+
+      const shapeless = yield* setup([{ body: { ok: "yes" } }], { retry: { maxRetries: 0 } })
+      const schema = yield* settle(Effect.flip(shapeless.client.execute(okGet, Ok)))
+      assert.strictEqual(schema._tag === "DecodeError" && schema.kind, "schema")
+      assert.isTrue(ParseResult.isParseError(schema.cause))
+      assert.strictEqual(schema._tag === "DecodeError" && schema.path, "$.ok")
+
+      // An error Apple answered with has no cause of its own.
+      const refusal = yield* setup([{ status: 400, body: appleError(9602) }])
+      const bad = yield* settle(Effect.flip(refusal.client.execute(okGet, Ok)))
+      assert.strictEqual(bad._tag, "BadRequestError")
+      assert.isUndefined(bad.cause)
     }))
 
   it.effect("retry.retryable narrows what is retried", () =>

@@ -26,7 +26,7 @@
 import type * as SqlError from "@effect/sql/SqlError"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
-import type * as Traversal from "@vppkit/core/Traversal"
+import * as Traversal from "@vppkit/core/Traversal"
 import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
@@ -292,9 +292,9 @@ const traverse = <R>(resource: Resource.Any, options: Options<R>, since?: string
 
 /**
  * Streams passes of a traversal into `onPage` until one is consistent, at most `options.retraverse` (default
- * 3) passes. Each pass streams (the transaction holds what was written, not memory), so a pass that drifted
- * has still upserted current records; `onPass` runs before each pass. Answers the last pass's outcome with the
- * retries and passes of all of them.
+ * 3) passes (`Traversal.untilConsistent`). Each pass streams (the transaction holds what was written, not
+ * memory), so a pass that drifted has still upserted current records; `onPass` runs before each pass. Answers
+ * the last pass's outcome with the retries and passes of all of them.
  */
 const streamPasses = <R>(
   traversal: Traversal.Traversal<SyncStore.JsonRecord>,
@@ -304,17 +304,8 @@ const streamPasses = <R>(
     page: Traversal.Page<SyncStore.JsonRecord>
   ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SyncStore.SyncStore>
 ) =>
-  Effect.gen(function*() {
-    const maxPasses = Math.max(1, options.retraverse ?? 3)
-    let retries = 0
-    for (let passes = 1;; passes++) {
-      yield* onPass
-      const outcome = yield* traversal.run(onPage)
-      retries += outcome.retries
-      if (outcome.consistency === "consistent" || passes >= maxPasses) {
-        return { ...outcome, retries, passes }
-      }
-    }
+  Traversal.untilConsistent(() => Effect.zipRight(onPass, traversal.run(onPage)), {
+    maxPasses: options.retraverse ?? 3
   })
 
 /** The parts of a {@link Summary} that come straight from the traversal's outcome. */

@@ -101,7 +101,7 @@ export const expiryWarningDays = 15
 export const loadSettings = (
   globals: Globals,
   options: { readonly allowExpired?: boolean } = {}
-): Effect.Effect<NodeVppClient.Settings, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
+): Effect.Effect<VppClient.Settings, VppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const flags = new Map<string, string>()
     if (Option.isSome(globals.tokenFile)) {
@@ -110,7 +110,7 @@ export const loadSettings = (
     }
     if (Option.isSome(globals.baseUrl)) flags.set("VPP_BASE_URL", globals.baseUrl.value)
     const provider = ConfigProvider.fromMap(flags).pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
-    const settings = yield* NodeVppClient.loadSettings.pipe(
+    const settings = yield* VppClient.loadSettings.pipe(
       Effect.withConfigProvider(provider),
       Effect.mapError((error) => renameSetting(error, globals))
     )
@@ -136,9 +136,9 @@ export const loadSettings = (
   })
 
 /** Errors about a value that came from a flag name the flag, not the environment variable. */
-const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals): NodeVppClient.ConfigurationError => {
+const renameSetting = (error: VppClient.ConfigurationError, globals: Globals): VppClient.ConfigurationError => {
   if (error.message.startsWith("no sToken configured")) {
-    return new NodeVppClient.ConfigurationError({
+    return new VppClient.ConfigurationError({
       setting: error.setting,
       message: `no sToken configured: pass --token-file PATH (the token file downloaded from Apple School Manager or Apple Business Manager), or set VPP_TOKEN_FILE to its path or VPP_TOKEN to its content`
     })
@@ -150,7 +150,7 @@ const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals
     : undefined
   return flag === undefined
     ? error
-    : new NodeVppClient.ConfigurationError({ setting: flag, message: error.message.replace(error.setting, flag) })
+    : new VppClient.ConfigurationError({ setting: flag, message: error.message.replace(error.setting, flag) })
 }
 
 /**
@@ -160,7 +160,7 @@ const renameSetting = (error: NodeVppClient.ConfigurationError, globals: Globals
 export const makeClient = (
   globals: Globals,
   options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
-): Effect.Effect<VppClient.Service, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem | Scope.Scope> =>
+): Effect.Effect<VppClient.Service, VppClient.ConfigurationError | TokenError, FileSystem.FileSystem | Scope.Scope> =>
   Effect.flatMap(
     loadSettings(globals),
     (settings) => NodeVppClient.make({ ...options, ...Reporting.clientEvents(globals), ...settings })
@@ -170,7 +170,7 @@ export const makeClient = (
 export const clientLayer = (
   globals: Globals,
   options: Omit<NodeVppClient.Options, "token" | "baseUrl"> = {}
-): Layer.Layer<VppClient.VppClient, NodeVppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
+): Layer.Layer<VppClient.VppClient, VppClient.ConfigurationError | TokenError, FileSystem.FileSystem> =>
   Layer.scoped(VppClient.VppClient, makeClient(globals, options))
 
 /**

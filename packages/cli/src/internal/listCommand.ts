@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import type * as Traversal from "@vppkit/core/Traversal"
+import * as Traversal from "@vppkit/core/Traversal"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
@@ -351,9 +351,8 @@ const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, prog
     const spill = paths.join(directory, `${plan.resource.name}.${plan.format}`)
     const spillError = (error: PlatformError.PlatformError) =>
       new Output.OutputClosed({ code: undefined, message: `the temporary file ${spill}: ${error.message}` })
-    let retries = 0
-    for (let passes = 1;; passes++) {
-      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+    const outcome = yield* Traversal.untilConsistent(() =>
+      Effect.scoped(Effect.gen(function*() {
         const file = yield* fs.open(spill, { flag: "w" }).pipe(Effect.mapError(spillError))
         const encoder = new TextEncoder()
         const sink: Output.Sink = {
@@ -365,28 +364,26 @@ const readConsistent = (plan: Plan, maxPasses: number, stdout: Output.Sink, prog
         const outcome = yield* readPass(plan, writer, progress)
         yield* writer.end
         return outcome
-      }))
-      retries += outcome.retries
-      if (outcome.consistency === "consistent") {
-        yield* progress.stop
-        yield* fs.stream(spill).pipe(
-          Stream.decodeText(),
-          Stream.mapError(spillError),
-          Stream.runForEach(stdout.write)
-        )
-        yield* stdout.flush
-        return { ...outcome, retries, passes }
-      }
-      if (passes >= maxPasses) {
-        return yield* new IncompleteError({
-          message: `incomplete: ${plan.resource.name} changed while they were read, in each of ${
-            plural(passes, "pass", "passes")
-          }: nothing was written to stdout${leftUnchanged(plan)}; run again later, raise --max-passes, ` +
-            "or use --allow-drift to accept a drifted pass"
-        })
-      }
-      yield* Effect.logDebug(`${plan.resource.name}: pass ${passes} drifted, reading again`)
+      })), {
+      maxPasses,
+      onDrift: (_, passes) => Effect.logDebug(`${plan.resource.name}: pass ${passes} drifted, reading again`)
+    })
+    if (outcome.consistency !== "consistent") {
+      return yield* new IncompleteError({
+        message: `incomplete: ${plan.resource.name} changed while they were read, in each of ${
+          plural(outcome.passes, "pass", "passes")
+        }: nothing was written to stdout${leftUnchanged(plan)}; run again later, raise --max-passes, ` +
+          "or use --allow-drift to accept a drifted pass"
+      })
     }
+    yield* progress.stop
+    yield* fs.stream(spill).pipe(
+      Stream.decodeText(),
+      Stream.mapError(spillError),
+      Stream.runForEach(stdout.write)
+    )
+    yield* stdout.flush
+    return outcome
   })
 
 /**

@@ -1,3 +1,7 @@
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import { parseRetryAfter } from "../RetryPolicy.js"
@@ -25,18 +29,32 @@ const authReasons: Record<number, typeof VppError.AuthReason.Type> = {
 const unavailableNumbers = new Set([9603, 9608, 9644, 9729])
 
 /**
- * Turns an HTTP response into its JSON body or the typed error it stands for. Apple reports errors with
- * 4xx/5xx statuses, but also inside HTTP 200 bodies: v2 bodies with an `errorNumber`, v1 bodies with
+ * The response transform of the client edge: Apple's JSON body of a response, or a failure with the
+ * {@link VppError.VppError} the response stands for (see {@link classify}).
+ */
+export const toJson = (
+  endpoint: string,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<unknown, VppError.VppError | HttpClientError.ResponseError> =>
+  Effect.flatMap(response.text, (text) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })))
+
+/**
+ * Turns an HTTP response into its JSON body, or fails with the typed error it stands for. Apple reports errors
+ * with 4xx/5xx statuses, but also inside HTTP 200 bodies: v2 bodies with an `errorNumber`, v1 bodies with
  * `status: -1`. Both are checked on every response.
  */
-export const classify = (response: RawResponse): VppError.VppError | { readonly json: unknown } => {
+export const classify = (response: RawResponse): Effect.Effect<unknown, VppError.VppError> => {
   const { endpoint, status } = response
   let json: unknown
+  let parseFailure: unknown = undefined
   let parsed = true
   try {
     json = JSON.parse(response.text)
-  } catch {
+  } catch (error) {
     parsed = false
+    parseFailure = error
   }
   const retryAfterMillis = parseRetryAfter(response.retryAfter, response.now)
   const body = parsed && Predicate.isRecord(json) ? json : undefined
@@ -48,11 +66,19 @@ export const classify = (response: RawResponse): VppError.VppError | { readonly 
 
   if (ok && !legacyFailure && (errorNumber === undefined || legacySuccess)) {
     if (!parsed) {
-      return new VppError.DecodeError({ endpoint, kind: "json", path: "$", reason: describeJsonFailure(response.text) })
+      return Effect.fail(
+        new VppError.DecodeError({
+          endpoint,
+          kind: "json",
+          path: "$",
+          reason: describeJsonFailure(response.text),
+          cause: parseFailure
+        })
+      )
     }
-    return { json }
+    return Effect.succeed(json)
   }
-  return fromError({ endpoint, status, errorNumber, errorMessage, retryAfterMillis, now: response.now })
+  return Effect.fail(fromError({ endpoint, status, errorNumber, errorMessage, retryAfterMillis, now: response.now }))
 }
 
 const fromError = (options: {
@@ -93,8 +119,12 @@ const fromError = (options: {
 const describeJsonFailure = (text: string): string =>
   text.length === 0 ? "the body is empty" : `the body (${text.length} characters) does not parse`
 
+/** A body that does not match its schema, with the `ParseError` as its cause. */
+export const schemaError = (endpoint: string, error: ParseResult.ParseError): VppError.DecodeError =>
+  new VppError.DecodeError({ endpoint, kind: "schema", ...describeParseError(error), cause: error })
+
 /** The first problem of a schema failure as `path` and message, for {@link VppError.DecodeError}. */
-export const describeParseError = (error: ParseResult.ParseError): { readonly path: string; readonly reason: string } => {
+const describeParseError = (error: ParseResult.ParseError): { readonly path: string; readonly reason: string } => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const first = issues[0]
   if (first === undefined) return { path: "$", reason: error.message }
