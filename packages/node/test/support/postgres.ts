@@ -119,11 +119,19 @@ export const postgres = (server: string): Layer.Layer<TestDatabase, NodeDatabase
     })
   )
 
-/** The store suites' databases: SQLite, and PostgreSQL when {@link serverUrl} names a server (else `undefined`). */
+/**
+ * The store suites' databases: SQLite, and PostgreSQL, `enabled` when {@link serverUrl} names a server (a suite
+ * skips it otherwise: `describe.skipIf(!backend.enabled)`; its layer then fails).
+ */
 export const backends: ReadonlyArray<{
   readonly name: "sqlite" | "postgres"
-  readonly layer: Layer.Layer<TestDatabase, NodeDatabase.DatabaseError | SqlError.SqlError> | undefined
+  readonly enabled: boolean
+  readonly layer: Layer.Layer<TestDatabase, NodeDatabase.DatabaseError | SqlError.SqlError>
 }> = [
-  { name: "sqlite", layer: sqlite },
-  { name: "postgres", layer: serverUrl === undefined ? undefined : postgres(serverUrl) }
+  { name: "sqlite", enabled: true, layer: sqlite },
+  {
+    name: "postgres",
+    enabled: serverUrl !== undefined,
+    layer: serverUrl === undefined ? Layer.die(new Error(skipNotice)) : postgres(serverUrl)
+  }
 ]
