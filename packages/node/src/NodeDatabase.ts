@@ -75,7 +75,7 @@ export const parse = (value: string): Either.Either<Target, DatabaseError> => {
     try {
       url = new URL(value)
     } catch {
-      return refuse(`a ${found}:// URL`, "not a valid URL (expected postgres://user:password@host:port/database)")
+      return refuse(`${found}://…`, "not a valid URL (expected postgres://user:password@host:port/database)")
     }
     const description = describePostgres(url)
     if (url.hostname === "" && !url.searchParams.has("host")) return refuse(description, "the URL names no host")

@@ -40,7 +40,7 @@ describe("NodeDatabase.parse", () => {
     const malformed = refusal("postgres://u:hunter2@[bad/vpp")
     assert.strictEqual(malformed.reason, "url")
     assert.notInclude(malformed.message, "hunter2")
-    assert.include(malformed.message, "not a valid URL")
+    assert.strictEqual(malformed.message, "postgres://…: not a valid URL (expected postgres://user:password@host:port/database)")
     assert.include(refusal("postgres:///vpp").message, "names no host")
     assert.include(refusal("sqlite:").message, "names no file")
   })
