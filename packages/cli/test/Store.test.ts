@@ -239,6 +239,16 @@ for (const backend of backends) {
           assert.deepStrictEqual(yield* Store.readState("users"), Option.some(next))
         })))
 
+      it.scoped("rows come back in bytewise natural key order, whatever the database's collation", () =>
+        withDatabase(Effect.gen(function*() {
+          const assets = resource("assets")
+          yield* Store.ensureSchema([assets])
+          const adamIds = ["b", "B", "a", "é", "Z", "10", "9", "a b", "a-b", "ab"]
+          yield* Store.upsert(assets, adamIds.map((adamId) => ({ adamId, pricingParam: "STDQ" })))
+          const bytewise = adamIds.map((adamId) => `${adamId}:STDQ`).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+          assert.deepStrictEqual((yield* Store.rows(assets)).map((row) => row.key), bytewise)
+        })))
+
       it.scoped("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
         withDatabase(Effect.gen(function*() {
           const users = resource("users")

@@ -4,7 +4,8 @@
  *
  * `VPPKIT_TEST_PG_URL` names the server: a URL of a database on it, as a user that may `CREATE DATABASE`
  * (e.g. `postgres://postgres@127.0.0.1:5432/postgres`, the default when `CI=true`). Each PostgreSQL suite gets
- * a database of its own, `vppkit_test_<random>`, dropped `WITH (FORCE)` when the suite ends, and each test in it
+ * a database of its own, `vppkit_test_<random>` (with ICU's English collation where the server has ICU), dropped
+ * `WITH (FORCE)` when the suite ends, and each test in it
  * a schema of its own (the URL's `search_path`), dropped when the test ends. Without a server named, the
  * PostgreSQL suites are skipped and the global setup prints {@link skipNotice} once; with one named that
  * cannot be reached, the global setup fails the run.
@@ -67,7 +68,15 @@ export const freshDatabase = (
   Effect.acquireRelease(
     Effect.gen(function*() {
       const name = randomName("vppkit_test")
-      yield* withClient(server, Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE "${name}"`)))
+      // A language's collation where the server has ICU (not byte order, as a production database may have),
+      // else the server's default.
+      yield* withClient(
+        server,
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.unsafe(`CREATE DATABASE "${name}" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'`).pipe(
+            Effect.orElse(() => sql.unsafe(`CREATE DATABASE "${name}"`))
+          ))
+      )
       return name
     }),
     (name) =>
