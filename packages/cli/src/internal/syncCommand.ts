@@ -179,7 +179,7 @@ const parseDatabase = (db: string) =>
     onRight: Effect.succeed
   })
 
-/** `vppkit sync`: resources into SQLite, full the first time and incremental where the API allows after. */
+/** `vppkit sync`: resources into SQLite or PostgreSQL, full the first time and incremental where the API allows after. */
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
