@@ -3,6 +3,8 @@ import projects from "./vitest.workspace.js"
 
 export default defineConfig({
   test: {
-    projects
+    projects,
+    // Once per run: the PostgreSQL suites' server is checked, or their skipping said (VPPKIT_TEST_PG_URL).
+    globalSetup: ["packages/node/test/support/postgresSetup.ts"]
   }
 })

@@ -191,6 +191,7 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
   ["sync", [
     ["vppkit sync", "every resource into ./vppkit.sqlite: full the first time, then incremental"],
     ["vppkit sync --db /var/lib/mdm/vpp.sqlite --resources assignments,users"],
+    ["vppkit sync --db postgres://vpp@db/vpp", "into PostgreSQL (or VPPKIT_DB=…)"],
     ["vppkit sync --full", "also removes rows deleted on the server (e.g. nightly)"]
   ]],
   ["token", [

@@ -4,13 +4,14 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlError from "@effect/sql/SqlError"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as Sync from "@vppkit/sync/Sync"
 import type * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Console from "effect/Console"
 import * as Either from "effect/Either"
@@ -20,7 +21,6 @@ import * as Option from "effect/Option"
 import * as ExitCode from "../ExitCode.js"
 import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
-import { createPrivateDatabaseFile } from "./privateFile.js"
 import * as SyncLock from "./syncLock.js"
 import * as SyncOutput from "./syncOutput.js"
 import {
@@ -38,8 +38,11 @@ import { withLogging } from "./reporting.js"
 const options = {
   maxRequestsPerSecond: maxRequestsPerSecondOption,
   db: Options.text("db").pipe(
-    Options.withPseudoName("PATH"),
-    Options.withDescription("the SQLite database (created when missing; its directory must exist)"),
+    Options.withPseudoName("PATH|URL"),
+    Options.withDescription(
+      "the database: a SQLite file (created when missing; its directory must exist) or a postgres://user@host/db URL (default: $VPPKIT_DB, else vppkit.sqlite)"
+    ),
+    Options.withFallbackConfig(Config.string("VPPKIT_DB")),
     Options.withDefault("vppkit.sqlite")
   ),
   resources: Options.text("resources").pipe(
@@ -161,27 +164,44 @@ const describeSqlError = (error: SqlError.SqlError): string => {
   return typeof cause?.message === "string" && cause.message.length > 0 ? firstLine(cause.message) : error.message
 }
 
+/** A database that cannot be used: a value that names none is a usage error (2), one that cannot be opened exit 1. */
+const databaseError = (error: NodeDatabase.DatabaseError) =>
+  error.reason === "url" ? new UsageError({ message: `--db ${error.message}` }) : new CommandError({ message: error.message })
+
 /**
- * Opens the database (WAL journal) for the scope, with the sync store over it (its migrations run); a new
- * database file is created with mode 0600. better-sqlite3 throws when a file cannot be opened or is not a
- * database; that arrives as a defect of the layer and becomes a one-line command error, as does a failed
- * migration.
+ * Opens the database for the scope (NodeDatabase: SQLite with a WAL journal, a new file created with mode 0600;
+ * or PostgreSQL) with the sync store over it (its migrations run). A database that cannot be opened or reached,
+ * or whose migration fails, is a one-line command error, never with a password.
  */
 export const openDatabase = (db: string) =>
-  createPrivateDatabaseFile(db).pipe(
-    Effect.zipRight(Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db }))))),
+  Either.match(NodeDatabase.parse(db), {
+    onLeft: (error) => Effect.fail(databaseError(error)),
+    onRight: openTarget
+  })
+
+/** {@link openDatabase} of a parsed `--db` value. */
+const openTarget = (target: NodeDatabase.Target) =>
+  Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layerTarget(target)))).pipe(
     Effect.catchAllCause((cause) => {
       const failure = Cause.squash(cause)
+      if (failure instanceof NodeDatabase.DatabaseError) return Effect.fail(databaseError(failure))
       const message = isSqlError(failure)
         ? describeSqlError(failure)
         : failure instanceof Error
         ? firstLine(failure.message)
         : String(failure)
-      return new CommandError({ message: `cannot open the database ${db}: ${message}` })
+      return Effect.fail(new CommandError({ message: `cannot open the database ${target.description}: ${message}` }))
     })
   )
 
-/** `vppkit sync`: resources into SQLite, full the first time and incremental where the API allows after. */
+/** The database a `--db` value names (a usage error when it names none). */
+const parseDatabase = (db: string) =>
+  Either.match(NodeDatabase.parse(db), {
+    onLeft: (error) => Effect.fail(databaseError(error)),
+    onRight: Effect.succeed
+  })
+
+/** `vppkit sync`: resources into SQLite or PostgreSQL, full the first time and incremental where the API allows after. */
 export const syncCommand = Command.make(
   "sync",
   { ...globalOptions, ...options },
@@ -195,14 +215,17 @@ export const syncCommand = Command.make(
         return yield* new UsageError({ message: "--concurrency must be between 1 and 5" })
       }
       const maxRetries = yield* parseRetries(retries)
-      yield* checkDirectory(db)
+      const target = yield* parseDatabase(db)
+      if (target._tag === "Sqlite") yield* checkDirectory(target.filename)
       if (Option.isSome(summaryFile)) yield* checkDirectory(summaryFile.value, "--summary-file")
       const startedAt = Date.now()
       const summaries: Array<Sync.Summary> = []
       const summarise = (exit: Exit.Exit<unknown, unknown>) =>
         Effect.gen(function*() {
           if (!json && Option.isNone(summaryFile)) return
-          const text = JSON.stringify(report({ db, startedAt, finishedAt: Date.now(), selected, summaries, exit }))
+          const text = JSON.stringify(
+            report({ db: target.description, startedAt, finishedAt: Date.now(), selected, summaries, exit })
+          )
           if (json) yield* Console.log(text)
           if (Option.isSome(summaryFile)) {
             yield* replaceFile(summaryFile.value, text + "\n").pipe(
@@ -210,20 +233,22 @@ export const syncCommand = Command.make(
             )
           }
         })
-      yield* run({ concurrency, db, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries }).pipe(Effect.onExit(summarise))
+      yield* run({ concurrency, target, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries }).pipe(
+        Effect.onExit(summarise)
+      )
     }).pipe(Effect.scoped, withLogging(globals))
 ).pipe(
   Command.withDescription(
-    "Sync resources into a SQLite database: a table per resource keyed by the natural key, checkpoints in sync_state; the first run is full, later runs incremental where the API allows"
+    "Sync resources into a SQLite or PostgreSQL database: a table per resource keyed by the natural key, checkpoints in sync_state; the first run is full, later runs incremental where the API allows"
   )
 )
 
 /** The sync itself, once the flags are checked: the client, the lock, the database, and each resource's run. */
 const run = (
-  { concurrency, db, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries }: {
+  { concurrency, full, globals, maxRequestsPerSecond, maxRetries, selected, summaries, target }: {
     readonly concurrency: number
     readonly maxRetries: number
-    readonly db: string
+    readonly target: NodeDatabase.Target
     readonly full: boolean
     readonly globals: Globals
     readonly maxRequestsPerSecond: Option.Option<number>
@@ -234,9 +259,12 @@ const run = (
   Effect.gen(function*() {
     const client = yield* makeClient(globals, { retry: { maxRetries } })
     // Before any request: a second run on the database stops here, at once; so does a token of another
-    // organisation than the one the database holds.
-    yield* SyncLock.acquire(db)
-    const database = yield* openDatabase(db)
+    // organisation than the one the database holds. SQLite's lock is a file beside the database, taken before
+    // it is opened; PostgreSQL's an advisory lock in the database, on a connection of its own.
+    const db = target.description
+    if (target._tag === "Sqlite") yield* SyncLock.acquire(target.filename)
+    const database = yield* openTarget(target)
+    if (target._tag === "Postgres") yield* SyncLock.acquireAdvisory(db).pipe(Effect.provide(database))
     const withDatabase = <A>(
       effect: Effect.Effect<
         A,

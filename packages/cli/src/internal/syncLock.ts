@@ -6,6 +6,11 @@
  * ends, so a `kill -9` leaves no lock behind. Before it takes the lock for the run, the holder commits its pid,
  * host and start time there, so a second run can name it (a reader is not blocked by a write transaction that
  * has written nothing). The synced database itself is never held: readers and other tools keep using it.
+ *
+ * On PostgreSQL ({@link acquireAdvisory}) the lock is a session-level advisory lock, `pg_try_advisory_lock(vppk,
+ * hashtext(current_schema()))`, held by a connection reserved for the run: one sync per database and schema. The
+ * server releases it when the session ends, so a `kill -9` leaves none behind either. The holder names itself in
+ * that session's `application_name` (`vppkit sync <pid>@<host>`), which a second run reads from `pg_stat_activity`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlError from "@effect/sql/SqlError"
@@ -106,6 +111,55 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
       )
     )
   }).pipe(Effect.withSpan("SyncLock.acquire"))
+
+/** The advisory lock's first key: vppkit's, `vppk` in ASCII. The second is the hash of the schema synced into. */
+export const advisoryClass = 0x7670706b
+
+const advisoryKey = `$1::int4, hashtext(current_schema())`
+
+/** `application_name` of the session holding the lock (at most 63 bytes: PostgreSQL truncates longer ones). */
+const holderName = () => `vppkit sync ${process.pid}@${os.hostname()}`.slice(0, 63)
+
+/**
+ * Takes vppkit's advisory lock on the database of the `SqlClient` (PostgreSQL) for the scope, on a connection
+ * reserved for it, or fails at once with {@link SyncLockedError} naming the run that holds it (`database` is
+ * the database as messages show it). Closing the scope unlocks it and hands the connection back.
+ */
+export const acquireAdvisory = (
+  database: string
+): Effect.Effect<void, SyncLockedError | CommandError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const connection = yield* sql.reserve
+    const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
+      connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+    yield* query("SELECT set_config('application_name', $1, false)", [holderName()])
+    const [taken] = yield* query<{ readonly locked: boolean }>(`SELECT pg_try_advisory_lock(${advisoryKey}) AS locked`, [advisoryClass])
+    if (taken?.locked !== true) {
+      const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
+        `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema())::oid AND l.objsubid = 2`,
+        [advisoryClass]
+      ).pipe(Effect.orElseSucceed(() => []))
+      const holder = holders[0]
+      const named = /^vppkit sync (\d+)@(.+)$/.exec(holder?.name ?? "")
+      const started = holder?.started instanceof Date ? holder.started.toISOString() : holder?.started ?? undefined
+      const who = named !== null
+        ? ` (pid ${named[1]} on ${named[2]}${started !== undefined ? `, started at ${started}` : ""})`
+        : ""
+      return yield* new SyncLockedError({
+        message: `another vppkit sync is running on ${database}${who}: wait for it to finish, or stop it`
+      })
+    }
+    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${advisoryKey})`, [advisoryClass]).pipe(Effect.ignore))
+  }).pipe(
+    Effect.catchIf(
+      (error): error is SqlError.SqlError => error instanceof SqlError.SqlError,
+      (error) => Effect.fail(new CommandError({ message: `cannot lock ${database}: ${describe(error)}` }))
+    ),
+    Effect.withSpan("SyncLock.acquireAdvisory")
+  )
 
 const describe = (error: SqlError.SqlError): string => {
   const cause = error.cause as { readonly message?: unknown } | undefined

@@ -34,7 +34,7 @@ export interface Running {
 }
 
 export interface RunOptions {
-  /** Environment variables added to the child's (which never inherits VPP_*). */
+  /** Environment variables added to the child's (which never inherits VPP_* nor VPPKIT_DB). */
   readonly env?: Readonly<Record<string, string>>
   /** The working directory (default: the system's temporary directory, so a default path writes nothing here). */
   readonly cwd?: string
@@ -42,10 +42,10 @@ export interface RunOptions {
   readonly onStdout?: (chunk: string, child: ChildProcess) => void
 }
 
-/** The environment without any VPP_* setting of the machine running the tests. */
+/** The environment without any VPP_* setting (nor VPPKIT_DB) of the machine running the tests. */
 const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("VPP_")) env[key] = value
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("VPP_") && key !== "VPPKIT_DB") env[key] = value
   return { ...env, ...extra }
 }
 
