@@ -1,27 +1,45 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as path from "node:path"
 import * as SqlSyncStore from "../src/SqlSyncStore.js"
 import * as SyncStore from "../src/SyncStore.js"
-import { tempDir } from "./support/store.js"
+import { backends, TestDatabase } from "../../node/test/support/postgres.js"
 
 const resource = (name: string): Resource.Any => Resources.byName(name)!
 
-/** A new SQLite file for the body, without the store. */
+/** A new empty database of the backend (a SQLite file, or a PostgreSQL schema) for the body, without the store. */
 const withSqlite = <A, E, R>(body: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(tempDir, (dir) => Effect.provide(body, SqliteClient.layer({ filename: path.join(dir, "store.sqlite") })))
+  Effect.flatMap(TestDatabase, (database) => Effect.flatMap(database.fresh, (db) => Effect.provide(body, NodeDatabase.layer(db))))
 
-/** A new SQLite file and the sync store over it. */
+/** A new empty database of the backend and the sync store over it. */
 const withDatabase = <A, E, R>(body: Effect.Effect<A, E, R>) => withSqlite(Effect.provide(body, SqlSyncStore.layer))
 
-describe("SqlSyncStore", () => {
+/** `body` in one transaction, as a sync's pass runs: its temporary table belongs to the connection. */
+const inTransaction = <A, E, R>(body: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(body))
+
+/** The columns of a table, in order (SQLite's `pragma_table_info`, PostgreSQL's `information_schema`). */
+const columnsOf = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql.onDialectOrElse({
+        pg: () =>
+          sql<{ readonly name: string }>`SELECT column_name AS name FROM information_schema.columns WHERE table_name = ${table} AND table_schema = current_schema() ORDER BY ordinal_position`,
+        orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`
+      }),
+      (rows) => rows.map((row) => row.name)
+    ))
+
+for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`SqlSyncStore (${backend.name})`, () => {
+    layer(backend.layer, { excludeTestServices: true })((it) => {
   it("tables: quoted names, the natural key first, a column per documented field with a portable type", () => {
     assert.strictEqual(
       SqlSyncStore.createTableSql(resource("assets")),
@@ -33,7 +51,7 @@ describe("SqlSyncStore", () => {
     assert.include(SqlSyncStore.createStateTableSql, "\"checkpoint\" TEXT NULL")
   })
 
-  it.scopedLive("records round-trip: booleans as 0/1, arrays as JSON text, absent fields as NULL; a repeated key keeps the last", () =>
+  it.scoped("records round-trip: booleans as 0/1, arrays as JSON text, absent fields as NULL; a repeated key keeps the last", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
@@ -65,7 +83,7 @@ describe("SqlSyncStore", () => {
       assert.strictEqual(yield* SyncStore.count(assets), 2)
     })))
 
-  it.scopedLive("a table written before a field existed gets its column, and keeps its rows", () =>
+  it.scoped("a table written before a field existed gets its column, and keeps its rows", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
@@ -73,8 +91,7 @@ describe("SqlSyncStore", () => {
       yield* sql.unsafe(SqlSyncStore.createTableSql(assets).replace(", \"unlimited\" INTEGER", ""))
       yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
       yield* SyncStore.ensureResources([assets])
-      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"assets"})`
-      assert.include(columns.map((column) => column.name), "unlimited")
+      assert.include(yield* columnsOf("assets"), "unlimited")
       yield* SyncStore.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
       assert.deepStrictEqual(yield* SyncStore.rows(assets), [
         { key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ", totalCount: 3 } },
@@ -84,17 +101,26 @@ describe("SqlSyncStore", () => {
       yield* SyncStore.ensureResources([assets])
     })))
 
-  it.scopedLive("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
-    withDatabase(Effect.gen(function*() {
+  it.scoped("a full pass over a non-empty table records what it delivers and deletes the rest when it reconciles", () =>
+    withDatabase(inTransaction(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
       yield* SyncStore.ensureResources([assets])
       const asset = (adamId: string) => ({ adamId, pricingParam: "STDQ", productType: "App" })
-      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql("temp")}.${sql(SqlSyncStore.seenTable)} ORDER BY 1`
+      const temp = sql.onDialectOrElse({ pg: () => "pg_temp", orElse: () => "temp" })
+      const seenKeys = sql<{ readonly natural_key: string }>`SELECT ${sql("natural_key")} FROM ${sql(temp)}.${sql(SqlSyncStore.seenTable)} ORDER BY 1`
       const seenExists = Effect.map(
-        sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${SqlSyncStore.seenTable}`,
+        sql.onDialectOrElse({
+          pg: () => sql`SELECT 1 WHERE to_regclass(${`pg_temp.${SqlSyncStore.seenTable}`}) IS NOT NULL`,
+          orElse: () => sql`SELECT ${sql("name")} FROM ${sql("sqlite_temp_master")} WHERE ${sql("name")} = ${SqlSyncStore.seenTable}`
+        }),
         (rows) => rows.length > 0
       )
+      // the schema of the database's own tables
+      const main = sql.onDialectOrElse({
+        pg: () => Effect.map(sql<{ readonly s: string }>`SELECT current_schema() AS s`, (rows) => rows[0]!.s),
+        orElse: () => Effect.succeed("main")
+      })
 
       // A table of the temporary table's name in the database itself is never touched.
       yield* sql`CREATE TABLE ${sql(SqlSyncStore.seenTable)} (${sql("natural_key")} TEXT)`
@@ -130,10 +156,10 @@ describe("SqlSyncStore", () => {
       yield* SyncStore.upsert(assets, [asset("5"), asset("4"), asset("2"), asset("4")], { seen: true })
       assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: true }), { rows: 3, deleted: 0 })
       assert.deepStrictEqual([...yield* SyncStore.keys(assets)].sort(), ["2:STDQ", "4:STDQ", "5:STDQ"])
-      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql("main")}.${sql(SqlSyncStore.seenTable)}`, [{ natural_key: "mine" }])
-    })))
+      assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql(yield* main)}.${sql(SqlSyncStore.seenTable)}`, [{ natural_key: "mine" }])
+    }))))
 
-  it.scopedLive("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
+  it.scoped("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assignments = resource("assignments")
@@ -175,7 +201,7 @@ describe("SqlSyncStore", () => {
       assert.strictEqual(yield* SyncStore.count(assignments), 1100)
     })))
 
-  it.scopedLive("opening a database made before migrations: sync_state gains the columns it lacks, tables theirs, rows stay", () =>
+  if (backend.name === "sqlite") it.scoped("opening a database made before migrations: sync_state gains the columns it lacks, tables theirs, rows stay", () =>
     withSqlite(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
@@ -207,13 +233,11 @@ describe("SqlSyncStore", () => {
       assert.deepStrictEqual(yield* SqlSyncStore.migrate, [])
     })))
 
-  it.scopedLive("a new database: the migration makes sync_state with every column; a transaction commits or rolls back whole", () =>
+  it.scoped("a new database: the migration makes sync_state with every column; a transaction commits or rolls back whole", () =>
     withDatabase(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       const store = yield* SyncStore.SyncStore
       const assets = resource("assets")
-      const columns = yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${"sync_state"})`
-      assert.deepStrictEqual(columns.map((row) => row.name), [
+      assert.deepStrictEqual(yield* columnsOf("sync_state"), [
         "resource", "checkpoint_field", "checkpoint", "consistency", "records", "last_full_sync_at", "last_sync_at", "org_name", "location_uid", "base_url"
       ])
       yield* store.ensureResources([assets])
@@ -225,7 +249,7 @@ describe("SqlSyncStore", () => {
       assert.strictEqual(yield* store.count(assets), 1, "committed")
     })))
 
-  it.scopedLive("sync_state round-trips; writing it again replaces the row", () =>
+  it.scoped("sync_state round-trips; writing it again replaces the row", () =>
     withDatabase(Effect.gen(function*() {
       yield* SyncStore.ensureResources([])
       assert.isTrue(Option.isNone(yield* SyncStore.readState("users")))
@@ -245,7 +269,17 @@ describe("SqlSyncStore", () => {
       assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(next))
     })))
 
-  it.scopedLive("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
+  it.scoped("rows come back in bytewise natural key order, whatever the database's collation", () =>
+    withDatabase(Effect.gen(function*() {
+      const assets = resource("assets")
+      yield* SyncStore.ensureResources([assets])
+      const adamIds = ["b", "B", "a", "é", "Z", "10", "9", "a b", "a-b", "ab"]
+      yield* SyncStore.upsert(assets, adamIds.map((adamId) => ({ adamId, pricingParam: "STDQ" })))
+      const bytewise = adamIds.map((adamId) => `${adamId}:STDQ`).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      assert.deepStrictEqual((yield* SyncStore.rows(assets)).map((row) => row.key), bytewise)
+    })))
+
+  it.scoped("a retired v2 user replaces the non-retired entry with its email or idHash, and no other", () =>
     withDatabase(Effect.gen(function*() {
       const users = resource("users")
       yield* SyncStore.ensureResources([users])
@@ -260,7 +294,11 @@ describe("SqlSyncStore", () => {
       assert.strictEqual(yield* SyncStore.removeRetiredUser(users, { clientUserId: "c", email: "c@x", idHash: "h1", status: "Retired" }), 0)
       assert.deepStrictEqual(yield* SyncStore.keys(users), ["c"])
     })))
+    })
+  })
+}
 
+describe("SqlSyncStore", () => {
   it.effect.prop(
     "for any batches of records: the table holds each key's last record, counts what was new, and a consistent pass keeps only what it delivered",
     {

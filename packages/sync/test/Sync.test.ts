@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
+import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import type * as VppClient from "@vppkit/core/VppClient"
@@ -16,10 +17,12 @@ import * as path from "node:path"
 import * as SqlSyncStore from "../src/SqlSyncStore.js"
 import * as Sync from "../src/Sync.js"
 import * as SyncStore from "../src/SyncStore.js"
+import { backends, TestDatabase } from "../../node/test/support/postgres.js"
 import { compare, snapshot, tempDir } from "./support/store.js"
 
 /**
- * Sync and SqlSyncStore in process: the in-memory simulator, a temporary SQLite file. Every assertion compares the
+ * Sync and SqlSyncStore in process: the in-memory simulator, an empty database of its own per test — SQLite, and
+ * PostgreSQL when VPPKIT_TEST_PG_URL or CI names a server (the same cases on both). Every assertion compares the
  * tables, decoded back to Apple's JSON shape, with the simulator's current records by natural key.
  */
 
@@ -34,10 +37,10 @@ const resource = (name: string): Resource.Any => Resources.byName(name)!
 
 const names = Resources.all.map((r) => r.name)
 
-/** The sync store over a SQLite file (its migrations run as it opens). */
-const storeLayer = (filename: string) => SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+/** The sync store over a database (a SQLite file or a PostgreSQL URL; its migrations run as it opens). */
+const storeLayer = (db: string) => SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))
 
-/** Runs `body` with a fresh simulator and a fresh database file (its path is handed over). */
+/** Runs `body` with a fresh simulator and a fresh database of the backend (its `--db` value is handed over). */
 const withStore = <A, E>(
   body: (
     filename: string
@@ -45,8 +48,7 @@ const withStore = <A, E>(
   simulatorSettings: Simulator.Settings = settings
 ) =>
   Effect.gen(function*() {
-    const dir = yield* tempDir
-    const filename = path.join(dir, "sync.sqlite")
+    const filename = yield* (yield* TestDatabase).fresh
     return yield* body(filename).pipe(
       Effect.provide(Layer.merge(
         Simulator.layerTest(simulatorSettings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
@@ -67,8 +69,10 @@ const assertSame = (simulator: Simulator.Service, r: Resource.Any) =>
 
 const stateOf = (name: string) => Effect.map(SyncStore.readState(name), Option.getOrThrow)
 
-describe("Sync", () => {
-  it.scopedLive("a full sync of every resource equals the server's state; the next run is incremental where the API allows", () =>
+for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`Sync (${backend.name})`, () => {
+    layer(backend.layer, { excludeTestServices: true })((it) => {
+  it.scoped("a full sync of every resource equals the server's state; the next run is incremental where the API allows", () =>
     withStore((filename) =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -97,21 +101,26 @@ describe("Sync", () => {
         )
         for (const r of Resources.all) yield* assertSame(simulator, r)
 
-        // The sToken is never written to the database (nor to its WAL).
-        const secret = Buffer.from(Redacted.value(simulator.token.value))
+        // The sToken is never written to the database: no row holds it, nor (SQLite) the file or its WAL.
+        const secret = Redacted.value(simulator.token.value)
+        const sql = yield* SqlClient.SqlClient
+        for (const table of [...Resources.all.map(SyncStore.tableName), SqlSyncStore.stateTable]) {
+          const rows = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(table)}`
+          assert.isFalse(JSON.stringify(rows).includes(secret), table)
+        }
         for (const file of [filename, `${filename}-wal`]) {
-          if (fs.existsSync(file)) assert.strictEqual(fs.readFileSync(file).indexOf(secret), -1, file)
+          if (fs.existsSync(file)) assert.strictEqual(fs.readFileSync(file).indexOf(Buffer.from(secret)), -1, file)
         }
       })
     ))
 
-  it.scopedLive("unlimited free assets are stored marked unlimited, without counts, also in a database made before that column", () =>
+  it.scoped("unlimited free assets are stored marked unlimited, without counts, also in a database made before that column", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
         const assets = resource("assets")
         // the assets table of a database written before the unlimited column existed
-        const sql = yield* SqliteClient.SqliteClient
+        const sql = yield* SqlClient.SqlClient
         yield* sql.unsafe(SqlSyncStore.createTableSql(assets).replace(", \"unlimited\" INTEGER", ""))
         const [summary] = yield* sync({ resources: [assets] })
         assert.strictEqual(summary!.records, 10)
@@ -131,7 +140,7 @@ describe("Sync", () => {
         )
       }), { ...settings, records: { assets: 10, unlimitedAssets: 3, users: 10, assignments: 30 } }))
 
-  it.scopedLive("after churn an incremental run brings every record written; users' retirements replace their entries", () =>
+  it.scoped("after churn an incremental run brings every record written; users' retirements replace their entries", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -186,7 +195,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("a checkpoint the server refuses (9721) falls back to a full run", () =>
+  it.scoped("a checkpoint the server refuses (9721) falls back to a full run", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -206,7 +215,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("a legacy checkpoint the server refuses (9602, 9629, 9633) falls back to a full run that says why", () =>
+  it.scoped("a legacy checkpoint the server refuses (9602, 9629, 9633) falls back to a full run that says why", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -238,7 +247,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("a drifted full pass deletes nothing and keeps the previous checkpoint; a consistent one reconciles", () =>
+  it.scoped("a drifted full pass deletes nothing and keeps the previous checkpoint; a consistent one reconciles", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -270,10 +279,9 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("another organisation's token on a database is refused before it is asked anything or anything is written", () =>
+  it.scoped("another organisation's token on a database is refused before it is asked anything or anything is written", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const filename = path.join(dir, "sync.sqlite")
+      const filename = yield* (yield* TestDatabase).fresh
       const simulatorOptions = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
       const first = yield* Layer.build(Simulator.layerTest(settings, simulatorOptions))
       // Another organisation, and another library of an organisation of the same name (another uId).
@@ -335,7 +343,7 @@ describe("Sync", () => {
       assert.deepStrictEqual(again.map((summary) => summary.resource), names)
     }))
 
-  it.scopedLive("a database made before migrations opens with its rows and checkpoints, gains the organisation columns, and syncs incrementally", () =>
+  if (backend.name === "sqlite") it.scoped("a database made before migrations opens with its rows and checkpoints, gains the organisation columns, and syncs incrementally", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const filename = path.join(dir, "old.sqlite")
@@ -409,7 +417,7 @@ describe("Sync", () => {
       assert.deepStrictEqual(again, [])
     }))
 
-  it.scopedLive("a full run none of whose passes was consistent stores no checkpoint, and the next run is full again", () =>
+  it.scoped("a full run none of whose passes was consistent stores no checkpoint, and the next run is full again", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -432,7 +440,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("a first sync into an empty table whose first pass drifts deletes what only that pass delivered", () =>
+  it.scoped("a first sync into an empty table whose first pass drifts deletes what only that pass delivered", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -450,7 +458,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("a drifted delta is written but keeps the old checkpoint; the next delta fetches it again", () =>
+  it.scoped("a drifted delta is written but keeps the old checkpoint; the next delta fetches it again", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -475,7 +483,7 @@ describe("Sync", () => {
       })
     ))
 
-  it.scopedLive("an interruption rolls the running resource back to its last commit; the ones before stay committed", () =>
+  it.scoped("an interruption rolls the running resource back to its last commit; the ones before stay committed", () =>
     withStore(() =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.Simulator
@@ -505,3 +513,5 @@ describe("Sync", () => {
       })
     ))
 })
+  })
+}
