@@ -5,7 +5,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Verify from "../src/internal/verify.js"
 import * as Resources from "../src/Resources.js"
 import { assertFailure, canonicalSet, run, serve, type Served, writeToken } from "./helpers/cli.js"
 import { parseCsv } from "./helpers/csv.js"
@@ -31,7 +30,7 @@ const resource = (name: string) => Either.getOrThrow(Resources.byName(name))
 
 /** What the simulator holds for a resource, as Apple's JSON renders it (no filters). */
 const expected = (simulator: Simulator.Service, name: Resources.Name): Effect.Effect<ReadonlyArray<unknown>> =>
-  Verify.serverRecords(simulator, name)
+  simulator.recordsAsSynced(resource(name).descriptor)
 
 // Every legacy user, retired ones included, as simulator.legacy.records("users") has them; unlimited free assets
 // from Apple's unlimitedAssets array, marked unlimited, as a sync asks for them.

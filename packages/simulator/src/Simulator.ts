@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Resource from "@vppkit/core/Resource"
 import type { SToken } from "@vppkit/core/SToken"
+import { unlimitedTotalCount } from "@vppkit/core/Asset"
 import type { AssetRecord, AssignmentRecord, Counts, PageResource, UserRecord } from "./internal/organisation.js"
 import { makeFaults, makeRateLimit } from "./internal/faults.js"
 import type { LegacyKind } from "./internal/legacy.js"
@@ -289,7 +290,62 @@ export interface Service {
   readonly legacy: LegacyControl
   /** The resources served from a descriptor ({@link Settings.served}). */
   readonly served: ServedControl
+  /**
+   * The current records of any resource the simulator serves, by its descriptor, as a sync of it stores them:
+   * every record the unfiltered endpoint has (retired entries too), in Apple's JSON shape, with the sync's
+   * filters applied as the client delivers them (an unlimited free asset marked `unlimited: true`, without the
+   * counts Apple leaves out of `unlimitedAssets`). What a database synced from the simulator is compared with.
+   */
+  readonly recordsAsSynced: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<JsonObject>>
 }
+
+/**
+ * An asset as a sync sees it: asked with `unlimited=true`, an unlimited free asset (which the simulator, like Apple
+ * without the parameter, lists with `totalCount` 2147483647) comes from `unlimitedAssets`, without counts but
+ * `assignedCount`, marked `unlimited: true`.
+ */
+const assetAsSynced = (asset: JsonObject): JsonObject => {
+  if (asset["totalCount"] !== unlimitedTotalCount) return asset
+  const { availableCount: _available, retiredCount: _retired, totalCount: _total, ...rest } = asset
+  return { ...rest, unlimited: true }
+}
+
+const recordsAsSynced = (
+  model: Model,
+  routes: ReturnType<typeof makeRoutes>,
+  resource: Resource.Any
+): ReadonlyArray<JsonObject> => {
+  const records = (() => {
+    switch (resource.name) {
+      case "assets":
+        return (model.records("assets") as ReadonlyArray<JsonObject>).map(assetAsSynced)
+      case "assignments":
+      case "users":
+        return model.records(resource.name)
+      case "subscriptions":
+        return routes.cursors.records("subscriptions")
+      case "subscription-assignments":
+        return routes.cursors.records("subscriptionAssignments")
+      case "subscription-admins":
+        return routes.cursors.records("subscriptionAdmins")
+      case "legacy-licenses":
+        return routes.legacy.records("licenses")
+      case "legacy-users":
+        return routes.legacy.records("users")
+      default:
+        return model.records(servedSource(model, resource).descriptor.name)
+    }
+  })()
+  return records as ReadonlyArray<JsonObject>
+}
+
+/**
+ * A record as Apple's JSON has it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonObject = { readonly [field: string]: unknown }
 
 /**
  * @since 0.1.0
@@ -419,6 +475,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
         records: (kind) => Effect.sync(() => routes.legacy.records(kind)),
         forgetBatches: Effect.sync(() => routes.legacy.forgetBatches())
       },
+      recordsAsSynced: (resource) => Effect.sync(() => recordsAsSynced(model, routes, resource)),
       served: {
         records: (resource) => Effect.sync(() => model.records(servedSource(model, resource).descriptor.name)),
         versionId: (resource) => Effect.sync(() => model.versionIdOf(servedSource(model, resource).descriptor.name)),

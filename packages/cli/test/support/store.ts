@@ -8,6 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as Resources from "../../src/Resources.js"
 import * as Verify from "../../src/internal/verify.js"
+import * as SyncSupport from "../../../sync/test/support/store.js"
 
 /** A temporary directory, removed with the scope. */
 export const tempDir = Effect.acquireRelease(
@@ -20,29 +21,15 @@ export const canonical = Verify.canonical
 
 /** The simulator's current records of a resource, as the unfiltered endpoint renders them. */
 export const serverRecords = (simulator: Simulator.Service, resource: Resources.Resource) =>
-  Verify.serverRecords(simulator, resource.name)
+  simulator.recordsAsSynced(resource.descriptor)
 
-/** natural key → canonical record, failing on a repeated key. */
-export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>): Map<string, string> => {
-  const map = new Map<string, string>()
-  for (const record of records) {
-    const key = resource.key(record)
-    if (map.has(key)) throw new Error(`${resource.name}: natural key ${JSON.stringify(key)} repeats in the server's data`)
-    map.set(key, canonical(resource, record))
-  }
-  return map
-}
+/** natural key → canonical record, failing on a repeated key (the sync package's, for a resource's view). */
+export const byKey = (resource: Resources.Resource, records: ReadonlyArray<Resources.JsonRecord>): Map<string, string> =>
+  SyncSupport.byKey(resource.descriptor, records)
 
-/** The server's state and the table's, by natural key. */
+/** The server's state and the table's, by natural key (the sync package's, for a resource's view). */
 export const compare = (simulator: Simulator.Service, resource: Resources.Resource) =>
-  Effect.gen(function*() {
-    const server = byKey(resource, yield* serverRecords(simulator, resource))
-    const stored = new Map((yield* SyncStore.rows(resource.descriptor)).map(({ key, record }) => [key, canonical(resource, record)]))
-    const missing = [...server.keys()].filter((key) => !stored.has(key))
-    const extra = [...stored.keys()].filter((key) => !server.has(key))
-    const different = [...server.keys()].filter((key) => stored.has(key) && stored.get(key) !== server.get(key))
-    return { server, stored, missing, extra, different }
-  })
+  SyncSupport.compare(simulator, resource.descriptor)
 
 /** The resources' rows and their sync_state rows, for before/after comparisons. */
 export const snapshot = (resources: ReadonlyArray<Resources.Resource>) =>

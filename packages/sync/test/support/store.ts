@@ -1,5 +1,4 @@
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as Asset from "@vppkit/core/Asset"
 import * as Resource from "@vppkit/core/Resource"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
@@ -23,45 +22,11 @@ export const canonical = (resource: Resource.Any, record: SyncStore.JsonRecord):
       .map((field) => [field.name, record[field.name]])
   ))
 
-/**
- * An asset as a sync sees it: asked with `unlimited=true`, an unlimited free asset (listed with `totalCount`
- * 2147483647 without the parameter) comes from `unlimitedAssets`, without counts but `assignedCount`, marked
- * `unlimited: true`.
- */
-const assetAsSynced = (asset: SyncStore.JsonRecord): SyncStore.JsonRecord => {
-  if (asset["totalCount"] !== Asset.unlimitedTotalCount) return asset
-  const { availableCount: _available, retiredCount: _retired, totalCount: _total, ...rest } = asset
-  return { ...rest, unlimited: true }
-}
-
-/** The simulator's current records of a resource, as a sync of it sees them (retired entries too). */
+/** The simulator's current records of a resource, as a sync of it stores them (retired entries too). */
 export const serverRecords = (
   simulator: Simulator.Service,
   resource: Resource.Any
-): Effect.Effect<ReadonlyArray<SyncStore.JsonRecord>> => {
-  const records = (() => {
-    switch (resource.name) {
-      case "assets":
-        return Effect.map(simulator.records("assets"), (assets) => (assets as ReadonlyArray<SyncStore.JsonRecord>).map(assetAsSynced))
-      case "assignments":
-      case "users":
-        return simulator.records(resource.name)
-      case "subscriptions":
-        return simulator.subscriptions.records("subscriptions")
-      case "subscription-assignments":
-        return simulator.subscriptions.records("subscriptionAssignments")
-      case "subscription-admins":
-        return simulator.subscriptions.records("subscriptionAdmins")
-      case "legacy-licenses":
-        return simulator.legacy.records("licenses")
-      case "legacy-users":
-        return simulator.legacy.records("users")
-      default:
-        return Effect.dieMessage(`the simulator has no records of ${resource.name}`)
-    }
-  })()
-  return records as Effect.Effect<ReadonlyArray<SyncStore.JsonRecord>>
-}
+): Effect.Effect<ReadonlyArray<SyncStore.JsonRecord>> => simulator.recordsAsSynced(resource)
 
 /** natural key → canonical record, failing on a repeated key. */
 export const byKey = (resource: Resource.Any, records: ReadonlyArray<SyncStore.JsonRecord>): Map<string, string> => {
