@@ -101,6 +101,9 @@ const sqlType = (type: Resource.Field["type"]): string => {
   }
 }
 
+/** The first key of vppkit's advisory locks: `vppk` in ASCII. */
+const advisoryClass = 0x7670706b
+
 /** Double-quotes an identifier (SQL standard; SQLite and PostgreSQL alike). */
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
 
@@ -292,9 +295,25 @@ export const migrate: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | SqlError.SqlError,
   SqlClient.SqlClient
-> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
-  Effect.withSpan("SqlSyncStore.migrate")
-)
+> = Effect.zipRight(
+  // PostgreSQL: the Migrator creates its table without IF NOT EXISTS, so two stores opening a new database at
+  // once (syncs of two locations) could both try; it is created here first, one opener after another. The
+  // Migrator then locks it for the migrations themselves.
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () =>
+        sql.withTransaction(Effect.zipRight(
+          sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':tables'))`),
+          sql.unsafe(
+            `CREATE TABLE IF NOT EXISTS ${
+              quote(migrationsTable)
+            } (migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`
+          )
+        )),
+      orElse: () => Effect.void
+    })),
+  Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
+).pipe(Effect.withSpan("SqlSyncStore.migrate"))
 
 /**
  * Rebuilds a resource table made before locations (keyed by `natural_key` alone) to today's shape, keeping its
@@ -327,9 +346,6 @@ const ddlLock = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     pg: () => Effect.asVoid(sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':tables'))`)),
     orElse: () => Effect.void
   }))
-
-/** The first key of vppkit's advisory locks: `vppk` in ASCII. */
-const advisoryClass = 0x7670706b
 
 /**
  * Creates the tables of the resources when missing, rebuilds one made before locations (its rows unassigned),
