@@ -11,7 +11,7 @@ import { serverUrl, TestDatabase, postgres } from "../../node/test/support/postg
 import * as Resources from "../src/Resources.js"
 import { serve } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
-import { compare } from "./support/store.js"
+import { compare, inOnlyLocation } from "./support/store.js"
 
 /**
  * The built `vppkit sync` into PostgreSQL (`--db postgres://…`, `VPPKIT_DB`), as child processes against the
@@ -22,7 +22,7 @@ import { compare } from "./support/store.js"
 const settings: Simulator.Settings = { seed: 61, pageSize: 50, records: { assets: 3, users: 40, assignments: 150 } }
 
 const inDatabase = <A, E>(db: string, body: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
-  Effect.scoped(Effect.provide(body, SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))))
+  Effect.scoped(Effect.provide(inOnlyLocation(body), SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))))
 
 const assertAllSame = (simulator: Simulator.Service) =>
   Effect.gen(function*() {
