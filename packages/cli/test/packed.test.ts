@@ -193,7 +193,8 @@ console.log(JSON.stringify({ fromEnvironment, inProcess, inMemory }))
 
     const internal = await inProject("node", ["--input-type=module", "-e", `import("@vppkit/core/internal/envelope").then(() => console.log("imported"), (error) => console.log(error.code))`])
     assert.strictEqual(internal.stdout.trim(), "ERR_PACKAGE_PATH_NOT_EXPORTED")
-  })
+    // its steps have their own limits (the type-check alone up to 120 s on a loaded machine)
+  }, 180_000)
 })
 
 /** Runs `vppkit mock-server` of the installed package (its bin, as a shell finds it) for the duration of `use`. */
