@@ -1,18 +1,21 @@
 /**
- * The {@link SyncStore.SyncStore} over SQL: one table per resource, keyed by the record's natural key, with a
- * column per field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it
- * was last synced, and the organisation synced). `sync_state` is created and evolved by numbered migrations
+ * The {@link SyncStore.SyncStore} over SQL: one table per resource, keyed by (`location_uid`, `natural_key`) —
+ * Apple's library `uId` and the record's natural key — with a column per field named as in Apple's JSON;
+ * `sync_state` with one row per location and resource (its checkpoint and when it was last synced); `locations`
+ * (one row per `uId`: name, organisation, base URL, token expiry, first and last seen) and `location_tokens` (the
+ * SHA-256 of each sToken seen, and its location). These are created and evolved by numbered migrations
  * (`@effect/sql/Migrator`, recorded in {@link migrationsTable}), run when the layer is built; a resource's table
- * derives from its descriptor, so {@link SyncStore.Service.ensureResources} creates it, adds the columns a newer
- * record schema has and its indexes. Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
- * NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
- * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
+ * derives from its descriptor, so {@link SyncStore.Service.ensureResources} creates it, rebuilds one made before
+ * locations (its rows unassigned), adds the columns a newer record schema has and its indexes (each led by
+ * `location_uid`). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
+ * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
+ * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
  * 32-bit `INTEGER`; SQLite gives `BIGINT` integer affinity), `real` → `DOUBLE PRECISION`, `boolean` →
  * `INTEGER` 0/1, `json` → `TEXT` holding the JSON. A field a record does not have is `NULL`.
  *
- * The sToken is never stored: records and checkpoints do not hold it.
+ * The sToken is never stored: records, checkpoints and locations do not hold it, `location_tokens` its SHA-256.
  *
  * @since 0.1.0
  */
