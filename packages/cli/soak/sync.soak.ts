@@ -338,7 +338,7 @@ describe("soak", () => {
             seconds(Date.now() - generating)
           }); pages of ${pageSize}; ${Math.round(faultRate * 100)} % of requests meet a random survivable fault; client limit ${requestsPerSecond} requests/s; ${minutes} min on ${server.baseUrl}`
         )
-        yield* soak(client, server, db).pipe(
+        yield* Effect.flatMap(Sync.learnLocation, (location) => soak(client, server, db).pipe(SyncStore.forLocation(location.uId))).pipe(
           Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))),
           Effect.provideService(VppClient.VppClient, client)
         )

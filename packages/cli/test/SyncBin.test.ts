@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Resources from "../src/Resources.js"
 import { assertBuilt, assertFailure, type Exit, run, start } from "./support/bin.js"
 import { seeded } from "./support/random.js"
-import { byKey, canonical, compare, tempDir } from "./support/store.js"
+import { byKey, canonical, compare, inOnlyLocation, tempDir } from "./support/store.js"
 
 /**
  * The built `vppkit sync` as a child process against the simulator served on loopback in this process.
@@ -56,7 +56,16 @@ const withSqlite = <A, E>(file: string, effect: Effect.Effect<A, E, SqlClient.Sq
 
 /** Opens the database and the sync store over it for the effect (and closes it after). */
 const withDb = <A, E>(db: string, effect: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
-  Effect.scoped(Effect.provide(effect, SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))))
+  Effect.scoped(Effect.provide(inOnlyLocation(effect), SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))))
+
+/** Opens the database with the sync store scoped to the location `uId` (the unscoped store when `undefined`). */
+const withDbAt = <A, E>(db: string, uId: string | undefined, effect: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
+  Effect.scoped(
+    Effect.provide(
+      uId === undefined ? effect : effect.pipe(SyncStore.forLocation(uId)),
+      SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: db })))
+    )
+  )
 
 const integrity = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -287,30 +296,29 @@ describe("vppkit sync (the built bin)", () => {
       assert.strictEqual(holders[0]!.n, 0)
     }))
 
-  it.scopedLive("another organisation's token on the database: one line naming both, exit 2, no request to it", () =>
+  it.scopedLive("another location's token on the database: synced into a partition of its own, the first location's rows untouched", () =>
     Effect.gen(function*() {
       const records = { assets: 2, users: 20, assignments: 40 }
-      const { args, db, dir, server, simulator } = yield* setup({ seed: 41, orgName: "First School", pageSize: 50, records })
+      const { args, db, dir, simulator } = yield* setup({ seed: 41, orgName: "First School", pageSize: 50, records })
       assertOk(yield* run(args("--quiet")))
       const other = yield* SimulatorServer.make({ seed: 42, orgName: "Second School", pageSize: 50, records })
       const otherToken = path.join(dir, "other-token")
       fs.writeFileSync(otherToken, Redacted.value(other.simulator.token.value) + "\n", { mode: 0o600 })
       const before = yield* withDb(db, Effect.forEach(Resources.all, committed))
 
-      const otherArgs = ["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", db]
-      const line = assertFailure(yield* run(otherArgs), 2, otherArgs)
-      const uId = /\(uId (\d+), /.exec(line)?.[1]
-      assert.strictEqual(
-        line,
-        `vppkit: --db ${db}: the database holds the records of "First School" (uId ${uId}, ${server.baseUrl}), the sToken is of "Second School" (${other.baseUrl}): refused, to keep two organisations apart; sync "Second School" into another database (another --db)`
-      )
-      assert.strictEqual((yield* other.simulator.log).length, 0, "no request to the other organisation")
-      assert.deepStrictEqual(yield* withDb(db, Effect.forEach(Resources.all, committed)), before, "nothing was written")
+      assertOk(yield* run(["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", db, "--quiet"]))
+      const locations = yield* withDbAt(db, undefined, SyncStore.locations)
+      assert.deepStrictEqual(locations.map((location) => location.orgName).sort(), ["First School", "Second School"])
+      const first = locations.find((location) => location.orgName === "First School")!
+      const second = locations.find((location) => location.orgName === "Second School")!
+      assert.notStrictEqual(first.uId, second.uId)
+      assert.deepStrictEqual(yield* withDbAt(db, first.uId, Effect.forEach(Resources.all, committed)), before, "the first location's rows are untouched")
+      yield* withDbAt(db, second.uId, assertAllSame(other.simulator))
 
-      // Into another database it syncs; the first organisation's database syncs on.
-      assertOk(yield* run(["sync", "--token-file", otherToken, "--base-url", other.baseUrl, "--db", path.join(dir, "second.sqlite"), "--quiet"]))
+      // The first location syncs on.
+      yield* simulator.churn("assignments", { inserts: 3, updates: 3 })
       assertOk(yield* run(args("--quiet")))
-      yield* withDb(db, assertAllSame(simulator))
+      yield* withDbAt(db, first.uId, assertAllSame(simulator))
     }))
 
   it.scopedLive("usage errors: a --db in a missing directory, an unknown resource → one line, exit code 2", () =>

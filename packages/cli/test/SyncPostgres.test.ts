@@ -3,7 +3,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
-import type * as SyncStore from "@vppkit/sync/SyncStore"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as os from "node:os"
@@ -11,7 +11,7 @@ import { serverUrl, TestDatabase, postgres } from "../../node/test/support/postg
 import * as Resources from "../src/Resources.js"
 import { serve } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
-import { compare } from "./support/store.js"
+import { compare, inOnlyLocation } from "./support/store.js"
 
 /**
  * The built `vppkit sync` into PostgreSQL (`--db postgres://…`, `VPPKIT_DB`), as child processes against the
@@ -22,7 +22,11 @@ import { compare } from "./support/store.js"
 const settings: Simulator.Settings = { seed: 61, pageSize: 50, records: { assets: 3, users: 40, assignments: 150 } }
 
 const inDatabase = <A, E>(db: string, body: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
-  Effect.scoped(Effect.provide(body, SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))))
+  Effect.scoped(Effect.provide(inOnlyLocation(body), SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))))
+
+/** The database's client and sync store, scoped to the location `uId`. */
+const inLocation = <A, E>(db: string, uId: string, body: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
+  Effect.scoped(Effect.provide(body.pipe(SyncStore.forLocation(uId)), SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))))
 
 const assertAllSame = (simulator: Simulator.Service) =>
   Effect.gen(function*() {
@@ -69,7 +73,7 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
         yield* inDatabase(db, assertAllSame(served.simulator))
       }))
 
-    it.scoped("a second sync of the same database exits at once (6) naming the running one; a killed one leaves no lock", () =>
+    it.scoped("a second sync of the same location exits at once (6) naming the running one, another location syncs meanwhile; a killed one leaves no lock", () =>
       Effect.gen(function*() {
         yield* assertBuilt
         const db = yield* (yield* TestDatabase).fresh
@@ -78,6 +82,9 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
         // Subscription assignments never answer the first run: it is still running while the second one starts.
         yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments" })
         const args = ["sync", "--db", db, ...served.connect]
+        let uId = ""
+        let otherUId = ""
+        let otherSimulator: Simulator.Service | undefined
         yield* Effect.scoped(Effect.gen(function*() {
           const first = yield* start(args)
           const startedAt = Date.now()
@@ -89,14 +96,24 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
             Effect.orDie
           )
           const line = assertFailure(second, 6, args)
-          const match = /^vppkit: another vppkit sync is running on (.+) \(pid (\d+) on (.+), started at (\S+)\): wait for it to finish, or stop it$/
-            .exec(line)
+          const match =
+            /^vppkit: another vppkit sync of location uId (\d+) is running on (.+) \(pid (\d+) on (.+), started at (\S+)\): wait for it to finish, or stop it$/
+              .exec(line)
           assert.isNotNull(match, line)
-          assert.strictEqual(match![1], NodeDatabase.describe(db))
-          assert.strictEqual(Number(match![2]), first.child.pid)
-          assert.strictEqual(match![3], os.hostname())
-          assert.approximately(Date.parse(match![4]!), startedAt, 10_000)
-          assert.strictEqual(yield* dataRequests(simulator), requests, "the second run sent no request")
+          assert.match(match![1]!, /^\d+$/)
+          uId = match![1]!
+          assert.strictEqual(match![2], NodeDatabase.describe(db))
+          assert.strictEqual(Number(match![3]), first.child.pid)
+          assert.strictEqual(match![4], os.hostname())
+          assert.approximately(Date.parse(match![5]!), startedAt, 10_000)
+          assert.strictEqual(yield* dataRequests(simulator), requests, "the second run sent no data request")
+
+          // Another location syncs into the same database meanwhile.
+          const other = yield* serve({ ...settings, seed: 62, orgName: "Other School" })
+          const third = yield* run(["sync", "-q", "--db", db, ...other.connect])
+          assert.strictEqual(third.code, 0, third.stderr)
+          otherSimulator = other.simulator
+          otherUId = (yield* inLocation(db, uId, SyncStore.locations)).find((location) => location.uId !== uId)!.uId
 
           // kill -9 ends the session, and the server releases the lock with it.
           first.child.kill("SIGKILL")
@@ -104,11 +121,13 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
         }))
         const next = yield* run(["sync", "-q", "--db", db, ...served.connect])
         assert.strictEqual(next.code, 0, next.stderr)
-        yield* inDatabase(db, assertAllSame(simulator))
+        yield* inLocation(db, uId, assertAllSame(simulator))
+        yield* inLocation(db, otherUId, assertAllSame(otherSimulator!))
         // A run that ends leaves no lock behind.
-        const locks = yield* inDatabase(
+        const locks = yield* inLocation(
           db,
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory'`)
+          uId,
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
         )
         assert.strictEqual(locks[0]!.n, 0)
       }))

@@ -31,8 +31,9 @@ describe("the database: indexes on the columns people query", () => {
         const sql = yield* SqlClient.SqlClient
         const indexes = yield* sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name`
         const plan = yield* sql.unsafe<{ readonly detail: string }>(
-          `EXPLAIN QUERY PLAN SELECT * FROM "assignments" WHERE "serialNumber" = ?`,
-          ["C02XYZ"]
+          // Indexes lead with the location: a location's rows are queried.
+          `EXPLAIN QUERY PLAN SELECT * FROM "assignments" WHERE "location_uid" = ? AND "serialNumber" = ?`,
+          ["2049025000431439", "C02XYZ"]
         )
         return { indexes: indexes.map((row) => row.name), plan: plan.map((row) => row.detail).join("; ") }
       }))
@@ -45,6 +46,7 @@ describe("the database: indexes on the columns people query", () => {
         "legacy_licenses_clientUserIdStr",
         "legacy_licenses_serialNumber",
         "legacy_users_clientUserIdStr",
+        "location_tokens_uid",
         "subscription_admins_adamId",
         "subscription_admins_clientUserId",
         "subscription_assignments_adamId",

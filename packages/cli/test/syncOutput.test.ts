@@ -6,6 +6,7 @@ import * as SyncOutput from "../src/internal/syncOutput.js"
 /** A full run of assignments none of whose three passes was consistent. */
 const drifted: Sync.Summary = {
   resource: "assignments",
+  location: "2049025000000001",
   mode: "full",
   reason: "first",
   records: 1234,

@@ -92,7 +92,13 @@ const layer = (filename: string) =>
 /** Runs `body` with a fresh simulator serving the widgets, a fresh SQLite file and Node's platform. */
 const withWidgets = <A, E>(
   body: Effect.Effect<A, E, Layer.Layer.Success<ReturnType<typeof layer>>>
-) => Effect.flatMap(tempDir, (dir) => Effect.provide(body, layer(path.join(dir, "widgets.sqlite"))))
+) =>
+  Effect.flatMap(tempDir, (dir) =>
+    Effect.provide(
+      // The store scoped to the simulated location, as a sync learns it.
+      Effect.flatMap(Sync.learnLocation, (location) => body.pipe(SyncStore.forLocation(location.uId))),
+      layer(path.join(dir, "widgets.sqlite"))
+    ))
 
 /** Lists the widgets through `vppkit list`'s function, as `format`, and answers the output. */
 const list = (flags: Partial<ListCommand.Flags>, format: Output.Format) =>

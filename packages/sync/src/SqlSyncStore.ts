@@ -1,18 +1,21 @@
 /**
- * The {@link SyncStore.SyncStore} over SQL: one table per resource, keyed by the record's natural key, with a
- * column per field named as in Apple's JSON, and `sync_state` with one row per resource (its checkpoint, when it
- * was last synced, and the organisation synced). `sync_state` is created and evolved by numbered migrations
+ * The {@link SyncStore.SyncStore} over SQL: one table per resource, keyed by (`location_uid`, `natural_key`) —
+ * Apple's library `uId` and the record's natural key — with a column per field named as in Apple's JSON;
+ * `sync_state` with one row per location and resource (its checkpoint and when it was last synced); `locations`
+ * (one row per `uId`: name, organisation, base URL, token expiry, first and last seen) and `location_tokens` (the
+ * SHA-256 of each sToken seen, and its location). These are created and evolved by numbered migrations
  * (`@effect/sql/Migrator`, recorded in {@link migrationsTable}), run when the layer is built; a resource's table
- * derives from its descriptor, so {@link SyncStore.Service.ensureResources} creates it, adds the columns a newer
- * record schema has and its indexes. Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers, `CREATE TABLE IF
- * NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
- * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`).
+ * derives from its descriptor, so {@link SyncStore.Service.ensureResources} creates it, rebuilds one made before
+ * locations (its rows unassigned), adds the columns a newer record schema has and its indexes (each led by
+ * `location_uid`). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
+ * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
+ * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
  * 32-bit `INTEGER`; SQLite gives `BIGINT` integer affinity), `real` → `DOUBLE PRECISION`, `boolean` →
  * `INTEGER` 0/1, `json` → `TEXT` holding the JSON. A field a record does not have is `NULL`.
  *
- * The sToken is never stored: records and checkpoints do not hold it.
+ * The sToken is never stored: records, checkpoints and locations do not hold it, `location_tokens` its SHA-256.
  *
  * @since 0.1.0
  */
@@ -26,7 +29,6 @@ import * as Option from "effect/Option"
 import * as SyncStore from "./SyncStore.js"
 
 type JsonRecord = SyncStore.JsonRecord
-type Organisation = SyncStore.Organisation
 type State = SyncStore.State
 
 /** What the statements need of a resource, derived once from its descriptor. */
@@ -48,7 +50,7 @@ const tableOf = (resource: Resource.Any): Table => {
 }
 
 /**
- * The column that holds a record's natural key (the table's primary key).
+ * The column that holds a record's natural key (the table's primary key with {@link locationColumn}).
  *
  * @since 0.1.0
  * @category schema
@@ -56,7 +58,32 @@ const tableOf = (resource: Resource.Any): Table => {
 export const keyColumn = "natural_key"
 
 /**
- * The table of checkpoints, one row per resource.
+ * The column of every resource table and of `sync_state` that holds the row's location (Apple's `uId`; `''`
+ * for the unassigned rows of a database made by an earlier version).
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const locationColumn = "location_uid"
+
+/**
+ * The table of locations, one row per `uId`.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const locationsTable = "locations"
+
+/**
+ * The table of the tokens seen per location: the SHA-256 of each sToken (never the token) and its location.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const locationTokensTable = "location_tokens"
+
+/**
+ * The table of checkpoints, one row per location and resource.
  *
  * @since 0.1.0
  * @category schema
@@ -77,6 +104,9 @@ const sqlType = (type: Resource.Field["type"]): string => {
   }
 }
 
+/** The first key of vppkit's advisory locks: `vppk` in ASCII. */
+const advisoryClass = 0x7670706b
+
 /** Double-quotes an identifier (SQL standard; SQLite and PostgreSQL alike). */
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, "\"\"")}"`
 
@@ -94,13 +124,18 @@ const resourceColumns = (resource: Table): Columns =>
  */
 export const createTableSql = (descriptor: Resource.Any): string => createTable(tableOf(descriptor))
 
-const createTable = (resource: Table): string =>
-  `CREATE TABLE IF NOT EXISTS ${quote(resource.table)} (${
-    [`${quote(keyColumn)} TEXT PRIMARY KEY`, ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`)]
-      .join(", ")
+const createTable = (resource: Table, table = resource.table): string =>
+  `CREATE TABLE IF NOT EXISTS ${quote(table)} (${
+    [
+      `${quote(locationColumn)} TEXT NOT NULL`,
+      `${quote(keyColumn)} TEXT NOT NULL`,
+      ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`),
+      `PRIMARY KEY (${quote(locationColumn)}, ${quote(keyColumn)})`
+    ].join(", ")
   })`
 
-const stateColumns: Columns = [
+/** `sync_state` as the versions before locations made it (migration 0001), keyed by resource alone. */
+const stateColumns0001: Columns = [
   ["checkpoint_field", "TEXT"],
   ["checkpoint", "TEXT NULL"],
   ["consistency", "TEXT"],
@@ -112,15 +147,44 @@ const stateColumns: Columns = [
   ["base_url", "TEXT"]
 ]
 
+const createStateTable0001 = `CREATE TABLE IF NOT EXISTS ${quote(stateTable)} (${
+  [`${quote("resource")} TEXT PRIMARY KEY`, ...stateColumns0001.map(([name, type]) => `${quote(name)} ${type}`)].join(", ")
+})`
+
 /**
- * The `CREATE TABLE` statement of `sync_state`.
+ * `sync_state`'s columns after its key (`location_uid`, `resource`). `org_name`, `base_url` and `recorded_uid`
+ * are what a row of an earlier version recorded of its organisation (the location adopting it must match them);
+ * rows written since leave them `NULL`.
+ */
+const stateColumns: Columns = [
+  ["checkpoint_field", "TEXT"],
+  ["checkpoint", "TEXT NULL"],
+  ["consistency", "TEXT"],
+  ["records", "INTEGER"],
+  ["last_full_sync_at", "TEXT"],
+  ["last_sync_at", "TEXT"],
+  ["org_name", "TEXT"],
+  ["base_url", "TEXT"],
+  ["recorded_uid", "TEXT"]
+]
+
+const createStateTable = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${quote(table)} (${
+    [
+      `${quote(locationColumn)} TEXT NOT NULL`,
+      `${quote("resource")} TEXT NOT NULL`,
+      ...stateColumns.map(([name, type]) => `${quote(name)} ${type}`),
+      `PRIMARY KEY (${quote(locationColumn)}, ${quote("resource")})`
+    ].join(", ")
+  })`
+
+/**
+ * The `CREATE TABLE` statement of `sync_state` (as migration 0002 leaves it).
  *
  * @since 0.1.0
  * @category schema
  */
-export const createStateTableSql = `CREATE TABLE IF NOT EXISTS ${quote(stateTable)} (${
-  [`${quote("resource")} TEXT PRIMARY KEY`, ...stateColumns.map(([name, type]) => `${quote(name)} ${type}`)].join(", ")
-})`
+export const createStateTableSql = createStateTable(stateTable)
 
 /** The names of a table's columns. */
 const columnsOf = (table: string) =>
@@ -159,7 +223,7 @@ export const indexedColumns: ReadonlyArray<string> = ["adamId", "clientUserId", 
 
 /**
  * The `CREATE INDEX` statements of a resource's table: one per {@link indexedColumns} column it has, named
- * `<table>_<column>`.
+ * `<table>_<column>`, on (`location_uid`, column).
  *
  * @since 0.1.0
  * @category schema
@@ -168,7 +232,9 @@ export const createIndexesSql = (descriptor: Resource.Any): ReadonlyArray<string
 
 const createIndexes = (resource: Table): ReadonlyArray<string> =>
   resource.fields.filter((field) => indexedColumns.includes(field.name)).map((field) =>
-    `CREATE INDEX IF NOT EXISTS ${quote(`${resource.table}_${field.name}`)} ON ${quote(resource.table)} (${quote(field.name)})`
+    `CREATE INDEX IF NOT EXISTS ${quote(`${resource.table}_${field.name}`)} ON ${quote(resource.table)} (${quote(locationColumn)}, ${
+      quote(field.name)
+    })`
   )
 
 /**
@@ -187,8 +253,38 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
   // sync_state, and the columns a sync_state made before vppkit recorded the organisation lacks.
   "0001_sync_state": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(createStateTableSql)
-    yield* addMissingColumns(stateTable, stateColumns)
+    yield* sql.unsafe(createStateTable0001)
+    yield* addMissingColumns(stateTable, stateColumns0001)
+  }),
+  // Many locations: sync_state keyed by (location_uid, resource), its rows so far unassigned ('') with the uId
+  // they recorded kept in recorded_uid; the locations and the fingerprints of their tokens.
+  "0002_locations": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rebuilt = `${stateTable}_0002`
+    yield* sql.unsafe(createStateTable(rebuilt))
+    const kept = stateColumns0001.map(([name]) => name).filter((name) => name !== "location_uid")
+    yield* sql.unsafe(
+      `INSERT INTO ${quote(rebuilt)} (${[locationColumn, "resource", ...kept, "recorded_uid"].map(quote).join(", ")}) SELECT '', ${
+        ["resource", ...kept, "location_uid"].map(quote).join(", ")
+      } FROM ${quote(stateTable)}`
+    )
+    yield* sql.unsafe(`DROP TABLE ${quote(stateTable)}`)
+    yield* sql.unsafe(`ALTER TABLE ${quote(rebuilt)} RENAME TO ${quote(stateTable)}`)
+    yield* sql.unsafe(
+      `CREATE TABLE IF NOT EXISTS ${quote(locationsTable)} (${quote("uid")} TEXT PRIMARY KEY, ${quote("location_name")} TEXT, ${
+        quote("org_name")
+      } TEXT, ${quote("base_url")} TEXT, ${quote("token_expires_at")} TEXT, ${quote("first_seen_at")} TEXT, ${
+        quote("last_seen_at")
+      } TEXT)`
+    )
+    yield* sql.unsafe(
+      `CREATE TABLE IF NOT EXISTS ${quote(locationTokensTable)} (${quote("fingerprint")} TEXT PRIMARY KEY, ${
+        quote("uid")
+      } TEXT NOT NULL, ${quote("first_seen_at")} TEXT, ${quote("last_seen_at")} TEXT, ${quote("token_expires_at")} TEXT)`
+    )
+    yield* sql.unsafe(
+      `CREATE INDEX IF NOT EXISTS ${quote(`${locationTokensTable}_uid`)} ON ${quote(locationTokensTable)} (${quote("uid")})`
+    )
   })
 }
 
@@ -202,21 +298,75 @@ export const migrate: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | SqlError.SqlError,
   SqlClient.SqlClient
-> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable }).pipe(
-  Effect.withSpan("SqlSyncStore.migrate")
-)
+> = Effect.zipRight(
+  // PostgreSQL: the Migrator creates its table without IF NOT EXISTS, so two stores opening a new database at
+  // once (syncs of two locations) could both try; it is created here first, one opener after another. The
+  // Migrator then locks it for the migrations themselves.
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () =>
+        sql.withTransaction(Effect.zipRight(
+          sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':tables'))`),
+          sql.unsafe(
+            `CREATE TABLE IF NOT EXISTS ${
+              quote(migrationsTable)
+            } (migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`
+          )
+        )),
+      orElse: () => Effect.void
+    })),
+  Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
+).pipe(Effect.withSpan("SqlSyncStore.migrate"))
 
 /**
- * Creates the tables of the resources when missing, adds the columns a table made from an earlier record schema
- * lacks, so a database keeps working across versions, and the indexes it lacks.
+ * Rebuilds a resource table made before locations (keyed by `natural_key` alone) to today's shape, keeping its
+ * rows as {@link SyncStore.unassigned} ones: a new table, the rows copied (the columns both have), the old
+ * table (and its indexes) dropped, the new one renamed. Run in a transaction.
+ */
+const rebuildWithLocation = (resource: Table, existing: ReadonlySet<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rebuilt = `${resource.table}_0002`
+    yield* sql.unsafe(`DROP TABLE IF EXISTS ${quote(rebuilt)}`)
+    yield* sql.unsafe(createTable(resource, rebuilt))
+    const kept = [keyColumn, ...resource.fields.map((field) => field.name).filter((name) => existing.has(name))]
+    yield* sql.unsafe(
+      `INSERT INTO ${quote(rebuilt)} (${[locationColumn, ...kept].map(quote).join(", ")}) SELECT '', ${
+        kept.map(quote).join(", ")
+      } FROM ${quote(resource.table)}`
+    )
+    yield* sql.unsafe(`DROP TABLE ${quote(resource.table)}`)
+    yield* sql.unsafe(`ALTER TABLE ${quote(rebuilt)} RENAME TO ${quote(resource.table)}`)
+  })
+
+/**
+ * PostgreSQL: a transaction-level advisory lock on vppkit's tables in the current schema, so that syncs of
+ * different locations starting at once into one database change its tables one after another (two
+ * `CREATE TABLE IF NOT EXISTS` at once may both try to create). SQLite serialises writers itself.
+ */
+const ddlLock = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.onDialectOrElse({
+    pg: () => Effect.asVoid(sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':tables'))`)),
+    orElse: () => Effect.void
+  }))
+
+/**
+ * Creates the tables of the resources when missing, rebuilds one made before locations (its rows unassigned),
+ * adds the columns a table made from an earlier record schema lacks, so a database keeps working across
+ * versions, and the indexes it lacks. In one transaction.
  */
 const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(resources: ReadonlyArray<Resource.Any>) {
   const sql = yield* SqlClient.SqlClient
-  for (const resource of resources.map(tableOf)) {
-    yield* sql.unsafe(createTable(resource))
-    yield* addMissingColumns(resource.table, resourceColumns(resource))
-    for (const statement of createIndexes(resource)) yield* sql.unsafe(statement)
-  }
+  yield* sql.withTransaction(Effect.gen(function*() {
+    yield* ddlLock
+    for (const resource of resources.map(tableOf)) {
+      const existing = yield* columnsOf(resource.table)
+      if (existing.size > 0 && !existing.has(locationColumn)) yield* rebuildWithLocation(resource, existing)
+      else yield* sql.unsafe(createTable(resource))
+      yield* addMissingColumns(resource.table, resourceColumns(resource))
+      for (const statement of createIndexes(resource)) yield* sql.unsafe(statement)
+    }
+  }))
 })
 
 /**
@@ -274,10 +424,10 @@ type Placeholders = "?" | "$n"
 
 const placeholdersOf = (sql: SqlClient.SqlClient): Placeholders => sql.onDialectOrElse({ pg: () => "$n" as const, orElse: () => "?" as const })
 
-/** `(…), (…)`: `rows` tuples of `columns` placeholders. */
-const valuesText = (rows: number, columns: number, placeholders: Placeholders): string => {
+/** `(…), (…)`: `rows` tuples of `columns` placeholders (numbered after the first `offset` ones). */
+const valuesText = (rows: number, columns: number, placeholders: Placeholders, offset = 0): string => {
   const tuples: Array<string> = []
-  for (let row = 0, n = 0; row < rows; row++) {
+  for (let row = 0, n = offset; row < rows; row++) {
     const tuple: Array<string> = []
     for (let column = 0; column < columns; column++) tuple.push(placeholders === "?" ? "?" : `$${++n}`)
     tuples.push(`(${tuple.join(", ")})`)
@@ -297,16 +447,19 @@ const cachedText = (key: string, make: () => string): string => {
   return text
 }
 
-/** `INSERT INTO t (natural_key, …fields) VALUES (…), … ON CONFLICT (natural_key) DO UPDATE SET …` for `rows` rows. */
+/**
+ * `INSERT INTO t (location_uid, natural_key, …fields) VALUES (…), … ON CONFLICT (location_uid, natural_key) DO
+ * UPDATE SET …` for `rows` rows.
+ */
 const upsertText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
-    const columns = [keyColumn, ...resource.fields.map((field) => field.name)]
+    const columns = [locationColumn, keyColumn, ...resource.fields.map((field) => field.name)]
     const update = resource.fields.length === 0
       ? "DO NOTHING"
       : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
     return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
       valuesText(rows, columns.length, placeholders)
-    } ON CONFLICT (${quote(keyColumn)}) ${update}`
+    } ON CONFLICT (${quote(locationColumn)}, ${quote(keyColumn)}) ${update}`
   })
 
 /** `INSERT INTO temp.vppkit_seen (natural_key) VALUES … ON CONFLICT DO NOTHING` for `rows` keys. */
@@ -314,12 +467,12 @@ const seenText = (seen: string, rows: number, placeholders: Placeholders): strin
   cachedText(`seen\u0000${seen}\u0000${placeholders}\u0000${rows}`, () =>
     `INSERT INTO ${seen} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
-/** `SELECT COUNT(*) AS n FROM t WHERE natural_key IN (…)` for `rows` keys. */
+/** `SELECT COUNT(*) AS n FROM t WHERE location_uid = ? AND natural_key IN (…)` for `rows` keys. */
 const existingText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`existing\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () =>
-    `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} IN ${
-      valuesText(1, rows, placeholders)
-    }`)
+    `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(locationColumn)} = ${
+      placeholders === "?" ? "?" : "$1"
+    } AND ${quote(keyColumn)} IN ${valuesText(1, rows, placeholders, 1)}`)
 
 /** PostgreSQL's array type of a field's column, for `unnest`. */
 const arrayType = (type: Resource.Field["type"]): string => {
@@ -340,21 +493,21 @@ const arrayType = (type: Resource.Field["type"]): string => {
 const maxRowsPerArrays = 10_000
 
 /**
- * PostgreSQL: `INSERT INTO t (natural_key, …fields) SELECT * FROM unnest($1::text[], …) ON CONFLICT (natural_key)
- * DO UPDATE SET …`, one array per column whatever the rows: one short statement text, planned quickly, where
+ * PostgreSQL: `INSERT INTO t (location_uid, natural_key, …fields) SELECT $1, * FROM unnest($2::text[], …) ON
+ * CONFLICT (location_uid, natural_key) DO UPDATE SET …`, one array per column whatever the rows: one short statement text, planned quickly, where
  * the multi-row `VALUES` statement has a placeholder per value. For 100,000 assignments it wrote about twice the
  * rows per second (inserts) and 1.5 times (updates).
  */
 const unnestUpsertText = (resource: Table): string =>
   cachedText(`unnest\u0000${resource.table}`, () => {
-    const columns = [keyColumn, ...resource.fields.map((field) => field.name)]
+    const columns = [locationColumn, keyColumn, ...resource.fields.map((field) => field.name)]
     const types = ["text[]", ...resource.fields.map((field) => arrayType(field.type))]
     const update = resource.fields.length === 0
       ? "DO NOTHING"
       : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
-    return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) SELECT * FROM unnest(${
-      types.map((type, i) => `$${i + 1}::${type}`).join(", ")
-    }) ON CONFLICT (${quote(keyColumn)}) ${update}`
+    return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) SELECT $1::text, u.* FROM unnest(${
+      types.map((type, i) => `$${i + 2}::${type}`).join(", ")
+    }) AS u ON CONFLICT (${quote(locationColumn)}, ${quote(keyColumn)}) ${update}`
   })
 
 /**
@@ -373,11 +526,13 @@ const unnestUpsertText = (resource: Table): string =>
  * @category writes
  */
 const upsert: (
+  location: string,
   resource: Table,
   records: ReadonlyArray<JsonRecord>,
   options?: { readonly seen?: boolean | undefined; readonly countInserted?: boolean | undefined }
 ) => Effect.Effect<number | undefined, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.upsert")(
   function*(
+    location: string,
     resource: Table,
     records: ReadonlyArray<JsonRecord>,
     options?: { readonly seen?: boolean | undefined; readonly countInserted?: boolean | undefined }
@@ -412,8 +567,10 @@ const upsert: (
         const chunk = keysWritten(start, end)
         if (countInserted) {
           const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
-            `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} = ANY($1::text[])`,
-            [chunk]
+            `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE ${quote(locationColumn)} = $1 AND ${
+              quote(keyColumn)
+            } = ANY($2::text[])`,
+            [location, chunk]
           )
           inserted += end - start - Number(found[0]?.n ?? 0)
         }
@@ -423,7 +580,7 @@ const upsert: (
           for (let j = start; j < end; j++) values.push(toColumn(field, records[index(j)]![field.name]))
           columns.push(values)
         }
-        yield* sql.unsafe(unnestUpsertText(resource), columns)
+        yield* sql.unsafe(unnestUpsertText(resource), [location, ...columns])
         if (options?.seen === true) {
           yield* sql.unsafe(
             `INSERT INTO ${seenName(sql)} (${quote(keyColumn)}) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING`,
@@ -433,20 +590,20 @@ const upsert: (
       }
       return countInserted ? inserted : undefined
     }
-    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 1))))
+    const perStatement = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters / (fields.length + 2))))
     for (let start = 0; start < total; start += perStatement) {
       const end = Math.min(total, start + perStatement)
       const params: Array<unknown> = []
       for (let j = start; j < end; j++) {
         const i = index(j)
         const record = records[i]!
-        params.push(keys[i])
+        params.push(location, keys[i])
         for (const field of fields) params.push(toColumn(field, record[field.name]))
       }
       if (countInserted) {
         const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
           existingText(resource, end - start, placeholders),
-          keysWritten(start, end)
+          [location, ...keysWritten(start, end)]
         )
         inserted += end - start - Number(found[0]?.n ?? 0)
       }
@@ -469,11 +626,14 @@ const upsert: (
  * @category reads
  */
 const keys: (
+  location: string,
   resource: Table
 ) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.keys")(
-  function*(resource: Table) {
+  function*(location: string, resource: Table) {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)}`
+    const rows = yield* sql<{ readonly natural_key: string }>`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${
+      sql(locationColumn)
+    } = ${location}`
     return rows.map((row) => row.natural_key)
   }
 )
@@ -502,11 +662,12 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * @category writes
  */
 const startPass: (
+  location: string,
   resource: Table
 ) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.startPass")(
-  function*(resource: Table) {
+  function*(location: string, resource: Table) {
     const sql = yield* SqlClient.SqlClient
-    const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`
+    const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
       return false
@@ -530,12 +691,13 @@ const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP T
  * @category writes
  */
 const finishPass: (
+  location: string,
   resource: Table,
   pass: { readonly recorded: boolean; readonly reconcile: boolean }
 ) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
   .fn("SqlSyncStore.finishPass")(
-    function*(resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
-      const rows = yield* count(resource)
+    function*(location: string, resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      const rows = yield* count(location, resource)
       if (!pass.recorded) return { rows, deleted: 0 }
       const sql = yield* SqlClient.SqlClient
       let deleted = 0
@@ -546,16 +708,19 @@ const finishPass: (
         if (rows > seen) {
           // PostgreSQL plans NOT IN (subquery) as a hashed subplan only while the keys fit in work_mem, else it
           // searches the subquery per row; NOT EXISTS is an anti-join at any size.
-          yield* sql.unsafe(sql.onDialectOrElse({
-            pg: () =>
-              `DELETE FROM ${quote(resource.table)} AS t WHERE NOT EXISTS (SELECT 1 FROM ${seenName(sql)} AS s WHERE s.${
-                quote(keyColumn)
-              } = t.${quote(keyColumn)})`,
-            orElse: () =>
-              `DELETE FROM ${quote(resource.table)} WHERE ${quote(keyColumn)} NOT IN (SELECT ${quote(keyColumn)} FROM ${
-                seenName(sql)
-              })`
-          }))
+          yield* sql.unsafe(
+            sql.onDialectOrElse({
+              pg: () =>
+                `DELETE FROM ${quote(resource.table)} AS t WHERE t.${quote(locationColumn)} = $1 AND NOT EXISTS (SELECT 1 FROM ${
+                  seenName(sql)
+                } AS s WHERE s.${quote(keyColumn)} = t.${quote(keyColumn)})`,
+              orElse: () =>
+                `DELETE FROM ${quote(resource.table)} WHERE ${quote(locationColumn)} = ? AND ${quote(keyColumn)} NOT IN (SELECT ${
+                  quote(keyColumn)
+                } FROM ${seenName(sql)})`
+            }),
+            [location]
+          )
           deleted = rows - seen
         }
       }
@@ -573,10 +738,11 @@ const finishPass: (
  * @category writes
  */
 const removeRetiredUser: (
+  location: string,
   resource: Table,
   retired: JsonRecord
 ) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.removeRetiredUser")(
-  function*(resource: Table, retired: JsonRecord) {
+  function*(location: string, resource: Table, retired: JsonRecord) {
     const sql = yield* SqlClient.SqlClient
     const clientUserId = retired["clientUserId"]
     if (typeof clientUserId !== "string") return 0
@@ -586,7 +752,7 @@ const removeRetiredUser: (
     ]
     if (matches.length === 0) return 0
     // The non-retired entry of a clientUserId is keyed by the clientUserId alone (User.key).
-    const where = sql`${sql(keyColumn)} = ${clientUserId} AND (${sql("status")} IS NULL OR ${sql("status")} <> ${"Retired"}) AND ${
+    const where = sql`${sql(locationColumn)} = ${location} AND ${sql(keyColumn)} = ${clientUserId} AND (${sql("status")} IS NULL OR ${sql("status")} <> ${"Retired"}) AND ${
       sql.or(matches)
     }`
     const found = yield* sql`SELECT ${sql(keyColumn)} FROM ${sql(resource.table)} WHERE ${where}`
@@ -596,11 +762,13 @@ const removeRetiredUser: (
   }
 )
 
-/** Rows in a table. */
-const countRows = (table: string) =>
+/** Rows of a location in a table. */
+const countRows = (location: string, table: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(
-      sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(table)}`,
+      sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql(table)} WHERE ${
+        sql(locationColumn)
+      } = ${location}`,
       (rows) => Number(rows[0]?.n ?? 0)
     ))
 
@@ -611,10 +779,11 @@ const countRows = (table: string) =>
  * @category reads
  */
 const count: (
+  location: string,
   resource: Table
 ) => Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.count")(
-  function*(resource: Table) {
-    return yield* countRows(resource.table)
+  function*(location: string, resource: Table) {
+    return yield* countRows(location, resource.table)
   }
 )
 
@@ -626,16 +795,19 @@ const count: (
  * @category reads
  */
 const rows: (
+  location: string,
   resource: Table
 ) => Effect.Effect<
   ReadonlyArray<{ readonly key: string; readonly record: JsonRecord }>,
   SqlError.SqlError,
   SqlClient.SqlClient
-> = Effect.fn("SqlSyncStore.rows")(function*(resource: Table) {
+> = Effect.fn("SqlSyncStore.rows")(function*(location: string, resource: Table) {
   const sql = yield* SqlClient.SqlClient
   // Byte order on both (PostgreSQL's default collation may be a language's).
   const order = sql.onDialectOrElse({ pg: () => sql.literal(" COLLATE \"C\""), orElse: () => sql.literal("") })
-  const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(resource.table)} ORDER BY ${sql(keyColumn)}${order}`
+  const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(resource.table)} WHERE ${
+    sql(locationColumn)
+  } = ${location} ORDER BY ${sql(keyColumn)}${order}`
   return found.map((row) => {
     const record: Record<string, unknown> = {}
     for (const field of resource.fields) {
@@ -646,21 +818,25 @@ const rows: (
   })
 })
 
+const text = (value: unknown) => value === null || value === undefined ? undefined : String(value)
+
 /**
- * The `sync_state` row of a resource, if it was ever synced.
+ * The `sync_state` row of a location's resource, if it was ever synced.
  *
  * @since 0.1.0
  * @category state
  */
 const readState: (
+  location: string,
   resource: string
 ) => Effect.Effect<Option.Option<State>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.readState")(
-  function*(resource: string) {
+  function*(location: string, resource: string) {
     const sql = yield* SqlClient.SqlClient
-    const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(stateTable)} WHERE ${sql("resource")} = ${resource}`
+    const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(stateTable)} WHERE ${sql(locationColumn)} = ${location} AND ${
+      sql("resource")
+    } = ${resource}`
     const row = found[0]
     if (row === undefined) return Option.none()
-    const text = (value: unknown) => value === null || value === undefined ? undefined : String(value)
     return Option.some<State>({
       resource,
       checkpointField: text(row["checkpoint_field"]),
@@ -668,73 +844,166 @@ const readState: (
       consistency: row["consistency"] === "drifted" ? "drifted" : "consistent",
       records: Number(row["records"] ?? 0),
       lastFullSyncAt: text(row["last_full_sync_at"]),
-      lastSyncAt: text(row["last_sync_at"]) ?? "",
-      ...organisationOf(row)
+      lastSyncAt: text(row["last_sync_at"]) ?? ""
     })
   }
 )
 
 /**
- * Writes the `sync_state` row of a resource. Run it in the transaction that wrote the records it covers.
+ * Writes the `sync_state` row of a location's resource. Run it in the transaction that wrote the records it covers.
  *
  * @since 0.1.0
  * @category state
  */
-const writeState: (state: State) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn(
+const writeState: (location: string, state: State) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn(
   "SqlSyncStore.writeState"
-)(function*(state: State) {
+)(function*(location: string, state: State) {
   const sql = yield* SqlClient.SqlClient
   const row = {
+    [locationColumn]: location,
     resource: state.resource,
     checkpoint_field: state.checkpointField ?? null,
     checkpoint: state.checkpoint ?? null,
     consistency: state.consistency,
     records: state.records,
     last_full_sync_at: state.lastFullSyncAt ?? null,
-    last_sync_at: state.lastSyncAt,
-    org_name: state.organisation?.orgName ?? null,
-    location_uid: state.organisation?.uId ?? null,
-    base_url: state.organisation?.baseUrl ?? null
+    last_sync_at: state.lastSyncAt
   }
-  const columns = Object.keys(row).filter((column) => column !== "resource")
-  yield* sql`INSERT INTO ${sql(stateTable)} ${sql.insert(row)} ON CONFLICT (${sql("resource")}) DO UPDATE SET ${
+  const columns = Object.keys(row).filter((column) => column !== "resource" && column !== locationColumn)
+  yield* sql`INSERT INTO ${sql(stateTable)} ${sql.insert(row)} ON CONFLICT (${sql(locationColumn)}, ${sql("resource")}) DO UPDATE SET ${
     sql.csv(columns.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))
   }`
 })
 
-const text = (value: unknown) => value === null || value === undefined ? undefined : String(value)
-
-/** `{ organisation }` of a `sync_state` row that records one, else `{}`. */
-const organisationOf = (row: Record<string, unknown>): { readonly organisation?: Organisation } => {
-  const orgName = text(row["org_name"])
-  const baseUrl = text(row["base_url"])
-  return orgName === undefined || baseUrl === undefined
-    ? {}
-    : { organisation: { orgName, baseUrl, uId: text(row["location_uid"]) } }
-}
-
 /**
- * The organisation the database holds, as its `sync_state` rows record it: `None` for a new database, or one
- * whose rows were written before vppkit recorded it. A `uId` recorded by any row counts (a run that received
- * no v2 response records none).
+ * Records a location (inserted, or its name, organisation, base URL, token expiry and last seen time updated)
+ * and its token's fingerprint.
  *
  * @since 0.1.0
- * @category state
+ * @category locations
  */
-const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError, SqlClient.SqlClient> = Effect
-  .gen(function*() {
+const recordLocation: (location: SyncStore.LocationRecord) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .fn("SqlSyncStore.recordLocation")(function*(location: SyncStore.LocationRecord) {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<Record<string, unknown>>`SELECT DISTINCT ${sql("org_name")}, ${sql("base_url")}, ${
-      sql("location_uid")
-    } FROM ${sql(stateTable)} WHERE ${sql("org_name")} IS NOT NULL`
-    const organisations = rows.flatMap((row) => {
-      const found = organisationOf(row).organisation
-      return found === undefined ? [] : [found]
+    const updated = (columns: ReadonlyArray<string>) => sql.csv(columns.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))
+    yield* sql`INSERT INTO ${sql(locationsTable)} ${
+      sql.insert({
+        uid: location.uId,
+        location_name: location.locationName ?? null,
+        org_name: location.orgName,
+        base_url: location.baseUrl,
+        token_expires_at: location.tokenExpiresAt ?? null,
+        first_seen_at: location.seenAt,
+        last_seen_at: location.seenAt
+      })
+    } ON CONFLICT (${sql("uid")}) DO UPDATE SET ${
+      updated(["location_name", "org_name", "base_url", "token_expires_at", "last_seen_at"])
+    }`
+    yield* sql`INSERT INTO ${sql(locationTokensTable)} ${
+      sql.insert({
+        fingerprint: location.fingerprint,
+        uid: location.uId,
+        first_seen_at: location.seenAt,
+        last_seen_at: location.seenAt,
+        token_expires_at: location.tokenExpiresAt ?? null
+      })
+    } ON CONFLICT (${sql("fingerprint")}) DO UPDATE SET ${updated(["uid", "last_seen_at", "token_expires_at"])}`
+  })
+
+/**
+ * Every location recorded, by name then `uId`, with the number of its tokens and its resources' last runs.
+ *
+ * @since 0.1.0
+ * @category locations
+ */
+const locations: Effect.Effect<ReadonlyArray<SyncStore.LocationInfo>, SqlError.SqlError, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    const found = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(locationsTable)}`
+    const tokens = yield* sql<{ readonly uid: string; readonly n: number | bigint | string }>`SELECT ${sql("uid")}, COUNT(*) AS ${
+      sql("n")
+    } FROM ${sql(locationTokensTable)} GROUP BY ${sql("uid")}`
+    const states = yield* sql<Record<string, unknown>>`SELECT ${sql(locationColumn)}, ${sql("resource")}, ${sql("last_sync_at")}, ${
+      sql("last_full_sync_at")
+    }, ${sql("consistency")}, ${sql("records")} FROM ${sql(stateTable)} WHERE ${sql(locationColumn)} <> ${SyncStore.unassigned}`
+    const tokensOf = new Map(tokens.map((row) => [String(row.uid), Number(row.n)]))
+    const resourcesOf = new Map<string, Array<SyncStore.LocationResource>>()
+    for (const row of states) {
+      const uId = String(row[locationColumn])
+      const list = resourcesOf.get(uId) ?? []
+      list.push({
+        resource: String(row["resource"]),
+        lastSyncAt: text(row["last_sync_at"]) ?? "",
+        lastFullSyncAt: text(row["last_full_sync_at"]),
+        consistency: row["consistency"] === "drifted" ? "drifted" : "consistent",
+        records: Number(row["records"] ?? 0)
+      })
+      resourcesOf.set(uId, list)
+    }
+    const byText = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
+    return found.map((row): SyncStore.LocationInfo => {
+      const uId = String(row["uid"])
+      return {
+        uId,
+        locationName: text(row["location_name"]) ?? "",
+        orgName: text(row["org_name"]) ?? "",
+        baseUrl: text(row["base_url"]) ?? "",
+        tokenExpiresAt: text(row["token_expires_at"]),
+        tokens: tokensOf.get(uId) ?? 0,
+        firstSeenAt: text(row["first_seen_at"]) ?? "",
+        lastSeenAt: text(row["last_seen_at"]) ?? "",
+        resources: (resourcesOf.get(uId) ?? []).sort((a, b) => byText(a.resource, b.resource))
+      }
+    }).sort((a, b) => byText(a.locationName, b.locationName) || byText(a.uId, b.uId))
+  }
+).pipe(Effect.withSpan("SqlSyncStore.locations"))
+
+/**
+ * Hands the unassigned rows (`location_uid` `''`) and states of the resources to `location` when they match it
+ * (see {@link SyncStore.Service.adoptUnassigned}); answers the resources adopted.
+ *
+ * @since 0.1.0
+ * @category locations
+ */
+const adoptUnassigned: (
+  location: string,
+  resources: ReadonlyArray<Table & { readonly name: string }>,
+  organisation: { readonly orgName: string; readonly baseUrl: string }
+) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.adoptUnassigned")(
+  function*(
+    location: string,
+    resources: ReadonlyArray<Table & { readonly name: string }>,
+    organisation: { readonly orgName: string; readonly baseUrl: string }
+  ) {
+    if (location === SyncStore.unassigned) return []
+    const sql = yield* SqlClient.SqlClient
+    const unassigned = yield* sql<Record<string, unknown>>`SELECT ${sql("resource")}, ${sql("org_name")}, ${sql("base_url")}, ${
+      sql("recorded_uid")
+    } FROM ${sql(stateTable)} WHERE ${sql(locationColumn)} = ${SyncStore.unassigned}`
+    const matches = unassigned.every((row) => {
+      const orgName = text(row["org_name"])
+      const baseUrl = text(row["base_url"])
+      const uId = text(row["recorded_uid"])
+      return (orgName === undefined || (orgName === organisation.orgName && baseUrl === organisation.baseUrl)) &&
+        (uId === undefined || uId === location)
     })
-    const first = organisations[0]
-    if (first === undefined) return Option.none()
-    return Option.some({ ...first, uId: organisations.find((o) => o.uId !== undefined)?.uId })
-  }).pipe(Effect.withSpan("SqlSyncStore.readOrganisation"))
+    if (!matches) return []
+    const adopted: Array<string> = []
+    for (const resource of resources) {
+      const own = yield* readState(location, resource.name)
+      if (Option.isSome(own) || (yield* countRows(location, resource.table)) > 0) continue
+      const rows = yield* countRows(SyncStore.unassigned, resource.table)
+      const state = unassigned.some((row) => row["resource"] === resource.name)
+      if (rows === 0 && !state) continue
+      yield* sql`UPDATE ${sql(resource.table)} SET ${sql(locationColumn)} = ${location} WHERE ${sql(locationColumn)} = ${SyncStore.unassigned}`
+      yield* sql`UPDATE ${sql(stateTable)} SET ${sql(locationColumn)} = ${location}, ${sql("org_name")} = NULL, ${sql("base_url")} = NULL, ${
+        sql("recorded_uid")
+      } = NULL WHERE ${sql(locationColumn)} = ${SyncStore.unassigned} AND ${sql("resource")} = ${resource.name}`
+      adopted.push(resource.name)
+    }
+    return adopted
+  }
+)
 
 /**
  * The store over the `SqlClient` in context: runs the migrations the database has not run yet, then answers the
@@ -748,20 +1017,27 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
     const sql = yield* SqlClient.SqlClient
     yield* migrate
     const using = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
-    return SyncStore.SyncStore.of({
-      ensureResources: (resources) => using(ensureResources(resources)),
-      readState: (resource) => using(readState(resource)),
-      writeState: (state) => using(writeState(state)),
-      readOrganisation: using(readOrganisation),
-      upsert: (resource, records, options) => using(upsert(tableOf(resource), records, options)),
-      startPass: (resource) => using(startPass(tableOf(resource))),
-      finishPass: (resource, pass) => using(finishPass(tableOf(resource), pass)),
-      removeRetiredUser: (resource, retired) => using(removeRetiredUser(tableOf(resource), retired)),
-      count: (resource) => using(count(tableOf(resource))),
-      rows: (resource) => using(rows(tableOf(resource))),
-      keys: (resource) => using(keys(tableOf(resource))),
-      transaction: (effect) => sql.withTransaction(effect)
-    })
+    const scoped = (location: string): SyncStore.Service =>
+      SyncStore.SyncStore.of({
+        location,
+        forLocation: scoped,
+        ensureResources: (resources) => using(ensureResources(resources)),
+        recordLocation: (info) => using(recordLocation(info)),
+        locations: using(locations),
+        adoptUnassigned: (resources, organisation) =>
+          using(adoptUnassigned(location, resources.map((resource) => ({ ...tableOf(resource), name: resource.name })), organisation)),
+        readState: (resource) => using(readState(location, resource)),
+        writeState: (state) => using(writeState(location, state)),
+        upsert: (resource, records, options) => using(upsert(location, tableOf(resource), records, options)),
+        startPass: (resource) => using(startPass(location, tableOf(resource))),
+        finishPass: (resource, pass) => using(finishPass(location, tableOf(resource), pass)),
+        removeRetiredUser: (resource, retired) => using(removeRetiredUser(location, tableOf(resource), retired)),
+        count: (resource) => using(count(location, tableOf(resource))),
+        rows: (resource) => using(rows(location, tableOf(resource))),
+        keys: (resource) => using(keys(location, tableOf(resource))),
+        transaction: (effect) => sql.withTransaction(effect)
+      })
+    return scoped(SyncStore.unassigned)
   })
 
 /**

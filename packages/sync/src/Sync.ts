@@ -14,9 +14,13 @@
  * records stay until the next full run — except v2 users, whose retirement is a change: the Retired entry
  * replaces the entry it was.
  *
- * A database holds one organisation's records: `sync_state` records the token's `orgName`, the base URL and
- * Apple's `uId` of the library (v2 responses carry it). A token of another organisation, or another server, is
- * refused before its first request; a response of another library (`uId`) before anything of it is written.
+ * Many locations share a database, each kept apart. A run first learns its location from the sToken (Client
+ * Config: Apple's library id `uId`, `locationName`, the token's expiry) and records it with the SHA-256 of the
+ * token (never the token); then it syncs into that location's partition (every row keyed by `uId` and natural
+ * key, checkpoints per `uId` and resource), so two tokens of one library write the same rows once and share its
+ * checkpoints. A page of another library (`uId`) fails the run before anything of it is written. The rows of a
+ * database made by an earlier version (one organisation, no location) are adopted by the first location synced
+ * that matches what they recorded (`SyncStore.adoptUnassigned`).
  *
  * Nothing is printed here: a caller follows a run through its hooks ({@link Options}): a progress per resource,
  * notices, and each resource's summary.
@@ -24,6 +28,7 @@
  * @since 0.1.0
  */
 import type * as SqlError from "@effect/sql/SqlError"
+import * as ClientConfig from "@vppkit/core/ClientConfig"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import * as Traversal from "@vppkit/core/Traversal"
@@ -33,6 +38,7 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SyncStore from "./SyncStore.js"
 
@@ -68,7 +74,7 @@ export type Notice =
  * @since 0.1.0
  * @category models
  */
-export interface Options<R = never> {
+export interface Options<R = never, E = never> {
   /** The resources to sync, in this order (default: every resource of `@vppkit/core/Resources`). */
   readonly resources?: ReadonlyArray<Resource.Any> | undefined
   /** A full run for every resource, even where a checkpoint allows an incremental one. */
@@ -83,6 +89,31 @@ export interface Options<R = never> {
   readonly onNotice?: ((notice: Notice) => Effect.Effect<void, never, R>) | undefined
   /** Called with each resource's summary once its transaction committed. */
   readonly onSummary?: ((summary: Summary) => Effect.Effect<void, never, R>) | undefined
+  /**
+   * The location, when the caller learned it already ({@link learnLocation}); otherwise the run learns it.
+   */
+  readonly location?: Location | undefined
+  /**
+   * Called once the location is learned and recorded, before anything of it is read or written: a caller takes
+   * its lock of the location here (one sync per location at a time); a failure ends the run.
+   */
+  readonly onLocation?: ((location: Location) => Effect.Effect<void, E, R>) | undefined
+}
+
+/**
+ * The location a run syncs, as learned from its sToken: Apple's library id, its name, the token's organisation,
+ * the base URL, the token's expiry, and the SHA-256 (hex) of the token, by which its tokens are told apart.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Location {
+  readonly uId: string
+  readonly locationName: string | undefined
+  readonly orgName: string
+  readonly baseUrl: string
+  readonly tokenExpiresAt: Date | undefined
+  readonly fingerprint: string
 }
 
 /**
@@ -93,6 +124,8 @@ export interface Options<R = never> {
  */
 export interface Summary {
   readonly resource: string
+  /** The location synced (Apple's `uId`). */
+  readonly location: string
   readonly mode: "full" | "incremental"
   /**
    * Why a run was full: `first` (no checkpoint yet), `forced` (`full: true`), `no-incremental` (the API has
@@ -128,121 +161,139 @@ export interface Summary {
 export const filtersOf = <F>(resource: Resource.Resource<any, any, F, any>): F => resource.syncFilters
 
 /**
- * The database holds the records of another organisation (or of another server, or library) than the one the
- * sToken is of. Nothing of the refused organisation was written.
+ * A response of another library (`uId`) than the location's, as Client Config named it for the sToken. Nothing of
+ * it was written.
  *
  * @since 0.1.0
  * @category errors
  */
-export class OrganisationMismatchError extends Data.TaggedError("OrganisationMismatchError")<{
-  /** The organisation the database holds. */
-  readonly recorded: SyncStore.Organisation
-  /** The organisation of the sToken (and of the base URL); its `uId` when a response brought one. */
-  readonly presented: SyncStore.Organisation
+export class LocationMismatchError extends Data.TaggedError("LocationMismatchError")<{
+  /** The location's `uId` (Client Config). */
+  readonly location: string
+  /** The `uId` of the response. */
+  readonly presented: string
+  readonly resource: string
 }> {
   override get message(): string {
-    return `the database holds the records of ${show(this.recorded)}, the sToken is of ${
-      show(this.presented)
-    }: refused, to keep two organisations apart; sync "${this.presented.orgName}" into another database (another --db)`
+    return `a ${this.resource} response is of library uId ${this.presented}, the sToken's location is uId ${this.location}: refused before it was written`
   }
 }
 
-const show = (organisation: SyncStore.Organisation) =>
-  `"${organisation.orgName}" (${organisation.uId !== undefined ? `uId ${organisation.uId}, ` : ""}${organisation.baseUrl})`
-
 /**
- * Refuses, without a request, a database that holds the records of another organisation than the sToken's, or
- * that were synced from another base URL. Answers the organisation the database records (`undefined` for a new
- * database, or one written before vppkit recorded it: its first run records it).
+ * Client Config did not name the sToken's library (`uId`), so the run cannot tell which location to sync into.
  *
  * @since 0.1.0
- * @category running
+ * @category errors
  */
-export const checkOrganisation: Effect.Effect<
-  SyncStore.Organisation | undefined,
-  OrganisationMismatchError | SqlError.SqlError,
-  VppClient.VppClient | SyncStore.SyncStore
-> = Effect.gen(function*() {
-  const client = yield* VppClient.VppClient
-  const recorded = Option.getOrUndefined(yield* SyncStore.readOrganisation)
-  if (recorded !== undefined && (recorded.orgName !== client.token.orgName || recorded.baseUrl !== client.baseUrl)) {
-    return yield* new OrganisationMismatchError({
-      recorded,
-      presented: { orgName: client.token.orgName, baseUrl: client.baseUrl, uId: undefined }
-    })
+export class LocationUnknownError extends Data.TaggedError("LocationUnknownError")<{ readonly orgName: string }> {
+  override get message(): string {
+    return `Client Config named no library (uId) for the sToken of "${this.orgName}": cannot tell which location to sync into`
   }
-  return recorded
-}).pipe(Effect.withSpan("Sync.checkOrganisation"))
+}
 
 /**
- * The organisation a run syncs: the token's `orgName` and the base URL, with the library's `uId` as recorded or,
- * for a database that has none yet, as the first response that carries one says.
+ * The SHA-256 (hex) of an sToken, by which a location's tokens are told apart without storing them (Web Crypto,
+ * in Node and browsers alike).
+ *
+ * @since 0.1.0
+ * @category locations
  */
-interface Guard {
-  readonly organisation: () => SyncStore.Organisation
-  /** Fails on a page of another library than the database's, before it is written. */
-  readonly check: (page: Traversal.Page<unknown>) => Effect.Effect<void, OrganisationMismatchError>
-}
+export const tokenFingerprint = (token: VppClient.Service["token"]): Effect.Effect<string> =>
+  Effect.promise(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(Redacted.value(token.value)))).pipe(
+    Effect.map((digest) => Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join(""))
+  )
 
-const makeGuard = (recorded: SyncStore.Organisation | undefined, client: VppClient.Service): Guard => {
-  let uId = recorded?.uId
-  const organisation = (): SyncStore.Organisation => ({ orgName: client.token.orgName, baseUrl: client.baseUrl, uId })
-  return {
-    organisation,
-    check: (page) =>
-      Effect.suspend(() => {
-        if (page.uId === undefined || page.uId === uId) return Effect.void
-        if (uId === undefined) {
-          uId = page.uId
-          return Effect.void
-        }
-        return Effect.fail(
-          new OrganisationMismatchError({ recorded: recorded ?? organisation(), presented: { ...organisation(), uId: page.uId } })
-        )
-      })
+/**
+ * Learns the location of the client's sToken: Client Config (`uId`, `locationName`, `tokenExpirationDate`, else
+ * the token's own expiry), the token's organisation and the base URL, and the token's fingerprint.
+ *
+ * @since 0.1.0
+ * @category locations
+ */
+export const learnLocation: Effect.Effect<Location, VppError.VppError | LocationUnknownError, VppClient.VppClient> = Effect.gen(
+  function*() {
+    const client = yield* VppClient.VppClient
+    const config = yield* ClientConfig.get
+    if (config.uId === undefined || config.uId === "") {
+      return yield* new LocationUnknownError({ orgName: client.token.orgName })
+    }
+    const reported = config.tokenExpirationDate === undefined ? undefined : new Date(config.tokenExpirationDate)
+    return {
+      uId: config.uId,
+      locationName: config.locationName,
+      orgName: client.token.orgName,
+      baseUrl: client.baseUrl,
+      tokenExpiresAt: reported !== undefined && !Number.isNaN(reported.getTime()) ? reported : client.token.expiresAt,
+      fingerprint: yield* tokenFingerprint(client.token)
+    }
   }
-}
+).pipe(Effect.withSpan("Sync.learnLocation"))
+
+/** Fails on a page of another library than the location's, before it is written. */
+const checkPage = (location: string, resource: Resource.Any, page: Traversal.Page<unknown>) =>
+  page.uId === undefined || page.uId === location
+    ? Effect.void
+    : Effect.fail(new LocationMismatchError({ location, presented: page.uId, resource: resource.name }))
 
 const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
 
 /**
- * Syncs the resources one after another and answers one summary per resource. On a failure the resources
- * before it stay committed (their summaries went to `onSummary`) and the failing one is rolled back. A database of
- * another organisation is refused ({@link checkOrganisation}, then each page's `uId`).
+ * Syncs the resources of the sToken's location one after another and answers one summary per resource. The
+ * location is learned first ({@link learnLocation}, unless `options.location` brings it) and recorded, then
+ * `options.onLocation` runs (the caller's lock), the resources' tables are ensured and the unassigned rows of a
+ * database made by an earlier version adopted when they match; each resource then syncs in the location's
+ * partition. On a failure the resources before it stay committed (their summaries went to `onSummary`) and the
+ * failing one is rolled back. A page of another library fails with {@link LocationMismatchError}.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = <R = never>(
-  options: Options<R> = {}
+export const run = <R = never, E = never>(
+  options: Options<R, E> = {}
 ): Effect.Effect<
   ReadonlyArray<Summary>,
-  VppError.VppError | SqlError.SqlError | OrganisationMismatchError,
+  VppError.VppError | SqlError.SqlError | LocationMismatchError | LocationUnknownError | E,
   VppClient.VppClient | SyncStore.SyncStore | R
 > =>
   Effect.gen(function*() {
     const resources = options.resources ?? Resources.all
     const notice = (notice: Notice) => options.onNotice === undefined ? Effect.void : options.onNotice(notice)
-    const guard = makeGuard(yield* checkOrganisation, yield* VppClient.VppClient)
-    yield* SyncStore.ensureResources(resources)
-    const summaries: Array<Summary> = []
-    for (const resource of resources) {
-      const summary = yield* syncResource(resource, options, guard).pipe(
-        Effect.tapError((error) =>
-          error._tag === "OrganisationMismatchError" ? Effect.void : notice({ _tag: "NotSynced", resource: resource.name })
-        ),
-        Effect.onInterrupt(() => notice({ _tag: "Interrupted", resource: resource.name }))
+    const location = options.location ?? (yield* learnLocation)
+    const store = (yield* SyncStore.SyncStore).forLocation(location.uId)
+    yield* store.recordLocation({
+      uId: location.uId,
+      locationName: location.locationName,
+      orgName: location.orgName,
+      baseUrl: location.baseUrl,
+      tokenExpiresAt: location.tokenExpiresAt?.toISOString(),
+      fingerprint: location.fingerprint,
+      seenAt: yield* isoNow
+    })
+    if (options.onLocation !== undefined) yield* options.onLocation(location)
+    return yield* Effect.gen(function*() {
+      yield* SyncStore.ensureResources(resources)
+      yield* SyncStore.transaction(
+        SyncStore.adoptUnassigned(resources, { orgName: location.orgName, baseUrl: location.baseUrl })
       )
-      summaries.push(summary)
-      if (options.onSummary !== undefined) yield* options.onSummary(summary)
-    }
-    return summaries
+      const summaries: Array<Summary> = []
+      for (const resource of resources) {
+        const summary = yield* syncResource(resource, options, location.uId).pipe(
+          Effect.tapError((error) =>
+            error._tag === "LocationMismatchError" ? Effect.void : notice({ _tag: "NotSynced", resource: resource.name })
+          ),
+          Effect.onInterrupt(() => notice({ _tag: "Interrupted", resource: resource.name }))
+        )
+        summaries.push(summary)
+        if (options.onSummary !== undefined) yield* options.onSummary(summary)
+      }
+      return summaries
+    }).pipe(Effect.provideService(SyncStore.SyncStore, store))
   }).pipe(Effect.withSpan("Sync.run"))
 
 /** What follows a resource's run when the caller follows none. */
 const silent: Progress = { page: () => Effect.void, finish: () => Effect.void }
 
-const syncResource = <R>(resource: Resource.Any, options: Options<R>, guard: Guard) =>
+const syncResource = <R, E>(resource: Resource.Any, options: Options<R, E>, location: string) =>
   Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const previous = Option.getOrUndefined(yield* SyncStore.readState(resource.name))
@@ -253,7 +304,7 @@ const syncResource = <R>(resource: Resource.Any, options: Options<R>, guard: Gua
       : undefined
     let result: Omit<Summary, "millis">
     if (checkpoint !== undefined && options.full !== true) {
-      const delta = yield* incremental(resource, previous!, checkpoint, options, progress, guard).pipe(
+      const delta = yield* incremental(resource, previous!, checkpoint, options, progress, location).pipe(
         Effect.map(Option.some),
         Effect.catchTag("CheckpointUnusableError", (error) =>
           Effect.as(
@@ -265,14 +316,14 @@ const syncResource = <R>(resource: Resource.Any, options: Options<R>, guard: Gua
       )
       result = Option.isSome(delta)
         ? delta.value
-        : yield* full(resource, previous, options, progress, guard, "checkpoint-unusable")
+        : yield* full(resource, previous, options, progress, location, "checkpoint-unusable")
     } else {
       const reason = checkpointField === undefined
         ? "no-incremental"
         : options.full === true && checkpoint !== undefined
         ? "forced"
         : "first"
-      result = yield* full(resource, previous, options, progress, guard, reason)
+      result = yield* full(resource, previous, options, progress, location, reason)
     }
     const summary: Summary = { ...result, millis: (yield* Clock.currentTimeMillis) - started }
     yield* progress.finish(summary)
@@ -280,7 +331,7 @@ const syncResource = <R>(resource: Resource.Any, options: Options<R>, guard: Gua
   }).pipe(Effect.scoped, Effect.withSpan("Sync.resource", { attributes: { resource: resource.name } }))
 
 /** A traversal of the resource's records as Apple's JSON has them, with the filters a sync asks for. */
-const traverse = <R>(resource: Resource.Any, options: Options<R>, since?: string) => {
+const traverse = <R, E>(resource: Resource.Any, options: Options<R, E>, since?: string) => {
   const concurrency = VppClient.clampConcurrency(options.concurrency)
   return Resources.traverseJson(resource, {
     filters: filtersOf(resource),
@@ -296,13 +347,13 @@ const traverse = <R>(resource: Resource.Any, options: Options<R>, since?: string
  * memory), so a pass that drifted has still upserted current records; `onPass` runs before each pass. Answers
  * the last pass's outcome with the retries and passes of all of them.
  */
-const streamPasses = <R>(
+const streamPasses = <R, E>(
   traversal: Traversal.Traversal<SyncStore.JsonRecord>,
-  options: Options<R>,
+  options: Options<R, E>,
   onPass: Effect.Effect<void, SqlError.SqlError, SyncStore.SyncStore>,
   onPage: (
     page: Traversal.Page<SyncStore.JsonRecord>
-  ) => Effect.Effect<void, SqlError.SqlError | OrganisationMismatchError, SyncStore.SyncStore>
+  ) => Effect.Effect<void, SqlError.SqlError | LocationMismatchError, SyncStore.SyncStore>
 ) =>
   Traversal.untilConsistent(() => Effect.zipRight(onPass, traversal.run(onPage)), {
     maxPasses: options.retraverse ?? 3
@@ -318,12 +369,12 @@ const fromOutcome = (outcome: Traversal.Outcome) => ({
   tokenExpiresAt: outcome.tokenExpiresAt
 })
 
-const full = <R>(
+const full = <R, E>(
   resource: Resource.Any,
   previous: SyncStore.State | undefined,
-  options: Options<R>,
+  options: Options<R, E>,
   progress: Progress,
-  guard: Guard,
+  location: string,
   reason: NonNullable<Summary["reason"]>
 ) =>
   Effect.gen(function*() {
@@ -335,7 +386,7 @@ const full = <R>(
       options,
       Effect.map(SyncStore.startPass(resource), (record) => void (recorded = record)),
       (page) =>
-        guard.check(page).pipe(
+        checkPage(location, resource, page).pipe(
           Effect.zipRight(SyncStore.upsert(resource, page.records, { seen: recorded })),
           Effect.zipRight(progress.page(page))
         )
@@ -355,12 +406,13 @@ const full = <R>(
       : reason === "checkpoint-unusable"
       ? undefined
       : previous?.checkpoint
-    yield* writeState(resource, next, outcome.consistency, rows, guard.organisation(), {
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: consistent,
       previousFullSyncAt: previous?.lastFullSyncAt
     })
     return {
       resource: resource.name,
+      location,
       mode: "full",
       reason,
       ...fromOutcome(outcome),
@@ -370,13 +422,13 @@ const full = <R>(
     } satisfies Omit<Summary, "millis">
   }).pipe(withTransaction)
 
-const incremental = <R>(
+const incremental = <R, E>(
   resource: Resource.Any,
   previous: SyncStore.State,
   checkpoint: string,
-  options: Options<R>,
+  options: Options<R, E>,
   progress: Progress,
-  guard: Guard
+  location: string
 ) =>
   Effect.gen(function*() {
     let retired: Array<SyncStore.JsonRecord> = []
@@ -392,7 +444,7 @@ const incremental = <R>(
       }),
       (page) =>
       Effect.gen(function*() {
-        yield* guard.check(page)
+        yield* checkPage(location, resource, page)
         if (resource.name === "users") {
           for (const record of page.records) {
             if (record["status"] === "Retired") retired.push(record)
@@ -416,12 +468,13 @@ const incremental = <R>(
     const next = consistent && outcome.checkpoint !== undefined ? outcome.checkpoint : checkpoint
     // The rows are counted from the previous run's count and this one's changes, not by counting the table.
     const rows = previous.records + inserted - deleted
-    yield* writeState(resource, next, outcome.consistency, rows, guard.organisation(), {
+    yield* writeState(resource, next, outcome.consistency, rows, {
       reconciled: false,
       previousFullSyncAt: previous.lastFullSyncAt
     })
     return {
       resource: resource.name,
+      location,
       mode: "incremental",
       reason: undefined,
       ...fromOutcome(outcome),
@@ -440,7 +493,6 @@ const writeState = (
   checkpoint: string | undefined,
   consistency: "consistent" | "drifted",
   rows: number,
-  organisation: SyncStore.Organisation,
   fullSync: { readonly reconciled: boolean; readonly previousFullSyncAt: string | undefined }
 ) =>
   Effect.gen(function*() {
@@ -452,8 +504,7 @@ const writeState = (
       consistency,
       records: rows,
       lastFullSyncAt: fullSync.reconciled ? now : fullSync.previousFullSyncAt,
-      lastSyncAt: now,
-      organisation
+      lastSyncAt: now
     })
   })
 

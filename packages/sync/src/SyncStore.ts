@@ -1,8 +1,10 @@
 /**
- * The port the sync engine writes through: one table per resource, keyed by the record's natural key, with a
- * column per field of the record as Apple's JSON has it ({@link Resource.columns}), and a state row per
- * resource (its checkpoint, when it was last synced, and the organisation synced). Records and checkpoints never
- * hold the sToken. `SqlSyncStore.layer` implements it over `@effect/sql`.
+ * The port the sync engine writes through: one table per resource, keyed by (location, natural key), with a
+ * column per field of the record as Apple's JSON has it ({@link Resource.columns}), a state row per location and
+ * resource (its checkpoint and when it was last synced), and the locations synced (Apple's `uId`, name,
+ * organisation, the fingerprints of their tokens). Many locations share a database, each kept apart: the
+ * operations on records and states are scoped to one location ({@link forLocation}); tokens of one library
+ * share its partition. Nothing holds the sToken. `SqlSyncStore.layer` implements it over `@effect/sql`.
  *
  * @since 0.1.0
  */
@@ -22,17 +24,73 @@ import type * as Option from "effect/Option"
 export type JsonRecord = Resources.JsonRecord
 
 /**
- * The organisation a database holds the records of: the token's `orgName`, the base URL synced from, and Apple's
- * `uId` of the library (from v2 responses; `undefined` until one arrived). Never the sToken.
+ * A location as a sync learned it from its sToken (`GET /v2/client/config` and the token itself), written to
+ * `locations` and `location_tokens` by {@link Service.recordLocation}. `fingerprint` is the SHA-256 (hex) of the
+ * sToken: never the token.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Organisation {
+export interface LocationRecord {
+  /** Apple's library id (`uId`): the location's partition in every table. */
+  readonly uId: string
+  readonly locationName: string | undefined
   readonly orgName: string
   readonly baseUrl: string
-  readonly uId: string | undefined
+  /** The sToken's expiry (ISO 8601), as Apple reported it or as the token says. */
+  readonly tokenExpiresAt: string | undefined
+  /** SHA-256 (hex) of the sToken. */
+  readonly fingerprint: string
+  /** When it was seen (ISO 8601). */
+  readonly seenAt: string
 }
+
+/**
+ * A resource of a location in {@link LocationInfo}: its last run as `sync_state` records it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocationResource {
+  readonly resource: string
+  readonly lastSyncAt: string
+  readonly lastFullSyncAt: string | undefined
+  readonly consistency: "consistent" | "drifted"
+  /** Rows of the location in the resource's table after its last run. */
+  readonly records: number
+}
+
+/**
+ * A location the database holds ({@link Service.locations}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocationInfo {
+  readonly uId: string
+  /** `locationName` from Client Config (`""` when Apple sent none). */
+  readonly locationName: string
+  readonly orgName: string
+  readonly baseUrl: string
+  /** The expiry of the token the location was last synced with (ISO 8601). */
+  readonly tokenExpiresAt: string | undefined
+  /** How many different sTokens (by fingerprint) synced the location. */
+  readonly tokens: number
+  readonly firstSeenAt: string
+  readonly lastSeenAt: string
+  /** Its resources, by name. */
+  readonly resources: ReadonlyArray<LocationResource>
+}
+
+/**
+ * The partition of the rows a database made by an earlier version held (one organisation, no location
+ * recorded): {@link Service.adoptUnassigned} hands them to the location synced that matches them. A store not
+ * scoped with {@link forLocation} works on it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const unassigned = ""
 
 /**
  * The state of a resource after its last committed run.
@@ -55,8 +113,6 @@ export interface State {
   readonly lastFullSyncAt: string | undefined
   /** When the last run committed (ISO 8601). */
   readonly lastSyncAt: string
-  /** The organisation the run synced (absent in rows written before vppkit recorded it). */
-  readonly organisation?: Organisation | undefined
 }
 
 /**
@@ -77,20 +133,41 @@ export interface Pass {
  */
 export interface Service {
   /**
+   * The location (Apple's `uId`) the operations on records and states are scoped to: every read and write of
+   * a resource's rows and of `sync_state` concerns that location's partition only. {@link unassigned} (`""`)
+   * unless the store was scoped with {@link Service.forLocation}.
+   */
+  readonly location: string
+  /** The same store scoped to another location's partition. */
+  readonly forLocation: (uId: string) => Service
+  /**
    * Makes the resources' tables ready: creates a missing table, adds the columns a table made from an older
    * record schema lacks (they start `NULL`) and the indexes it lacks. Derived from the descriptors, so a
    * resource the store never saw before works too.
    */
   readonly ensureResources: (resources: ReadonlyArray<Resource.Any>) => Effect.Effect<void, SqlError.SqlError>
+  /**
+   * Records a location and its token (`locations`, `location_tokens`): inserted the first time, its name,
+   * organisation, base URL, token expiry and last seen time updated after. Never the token: its fingerprint.
+   */
+  readonly recordLocation: (location: LocationRecord) => Effect.Effect<void, SqlError.SqlError>
+  /** Every location recorded, by name then `uId`, with its tokens and its resources' last runs. */
+  readonly locations: Effect.Effect<ReadonlyArray<LocationInfo>, SqlError.SqlError>
+  /**
+   * Hands the {@link unassigned} rows and states of the resources (their tables ensured) to this store's
+   * location, when what they recorded matches: every unassigned `sync_state` row that records an organisation
+   * records `organisation.orgName` and `organisation.baseUrl`, and every one that records a `uId` this location's.
+   * A resource the location already has a state or rows of is left alone. Answers the resources adopted. Run it
+   * in a transaction.
+   */
+  readonly adoptUnassigned: (
+    resources: ReadonlyArray<Resource.Any>,
+    organisation: { readonly orgName: string; readonly baseUrl: string }
+  ) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
   /** The state of a resource, if it was ever synced. */
   readonly readState: (resource: string) => Effect.Effect<Option.Option<State>, SqlError.SqlError>
   /** Writes the state of a resource. Run it in the transaction that wrote the records it covers. */
   readonly writeState: (state: State) => Effect.Effect<void, SqlError.SqlError>
-  /**
-   * The organisation the store holds, as its state rows record it: `None` for a new store, or one whose rows
-   * were written before vppkit recorded it. A `uId` recorded by any row counts.
-   */
-  readonly readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError>
   /**
    * Inserts or updates records by natural key; when a key repeats, the last record wins. With `seen`, the keys
    * are also recorded for the full pass in progress. With `countInserted`, answers how many keys were new to the
@@ -176,13 +253,39 @@ export const writeState = (state: State): Effect.Effect<void, SqlError.SqlError,
   Effect.flatMap(SyncStore, (store) => store.writeState(state))
 
 /**
+ * Runs `effect` with the store in context scoped to the location `uId` ({@link Service.forLocation}).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const forLocation = (uId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | SyncStore> =>
+  Effect.flatMap(SyncStore, (store) => Effect.provideService(effect, SyncStore, store.forLocation(uId)))
+
+/**
  * @since 0.1.0
  * @category accessors
  */
-export const readOrganisation: Effect.Effect<Option.Option<Organisation>, SqlError.SqlError, SyncStore> = Effect.flatMap(
+export const recordLocation = (location: LocationRecord): Effect.Effect<void, SqlError.SqlError, SyncStore> =>
+  Effect.flatMap(SyncStore, (store) => store.recordLocation(location))
+
+/**
+ * @since 0.1.0
+ * @category accessors
+ */
+export const locations: Effect.Effect<ReadonlyArray<LocationInfo>, SqlError.SqlError, SyncStore> = Effect.flatMap(
   SyncStore,
-  (store) => store.readOrganisation
+  (store) => store.locations
 )
+
+/**
+ * @since 0.1.0
+ * @category accessors
+ */
+export const adoptUnassigned = (
+  resources: ReadonlyArray<Resource.Any>,
+  organisation: { readonly orgName: string; readonly baseUrl: string }
+): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SyncStore> =>
+  Effect.flatMap(SyncStore, (store) => store.adoptUnassigned(resources, organisation))
 
 /**
  * @since 0.1.0

@@ -37,16 +37,122 @@ const columnsOf = (table: string) =>
       (rows) => rows.map((row) => row.name)
     ))
 
+// Before the backends' suites: @effect/vitest's `layer` patches the shared `it`, so a property test declared after
+// them would run in the last backend's layer (and fail where PostgreSQL is skipped).
+describe("SqlSyncStore", () => {
+  it.effect.prop(
+    "for any batches of records: the table holds each key's last record, counts what was new, and a consistent pass keeps only what it delivered",
+    {
+      batches: FastCheck.array(
+        FastCheck.array(
+          FastCheck.record({ serial: FastCheck.integer({ min: 0, max: 40 }), status: FastCheck.constantFrom("Registered", "Associated") }),
+          { maxLength: 30 }
+        ),
+        { maxLength: 5 }
+      ),
+      pass: FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 30 })
+    },
+    ({ batches, pass }) =>
+      Effect.gen(function*() {
+        const store = yield* SyncStore.SyncStore
+        const assignments = resource("assignments")
+        yield* store.ensureResources([assignments])
+        const device = (serial: number, userStatus?: string) => ({
+          adamId: "1",
+          pricingParam: "STDQ",
+          serialNumber: `S${serial}`,
+          ...(userStatus !== undefined ? { userStatus } : {})
+        })
+        const expected = new Map<string, SyncStore.JsonRecord>()
+        for (const batch of batches) {
+          const records = batch.map(({ serial, status }) => device(serial, status))
+          const fresh = new Set(records.map(assignments.key).filter((key) => !expected.has(key))).size
+          assert.strictEqual(yield* store.upsert(assignments, records, { countInserted: true }), fresh)
+          for (const record of records) expected.set(assignments.key(record), record)
+        }
+        assert.deepStrictEqual(
+          yield* store.rows(assignments),
+          [...expected.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, record]) => ({ key, record }))
+        )
+        const delivered = pass.map((serial) => device(serial))
+        const keys = new Set(delivered.map(assignments.key))
+        const recorded = yield* store.startPass(assignments)
+        assert.strictEqual(recorded, expected.size > 0)
+        yield* store.upsert(assignments, delivered, { seen: recorded })
+        const { deleted, rows } = yield* store.finishPass(assignments, { recorded, reconcile: true })
+        assert.deepStrictEqual([...yield* store.keys(assignments)].sort(), [...keys].sort())
+        assert.strictEqual(rows, keys.size)
+        assert.strictEqual(deleted, [...expected.keys()].filter((key) => !keys.has(key)).length)
+      }).pipe(
+        Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+      ),
+    { fastCheck: { numRuns: 30 } }
+  )
+})
+
+describe("SqlSyncStore locations", () => {
+  it.effect.prop(
+    "for any writes and full passes spread over locations: each location's partition holds exactly what its own writes and passes left",
+    {
+      steps: FastCheck.array(
+        FastCheck.record({
+          location: FastCheck.constantFrom("", "111", "222"),
+          pass: FastCheck.boolean(),
+          serials: FastCheck.array(FastCheck.integer({ min: 0, max: 15 }), { maxLength: 12 })
+        }),
+        { maxLength: 12 }
+      )
+    },
+    ({ steps }) =>
+      Effect.gen(function*() {
+        const store = yield* SyncStore.SyncStore
+        const assignments = resource("assignments")
+        yield* store.ensureResources([assignments])
+        const device = (serial: number, location: string) => ({ adamId: "1", pricingParam: "STDQ", serialNumber: `S${serial}`, userStatus: `in ${location}` })
+        const model = new Map<string, Set<string>>([["", new Set()], ["111", new Set()], ["222", new Set()]])
+        for (const step of steps) {
+          const scoped = store.forLocation(step.location)
+          const records = step.serials.map((serial) => device(serial, step.location))
+          const keys = new Set(records.map(assignments.key))
+          if (step.pass) {
+            yield* scoped.transaction(Effect.gen(function*() {
+              const recorded = yield* scoped.startPass(assignments)
+              yield* scoped.upsert(assignments, records, { seen: recorded })
+              yield* scoped.finishPass(assignments, { recorded, reconcile: true })
+            }))
+            model.set(step.location, keys)
+          } else {
+            yield* scoped.upsert(assignments, records)
+            for (const key of keys) model.get(step.location)!.add(key)
+          }
+        }
+        for (const [location, keys] of model) {
+          const scoped = store.forLocation(location)
+          assert.deepStrictEqual([...yield* scoped.keys(assignments)].sort(), [...keys].sort(), `location "${location}"`)
+          for (const row of yield* scoped.rows(assignments)) assert.strictEqual(row.record["userStatus"], `in ${location}`)
+          assert.strictEqual(yield* scoped.count(assignments), keys.size)
+        }
+      }).pipe(
+        Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+      ),
+    { fastCheck: { numRuns: 30 } }
+  )
+})
+
 for (const backend of backends) {
   describe.skipIf(!backend.enabled)(`SqlSyncStore (${backend.name})`, () => {
     layer(backend.layer, { excludeTestServices: true })((it) => {
-  it("tables: quoted names, the natural key first, a column per documented field with a portable type", () => {
+  it("tables: quoted names, the location and the natural key first, a column per documented field with a portable type", () => {
     assert.strictEqual(
       SqlSyncStore.createTableSql(resource("assets")),
-      "CREATE TABLE IF NOT EXISTS \"assets\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
+      "CREATE TABLE IF NOT EXISTS \"assets\" (\"location_uid\" TEXT NOT NULL, \"natural_key\" TEXT NOT NULL, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
         "\"productType\" TEXT, \"assignedCount\" BIGINT, \"availableCount\" BIGINT, \"retiredCount\" BIGINT, \"totalCount\" BIGINT, " +
-        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT, \"unlimited\" INTEGER)"
+        "\"deviceAssignable\" INTEGER, \"revocable\" INTEGER, \"supportedPlatforms\" TEXT, \"unlimited\" INTEGER, " +
+        "PRIMARY KEY (\"location_uid\", \"natural_key\"))"
     )
+    assert.deepStrictEqual(SqlSyncStore.createIndexesSql(resource("assets")), [
+      "CREATE INDEX IF NOT EXISTS \"assets_adamId\" ON \"assets\" (\"location_uid\", \"adamId\")"
+    ])
     assert.include(SqlSyncStore.createTableSql(resource("subscription-assignments")), "CREATE TABLE IF NOT EXISTS \"subscription_assignments\"")
     assert.include(SqlSyncStore.createStateTableSql, "\"checkpoint\" TEXT NULL")
   })
@@ -62,6 +168,7 @@ for (const backend of backends) {
       yield* SyncStore.upsert(assets, [first, book, second])
       const raw = yield* sql`SELECT * FROM ${sql("assets")} ORDER BY ${sql("natural_key")}`
       assert.deepStrictEqual(raw[0], {
+        location_uid: SyncStore.unassigned,
         natural_key: "1:STDQ",
         adamId: "1",
         pricingParam: "STDQ",
@@ -89,7 +196,7 @@ for (const backend of backends) {
       const assets = resource("assets")
       // the assets table as vppkit made it before the unlimited field
       yield* sql.unsafe(SqlSyncStore.createTableSql(assets).replace(", \"unlimited\" INTEGER", ""))
-      yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
+      yield* sql`INSERT INTO ${sql("assets")} ${sql.insert({ location_uid: "", natural_key: "1:STDQ", adamId: "1", pricingParam: "STDQ", totalCount: 3 })}`
       yield* SyncStore.ensureResources([assets])
       assert.include(yield* columnsOf("assets"), "unlimited")
       yield* SyncStore.upsert(assets, [{ adamId: "2", pricingParam: "STDQ", assignedCount: 4, unlimited: true }])
@@ -201,7 +308,7 @@ for (const backend of backends) {
       assert.strictEqual(yield* SyncStore.count(assignments), 1100)
     })))
 
-  if (backend.name === "sqlite") it.scoped("opening a database made before migrations: sync_state gains the columns it lacks, tables theirs, rows stay", () =>
+  if (backend.name === "sqlite") it.scoped("opening a database made before migrations: sync_state gains its key and columns, tables theirs, rows stay unassigned", () =>
     withSqlite(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const assets = resource("assets")
@@ -216,19 +323,24 @@ for (const backend of backends) {
       const columns = (table: string) =>
         Effect.map(sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_table_info(${table})`, (rows) => rows.map((row) => row.name))
       yield* Effect.gen(function*() {
-        assert.includeMembers(yield* columns("sync_state"), ["org_name", "location_uid", "base_url"])
+        assert.includeMembers(yield* columns("sync_state"), ["location_uid", "org_name", "base_url", "recorded_uid"])
         assert.deepStrictEqual(
-          Option.map(yield* SyncStore.readState("assets"), (state) => [state.records, state.lastSyncAt, state.organisation]),
-          Option.some([1, "2026-01-01T00:00:00.000Z", undefined])
+          Option.map(yield* SyncStore.readState("assets"), (state) => [state.records, state.lastSyncAt]),
+          Option.some([1, "2026-01-01T00:00:00.000Z"])
         )
         yield* SyncStore.ensureResources([assets])
-        assert.deepStrictEqual(yield* columns("assets"), [SqlSyncStore.keyColumn, ...Resource.columns(assets).map((field) => field.name)])
+        assert.deepStrictEqual(yield* columns("assets"), [
+          SqlSyncStore.locationColumn,
+          SqlSyncStore.keyColumn,
+          ...Resource.columns(assets).map((field) => field.name)
+        ])
         assert.deepStrictEqual(yield* SyncStore.rows(assets), [{ key: "1:STDQ", record: { adamId: "1", pricingParam: "STDQ" } }])
         yield* SyncStore.ensureResources([assets]) // and again: nothing to add
       }).pipe(Effect.provide(SqlSyncStore.layer))
       // The migration ran once and is recorded; building the store again runs nothing.
-      assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)}`, [
-        { migration_id: 1, name: "sync_state" }
+      assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)} ORDER BY 1`, [
+        { migration_id: 1, name: "sync_state" },
+        { migration_id: 2, name: "locations" }
       ])
       assert.deepStrictEqual(yield* SqlSyncStore.migrate, [])
     })))
@@ -238,8 +350,12 @@ for (const backend of backends) {
       const store = yield* SyncStore.SyncStore
       const assets = resource("assets")
       assert.deepStrictEqual(yield* columnsOf("sync_state"), [
-        "resource", "checkpoint_field", "checkpoint", "consistency", "records", "last_full_sync_at", "last_sync_at", "org_name", "location_uid", "base_url"
+        "location_uid", "resource", "checkpoint_field", "checkpoint", "consistency", "records", "last_full_sync_at", "last_sync_at", "org_name", "base_url", "recorded_uid"
       ])
+      assert.deepStrictEqual(yield* columnsOf("locations"), [
+        "uid", "location_name", "org_name", "base_url", "token_expires_at", "first_seen_at", "last_seen_at"
+      ])
+      assert.deepStrictEqual(yield* columnsOf("location_tokens"), ["fingerprint", "uid", "first_seen_at", "last_seen_at", "token_expires_at"])
       yield* store.ensureResources([assets])
       const asset = { adamId: "1", pricingParam: "STDQ" }
       const failed = yield* Effect.either(store.transaction(Effect.zipRight(store.upsert(assets, [asset]), Effect.fail("no"))))
@@ -267,6 +383,120 @@ for (const backend of backends) {
       const next = { ...state, checkpoint: undefined, consistency: "drifted" as const, lastSyncAt: "2026-01-02T00:00:00.000Z" }
       yield* SyncStore.writeState(next)
       assert.deepStrictEqual(yield* SyncStore.readState("users"), Option.some(next))
+    })))
+
+  it.scoped("two locations in one table: each operation sees its own partition; a full pass reconciles only its own", () =>
+    withDatabase(inTransaction(Effect.gen(function*() {
+      const store = yield* SyncStore.SyncStore
+      const north = store.forLocation("111")
+      const south = store.forLocation("222")
+      const assets = resource("assets")
+      yield* store.ensureResources([assets])
+      const asset = (adamId: string, totalCount = 1) => ({ adamId, pricingParam: "STDQ", totalCount })
+      // The same natural keys in both locations, with different values.
+      assert.strictEqual(yield* north.upsert(assets, [asset("1"), asset("2"), asset("3")], { countInserted: true }), 3)
+      assert.strictEqual(yield* south.upsert(assets, [asset("2", 20), asset("3", 30), asset("4", 40)], { countInserted: true }), 3)
+      assert.strictEqual(yield* south.upsert(assets, [asset("2", 21), asset("1", 10)], { countInserted: true }), 1)
+      assert.deepStrictEqual(yield* north.rows(assets), [
+        { key: "1:STDQ", record: asset("1") },
+        { key: "2:STDQ", record: asset("2") },
+        { key: "3:STDQ", record: asset("3") }
+      ])
+      assert.deepStrictEqual((yield* south.rows(assets)).map((row) => row.record.totalCount), [10, 21, 30, 40])
+      assert.strictEqual(yield* store.count(assets), 0, "the unassigned partition is empty")
+
+      // A consistent full pass of north that delivers only asset 3 deletes north's 1 and 2, nothing of south's.
+      assert.isTrue(yield* north.startPass(assets))
+      yield* north.upsert(assets, [asset("3", 3)], { seen: true })
+      assert.deepStrictEqual(yield* north.finishPass(assets, { recorded: true, reconcile: true }), { rows: 1, deleted: 2 })
+      assert.deepStrictEqual(yield* north.keys(assets), ["3:STDQ"])
+      assert.deepStrictEqual([...yield* south.keys(assets)].sort(), ["1:STDQ", "2:STDQ", "3:STDQ", "4:STDQ"])
+      // A pass of a location without rows needs no record of its keys, whatever the other holds.
+      const east = store.forLocation("333")
+      assert.isFalse(yield* east.startPass(assets))
+      assert.deepStrictEqual(yield* east.finishPass(assets, { recorded: false, reconcile: true }), { rows: 0, deleted: 0 })
+
+      // States per location.
+      const state = (checkpoint: string): SyncStore.State => ({
+        resource: "assets",
+        checkpointField: "versionId",
+        checkpoint,
+        consistency: "consistent",
+        records: 1,
+        lastFullSyncAt: undefined,
+        lastSyncAt: "2026-01-01T00:00:00.000Z"
+      })
+      yield* north.writeState(state("n1"))
+      yield* south.writeState(state("s1"))
+      yield* north.writeState(state("n2"))
+      assert.deepStrictEqual(Option.map(yield* north.readState("assets"), (s) => s.checkpoint), Option.some("n2"))
+      assert.deepStrictEqual(Option.map(yield* south.readState("assets"), (s) => s.checkpoint), Option.some("s1"))
+      assert.isTrue(Option.isNone(yield* east.readState("assets")))
+      assert.strictEqual(north.location, "111")
+      assert.strictEqual(north.forLocation("222").location, "222")
+    }))))
+
+  it.scoped("locations: recorded with their tokens' fingerprints, listed with their resources' last runs", () =>
+    withDatabase(Effect.gen(function*() {
+      const store = yield* SyncStore.SyncStore
+      assert.deepStrictEqual(yield* store.locations, [])
+      const record = (uId: string, fingerprint: string, seenAt: string, locationName: string | undefined = `Location ${uId}`) =>
+        store.recordLocation({
+          uId,
+          locationName,
+          orgName: "School",
+          baseUrl: "https://vpp.example",
+          tokenExpiresAt: `2030-0${uId.length}-01T00:00:00.000Z`,
+          fingerprint,
+          seenAt
+        })
+      yield* record("222", "b".repeat(64), "2026-01-01T00:00:00.000Z")
+      yield* record("1", "a".repeat(64), "2026-01-02T00:00:00.000Z", "Another")
+      yield* record("222", "c".repeat(64), "2026-01-03T00:00:00.000Z")
+      yield* record("222", "b".repeat(64), "2026-01-04T00:00:00.000Z")
+      yield* store.forLocation("222").writeState({
+        resource: "users",
+        checkpointField: "versionId",
+        checkpoint: "v",
+        consistency: "drifted",
+        records: 7,
+        lastFullSyncAt: undefined,
+        lastSyncAt: "2026-01-04T00:00:00.000Z"
+      })
+      // An unassigned state (a database of an earlier version) belongs to no location.
+      yield* store.writeState({
+        resource: "assets",
+        checkpointField: undefined,
+        checkpoint: undefined,
+        consistency: "consistent",
+        records: 1,
+        lastFullSyncAt: undefined,
+        lastSyncAt: "2026-01-01T00:00:00.000Z"
+      })
+      assert.deepStrictEqual(yield* store.locations, [
+        {
+          uId: "1",
+          locationName: "Another",
+          orgName: "School",
+          baseUrl: "https://vpp.example",
+          tokenExpiresAt: "2030-01-01T00:00:00.000Z",
+          tokens: 1,
+          firstSeenAt: "2026-01-02T00:00:00.000Z",
+          lastSeenAt: "2026-01-02T00:00:00.000Z",
+          resources: []
+        },
+        {
+          uId: "222",
+          locationName: "Location 222",
+          orgName: "School",
+          baseUrl: "https://vpp.example",
+          tokenExpiresAt: "2030-03-01T00:00:00.000Z",
+          tokens: 2,
+          firstSeenAt: "2026-01-01T00:00:00.000Z",
+          lastSeenAt: "2026-01-04T00:00:00.000Z",
+          resources: [{ resource: "users", lastSyncAt: "2026-01-04T00:00:00.000Z", lastFullSyncAt: undefined, consistency: "drifted", records: 7 }]
+        }
+      ])
     })))
 
   it.scoped("rows come back in bytewise natural key order, whatever the database's collation", () =>
@@ -297,54 +527,3 @@ for (const backend of backends) {
     })
   })
 }
-
-describe("SqlSyncStore", () => {
-  it.effect.prop(
-    "for any batches of records: the table holds each key's last record, counts what was new, and a consistent pass keeps only what it delivered",
-    {
-      batches: FastCheck.array(
-        FastCheck.array(
-          FastCheck.record({ serial: FastCheck.integer({ min: 0, max: 40 }), status: FastCheck.constantFrom("Registered", "Associated") }),
-          { maxLength: 30 }
-        ),
-        { maxLength: 5 }
-      ),
-      pass: FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 30 })
-    },
-    ({ batches, pass }) =>
-      Effect.gen(function*() {
-        const store = yield* SyncStore.SyncStore
-        const assignments = resource("assignments")
-        yield* store.ensureResources([assignments])
-        const device = (serial: number, userStatus?: string) => ({
-          adamId: "1",
-          pricingParam: "STDQ",
-          serialNumber: `S${serial}`,
-          ...(userStatus !== undefined ? { userStatus } : {})
-        })
-        const expected = new Map<string, SyncStore.JsonRecord>()
-        for (const batch of batches) {
-          const records = batch.map(({ serial, status }) => device(serial, status))
-          const fresh = new Set(records.map(assignments.key).filter((key) => !expected.has(key))).size
-          assert.strictEqual(yield* store.upsert(assignments, records, { countInserted: true }), fresh)
-          for (const record of records) expected.set(assignments.key(record), record)
-        }
-        assert.deepStrictEqual(
-          yield* store.rows(assignments),
-          [...expected.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, record]) => ({ key, record }))
-        )
-        const delivered = pass.map((serial) => device(serial))
-        const keys = new Set(delivered.map(assignments.key))
-        const recorded = yield* store.startPass(assignments)
-        assert.strictEqual(recorded, expected.size > 0)
-        yield* store.upsert(assignments, delivered, { seen: recorded })
-        const { deleted, rows } = yield* store.finishPass(assignments, { recorded, reconcile: true })
-        assert.deepStrictEqual([...yield* store.keys(assignments)].sort(), [...keys].sort())
-        assert.strictEqual(rows, keys.size)
-        assert.strictEqual(deleted, [...expected.keys()].filter((key) => !keys.has(key)).length)
-      }).pipe(
-        Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
-      ),
-    { fastCheck: { numRuns: 30 } }
-  )
-})

@@ -1,10 +1,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, layer } from "@effect/vitest"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
-import type * as Resource from "@vppkit/core/Resource"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
-import type * as VppClient from "@vppkit/core/VppClient"
+import * as VppClient from "@vppkit/core/VppClient"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -12,13 +13,13 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import * as SqlSyncStore from "../src/SqlSyncStore.js"
 import * as Sync from "../src/Sync.js"
 import * as SyncStore from "../src/SyncStore.js"
 import { backends, TestDatabase } from "../../node/test/support/postgres.js"
-import { compare, snapshot, tempDir } from "./support/store.js"
+import { byKey, canonical, compare, serverRecords, snapshot } from "./support/store.js"
 
 /**
  * Sync and SqlSyncStore in process: the in-memory simulator, an empty database of its own per test — SQLite, and
@@ -40,7 +41,10 @@ const names = Resources.all.map((r) => r.name)
 /** The sync store over a database (a SQLite file or a PostgreSQL URL; its migrations run as it opens). */
 const storeLayer = (db: string) => SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))
 
-/** Runs `body` with a fresh simulator and a fresh database of the backend (its `--db` value is handed over). */
+/**
+ * Runs `body` with a fresh simulator and a fresh database of the backend (its `--db` value is handed over), the
+ * store scoped to the simulator's location (its `uId`, learned as a sync learns it).
+ */
 const withStore = <A, E>(
   body: (
     filename: string
@@ -49,7 +53,7 @@ const withStore = <A, E>(
 ) =>
   Effect.gen(function*() {
     const filename = yield* (yield* TestDatabase).fresh
-    return yield* body(filename).pipe(
+    return yield* Effect.flatMap(Sync.learnLocation, (location) => body(filename).pipe(SyncStore.forLocation(location.uId))).pipe(
       Effect.provide(Layer.merge(
         Simulator.layerTest(simulatorSettings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
         storeLayer(filename)
@@ -68,6 +72,42 @@ const assertSame = (simulator: Simulator.Service, r: Resource.Any) =>
   })
 
 const stateOf = (name: string) => Effect.map(SyncStore.readState(name), Option.getOrThrow)
+
+/** Every table of the database (SQLite's `sqlite_master`, PostgreSQL's current schema). */
+const tablesOf = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`,
+      orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM ${sql("sqlite_master")} WHERE ${sql("type")} = ${"table"}`
+    }),
+    (rows) => {
+      const names = rows.map((row) => row.name)
+      for (const table of [SqlSyncStore.stateTable, SqlSyncStore.locationsTable, SqlSyncStore.locationTokensTable]) {
+        assert.include(names, table)
+      }
+      return names
+    }
+  ))
+
+const simulatorOptions = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
+
+/** A location's rows of a resource: natural key → canonical record. */
+const rowsOf = (uId: string, r: Resource.Any) =>
+  Effect.map(
+    SyncStore.rows(r).pipe(SyncStore.forLocation(uId)),
+    (rows) => new Map(rows.map(({ key, record }) => [key, canonical(r, record)]))
+  )
+
+/** A resource table's rows per location. */
+const rowsPerLocation = (r: Resource.Any) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ readonly location_uid: string; readonly n: number | string }>`SELECT ${sql(SqlSyncStore.locationColumn)}, COUNT(*) AS ${
+        sql("n")
+      } FROM ${sql(SyncStore.tableName(r))} GROUP BY ${sql(SqlSyncStore.locationColumn)} ORDER BY 1`,
+      (rows): Record<string, number> => Object.fromEntries(rows.map((row) => [row.location_uid, Number(row.n)]))
+    ))
 
 for (const backend of backends) {
   describe.skipIf(!backend.enabled)(`Sync (${backend.name})`, () => {
@@ -101,12 +141,16 @@ for (const backend of backends) {
         )
         for (const r of Resources.all) yield* assertSame(simulator, r)
 
-        // The sToken is never written to the database: no row holds it, nor (SQLite) the file or its WAL.
+        // The sToken is never written to the database: no row of any table holds it (the location's token is
+        // its SHA-256), nor (SQLite) the file or its WAL.
         const secret = Redacted.value(simulator.token.value)
         const sql = yield* SqlClient.SqlClient
-        for (const table of [...Resources.all.map(SyncStore.tableName), SqlSyncStore.stateTable]) {
+        const tokens = yield* sql<{ readonly fingerprint: string }>`SELECT ${sql("fingerprint")} FROM ${sql(SqlSyncStore.locationTokensTable)}`
+        assert.deepStrictEqual(tokens, [{ fingerprint: crypto.createHash("sha256").update(secret).digest("hex") }])
+        for (const table of yield* tablesOf) {
           const rows = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(table)}`
           assert.isFalse(JSON.stringify(rows).includes(secret), table)
+          if (rows.length > 0) assert.isFalse(JSON.stringify(rows).includes(secret.slice(8, 40)), `${table}: part of the token`)
         }
         for (const file of [filename, `${filename}-wal`]) {
           if (fs.existsSync(file)) assert.strictEqual(fs.readFileSync(file).indexOf(Buffer.from(secret)), -1, file)
@@ -279,142 +323,280 @@ for (const backend of backends) {
       })
     ))
 
-  it.scoped("another organisation's token on a database is refused before it is asked anything or anything is written", () =>
+  it.scoped("two locations in one database are kept apart: each partition equals its server, full passes reconcile only their own, checkpoints per location", () =>
     Effect.gen(function*() {
       const filename = yield* (yield* TestDatabase).fresh
-      const simulatorOptions = { retry: { baseDelay: 0 }, rateLimitPause: 0 }
-      const first = yield* Layer.build(Simulator.layerTest(settings, simulatorOptions))
-      // Another organisation, and another library of an organisation of the same name (another uId).
-      const other = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 8, orgName: "Other School" }, simulatorOptions))
-      const sameName = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 9 }, simulatorOptions))
+      const north = yield* Layer.build(Simulator.layerTest(settings, simulatorOptions))
+      const south = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 8, orgName: "Other School" }, simulatorOptions))
+      const database = yield* Layer.build(storeLayer(filename))
       const as = <A, E>(
-        organisation: typeof first,
+        location: typeof north,
         body: Effect.Effect<A, E, Simulator.Simulator | SqlClient.SqlClient | SyncStore.SyncStore | VppClient.VppClient>
-      ) => body.pipe(Effect.provide(organisation), Effect.provide(storeLayer(filename)))
-      const attempt = (organisation: typeof first) =>
+      ) => body.pipe(Effect.provide(location), Effect.provide(database))
+      const northUId = yield* as(north, Effect.map(Sync.learnLocation, (location) => location.uId))
+      const southUId = yield* as(south, Effect.map(Sync.learnLocation, (location) => location.uId))
+      assert.notStrictEqual(northUId, southUId)
+      const assertPartition = (location: typeof north, uId: string, resources: ReadonlyArray<Resource.Any> = Resources.all) =>
         as(
-          organisation,
+          location,
           Effect.gen(function*() {
             const simulator = yield* Simulator.Simulator
-            const result = yield* Effect.either(sync())
-            return { result, requests: (yield* simulator.log).length }
+            for (const r of resources) {
+              const server = byKey(r, yield* serverRecords(simulator, r))
+              assert.isAbove(server.size, 0, r.name)
+              assert.deepStrictEqual(yield* rowsOf(uId, r), server, `${uId} ${r.name}`)
+            }
           })
         )
-      const refusal = (result: Either.Either<unknown, unknown>): Sync.OrganisationMismatchError => {
-        assert.isTrue(Either.isLeft(result), "the sync was refused")
-        const error = (result as Either.Left<unknown, unknown>).left
-        assert.strictEqual((error as { readonly _tag?: unknown })._tag, "OrganisationMismatchError", String(error))
-        return error as Sync.OrganisationMismatchError
-      }
+      const checkpointOf = (uId: string) => Effect.map(stateOf("assignments").pipe(SyncStore.forLocation(uId)), (state) => state.checkpoint)
 
-      yield* as(first, sync())
-      const stored = yield* as(first, snapshot(Resources.all))
+      const first = yield* as(north, sync())
+      assert.deepStrictEqual([...new Set(first.map((summary) => summary.location))], [northUId])
+      const second = yield* as(south, sync())
+      assert.deepStrictEqual([...new Set(second.map((summary) => summary.location))], [southUId])
+      for (const summary of second) assert.strictEqual(summary.mode, "full", `${summary.resource}: the other location's checkpoint is not its own`)
+      yield* assertPartition(north, northUId)
+      yield* assertPartition(south, southUId)
+      assert.strictEqual(yield* as(north, checkpointOf(northUId)), yield* as(north, Effect.flatMap(Simulator.Simulator, (s) => s.versionId("assignments"))))
+      assert.strictEqual(yield* as(south, checkpointOf(southUId)), yield* as(south, Effect.flatMap(Simulator.Simulator, (s) => s.versionId("assignments"))))
 
-      const byName = yield* attempt(other)
-      assert.strictEqual(byName.requests, 0, "refused before any request")
-      assert.deepStrictEqual(yield* as(first, snapshot(Resources.all)), stored, "nothing was written")
-      const nameError = refusal(byName.result)
+      // Deletions on both servers; a full run of north reconciles north's partition and leaves south's as it was.
+      yield* as(north, Effect.flatMap(Simulator.Simulator, (s) => s.churn("assignments", { deletes: 6, inserts: 2 })))
+      yield* as(south, Effect.flatMap(Simulator.Simulator, (s) => s.churn("assignments", { deletes: 5 })))
+      const southBefore = yield* as(south, rowsOf(southUId, resource("assignments")))
+      const northBefore = yield* as(north, rowsOf(northUId, resource("assignments")))
+      const northServer = byKey(resource("assignments"), yield* as(north, Effect.flatMap(Simulator.Simulator, (s) => serverRecords(s, resource("assignments")))))
+      const northDeleted = [...northBefore.keys()].filter((key) => !northServer.has(key)).length
+      assert.isAbove(northDeleted, 0)
+      const [northFull] = yield* as(north, sync({ resources: [resource("assignments")], full: true }))
+      assert.strictEqual(northFull!.deleted, northDeleted)
+      yield* assertPartition(north, northUId, [resource("assignments")])
+      assert.deepStrictEqual(yield* as(south, rowsOf(southUId, resource("assignments"))), southBefore, "south's rows are untouched")
+      // South's next run is incremental from its own checkpoint; its deletions wait for its own full run.
+      const [southDelta] = yield* as(south, sync({ resources: [resource("assignments")] }))
+      assert.strictEqual(southDelta!.mode, "incremental")
+      assert.strictEqual(southDelta!.deleted, 0)
+      const [southFull] = yield* as(south, sync({ resources: [resource("assignments")], full: true }))
+      assert.strictEqual(southFull!.deleted, 5)
+      yield* assertPartition(south, southUId, [resource("assignments")])
 
-      const byUId = yield* attempt(sameName)
-      assert.strictEqual(byUId.requests, 1, "refused at the first response, the first page of assets")
-      assert.deepStrictEqual(yield* as(first, snapshot(Resources.all)), stored, "nothing was written")
-      const uIdError = refusal(byUId.result)
-
-      // What the database records, and what the messages say.
-      const firstUId = Option.getOrThrow(yield* as(first, SyncStore.readOrganisation)).uId
-      assert.match(firstUId ?? "", /^\d+$/)
-      assert.deepStrictEqual((yield* as(first, stateOf("assignments"))).organisation, {
-        orgName: "Simulated School",
-        baseUrl: Simulator.testBaseUrl,
-        uId: firstUId
-      })
-      assert.strictEqual(
-        nameError.message,
-        `the database holds the records of "Simulated School" (uId ${firstUId}, ${Simulator.testBaseUrl}), the sToken is of "Other School" (${Simulator.testBaseUrl}): refused, to keep two organisations apart; sync "Other School" into another database (another --db)`
+      // The locations, as `vppkit locations` lists them.
+      const locations = yield* as(north, SyncStore.locations)
+      assert.deepStrictEqual(
+        locations.map((l) => [l.uId, l.locationName, l.orgName, l.baseUrl, l.tokens, l.resources.map((r) => r.resource).sort()]).sort(),
+        [
+          [northUId, "Simulated School", "Simulated School", Simulator.testBaseUrl, 1, [...names].sort()],
+          [southUId, "Other School", "Other School", Simulator.testBaseUrl, 1, [...names].sort()]
+        ].sort()
       )
-      const otherUId = uIdError.presented.uId
-      assert.match(otherUId ?? "", /^\d+$/)
-      assert.notStrictEqual(otherUId, firstUId)
-      assert.include(uIdError.message, `"Simulated School" (uId ${firstUId}, `)
-      assert.include(uIdError.message, `"Simulated School" (uId ${otherUId}, `)
-
-      // The organisation of the database syncs on.
-      const again = yield* as(first, sync())
-      assert.deepStrictEqual(again.map((summary) => summary.resource), names)
+      for (const location of locations) {
+        assert.strictEqual(location.tokenExpiresAt, "2030-11-08T22:33:22.000Z")
+        const assignments = location.resources.find((r) => r.resource === "assignments")!
+        assert.strictEqual(assignments.records, (yield* as(location.uId === northUId ? north : south, rowsOf(location.uId, resource("assignments")))).size)
+      }
     }))
 
-  if (backend.name === "sqlite") it.scoped("a database made before migrations opens with its rows and checkpoints, gains the organisation columns, and syncs incrementally", () =>
+  it.scoped("two tokens of one library write its rows once and share its v2 checkpoints; a legacy checkpoint refused for the other token falls back to full", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const filename = path.join(dir, "old.sqlite")
-      const server = yield* Layer.build(Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }))
+      const filename = yield* (yield* TestDatabase).fresh
+      const server = yield* Layer.build(Simulator.layerTest({ ...settings, tokens: 2 }, simulatorOptions))
+      const simulator = Context.get(server, Simulator.Simulator)
+      assert.strictEqual(simulator.tokens.length, 2)
+      const database = yield* Layer.build(storeLayer(filename))
+      const secondClient = yield* VppClient.make({
+        ...simulatorOptions,
+        maxRequestsPerSecond: Infinity,
+        token: simulator.tokens[1]!,
+        baseUrl: Simulator.testBaseUrl
+      }).pipe(Effect.provideService(HttpClient.HttpClient, Simulator.makeHttpClient(simulator)))
+      const withToken = <A, E>(
+        token: 1 | 2,
+        body: Effect.Effect<A, E, Simulator.Simulator | SqlClient.SqlClient | SyncStore.SyncStore | VppClient.VppClient>
+      ) =>
+        body.pipe(
+          Effect.provide(token === 1 ? server : Context.add(server, VppClient.VppClient, secondClient)),
+          Effect.provide(database)
+        )
+      const first = yield* withToken(1, sync())
+      const uId = first[0]!.location
+      const counts = () => withToken(1, Effect.forEach(Resources.all, (r) => rowsPerLocation(r)))
+      const expected = yield* Effect.forEach(Resources.all, (r) => Effect.map(serverRecords(simulator, r), (records) => ({ [uId]: records.length })))
+      assert.deepStrictEqual(yield* counts(), expected)
+
+      yield* simulator.churn("assignments", { inserts: 5, updates: 5 })
+      yield* simulator.churn("users", { inserts: 3, updates: 3 })
+      const assignmentsCheckpoint = (yield* withToken(1, stateOf("assignments").pipe(SyncStore.forLocation(uId)))).checkpoint!
+      // The server keeps legacy checkpoints per token: the second token's first legacy delta is refused.
+      yield* simulator.inject({ _tag: "Error", status: 200, errorNumber: 9629 }, { path: "/getVPPUsersSrv" })
+      const notices: Array<Sync.Notice> = []
+      const secondRun = yield* withToken(2, sync({ onNotice: (notice) => Effect.sync(() => void notices.push(notice)) }))
+      const of = (name: string) => secondRun.find((summary) => summary.resource === name)!
+      for (const summary of secondRun) assert.strictEqual(summary.location, uId, "the same location")
+      assert.strictEqual(of("assignments").mode, "incremental", "the first token's checkpoint serves the second")
+      assert.strictEqual(of("assignments").records, (yield* simulator.changedSince("assignments", assignmentsCheckpoint)).length)
+      assert.strictEqual(of("users").mode, "incremental")
+      assert.strictEqual(of("legacy-users").mode, "full")
+      assert.strictEqual(of("legacy-users").reason, "checkpoint-unusable")
+      assert.deepStrictEqual(notices.map((notice) => [notice._tag, notice.resource]), [["CheckpointRefused", "legacy-users"]])
+
+      // One partition, each record once, equal to the server's.
+      const after = yield* Effect.forEach(Resources.all, (r) => Effect.map(serverRecords(simulator, r), (records) => ({ [uId]: records.length })))
+      assert.deepStrictEqual(yield* counts(), after)
+      for (const r of Resources.all) {
+        if (r.name === "assignments") continue // its deletions wait for a full run; none happened here
+        assert.deepStrictEqual(yield* withToken(2, rowsOf(uId, r)), byKey(r, yield* serverRecords(simulator, r)), r.name)
+      }
+      const locations = yield* withToken(2, SyncStore.locations)
+      assert.deepStrictEqual(locations.map((l) => [l.uId, l.tokens]), [[uId, 2]])
+      const fingerprints = yield* withToken(2, Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ readonly fingerprint: string; readonly uid: string }>`SELECT ${sql("fingerprint")}, ${sql("uid")} FROM ${
+          sql(SqlSyncStore.locationTokensTable)
+        } ORDER BY 1`))
+      assert.deepStrictEqual(
+        fingerprints,
+        simulator.tokens.map((token) => ({ fingerprint: crypto.createHash("sha256").update(Redacted.value(token.value)).digest("hex"), uid: uId }))
+          .sort((a, b) => a.fingerprint < b.fingerprint ? -1 : 1)
+      )
+      // Neither token, nor a part of it, is in any table.
+      yield* withToken(1, Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        for (const table of yield* tablesOf) {
+          const text = JSON.stringify(yield* sql`SELECT * FROM ${sql(table)}`)
+          for (const token of simulator.tokens) {
+            assert.isFalse(text.includes(Redacted.value(token.value)), table)
+            assert.isFalse(text.includes(Redacted.value(token.value).slice(8, 40)), table)
+          }
+        }
+      }))
+    }))
+
+  it.scoped("a page of another library (uId) than the location's is refused before anything of it is written", () =>
+    Effect.gen(function*() {
+      const filename = yield* (yield* TestDatabase).fresh
+      const data = yield* Simulator.make(settings)
+      const config = yield* Simulator.make({ ...settings, seed: 9 })
+      // A server whose Client Config names another library than its data pages carry.
+      const http = HttpClient.make((request, url) =>
+        url.pathname.endsWith("/v2/client/config")
+          ? Simulator.makeHttpClient(config).execute(HttpClientRequest.bearerToken(request, config.token.value))
+          : Simulator.makeHttpClient(data).execute(request)
+      )
+      const client = yield* VppClient.make({ ...simulatorOptions, maxRequestsPerSecond: Infinity, token: data.token, baseUrl: Simulator.testBaseUrl })
+        .pipe(Effect.provideService(HttpClient.HttpClient, http))
+      const configUId = yield* Effect.map(Sync.learnLocation, (location) => location.uId).pipe(Effect.provideService(VppClient.VppClient, client))
+      const result = yield* Effect.either(sync()).pipe(
+        Effect.provideService(VppClient.VppClient, client),
+        Effect.provide(storeLayer(filename))
+      )
+      assert.isTrue(Either.isLeft(result), "the sync was refused")
+      const error = (result as Either.Left<unknown, unknown>).left as Sync.LocationMismatchError
+      assert.strictEqual(error._tag, "LocationMismatchError")
+      assert.strictEqual(error.location, configUId)
+      assert.strictEqual(error.resource, "assets")
+      assert.match(error.presented, /^\d+$/)
+      assert.notStrictEqual(error.presented, configUId)
+      assert.strictEqual((yield* data.log).filter((entry) => entry.path === "/v2/assets").length, 1, "refused at the first page")
+      // No record and no checkpoint of any location.
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        for (const r of Resources.all) assert.deepStrictEqual(yield* rowsPerLocation(r), {}, r.name)
+        assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql(SqlSyncStore.stateTable)}`, [])
+      }).pipe(Effect.provide(storeLayer(filename)))
+    }))
+
+  it.scoped("a database made by the previous version is migrated; its rows are adopted by its location on that location's next sync, which runs incrementally", () =>
+    Effect.gen(function*() {
+      const filename = yield* (yield* TestDatabase).fresh
+      const server = yield* Layer.build(Simulator.layerTest(settings, simulatorOptions))
+      const other = yield* Layer.build(Simulator.layerTest({ ...settings, seed: 8, orgName: "Other School" }, simulatorOptions))
       const simulator = Context.get(server, Simulator.Simulator)
       const assignments = resource("assignments")
-      const records = (yield* simulator.records("assignments")) as ReadonlyArray<SyncStore.JsonRecord>
-      const checkpoint = yield* simulator.versionId("assignments")
-      // The database exactly as vppkit made it before migrations (the statements it issued), holding a full sync
-      // of assignments, and a sync_state of the version before the organisation was recorded.
-      yield* Effect.provide(
-        Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          yield* sql.unsafe(
-            "CREATE TABLE IF NOT EXISTS \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
-              "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT)"
-          )
-          yield* sql.unsafe(
-            "CREATE TABLE IF NOT EXISTS \"assignments\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
-              "\"clientUserId\" TEXT, \"serialNumber\" TEXT, \"idHash\" TEXT, \"userStatus\" TEXT)"
-          )
-          yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_adamId\" ON \"assignments\" (\"adamId\")")
-          yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_clientUserId\" ON \"assignments\" (\"clientUserId\")")
-          yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_serialNumber\" ON \"assignments\" (\"serialNumber\")")
-          for (const record of records) {
-            const row: Record<string, unknown> = { natural_key: assignments.key(record) }
-            for (const field of ["adamId", "pricingParam", "clientUserId", "serialNumber", "idHash", "userStatus"]) {
-              row[field] = record[field] ?? null
-            }
-            yield* sql`INSERT INTO ${sql("assignments")} ${sql.insert(row)}`
+      const users = resource("users")
+      const uId = yield* Effect.map(Sync.learnLocation, (location) => location.uId).pipe(Effect.provide(server))
+      const records = {
+        assignments: yield* serverRecords(simulator, assignments),
+        users: yield* serverRecords(simulator, users)
+      }
+      const checkpoints = { assignments: yield* simulator.versionId("assignments"), users: yield* simulator.versionId("users") }
+      // The database exactly as the previous version left it (its statements): migration 0001 recorded, sync_state
+      // keyed by resource with the organisation, resource tables keyed by natural_key alone; a full sync of
+      // assignments and users.
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(sql.onDialectOrElse({
+          pg: () =>
+            "CREATE TABLE \"vppkit_sync_migrations\" (migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)",
+          orElse: () =>
+            "CREATE TABLE IF NOT EXISTS \"vppkit_sync_migrations\" (migration_id integer PRIMARY KEY NOT NULL, created_at datetime NOT NULL DEFAULT current_timestamp, name VARCHAR(255) NOT NULL)"
+        }))
+        yield* sql.unsafe("INSERT INTO \"vppkit_sync_migrations\" (migration_id, name) VALUES (1, 'sync_state')")
+        yield* sql.unsafe(
+          "CREATE TABLE IF NOT EXISTS \"sync_state\" (\"resource\" TEXT PRIMARY KEY, \"checkpoint_field\" TEXT, \"checkpoint\" TEXT NULL, " +
+            "\"consistency\" TEXT, \"records\" INTEGER, \"last_full_sync_at\" TEXT, \"last_sync_at\" TEXT, \"org_name\" TEXT, \"location_uid\" TEXT, \"base_url\" TEXT)"
+        )
+        yield* sql.unsafe(
+          "CREATE TABLE IF NOT EXISTS \"assignments\" (\"natural_key\" TEXT PRIMARY KEY, \"adamId\" TEXT, \"pricingParam\" TEXT, " +
+            "\"clientUserId\" TEXT, \"serialNumber\" TEXT, \"idHash\" TEXT, \"userStatus\" TEXT)"
+        )
+        yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_adamId\" ON \"assignments\" (\"adamId\")")
+        yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_clientUserId\" ON \"assignments\" (\"clientUserId\")")
+        yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"assignments_serialNumber\" ON \"assignments\" (\"serialNumber\")")
+        yield* sql.unsafe(
+          "CREATE TABLE IF NOT EXISTS \"users\" (\"natural_key\" TEXT PRIMARY KEY, \"clientUserId\" TEXT, \"email\" TEXT, \"idHash\" TEXT, " +
+            "\"inviteCode\" TEXT, \"status\" TEXT)"
+        )
+        yield* sql.unsafe("CREATE INDEX IF NOT EXISTS \"users_clientUserId\" ON \"users\" (\"clientUserId\")")
+        for (const [r, table] of [[assignments, records.assignments], [users, records.users]] as const) {
+          for (const record of table) {
+            const row: Record<string, unknown> = { natural_key: r.key(record) }
+            for (const field of Resource.columns(r)) row[field.name] = record[field.name] ?? null
+            yield* sql`INSERT INTO ${sql(SyncStore.tableName(r))} ${sql.insert(row)}`
           }
-          yield* sql`INSERT INTO ${sql("sync_state")} VALUES (${"assignments"}, ${"versionId"}, ${checkpoint}, ${"consistent"}, ${records.length}, ${"2026-01-01T00:00:00.000Z"}, ${"2026-01-01T00:00:00.000Z"})`
-        }),
-        SqliteClient.layer({ filename })
-      ).pipe(Effect.scoped)
+          yield* sql`INSERT INTO ${sql("sync_state")} VALUES (${r.name}, ${"versionId"}, ${checkpoints[r.name as "users"]}, ${"consistent"}, ${table.length}, ${"2026-01-01T00:00:00.000Z"}, ${"2026-01-01T00:00:00.000Z"}, ${"Simulated School"}, ${r.name === "assignments" ? uId : null}, ${Simulator.testBaseUrl})`
+        }
+      }).pipe(Effect.provide(NodeDatabase.layer(filename)), Effect.scoped)
       yield* simulator.churn("assignments", { inserts: 7, updates: 5 })
+      yield* simulator.churn("users", { updates: 4 })
 
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        // It opened: the migration brought sync_state to its shape and kept its row.
-        const before = yield* stateOf("assignments")
-        assert.strictEqual(before.checkpoint, checkpoint)
-        assert.strictEqual(before.records, records.length)
-        assert.strictEqual(before.organisation, undefined)
-        assert.strictEqual(yield* SyncStore.count(assignments), records.length)
-        const migrations = yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)}`
-        assert.deepStrictEqual(migrations, [{ migration_id: 1, name: "sync_state" }])
-
-        // Its first sync is incremental from the stored checkpoint, and records the organisation.
-        const [summary] = yield* sync({ resources: [assignments] })
-        assert.strictEqual(summary!.mode, "incremental")
-        assert.strictEqual(summary!.records, (yield* simulator.changedSince("assignments", checkpoint)).length)
-        assert.strictEqual(summary!.checkpoint, "advanced")
-        assert.strictEqual(summary!.rows, records.length + 7)
-        yield* assertSame(simulator, assignments)
-        const after = yield* stateOf("assignments")
-        assert.strictEqual(after.checkpoint, yield* simulator.versionId("assignments"))
-        assert.strictEqual(after.lastFullSyncAt, "2026-01-01T00:00:00.000Z", "the full sync it was made by is still the last")
-        const [row] = yield* sql`SELECT ${sql("org_name")}, ${sql("base_url")}, ${sql("location_uid")} FROM ${sql("sync_state")}`
-        assert.strictEqual(row!["org_name"], "Simulated School")
-        assert.strictEqual(row!["base_url"], Simulator.testBaseUrl)
-        assert.match(String(row!["location_uid"]), /^\d+$/)
+        const migrations = yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)} ORDER BY 1`
+        assert.deepStrictEqual(migrations, [{ migration_id: 1, name: "sync_state" }, { migration_id: 2, name: "locations" }])
+        // Another organisation's location syncs first: it does not take the unassigned rows.
+        const [otherSummary] = yield* sync({ resources: [assignments, users] }).pipe(Effect.provide(other))
+        assert.strictEqual(otherSummary!.mode, "full")
+        const otherUId = otherSummary!.location
         assert.deepStrictEqual(
-          yield* SyncStore.readOrganisation,
-          Option.some({ orgName: "Simulated School", baseUrl: Simulator.testBaseUrl, uId: String(row!["location_uid"]) })
+          Object.keys(yield* rowsPerLocation(assignments)).sort(),
+          [SyncStore.unassigned, otherUId].sort(),
+          "the old rows are still unassigned"
         )
-      }).pipe(Effect.provide(server), Effect.provide(storeLayer(filename)))
+
+        // The location the rows are of: adopted, and incremental from the stored checkpoints.
+        const summaries = yield* sync({ resources: [assignments, users] }).pipe(Effect.provide(server))
+        const [assignmentsRun, usersRun] = summaries
+        assert.strictEqual(assignmentsRun!.location, uId)
+        assert.strictEqual(assignmentsRun!.mode, "incremental")
+        assert.strictEqual(assignmentsRun!.records, (yield* simulator.changedSince("assignments", checkpoints.assignments)).length)
+        assert.strictEqual(assignmentsRun!.rows, records.assignments.length + 7)
+        assert.strictEqual(usersRun!.mode, "incremental")
+        assert.strictEqual(usersRun!.records, (yield* simulator.changedSince("users", checkpoints.users)).length)
+        for (const r of [assignments, users]) {
+          assert.deepStrictEqual(yield* rowsOf(uId, r), byKey(r, yield* serverRecords(simulator, r)), r.name)
+          const perLocation = yield* rowsPerLocation(r)
+          assert.isUndefined(perLocation[SyncStore.unassigned], `${r.name}: no row left unassigned`)
+          assert.deepStrictEqual(Object.keys(perLocation).sort(), [uId, otherUId].sort())
+        }
+        const state = yield* stateOf("assignments").pipe(SyncStore.forLocation(uId))
+        assert.strictEqual(state.checkpoint, yield* simulator.versionId("assignments"))
+        assert.strictEqual(state.lastFullSyncAt, "2026-01-01T00:00:00.000Z", "the full sync the rows came from is still the last")
+        const unassignedStates = yield* sql`SELECT * FROM ${sql(SqlSyncStore.stateTable)} WHERE ${sql(SqlSyncStore.locationColumn)} = ${SyncStore.unassigned}`
+        assert.deepStrictEqual(unassignedStates, [])
+        assert.deepStrictEqual((yield* SyncStore.locations).map((l) => l.uId).sort(), [uId, otherUId].sort())
+      }).pipe(Effect.provide(storeLayer(filename)))
 
       // Opened again: nothing left to migrate.
-      const again = yield* Effect.provide(SqlSyncStore.migrate, SqliteClient.layer({ filename }))
-      assert.deepStrictEqual(again, [])
+      assert.deepStrictEqual(yield* Effect.provide(SqlSyncStore.migrate, NodeDatabase.layer(filename)), [])
     }))
 
   it.scoped("a full run none of whose passes was consistent stores no checkpoint, and the next run is full again", () =>

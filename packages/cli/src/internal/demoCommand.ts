@@ -7,6 +7,7 @@ import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeVppClient from "@vppkit/node/NodeVppClient"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
 import * as Sync from "@vppkit/sync/Sync"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import Table from "cli-table3"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -95,6 +96,8 @@ export const demoCommand = Command.make("demo", options, (flags) =>
     )
     const client = yield* NodeVppClient.make({ token: simulator.token, baseUrl: server.baseUrl })
     const database = yield* openDatabase(flags.db)
+    // The simulated location (its uId), as the first sync learned it: the partition the checks read.
+    let location = ""
     const phase = (title: string, full: boolean) =>
       Effect.gen(function*() {
         yield* say_(title)
@@ -105,6 +108,7 @@ export const demoCommand = Command.make("demo", options, (flags) =>
           Effect.provide(database),
           Effect.provideService(VppClient.VppClient, client)
         )
+        location = summaries[0]?.location ?? location
         const after = yield* client.stats
         const entries = (yield* simulator.log).slice(log)
         const faults = entries.filter((entry) => entry.fault !== undefined).length
@@ -122,6 +126,7 @@ export const demoCommand = Command.make("demo", options, (flags) =>
     const check = (title: string) =>
       Effect.gen(function*() {
         const comparisons = yield* Effect.forEach(Resources.all, (resource) => Verify.compare(simulator, resource)).pipe(
+          SyncStore.forLocation(location),
           Effect.provide(database),
           Effect.mapError((error) => new CommandError({ message: `database ${flags.db}: ${error.message}` }))
         )

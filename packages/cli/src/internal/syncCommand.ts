@@ -18,8 +18,9 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as ExitCode from "../ExitCode.js"
-import { CommandError, UsageError } from "../ExitCode.js"
+import { CommandError, type SyncLockedError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as SyncLock from "./syncLock.js"
 import * as SyncOutput from "./syncOutput.js"
@@ -258,25 +259,33 @@ const run = (
 ) =>
   Effect.gen(function*() {
     const client = yield* makeClient(globals, { retry: { maxRetries } })
-    // Before any request: a second run on the database stops here, at once; so does a token of another
-    // organisation than the one the database holds. SQLite's lock is a file beside the database, taken before
-    // it is opened; PostgreSQL's an advisory lock in the database, on a connection of its own.
+    // One sync per location at a time. SQLite's lock is a file beside the database, taken before it is opened
+    // (one sync per SQLite database); PostgreSQL's an advisory lock of the location in the database, on a
+    // connection of its own, taken once the run learned the location and before it reads or writes any of it.
     const db = target.description
     if (target._tag === "Sqlite") yield* SyncLock.acquire(target.filename)
     const database = yield* openTarget(target)
-    if (target._tag === "Postgres") yield* SyncLock.acquireAdvisory(db).pipe(Effect.provide(database))
     const withDatabase = <A>(
       effect: Effect.Effect<
         A,
-        VppError.VppError | SqlError.SqlError | Sync.OrganisationMismatchError,
-        VppClient.VppClient | SyncStore.SyncStore | SqlClient.SqlClient
+        | VppError.VppError
+        | SqlError.SqlError
+        | Sync.LocationMismatchError
+        | Sync.LocationUnknownError
+        | SyncLockedError
+        | CommandError,
+        VppClient.VppClient | SyncStore.SyncStore | SqlClient.SqlClient | Scope.Scope
       >
     ) =>
       effect.pipe(
         Effect.provide(database),
         Effect.provideService(VppClient.VppClient, client),
         Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${db}: ${describeSqlError(error)}` })),
-        Effect.catchTag("OrganisationMismatchError", (error) => new UsageError({ message: `--db ${db}: ${error.message}` })),
+        Effect.catchIf(
+          (error): error is Sync.LocationMismatchError | Sync.LocationUnknownError =>
+            error instanceof Sync.LocationMismatchError || error instanceof Sync.LocationUnknownError,
+          (error) => new CommandError({ message: error.message })
+        ),
         // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
         Effect.catchSomeDefect((defect) =>
           isSqlError(defect)
@@ -284,14 +293,15 @@ const run = (
             : Option.none()
         )
       )
-    yield* withDatabase(Sync.checkOrganisation)
     yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
-    yield* withDatabase(Sync.run({
+    yield* withDatabase(Sync.run<Scope.Scope | VppClient.VppClient, SyncLockedError | CommandError>({
       resources: selected.map((resource) => resource.descriptor),
       full,
       concurrency,
       ...SyncOutput.hooks({ quiet: globals.quiet }),
-      onSummary: (summary) => Effect.sync(() => summaries.push(summary))
+      onSummary: (summary) => Effect.sync(() => summaries.push(summary)),
+      onLocation: (location) =>
+        target._tag === "Postgres" ? SyncLock.acquireAdvisory(db, location.uId).pipe(Effect.provide(database)) : Effect.void
     }))
     const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
     yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))

@@ -8,7 +8,8 @@
  * has written nothing). The synced database itself is never held: readers and other tools keep using it.
  *
  * On PostgreSQL ({@link acquireAdvisory}) the lock is a session-level advisory lock, `pg_try_advisory_lock(vppk,
- * hashtext(current_schema()))`, held by a connection reserved for the run: one sync per database and schema. The
+ * hashtext(current_schema() || ':' || uId))`, held by a connection reserved for the run: one sync per location
+ * (Apple's library `uId`) in a database and schema, so different locations sync into one database at once. The
  * server releases it when the session ends, so a `kill -9` leaves none behind either. The holder names itself in
  * that session's `application_name` (`vppkit sync <pid>@<host>`), which a second run reads from `pg_stat_activity`.
  */
@@ -115,18 +116,20 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
 /** The advisory lock's first key: vppkit's, `vppk` in ASCII. The second is the hash of the schema synced into. */
 export const advisoryClass = 0x7670706b
 
-const advisoryKey = `$1::int4, hashtext(current_schema())`
+const advisoryKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
 
 /** `application_name` of the session holding the lock (at most 63 bytes: PostgreSQL truncates longer ones). */
 const holderName = () => `vppkit sync ${process.pid}@${os.hostname()}`.slice(0, 63)
 
 /**
- * Takes vppkit's advisory lock on the database of the `SqlClient` (PostgreSQL) for the scope, on a connection
- * reserved for it, or fails at once with {@link SyncLockedError} naming the run that holds it (`database` is
- * the database as messages show it). Closing the scope unlocks it and hands the connection back.
+ * Takes vppkit's advisory lock of the location `uId` on the database of the `SqlClient` (PostgreSQL) for the
+ * scope, on a connection reserved for it, or fails at once with {@link SyncLockedError} naming the run that holds
+ * it (`database` is the database as messages show it). Closing the scope unlocks it and hands the connection back.
+ * (The key is a 32-bit hash of schema and `uId`: two locations whose hashes collide take turns.)
  */
 export const acquireAdvisory = (
-  database: string
+  database: string,
+  uId: string
 ): Effect.Effect<void, SyncLockedError | CommandError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -134,13 +137,13 @@ export const acquireAdvisory = (
     const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
       connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
     yield* query("SELECT set_config('application_name', $1, false)", [holderName()])
-    const [taken] = yield* query<{ readonly locked: boolean }>(`SELECT pg_try_advisory_lock(${advisoryKey}) AS locked`, [advisoryClass])
+    const [taken] = yield* query<{ readonly locked: boolean }>(`SELECT pg_try_advisory_lock(${advisoryKey}) AS locked`, [advisoryClass, uId])
     if (taken?.locked !== true) {
       const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
         `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema())::oid AND l.objsubid = 2`,
-        [advisoryClass]
+         AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema() || ':' || $2::text)::oid AND l.objsubid = 2`,
+        [advisoryClass, uId]
       ).pipe(Effect.orElseSucceed(() => []))
       const holder = holders[0]
       const named = /^vppkit sync (\d+)@(.+)$/.exec(holder?.name ?? "")
@@ -149,10 +152,10 @@ export const acquireAdvisory = (
         ? ` (pid ${named[1]} on ${named[2]}${started !== undefined ? `, started at ${started}` : ""})`
         : ""
       return yield* new SyncLockedError({
-        message: `another vppkit sync is running on ${database}${who}: wait for it to finish, or stop it`
+        message: `another vppkit sync of location uId ${uId} is running on ${database}${who}: wait for it to finish, or stop it`
       })
     }
-    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${advisoryKey})`, [advisoryClass]).pipe(Effect.ignore))
+    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${advisoryKey})`, [advisoryClass, uId]).pipe(Effect.ignore))
   }).pipe(
     Effect.catchIf(
       (error): error is SqlError.SqlError => error instanceof SqlError.SqlError,

@@ -10,6 +10,9 @@ import type * as Resources from "../../src/Resources.js"
 import * as Verify from "../../src/internal/verify.js"
 import * as SyncSupport from "../../../sync/test/support/store.js"
 
+/** The store scoped to the database's one location (the sync package's). */
+export const inOnlyLocation = SyncSupport.inOnlyLocation
+
 /** A temporary directory, removed with the scope. */
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppkit-sync-"))),

@@ -61,3 +61,13 @@ export const snapshot = (resources: ReadonlyArray<Resource.Any>) =>
     } ORDER BY ${sql("resource")}`
     return tables
   })
+
+/**
+ * Runs `effect` with the store scoped to the one location the database records (the unassigned partition while
+ * it records none); a database of several locations is a mistake of the test.
+ */
+export const inOnlyLocation = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SyncStore.locations, (locations) => {
+    if (locations.length > 1) return Effect.dieMessage(`the database holds ${locations.length} locations, not one`)
+    return locations.length === 0 ? effect : effect.pipe(SyncStore.forLocation(locations[0]!.uId))
+  })
