@@ -165,6 +165,17 @@ describe("vppkit locations on SQLite", () => {
       assert.strictEqual(csvLines.length, 3, csv.stdout)
       assert.include(csvLines[0]!, "uId,locationName,orgName")
       assert.include(csvLines[0]!, "assignments.records,assignments.lastSyncAt")
+      // wide: nothing cut, each resource's last sync and last full sync.
+      const wide = yield* run(["locations", "--db", db, "-o", "wide"])
+      const wideLines = wide.stdout.trimEnd().split("\n")
+      assert.deepStrictEqual(
+        wideLines[0]!.split(/\s+/),
+        ["name", "uId", "orgName", "baseUrl", "expires", "tokens", "firstSeen", "lastSeen", "resources"]
+      )
+      assert.strictEqual(wideLines.length, 3, wide.stdout)
+      assert.include(wideLines[1]!, synced.north.server.baseUrl)
+      assert.strictEqual(wideLines[1]!.match(/ synced \d{4}-\d\d-\d\d \d\d:\d\d full \d{4}-/g)?.length, Resources.names.length)
+      assert.notInclude(wide.stdout, "…")
       yield* assertAnswersDuringSync(db, synced)
     }), 60_000)
 
@@ -233,14 +244,16 @@ describe("vppkit locations on SQLite", () => {
       assert.deepStrictEqual(fs.readdirSync(directory), ["empty.sqlite"])
     }))
 
-  it.scopedLive("bad input: a file that is not a database (exit 1), an unknown format (exit 2)", () =>
+  it.scopedLive("bad input: a file that is not a database (exit 1), a directory or an unknown format (exit 2)", () =>
     Effect.gen(function*() {
       yield* assertBuilt
       const directory = yield* temporaryDirectory
       const db = path.join(directory, "not.sqlite")
       fs.writeFileSync(db, "this is not a database, but long enough to have a header of one.......................")
       const args = ["locations", "--db", db]
-      assert.match(assertFailure(yield* run(args), 1, args), /^vppkit: (cannot open the )?database .*not\.sqlite.*: file is not a database$/)
+      assert.strictEqual(assertFailure(yield* run(args), 1, args), `vppkit: database ${db}: file is not a database`)
+      const directoryArgs = ["locations", "--db", directory]
+      assert.strictEqual(assertFailure(yield* run(directoryArgs), 2, directoryArgs), `vppkit: --db ${directory}: not a database file`)
       const format = ["locations", "--db", db, "-o", "yaml"]
       assert.strictEqual(
         assertFailure(yield* run(format), 2, format),

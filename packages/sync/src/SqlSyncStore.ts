@@ -979,7 +979,7 @@ const hasTable = (table: string) =>
  * Every location the database records ({@link SyncStore.Service.locations}), read without building the store:
  * no migration runs and nothing is written, so it reads a database a sync is writing, or one opened read-only.
  * A database without the store's tables (never synced, or made before locations) has none: `[]`. The reads run
- * in one transaction (one snapshot on SQLite).
+ * in one transaction (one snapshot on SQLite; `READ ONLY` on PostgreSQL).
  *
  * @since 0.1.0
  * @category locations
@@ -988,6 +988,7 @@ export const readLocations: Effect.Effect<ReadonlyArray<SyncStore.LocationInfo>,
   .gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql.onDialectOrElse({ pg: () => sql`SET TRANSACTION READ ONLY`, orElse: () => Effect.void })
       for (const table of [locationsTable, locationTokensTable, stateTable]) {
         if (!(yield* hasTable(table))) return []
       }

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CommandError, UsageError } from "../ExitCode.js"
@@ -197,13 +198,14 @@ const open = Effect.fn("locations.open")(
   function*(target: NodeDatabase.Target) {
     if (target._tag === "Sqlite") {
       const fs = yield* FileSystem.FileSystem
-      const info = yield* Effect.option(fs.stat(target.filename))
-      if (Option.isNone(info)) {
+      // Another failure to stat it (a directory that cannot be searched) is left for opening it to report.
+      const info = yield* Effect.either(fs.stat(target.filename))
+      if (Either.isLeft(info) && info.left._tag === "SystemError" && info.left.reason === "NotFound") {
         return yield* new UsageError({
           message: `--db ${target.description}: no such database (vppkit sync --db ${target.description} creates it)`
         })
       }
-      if (info.value.type !== "File") {
+      if (Either.isRight(info) && info.right.type !== "File") {
         return yield* new UsageError({ message: `--db ${target.description}: not a database file` })
       }
     }
