@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { postgres, serverUrl, TestDatabase } from "../../node/test/support/postgres.js"
 import * as Resources from "../src/Resources.js"
+import { locationJson, rows } from "../src/internal/locationsCommand.js"
 import { type Served, serve, temporaryDirectory, writeToken } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
 import { lines, startOnTerminal } from "./support/pseudoTerminal.js"
@@ -292,5 +293,74 @@ describe.skipIf(serverUrl === undefined)("vppkit locations on PostgreSQL", () =>
         yield* assertLocations(db, synced)
         yield* assertAnswersDuringSync(db, synced)
       }), 60_000)
+  })
+})
+
+describe("vppkit locations: the rows of a location", () => {
+  const now = Date.parse("2026-12-05T12:00:00.000Z")
+  const location = (tokenExpiresAt: string | undefined) =>
+    locationJson({
+      uId: "2049025000431439",
+      locationName: "North School",
+      orgName: "North Org",
+      baseUrl: "https://vpp.itunes.apple.com/mdm",
+      tokenExpiresAt,
+      tokens: 3,
+      firstSeenAt: "2026-01-01T00:00:00.000Z",
+      lastSeenAt: "2026-12-05T11:00:00.000Z",
+      resources: [
+        { resource: "users", lastSyncAt: "2026-12-05T11:00:00.000Z", lastFullSyncAt: undefined, consistency: "drifted", records: 2000 },
+        { resource: "assets", lastSyncAt: "2026-12-05T11:55:30.000Z", lastFullSyncAt: "2026-12-01T00:00:00.000Z", consistency: "consistent", records: 200 }
+      ]
+    }, now)
+
+  it("days left, EXPIRED, or nothing; the latest sync, how long ago; the resources in registry order", () => {
+    const table = (expiresAt: string | undefined) => rows("table", [location(expiresAt)], { now, width: 200 }).records[0]!
+    assert.deepStrictEqual(table("2027-01-04T12:00:00.000Z"), {
+      name: "North School",
+      uId: "2049025000431439",
+      expires: "30 days",
+      tokens: "3",
+      synced: "4 min ago",
+      records: "assets 200, users 2,000"
+    })
+    assert.strictEqual(table("2026-12-06T11:00:00.000Z")["expires"], "0 days")
+    assert.strictEqual(table("2026-12-05T12:00:00.000Z")["expires"], "EXPIRED")
+    assert.strictEqual(table(undefined)["expires"], "")
+    const expired = location("2026-11-01T00:00:00.000Z")
+    assert.deepStrictEqual([expired.tokenExpired, expired.tokenDaysLeft], [true, -35])
+    assert.deepStrictEqual([location(undefined).tokenExpired, location(undefined).tokenDaysLeft, location(undefined).tokenExpiresAt], [
+      null,
+      null,
+      null
+    ])
+    const wide = rows("wide", [expired], { now, width: 80 }).records[0]!
+    assert.strictEqual(wide["expires"], "2026-11-01 EXPIRED")
+    assert.strictEqual(
+      wide["resources"],
+      "assets 200 synced 2026-12-05 11:55 full 2026-12-01 00:00; users 2,000 synced 2026-12-05 11:00 drifted"
+    )
+    const csv = rows("csv", [expired], { now, width: 80 })
+    assert.deepStrictEqual(csv.fields.map((field) => field.name).slice(-8), [
+      "assets.records",
+      "assets.lastSyncAt",
+      "assets.lastFullSyncAt",
+      "assets.consistency",
+      "users.records",
+      "users.lastSyncAt",
+      "users.lastFullSyncAt",
+      "users.consistency"
+    ])
+    assert.strictEqual(csv.records[0]!["users.lastFullSyncAt"], null)
+    assert.strictEqual(csv.records[0]!["tokenExpired"], true)
+  })
+
+  it("a narrow table cuts the records first, then the name; the uId stays whole", () => {
+    const cells = (width: number) => rows("table", [location("2027-01-04T12:00:00.000Z")], { now, width }).records[0]!
+    const wide = cells(200)
+    assert.strictEqual(wide["records"], "assets 200, users 2,000")
+    const narrow = cells(66)
+    // name 12 + uId 16 + expires 7 + tokens 6 + synced 9 + gaps 10 = 60: 6 left, below the records' 10.
+    assert.deepStrictEqual([narrow["name"], narrow["uId"], narrow["records"]], ["North S…", "2049025000431439", "assets 20…"])
   })
 })
