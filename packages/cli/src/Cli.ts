@@ -27,6 +27,7 @@ import * as Help from "./internal/help.js"
 import * as Resources from "./Resources.js"
 import { demoCommand } from "./internal/demoCommand.js"
 import { booleanFilterFlags, listCommand } from "./internal/listCommand.js"
+import { locationsCommand } from "./internal/locationsCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
 import * as Reporting from "./internal/reporting.js"
 import { syncCommand } from "./internal/syncCommand.js"
@@ -41,7 +42,7 @@ export const command = Command.make("vppkit").pipe(
   Command.withDescription(
     "Retrieve records from Apple's App and Book Management API: list them, sync them into SQLite, or serve a simulator"
   ),
-  Command.withSubcommands([listCommand, syncCommand, tokenCommand, mockServerCommand, demoCommand])
+  Command.withSubcommands([listCommand, syncCommand, locationsCommand, tokenCommand, mockServerCommand, demoCommand])
 )
 
 /**
@@ -116,6 +117,7 @@ export const flagKinds = (usage: Usage.Usage, plain: ReadonlyArray<string> = [])
 const commandFlags: ReadonlyMap<string, FlagKinds> = new Map([
   ["list", flagKinds(Command.getUsage(listCommand), booleanFilterFlags)],
   ["sync", flagKinds(Command.getUsage(syncCommand))],
+  ["locations", flagKinds(Command.getUsage(locationsCommand))],
   ["token", flagKinds(Command.getUsage(tokenCommand))],
   ["mock-server", flagKinds(Command.getUsage(mockServerCommand))],
   ["demo", flagKinds(Command.getUsage(demoCommand))]
@@ -167,6 +169,7 @@ const config = CliConfig.make({ showBuiltIns: false, finalCheckBuiltIn: false })
 const subcommands: ReadonlyArray<readonly [string, Command.Command<any, any, any, any>]> = [
   ["list", listCommand],
   ["sync", syncCommand],
+  ["locations", locationsCommand],
   ["token", tokenCommand],
   ["mock-server", mockServerCommand],
   ["demo", demoCommand]
@@ -194,13 +197,19 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
     ["vppkit sync --db postgres://vpp@db/vpp", "into PostgreSQL (or VPPKIT_DB=…)"],
     ["vppkit sync --full", "also removes rows deleted on the server (e.g. nightly)"]
   ]],
+  ["locations", [
+    ["vppkit locations", "the locations in ./vppkit.sqlite: name, uId, token expiry, last syncs, records"],
+    ["vppkit locations --db postgres://vpp@db/vpp -o json", "every detail, as JSON (or VPPKIT_DB=…)"],
+    ["vppkit locations -o csv > locations.csv", "a column per value, four per resource"]
+  ]],
   ["token", [
     ["vppkit token --token-file ~/Downloads/sToken_for_Example_School.vpptoken"],
     ["VPP_TOKEN_FILE=~/school.vpptoken vppkit token --json"]
   ]],
   ["mock-server", [
     ["vppkit mock-server --port 8080 --write-token mock.token"],
-    ["vppkit mock-server --port 0 --fault-rate 0.05 --churn-every 10", "any free port, with faults and writes"]
+    ["vppkit mock-server --port 0 --fault-rate 0.05 --churn-every 10", "any free port, with faults and writes"],
+    ["vppkit mock-server --port 0 --tokens 2 --write-token mock.token", "two tokens of one library: mock.token, mock.token.2"]
   ]],
   ["demo", [
     ["vppkit demo", "about a minute: ./vppkit-demo.sqlite, synced, changed, re-synced, verified"],

@@ -30,7 +30,7 @@ describe("vppkit (built bin)", () => {
   it("--help lists the commands and exits 0", async () => {
     const result = await runBin(["--help"])
     assert.strictEqual(result.code, 0)
-    for (const command of ["token", "mock-server"]) assert.include(result.stdout, command)
+    for (const command of ["token", "locations", "mock-server"]) assert.include(result.stdout, command)
   })
 
   it("an unknown command is a usage error (exit 2)", async () => {
@@ -152,7 +152,12 @@ describe("vppkit mock-server", () => {
     }))
 
   it("bad settings are usage errors (exit 2)", async () => {
-    for (const args of [["--fault-rate", "2"], ["--page-size", "0"], ["--assets", "-1"], ["--pages", "sideways"]]) {
+    for (
+      const args of [["--fault-rate", "2"], ["--page-size", "0"], ["--assets", "-1"], ["--pages", "sideways"], ["--tokens", "0"], [
+        "--tokens",
+        "101"
+      ]]
+    ) {
       const result = await runBin(["mock-server", "--port", "0", ...args])
       assert.strictEqual(result.code, 2, `${args.join(" ")}: ${result.stderr}`)
     }

@@ -13,7 +13,7 @@ import { binPath, runBin } from "./support/bin.js"
  */
 
 const escape = "\u001b["
-const commands = ["list", "sync", "token", "mock-server", "demo"] as const
+const commands = ["list", "sync", "locations", "token", "mock-server", "demo"] as const
 
 const temp = temporaryDirectorySync()
 afterAll(() => temp.remove())
@@ -139,7 +139,7 @@ describe("parse errors (built bin, piped)", () => {
 
   it("an unknown command without a close match names the commands", async () => {
     const line = assertUsageLine(await runBin(["frobnicate"]), ["frobnicate"])
-    assert.match(line, /^vppkit: unknown command "frobnicate" \(commands: list, sync, token, mock-server, demo[;)]/)
+    assert.match(line, /^vppkit: unknown command "frobnicate" \(commands: list, sync, locations, token, mock-server, demo[;)]/)
   })
 
   it("an unknown flag: did you mean the close one", async () => {
@@ -233,6 +233,14 @@ describe("completions (built bin)", () => {
   it("bash: mock-server's options", () => {
     const offered = complete(["vppkit", "mock-server", "--"])
     for (const flag of ["--port", "--fault-rate", "--write-token", "--churn-every"]) assert.include(offered, flag, offered.join(" "))
+  })
+
+  it("bash: locations' options and its formats; mock-server's --tokens", () => {
+    assert.include(complete(["vppkit", "loc"]), "locations")
+    const offered = complete(["vppkit", "locations", "--"])
+    for (const flag of ["--db", "--format", "--quiet"]) assert.include(offered, flag, offered.join(" "))
+    assert.deepStrictEqual(complete(["vppkit", "locations", "--format", ""]).sort(), ["csv", "json", "ndjson", "table", "wide"])
+    assert.include(complete(["vppkit", "mock-server", "--"]), "--tokens")
   })
 
   it("bash: the resource names after list, then the resource's flags", () => {

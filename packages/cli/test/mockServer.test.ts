@@ -51,3 +51,44 @@ describe("vppkit mock-server: stopping and its token file", () => {
     assert.isTrue(fs.statSync(temp.dir).isDirectory())
   })
 })
+
+describe("vppkit mock-server --tokens", () => {
+  it.scopedLive("--tokens 3 --write-token PATH: PATH, PATH.2, PATH.3, each a different token of the one library, all listed; a sync with two of them records one location with 2 tokens", () =>
+    Effect.gen(function*() {
+      const tokenFile = path.join(temp.dir, "library.token")
+      const running = yield* start(["mock-server", "--port", "0", "--tokens", "3", "--write-token", tokenFile, "--assignments", "50", "--users", "20", "--assets", "3"])
+      const [, baseUrl] = yield* waitForOutput(running, /export VPP_BASE_URL=(\S+)/)
+      const [listed] = yield* waitForOutput(running, /tokens of the same library.*\n/)
+      const files = [tokenFile, `${tokenFile}.2`, `${tokenFile}.3`]
+      assert.strictEqual(listed!.trim(), `tokens of the same library (--tokens 3): ${files.join(", ")}`)
+      for (const file of files) assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600, file)
+      const tokens = files.map((file) => fs.readFileSync(file, "utf8").trim())
+      assert.strictEqual(new Set(tokens).size, 3, "three different tokens")
+      assert.isFalse(fs.existsSync(`${tokenFile}.4`))
+      const { stdout } = yield* running.output
+      for (const token of tokens) assert.notInclude(stdout, token)
+
+      const db = path.join(temp.dir, "tokens.sqlite")
+      for (const file of [files[0]!, files[2]!]) {
+        const sync = yield* Effect.promise(() => runBin(["sync", "-q", "--db", db, "--token-file", file, "--base-url", baseUrl!]))
+        assert.strictEqual(sync.code, 0, sync.stderr)
+      }
+      const locations = yield* Effect.promise(() => runBin(["locations", "--db", db, "-o", "json"]))
+      assert.strictEqual(locations.code, 0, locations.stderr)
+      const found = JSON.parse(locations.stdout) as ReadonlyArray<{ readonly locationName: string; readonly tokens: number }>
+      assert.deepStrictEqual(found.map((l) => [l.locationName, l.tokens]), [["Mock School", 2]])
+    }), 60_000)
+
+  it.scopedLive("--quiet: the token files are written but not listed", () =>
+    Effect.gen(function*() {
+      const tokenFile = path.join(temp.dir, "quiet.token")
+      const running = yield* start(["mock-server", "--port", "0", "--quiet", "--tokens", "2", "--write-token", tokenFile])
+      yield* waitForOutput(running, /export VPP_TOKEN_FILE=/)
+      assert.isTrue(fs.existsSync(`${tokenFile}.2`))
+      running.child.kill("SIGTERM")
+      const exit = yield* running.exit
+      assert.strictEqual(exit.code, 0, exit.stderr)
+      assert.strictEqual(exit.stdout.trim().split("\n").length, 3, exit.stdout)
+      assert.notInclude(exit.stdout, "tokens of the same library")
+    }))
+})

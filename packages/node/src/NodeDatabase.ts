@@ -176,14 +176,23 @@ const openError = (description: string, reason: string) =>
 /**
  * The `SqlClient` of a target: SQLite (WAL journal; a new file is created with mode 0600) or a PostgreSQL pool
  * (`application_name` `vppkit`). A database that cannot be opened or reached fails the layer with a
- * {@link DatabaseError} (`open`).
+ * {@link DatabaseError} (`open`). With `readOnly`, a SQLite file is opened read-only as it is: a missing one is
+ * not created (it cannot be opened), and its journal mode is left alone.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerTarget = (target: Target): Layer.Layer<SqlClient.SqlClient, DatabaseError> => {
+export const layerTarget = (
+  target: Target,
+  options?: { readonly readOnly?: boolean | undefined }
+): Layer.Layer<SqlClient.SqlClient, DatabaseError> => {
   if (target._tag === "Sqlite") {
-    return Layer.unwrapEffect(Effect.as(createPrivateFile(target.filename), SqliteClient.layer({ filename: target.filename })))
+    const readOnly = options?.readOnly === true
+    return Layer.unwrapEffect(
+      readOnly
+        ? Effect.succeed(SqliteClient.layer({ filename: target.filename, readonly: true, disableWAL: true }))
+        : Effect.as(createPrivateFile(target.filename), SqliteClient.layer({ filename: target.filename }))
+    )
       .pipe(
         // better-sqlite3 throws when a file cannot be opened or is not a database: a defect of the layer.
         Layer.catchAllCause((cause) => {

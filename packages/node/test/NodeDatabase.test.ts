@@ -95,6 +95,33 @@ describe("NodeDatabase.layer", () => {
       assert.match(error.message, new RegExp(`^cannot open the database ${junk}: `))
     }))
 
+  it.scopedLive("SQLite read-only: a missing file is an open error and is not created; an existing one is read, never written", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppkit-db-"))),
+        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const missing = path.join(dir, "missing.sqlite")
+      const error = yield* Effect.flip(Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`),
+        NodeDatabase.layerTarget(target(missing), { readOnly: true })
+      ))
+      assert.strictEqual(error._tag === "DatabaseError" ? error.reason : error._tag, "open")
+      assert.deepStrictEqual(fs.readdirSync(dir), [])
+
+      const db = path.join(dir, "vpp.sqlite")
+      yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.zipRight(sql`CREATE TABLE t (x INTEGER)`, sql`INSERT INTO t VALUES (7)`)),
+        NodeDatabase.layer(db)
+      )
+      const readOnly = NodeDatabase.layerTarget(target(db), { readOnly: true })
+      const rows = yield* Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly x: number }>`SELECT x FROM t`), readOnly)
+      assert.deepStrictEqual(rows, [{ x: 7 }])
+      const refused = yield* Effect.flip(Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO t VALUES (8)`), readOnly))
+      assert.strictEqual(refused._tag, "SqlError")
+      assert.include(String((refused.cause as Error).message), "readonly")
+    }))
+
   it.scopedLive("PostgreSQL that cannot be reached: one line, without the password", () =>
     Effect.gen(function*() {
       const port = yield* closedPort

@@ -958,6 +958,44 @@ const locations: Effect.Effect<ReadonlyArray<SyncStore.LocationInfo>, SqlError.S
   }
 ).pipe(Effect.withSpan("SqlSyncStore.locations"))
 
+/** Whether the database has a table of this name (in the current schema on PostgreSQL). */
+const hasTable = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql.onDialectOrElse({
+        pg: () =>
+          sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("information_schema")}.${
+            sql("tables")
+          } WHERE ${sql("table_name")} = ${table} AND ${sql("table_schema")} = current_schema()`,
+        orElse: () =>
+          sql<{ readonly n: number | bigint | string }>`SELECT COUNT(*) AS ${sql("n")} FROM ${sql("sqlite_master")} WHERE ${
+            sql("type")
+          } = 'table' AND ${sql("name")} = ${table}`
+      }),
+      (rows) => Number(rows[0]?.n ?? 0) > 0
+    ))
+
+/**
+ * Every location the database records ({@link SyncStore.Service.locations}), read without building the store:
+ * no migration runs and nothing is written, so it reads a database a sync is writing, or one opened read-only.
+ * A database without the store's tables (never synced, or made before locations) has none: `[]`. The reads run
+ * in one transaction (one snapshot on SQLite; `READ ONLY` on PostgreSQL).
+ *
+ * @since 0.1.0
+ * @category locations
+ */
+export const readLocations: Effect.Effect<ReadonlyArray<SyncStore.LocationInfo>, SqlError.SqlError, SqlClient.SqlClient> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql.onDialectOrElse({ pg: () => sql`SET TRANSACTION READ ONLY`, orElse: () => Effect.void })
+      for (const table of [locationsTable, locationTokensTable, stateTable]) {
+        if (!(yield* hasTable(table))) return []
+      }
+      return yield* locations
+    }))
+  }).pipe(Effect.withSpan("SqlSyncStore.readLocations"))
+
 /**
  * Hands the unassigned rows (`location_uid` `''`) and states of the resources to `location` when they match it
  * (see {@link SyncStore.Service.adoptUnassigned}); answers the resources adopted.

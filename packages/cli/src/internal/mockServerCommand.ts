@@ -54,12 +54,22 @@ const options = {
     Options.withDescription("what legacy overrideIndex 1 returns"),
     Options.withDefault("next-batch" as const)
   ),
+  tokens: count("tokens", "sTokens the server accepts, all of its one library (a location's tokens, as downloaded twice)", 1),
   writeToken: Options.text("write-token").pipe(
     Options.withPseudoName("PATH"),
-    Options.withDescription("write the mock server's sToken to this file (for VPP_TOKEN_FILE / --token-file)"),
+    Options.withDescription(
+      "write the mock server's sToken to this file (for VPP_TOKEN_FILE / --token-file); with --tokens N, token i (2..N) to PATH.i"
+    ),
     Options.optional
   )
 }
+
+/** Most tokens `--tokens` asks for. */
+const maxTokens = 100
+
+/** The files `--write-token PATH` writes for `tokens` tokens: `PATH`, then `PATH.2`, `PATH.3`, … */
+export const tokenFiles = (path: string, tokens: number): Array<string> =>
+  Array.from({ length: tokens }, (_, i) => i === 0 ? path : `${path}.${i + 1}`)
 
 export type MockServerFlags = Command.Command.ParseConfig<typeof options>
 
@@ -69,6 +79,9 @@ export const settingsOf = (flags: Omit<MockServerFlags, "port" | "writeToken">):
   if (negative !== undefined) return Effect.fail(new UsageError({ message: `--${kebab(negative[0])} must not be negative` }))
   if (flags.faultRate > 1) return Effect.fail(new UsageError({ message: "--fault-rate is a probability between 0 and 1" }))
   if (flags.pageSize < 1) return Effect.fail(new UsageError({ message: "--page-size must be at least 1" }))
+  if (flags.tokens < 1 || flags.tokens > maxTokens) {
+    return Effect.fail(new UsageError({ message: `--tokens must be between 1 and ${maxTokens}` }))
+  }
   return Effect.succeed({
     seed: flags.seed,
     orgName: flags.orgName,
@@ -81,7 +94,8 @@ export const settingsOf = (flags: Omit<MockServerFlags, "port" | "writeToken">):
     ...(flags.churnEvery > 0
       ? { churn: { every: flags.churnEvery, resources: ["assignments", "users"], inserts: 2, updates: 2, deletes: 1 } }
       : {}),
-    ...(flags.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {})
+    ...(flags.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {}),
+    ...(flags.tokens > 1 ? { tokens: flags.tokens } : {})
   })
 }
 
@@ -119,8 +133,9 @@ export const mockServerCommand = Command.make("mock-server", { ...options, quiet
     const server = yield* SimulatorServer.make(settings, { port: flags.port }).pipe(
       Effect.mapError((error) => new CommandError({ message: `cannot listen on 127.0.0.1:${flags.port}: ${describeServeError(error)}` }))
     )
-    if (Option.isSome(flags.writeToken)) {
-      yield* writeSecretFile("--write-token", flags.writeToken.value, Redacted.value(server.simulator.token.value) + "\n")
+    const files = Option.isSome(flags.writeToken) ? tokenFiles(flags.writeToken.value, server.simulator.tokens.length) : []
+    for (const [i, file] of files.entries()) {
+      yield* writeSecretFile("--write-token", file, Redacted.value(server.simulator.tokens[i]!.value) + "\n")
     }
     yield* Console.log(`vppkit mock server for "${settings.orgName}" on ${server.baseUrl}`)
     yield* Console.log(`  export VPP_BASE_URL=${server.baseUrl}`)
@@ -129,6 +144,9 @@ export const mockServerCommand = Command.make("mock-server", { ...options, quiet
         ? `  export VPP_TOKEN_FILE=${flags.writeToken.value}`
         : "  (pass --write-token FILE to get a token this server accepts)"
     )
+    if (files.length > 1 && !flags.quiet) {
+      yield* Console.log(`  tokens of the same library (--tokens ${files.length}): ${files.join(", ")}`)
+    }
     if (!flags.quiet) yield* Console.error("Press Ctrl-C to stop.")
     // Serving until stopped is the job: Ctrl-C or SIGTERM ends it with exit 0 and one line.
     yield* ExitCode.markStopAsSuccess

@@ -36,15 +36,19 @@ import {
 } from "./globals.js"
 import { withLogging } from "./reporting.js"
 
-const options = {
-  maxRequestsPerSecond: maxRequestsPerSecondOption,
-  db: Options.text("db").pipe(
+/** `--db PATH|URL`, described as `what`, then its default: `$VPPKIT_DB`, else `vppkit.sqlite`. */
+export const dbOption = (what: string) =>
+  Options.text("db").pipe(
     Options.withPseudoName("PATH|URL"),
-    Options.withDescription(
-      "the database: a SQLite file (created when missing; its directory must exist) or a postgres://user@host/db URL (default: $VPPKIT_DB, else vppkit.sqlite)"
-    ),
+    Options.withDescription(`${what} (default: $VPPKIT_DB, else vppkit.sqlite)`),
     Options.withFallbackConfig(Config.string("VPPKIT_DB")),
     Options.withDefault("vppkit.sqlite")
+  )
+
+const options = {
+  maxRequestsPerSecond: maxRequestsPerSecondOption,
+  db: dbOption(
+    "the database: a SQLite file (created when missing; its directory must exist) or a postgres://user@host/db URL"
   ),
   resources: Options.text("resources").pipe(
     Options.withPseudoName("NAMES"),
@@ -156,17 +160,17 @@ const checkDirectory = (db: string, flag = "--db") =>
     }
   })
 
-const isSqlError = (u: unknown): u is SqlError.SqlError => u instanceof SqlError.SqlError
+export const isSqlError = (u: unknown): u is SqlError.SqlError => u instanceof SqlError.SqlError
 
 const firstLine = (text: string) => text.split("\n")[0]!.trim()
 
-const describeSqlError = (error: SqlError.SqlError): string => {
+export const describeSqlError = (error: SqlError.SqlError): string => {
   const cause = error.cause as { readonly message?: unknown } | undefined
   return typeof cause?.message === "string" && cause.message.length > 0 ? firstLine(cause.message) : error.message
 }
 
 /** A database that cannot be used: a value that names none is a usage error (2), one that cannot be opened exit 1. */
-const databaseError = (error: NodeDatabase.DatabaseError) =>
+export const databaseError = (error: NodeDatabase.DatabaseError) =>
   error.reason === "url" ? new UsageError({ message: `--db ${error.message}` }) : new CommandError({ message: error.message })
 
 /**
@@ -196,7 +200,7 @@ const openTarget = (target: NodeDatabase.Target) =>
   )
 
 /** The database a `--db` value names (a usage error when it names none). */
-const parseDatabase = (db: string) =>
+export const parseDatabase = (db: string) =>
   Either.match(NodeDatabase.parse(db), {
     onLeft: (error) => Effect.fail(databaseError(error)),
     onRight: Effect.succeed
