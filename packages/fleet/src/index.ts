@@ -1,4 +1,5 @@
 /**
  * @since 0.1.0
  */
-export {}
+export * as FleetKey from "./FleetKey.js"
+export * as TokenStore from "./TokenStore.js"
