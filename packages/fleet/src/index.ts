@@ -2,4 +2,5 @@
  * @since 0.1.0
  */
 export * as FleetKey from "./FleetKey.js"
+export * as Location from "./Location.js"
 export * as TokenStore from "./TokenStore.js"
