@@ -135,13 +135,14 @@ export class ClientOptions extends Context.Reference<ClientOptions>()("@vppkit/f
 }) {}
 
 /**
- * The options of a location's `Sync.run` besides `full` (resources, concurrency, retraverse). Default: none.
+ * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, and
+ * the hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say). Default: none.
  *
  * @since 0.1.0
  * @category config
  */
 export class SyncOptions extends Context.Reference<SyncOptions>()("@vppkit/fleet/Location/SyncOptions", {
-  defaultValue: (): Pick<Sync.Options, "resources" | "concurrency" | "retraverse"> => ({})
+  defaultValue: (): Pick<Sync.Options, "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary"> => ({})
 }) {}
 
 const resourceOutcome = (summary: Sync.Summary) =>
@@ -184,7 +185,11 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
         ...syncOptions,
         full,
         location,
-        onSummary: (summary) => Effect.sync(() => void committed.push(resourceOutcome(summary)))
+        onSummary: (summary) =>
+          Effect.zipRight(
+            Effect.sync(() => void committed.push(resourceOutcome(summary))),
+            syncOptions.onSummary === undefined ? Effect.void : syncOptions.onSummary(summary)
+          )
       })
     }).pipe(Effect.provideService(VppClient.VppClient, client))
   })

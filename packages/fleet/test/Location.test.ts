@@ -1,5 +1,11 @@
-import * as TestRunner from "@effect/cluster/TestRunner"
+import * as MessageStorage from "@effect/cluster/MessageStorage"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
+import * as Runners from "@effect/cluster/Runners"
+import * as RunnerStorage from "@effect/cluster/RunnerStorage"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { assert, describe, layer } from "@effect/vitest"
+import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
@@ -7,7 +13,9 @@ import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as Sync from "@vppkit/sync/Sync"
 import * as SyncStore from "@vppkit/sync/SyncStore"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
@@ -37,10 +45,21 @@ const clientOptions = {
   rateLimitPause: 0
 }
 
+/**
+ * An in-memory cluster, as `TestRunner.layer` builds it, polling its message storage often: a client's interrupt of
+ * a persisted message reaches the entity through the storage.
+ */
+const cluster = Sharding.layer.pipe(
+  Layer.provideMerge(Runners.layerNoop),
+  Layer.provideMerge(MessageStorage.layerMemory),
+  Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+  Layer.provide(ShardingConfig.layer({ entityMessagePollInterval: "20 millis" }))
+)
+
 /** A runner of the Location entity over a fresh SQLite database and a fresh simulator. */
 const fleet = (db: string, simulatorSettings: Simulator.Settings) =>
   Location.layer.pipe(
-    Layer.provideMerge(TestRunner.layer),
+    Layer.provideMerge(cluster),
     Layer.provideMerge(TokenStore.layer),
     Layer.provideMerge(SqlSyncStore.layer),
     Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
@@ -133,6 +152,42 @@ describe("Location", () => {
         assert.isAtMost(firstEnded, secondSync[0]!.startedAt)
         yield* assertEqualsSimulator(uId)
       }), { ...settings, latency: "2 millis" }))
+
+    it.scoped("Status answers while a sync of the location runs (it does not wait behind the Sync message)", () =>
+      Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const proceed = yield* Deferred.make<void>()
+        // the sync's first resource waits until the test lets it go
+        const progress = (_resource: Resource.Any) =>
+          Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(proceed)),
+            Effect.succeed<Sync.Progress>({ page: () => Effect.void, finish: () => Effect.void })
+          )
+        yield* withFleet(
+          Effect.gen(function*() {
+            const uId = yield* addSimulatorLocation
+            const location = (yield* Location.Location.client)(uId)
+            const running = yield* Effect.fork(location.Sync({ full: false }))
+            yield* Deferred.await(started)
+            assert.isTrue(Option.isNone(yield* location.Status()))
+            assert.isTrue(Option.isNone(yield* running.poll))
+            yield* Deferred.succeed(proceed, undefined)
+            const outcome = yield* Fiber.join(running)
+            assert.strictEqual(outcome.result, "synced")
+            assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
+            yield* assertEqualsSimulator(uId)
+          })
+        ).pipe(Effect.provideService(Location.SyncOptions, { progress }))
+      }))
+
+    it.scoped("a token stored for a location whose Client Config names another uId syncs nothing and fails typed", () =>
+      withFleet(Effect.gen(function*() {
+        const simulator = yield* Simulator.Simulator
+        yield* Effect.flatMap(TokenStore.TokenStore, (tokens) => tokens.add({ token: simulator.token.value, uId: "999" }))
+        const error = yield* Effect.flip((yield* Location.Location.client)("999").Sync({ full: false }))
+        assert.strictEqual((error as Location.LocationSyncError).outcome.failure?.tag, "TokenLocationError")
+        assert.deepStrictEqual(yield* SyncStore.locations, [])
+      })))
 
     it.scoped("a location without a token fails its Sync with a typed error, and Status says so", () =>
       withFleet(Effect.gen(function*() {
