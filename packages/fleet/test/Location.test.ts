@@ -1,9 +1,4 @@
-import * as MessageStorage from "@effect/cluster/MessageStorage"
-import * as RunnerHealth from "@effect/cluster/RunnerHealth"
-import * as Runners from "@effect/cluster/Runners"
-import * as RunnerStorage from "@effect/cluster/RunnerStorage"
-import * as Sharding from "@effect/cluster/Sharding"
-import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as TestRunner from "@effect/cluster/TestRunner"
 import { assert, describe, layer } from "@effect/vitest"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
@@ -45,21 +40,10 @@ const clientOptions = {
   rateLimitPause: 0
 }
 
-/**
- * An in-memory cluster, as `TestRunner.layer` builds it, polling its message storage often: a client's interrupt of
- * a persisted message reaches the entity through the storage.
- */
-const cluster = Sharding.layer.pipe(
-  Layer.provideMerge(Runners.layerNoop),
-  Layer.provideMerge(MessageStorage.layerMemory),
-  Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
-  Layer.provide(ShardingConfig.layer({ entityMessagePollInterval: "20 millis" }))
-)
-
 /** A runner of the Location entity over a fresh SQLite database and a fresh simulator. */
 const fleet = (db: string, simulatorSettings: Simulator.Settings) =>
   Location.layer.pipe(
-    Layer.provideMerge(cluster),
+    Layer.provideMerge(TestRunner.layer),
     Layer.provideMerge(TokenStore.layer),
     Layer.provideMerge(SqlSyncStore.layer),
     Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
