@@ -1,4 +1,6 @@
+import * as SingleRunner from "@effect/cluster/SingleRunner"
 import * as TestRunner from "@effect/cluster/TestRunner"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
@@ -184,5 +186,33 @@ describe("Location", () => {
         assert.deepStrictEqual(outcome.resources, [])
         assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
       })))
+
+    it.scoped("on SingleRunner (messages in the same SQLite database as the records), a Sync message syncs the location", () =>
+      Effect.gen(function*() {
+        const db = yield* (yield* TestDatabase).fresh
+        const single = Location.layer.pipe(
+          Layer.provideMerge(SingleRunner.layer({ runnerStorage: "memory" })),
+          Layer.provideMerge(TokenStore.layer),
+          Layer.provideMerge(SqlSyncStore.layer),
+          Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
+          Layer.provideMerge(Simulator.layerHttpClient),
+          Layer.provideMerge(Simulator.layer(settings)),
+          Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions))
+        )
+        yield* Effect.gen(function*() {
+          const uId = yield* addSimulatorLocation
+          const outcome = yield* (yield* Location.Location.client)(uId).Sync({ full: false })
+          assert.strictEqual(outcome.result, "synced")
+          yield* assertEqualsSimulator(uId)
+          // the message and its reply were stored in the database, beside the records
+          const sql = yield* SqlClient.SqlClient
+          const tables = (yield* sql<{ readonly name: string }>`SELECT ${sql("name")} FROM ${sql("sqlite_master")} WHERE ${
+            sql("type")
+          } = ${"table"}`).map((row) => row.name)
+          assert.includeMembers(tables, ["cluster_messages", "cluster_replies", TokenStore.tokensTable, SqlSyncStore.stateTable])
+          const messages = yield* sql<{ readonly tag: string }>`SELECT ${sql("tag")} FROM ${sql("cluster_messages")}`
+          assert.deepStrictEqual(messages.map((m) => m.tag), ["Sync"])
+        }).pipe(Effect.provide(single))
+      }))
   })
 })
