@@ -181,8 +181,8 @@ for (const backend of backends) {
           })
         ))
 
-      it.scoped("the database holds neither a token's text, nor its Base64, nor its secret, in any column of any table", () =>
-        withStore((db) =>
+      it.scoped("the database holds neither a token's text, nor its Base64, nor its secret, nor the key, in any column of any table", () =>
+        withStore((db, key) =>
           Effect.gen(function*() {
             const store = yield* TokenStoreService
             const tokens = [
@@ -197,7 +197,7 @@ for (const backend of backends) {
               Buffer.from(text(token)).toString("base64"),
               Buffer.from(text(token)).toString("hex"),
               token === tokens[0] ? "a-very-recognisable-secret-0001" : "a-very-recognisable-secret-0002"
-            ])
+            ]).concat([Buffer.from(key).toString("hex"), Buffer.from(key).toString("base64")])
             const sql = yield* SqlClient.SqlClient
             const names = yield* tables
             assert.include(names, TokenStore.tokensTable)
