@@ -17,7 +17,7 @@ const config: ViteUserConfig = {
     hookTimeout: 30_000,
     fakeTimers: { toFake: undefined },
     sequence: { concurrent: false },
-    alias: { ...alias("core"), ...alias("simulator"), ...alias("sync"), ...alias("node"), ...alias("cli") }
+    alias: { ...alias("core"), ...alias("simulator"), ...alias("sync"), ...alias("fleet"), ...alias("node"), ...alias("cli") }
   }
 }
 

@@ -1,0 +1,6 @@
+/**
+ * @since 0.1.0
+ */
+export * as FleetKey from "./FleetKey.js"
+export * as Location from "./Location.js"
+export * as TokenStore from "./TokenStore.js"
