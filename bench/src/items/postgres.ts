@@ -32,6 +32,8 @@ const title = "PostgreSQL sync: vppkit vs the driver alone"
 
 /** Rows per `unnest` statement of the baseline (vppkit writes 10,000 per statement). */
 const unnestBatches = [10_000, 100_000] as const
+const upsertLabel = "diagnostic: vppkit's upsert statement alone (unnest + ON CONFLICT DO UPDATE), 1,000 rows a statement"
+
 /** Rows per chunk of COPY data sent. */
 const copyChunk = 5_000
 
@@ -184,12 +186,40 @@ export const run = async (server: BenchServer, log: (line: string) => void): Pro
           }
         })
 
+      // Diagnostic, not a baseline: vppkit's own statement (SqlSyncStore's `unnest` upsert, the location a
+      // parameter, `ON CONFLICT … DO UPDATE`), a page of 1,000 rows a statement as the sync writes them.
+      const upsertText = (target: string) => {
+        const fields = columns.slice(2).map((column) => Pg.quote(column.column_name))
+        return `INSERT INTO ${target} (${names}) SELECT $1::text, u.* FROM unnest(${
+          columns.slice(1).map((column, i) => `$${i + 2}::${arrayType(column.data_type)}`).join(", ")
+        }) AS u ON CONFLICT (${columns.slice(0, 2).map((column) => Pg.quote(column.column_name)).join(", ")}) DO UPDATE SET ${
+          fields.map((field) => `${field} = excluded.${field}`).join(", ")
+        }`
+      }
+      const upsert = (n: number) =>
+        baseline(`${upsertLabel} #${n}`, async (target) => {
+          const text = upsertText(target)
+          for (let start = 0; start < data.length; start += 1000) {
+            const end = Math.min(data.length, start + 1000)
+            const arrays = columns.slice(1).map((_, c) => {
+              const values: Array<unknown> = []
+              for (let i = start; i < end; i++) values.push(data[i]![c + 1])
+              return values
+            })
+            await client.query(text, [data[start]![0], ...arrays])
+          }
+        })
+
       // Interleaved, so that a change in the machine's load falls on every kind of run.
-      const copies = [await copy(1)]
-      const unnests = [await unnest(unnestBatches[0], 1), await unnest(unnestBatches[1], 1)]
+      await copy(1)
+      await unnest(unnestBatches[0], 1)
+      await unnest(unnestBatches[1], 1)
+      await upsert(1)
       await pgRun(2)
-      copies.push(await copy(2))
-      unnests.push(await unnest(unnestBatches[0], 2), await unnest(unnestBatches[1], 2))
+      await copy(2)
+      await unnest(unnestBatches[0], 2)
+      await unnest(unnestBatches[1], 2)
+      await upsert(2)
       data.length = 0
       await sqliteRun(1)
       await sqliteRun(2)
@@ -198,6 +228,7 @@ export const run = async (server: BenchServer, log: (line: string) => void): Pro
       const vppkitPg = bestOf("vppkit → PostgreSQL")
       const vppkitSqlite = bestOf("vppkit → SQLite")
       const copyBest = bestOf("driver: COPY")
+      const upsertBest = bestOf(upsertLabel)
       const unnestBest = unnestBatches.map((batch) => ({ batch, millis: bestOf(`driver: INSERT … SELECT FROM unnest, ${count(batch)} `) }))
       const fastestUnnest = unnestBest.reduce((a, b) => (b.millis < a.millis ? b : a))
       const baselineName = copyBest <= fastestUnnest.millis ? "COPY FROM STDIN" : `unnest, ${count(fastestUnnest.batch)} rows a statement`
@@ -223,6 +254,7 @@ export const run = async (server: BenchServer, log: (line: string) => void): Pro
             label: `driver: INSERT … SELECT FROM unnest, ${count(batch)} rows a statement`,
             value: rate(perSecond(records, millis), "rows")
           })),
+          { label: `${upsertLabel} (context)`, value: rate(perSecond(records, upsertBest), "rows") },
           { label: "vppkit → SQLite, same sync (in the process)", value: rate(perSecond(records, vppkitSqlite), "rows") },
           { label: "start-up of a CLI run (`vppkit --version`, best of 3), not in the times above (context)", value: ms(startup) },
           { label: "every run left every row", value: ok ? "yes" : `no: ${failures.join("; ")}`, goal: "yes", met: ok }
@@ -239,7 +271,9 @@ export const run = async (server: BenchServer, log: (line: string) => void): Pro
           "transaction, timed from `BEGIN` to `COMMIT` with the text or the arrays built from the rows in memory: " +
           `\`COPY … FROM STDIN\` (text format, ${count(copyChunk)} rows a chunk of copy data), and a plain ` +
           "`INSERT INTO t (…) SELECT * FROM unnest($1::text[], …)` per batch, with no `ON CONFLICT` (the table is empty). " +
-          "vppkit's statement is the same `unnest` with `ON CONFLICT … DO UPDATE` (packages/sync/src/SqlSyncStore.ts), 10,000 rows a statement. " +
+          "vppkit's statement is the same `unnest` with the location as one parameter and `ON CONFLICT (location_uid, natural_key) DO UPDATE` " +
+          "(packages/sync/src/SqlSyncStore.ts), one statement per page of 1,000 records; the diagnostic run sends that statement " +
+          "alone, the same way, to tell its cost from the rest of a sync's. " +
           "The baseline does none of vppkit's other work — HTTP, JSON, Schema decoding — so the ratio is the share of " +
           "the database's own speed that a sync from the API keeps.",
           `Load average (1 min) at the item's start / end: ${loadStart} / ${loadEnd}.`,
