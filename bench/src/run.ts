@@ -13,7 +13,8 @@
  * 8. many locations synced into one PostgreSQL database, 5 at a time (items/locations.ts, the built CLI)
  *
  * Items 7 and 8 need a PostgreSQL server (`VPPKIT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres);
- * `VPPKIT_BENCH_PG_RECORDS`, `VPPKIT_BENCH_LOCATIONS` and `VPPKIT_BENCH_LOCATION_RECORDS` make them smaller.
+ * `VPPKIT_BENCH_PG_RECORDS` (item 7, default 1,000,000), `VPPKIT_BENCH_LOCATIONS` (100),
+ * `VPPKIT_BENCH_LOCATION_RECORDS` (10,000) and `VPPKIT_BENCH_LOCATION_CONCURRENCY` (5) (item 8) size them.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"

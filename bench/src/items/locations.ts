@@ -25,7 +25,7 @@ const envNumber = (name: string, fallback: number) => {
   return value
 }
 
-const title = "Many locations: syncs into one PostgreSQL database, 5 at a time"
+const title = (concurrency: number) => `Many locations: syncs into one PostgreSQL database, ${concurrency} at a time`
 
 const load = () => os.loadavg()[0]!.toFixed(2)
 
@@ -128,7 +128,7 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
       } of them with ${count(perLocation)} assignments (${count(held.perLocation.reduce((a, b) => a + b, 0))} rows)`
       return {
         id: "8",
-        title,
+        title: title(concurrency),
         figures: [
           { label: `${count(locations)} locations × ${count(perLocation)} assignments, ${concurrency} at a time, wall`, value: ms(total) },
           { label: `${count(locations)} × one location's sync alone (best of ${singles}: ${ms(single)})`, value: ms(sequential) },
