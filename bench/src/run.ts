@@ -9,6 +9,12 @@
  * 4. `vppkit sync` into SQLite, full and incremental (items/sync.ts, the built CLI)
  * 5. the rate limit, learned from Service Config (items/rateLimit.ts)
  * 6. `list --format table` on a pseudo-terminal vs ndjson (items/table.ts, the built CLI)
+ * 7. `vppkit sync` into PostgreSQL vs the driver alone (COPY, unnest) and vs SQLite (items/postgres.ts, the built CLI)
+ * 8. many locations synced into one PostgreSQL database, 5 at a time (items/locations.ts, the built CLI)
+ *
+ * Items 7 and 8 need a PostgreSQL server (`VPPKIT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres);
+ * `VPPKIT_BENCH_PG_RECORDS` (item 7, default 1,000,000), `VPPKIT_BENCH_LOCATIONS` (100),
+ * `VPPKIT_BENCH_LOCATION_RECORDS` (10,000) and `VPPKIT_BENCH_LOCATION_CONCURRENCY` (5) (item 8) size them.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -16,6 +22,8 @@ import { describeMachine, finishMachine } from "./internal/machine.js"
 import { removeTmpDir, rootDir } from "./internal/paths.js"
 import { notesMarker, render, type Section } from "./internal/report.js"
 import { type BenchServer, startServer } from "./internal/server.js"
+import * as Locations from "./items/locations.js"
+import * as Postgres from "./items/postgres.js"
 import * as RateLimit from "./items/rateLimit.js"
 import * as Streaming from "./items/streaming.js"
 import * as Sync from "./items/sync.js"
@@ -38,7 +46,9 @@ const main = async () => {
     log("1. parallel traversal vs the physical limit")
     sections.push(await Traversal.run(log))
   }
-  if (wanted("2") || wanted("3") || wanted("4")) {
+  // Item 7 shares the simulator of items 2 to 4 when it wants as many records (it runs before item 4 changes them).
+  const pgOnBig = wanted("7") && Postgres.records === bigRecords
+  if (wanted("2") || wanted("3") || wanted("4") || pgOnBig) {
     log(`starting a simulator with ${bigRecords.toLocaleString("en-US")} assignments`)
     const big: BenchServer = await startServer({ records: { assignments: bigRecords }, pageSize: 1000 })
     try {
@@ -48,6 +58,10 @@ const main = async () => {
         if (wanted("2")) sections.push(throughput)
         if (wanted("3")) sections.push(memory)
       }
+      if (pgOnBig) {
+        log("7. PostgreSQL sync")
+        sections.push(await Postgres.run(big, log))
+      }
       if (wanted("4")) {
         log("4. SQLite sync")
         sections.push(await Sync.run(big, bigRecords, log))
@@ -55,6 +69,20 @@ const main = async () => {
     } finally {
       await big.stop()
     }
+  }
+  if (wanted("7") && !pgOnBig) {
+    log(`starting a simulator with ${Postgres.records.toLocaleString("en-US")} assignments`)
+    const server = await startServer({ records: { assignments: Postgres.records }, pageSize: 1000 })
+    try {
+      log("7. PostgreSQL sync")
+      sections.push(await Postgres.run(server, log))
+    } finally {
+      await server.stop()
+    }
+  }
+  if (wanted("8")) {
+    log("8. many locations into one PostgreSQL database")
+    sections.push(await Locations.run(log))
   }
   if (wanted("5")) {
     log("5. rate limit")

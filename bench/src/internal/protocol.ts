@@ -41,3 +41,9 @@ export interface StreamResult {
   /** Full collections during the run. */
   readonly majorGCs: number
 }
+
+/** `librariesProcess.js` → runner: every library served, in order (the tokens go over IPC, never argv). */
+export interface LibrariesReady {
+  readonly type: "libraries-ready"
+  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly token: string }>
+}

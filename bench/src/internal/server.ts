@@ -3,7 +3,7 @@ import type * as Simulator from "@vppkit/simulator/Simulator"
 import { type ChildProcess, fork } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { ServerReply, ServerRequest } from "./protocol.js"
+import type { LibrariesReady, ServerReply, ServerRequest } from "./protocol.js"
 import { distDir, tmpDir } from "./paths.js"
 
 type Stats = Extract<ServerReply, { type: "stats" }>
@@ -54,6 +54,45 @@ export const startServer = (settings: Simulator.Settings): Promise<BenchServer> 
         stop: () =>
           new Promise<void>((done) => {
             fs.rmSync(tokenFile, { force: true })
+            child.removeAllListeners("exit")
+            if (child.exitCode !== null) return done()
+            child.once("exit", () => done())
+            child.disconnect()
+          })
+      })
+    })
+  })
+
+export interface BenchLibraries {
+  /** One per library, in seed order: its base URL and a file holding its sToken (mode 0600). */
+  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly tokenFile: string }>
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * Starts `librariesProcess.js`: `libraries` simulators with `settings`, seeds 1, 2, … (a library each), in one
+ * process, each on a port of its own.
+ */
+export const startLibraries = (libraries: number, settings: Simulator.Settings): Promise<BenchLibraries> =>
+  new Promise((resolve, reject) => {
+    const child: ChildProcess = fork(path.join(distDir, "librariesProcess.js"), [JSON.stringify({ libraries, settings })], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv: ["--expose-gc"]
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => reject(new Error(`the simulators' process exited early (code ${code})`)))
+    child.once("message", (reply: LibrariesReady) => {
+      const id = ++servers
+      const tokenFiles = reply.libraries.map((library, i) => {
+        const file = path.join(tmpDir(), `token-${process.pid}-${id}-${i + 1}`)
+        fs.writeFileSync(file, library.token + "\n", { mode: 0o600 })
+        return file
+      })
+      resolve({
+        libraries: reply.libraries.map((library, i) => ({ baseUrl: library.baseUrl, tokenFile: tokenFiles[i]! })),
+        stop: () =>
+          new Promise<void>((done) => {
+            for (const file of tokenFiles) fs.rmSync(file, { force: true })
             child.removeAllListeners("exit")
             if (child.exitCode !== null) return done()
             child.once("exit", () => done())

@@ -32,7 +32,8 @@ interface Run {
 /** Whether the built CLI lists a `sync` command, and the text of `sync --help` when it does. */
 const syncHelp = (): string | undefined => {
   const help = spawnSync(process.execPath, [cliBin, "--help"], { encoding: "utf8" })
-  if (!/^\s*- sync\b/m.test(help.stdout ?? "")) return undefined
+  // "  - sync …" in the earlier help, "  sync   …" in the current one.
+  if (!/^\s*(- )?sync\b/m.test(help.stdout ?? "")) return undefined
   return spawnSync(process.execPath, [cliBin, "sync", "--help"], { encoding: "utf8" }).stdout ?? ""
 }
 
