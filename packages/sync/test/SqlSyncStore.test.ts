@@ -4,6 +4,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -405,6 +406,43 @@ for (const backend of backends) {
         ])
         for (const descriptor of Resources.all) assert.isAbove((yield* columnsOf(SyncStore.tableName(descriptor))).length, 2, descriptor.name)
       }), clients[0]!)
+    }))
+
+  // PostgreSQL: a sync of one location opens the store (ensureResources) while a sync of another is in the middle
+  // of a resource's transaction, its rows written but not committed. CREATE INDEX IF NOT EXISTS takes a SHARE lock
+  // on its table even when the index exists, which waits for every open write transaction on it.
+  if (backend.name === "postgres") it.scoped("a store opening the database while another location's transaction is open with rows written does not wait for it", () =>
+    Effect.gen(function*() {
+      const db = yield* (yield* TestDatabase).fresh
+      const open = Effect.map(
+        Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))),
+        (context) => Context.get(context, SyncStore.SyncStore)
+      )
+      const writer = (yield* open).forLocation("111")
+      yield* writer.ensureResources(Resources.all)
+      const assets = resource("assets")
+      const written = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const writing = yield* Effect.fork(writer.transaction(Effect.gen(function*() {
+        yield* writer.upsert(assets, [{ adamId: "1", pricingParam: "STDQ" }])
+        yield* Deferred.succeed(written, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(written)
+      const opener = (yield* open).forLocation("222")
+      yield* Effect.gen(function*() {
+        yield* opener.ensureResources(Resources.all).pipe(
+          Effect.timeoutFail({
+            duration: "20 seconds",
+            onTimeout: () => new Error("ensureResources waited for the other location's open transaction")
+          })
+        )
+        // And it writes its own rows of that table meanwhile.
+        yield* opener.transaction(opener.upsert(assets, [{ adamId: "1", pricingParam: "STDQ", totalCount: 2 }]))
+        assert.deepStrictEqual((yield* opener.rows(assets)).map((row) => row.record["totalCount"]), [2])
+      }).pipe(Effect.ensuring(Deferred.succeed(release, undefined)))
+      yield* Fiber.join(writing)
+      assert.strictEqual(yield* writer.count(assets), 1)
     }))
 
   it.scoped("sync_state round-trips; writing it again replaces the row", () =>
