@@ -262,5 +262,32 @@ describe.skipIf(serverUrl === undefined)("vppkit sync: many locations in one Pos
           assert.deepStrictEqual(left, { locks: 0, sessions: 0 })
         }))
       }), { timeout: 120_000 })
+
+    it.scoped("three libraries' first syncs into one new database at once: every one ends, the migrations ran once, each partition equals its server", () =>
+      Effect.gen(function*() {
+        yield* assertBuilt
+        const db = yield* (yield* TestDatabase).fresh
+        const small = { pageSize: 25, records: { assets: 1, users: 8, assignments: 20 }, subscriptions: { subscriptions: 2, assignments: 4, admins: 1 } }
+        const served = yield* Effect.all([81, 82, 83].map((seed) => serve({ ...small, seed, orgName: `School ${seed}` })))
+        // Three processes open the new database together: migrations and tables raced for (advisory locks).
+        const exits = yield* Effect.all(
+          served.map((s) => run(["sync", "-q", "--db", db, "--max-requests-per-second", "500", ...s.connect])),
+          { concurrency: "unbounded" }
+        )
+        exits.forEach((exit, i) => assertOk(exit, `School ${81 + i}`))
+        yield* inDatabase(db, Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)} ORDER BY 1`, [
+            { migration_id: 1, name: "sync_state" },
+            { migration_id: 2, name: "locations" }
+          ])
+          const locations = yield* SyncStore.locations
+          assert.deepStrictEqual(locations.map((location) => location.orgName).sort(), ["School 81", "School 82", "School 83"])
+          for (const [i, s] of served.entries()) {
+            const uId = locations.find((location) => location.orgName === `School ${81 + i}`)!.uId
+            yield* assertSame(s.simulator, `School ${81 + i}`).pipe(SyncStore.forLocation(uId))
+          }
+        }))
+      }))
   })
 })
