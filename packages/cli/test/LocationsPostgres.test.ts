@@ -117,11 +117,21 @@ describe.skipIf(serverUrl === undefined)("vppkit sync: many locations in one Pos
           yield* Effect.sleep("150 millis")
           const before = yield* dataRequests(a.simulator)
 
-          // 2. North's second token meanwhile: the same location, so it is refused at once (6), naming it.
-          const refused = yield* run(second).pipe(
-            Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the second token's run did not exit within 15 s") }),
-            Effect.orDie
-          )
+          // 2. Meanwhile, at once: North's second token — the same location, so it is refused at once (6), naming
+          // it — and South, another library: its first run (which makes nothing the database has, and takes no lock
+          // of a table North writes in) ends while North's is still stalled in its transaction. Before, it waited
+          // for North's transaction (CREATE INDEX IF NOT EXISTS of an existing index).
+          const [refused, southFirst] = yield* Effect.all([
+            run(second).pipe(
+              Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the second token's run did not exit within 15 s") })
+            ),
+            run(other).pipe(
+              Effect.timeoutFail({
+                duration: "45 seconds",
+                onTimeout: () => new Error("South's first run did not end while North's was in the middle of a resource")
+              })
+            )
+          ], { concurrency: 2 }).pipe(Effect.orDie)
           const line = assertFailure(refused, 6, second)
           const match = /^vppkit: another vppkit sync of location uId (\d+) is running on (.+) \(pid (\d+) on .+\): wait for it to finish, or stop it$/
             .exec(line)
@@ -129,17 +139,6 @@ describe.skipIf(serverUrl === undefined)("vppkit sync: many locations in one Pos
           northUId = match![1]!
           assert.strictEqual(match![2], NodeDatabase.describe(db))
           assert.strictEqual(Number(match![3]), stalled.child.pid)
-
-          // South, another library, syncs into the same database meanwhile: its first run (which makes nothing
-          // the database has, and takes no lock of a table North writes in) ends while North's is still stalled
-          // in its transaction. Before, it waited for North's transaction (CREATE INDEX IF NOT EXISTS).
-          const southFirst = yield* run(other).pipe(
-            Effect.timeoutFail({
-              duration: "45 seconds",
-              onTimeout: () => new Error("South's first run did not end while North's was in the middle of a resource")
-            }),
-            Effect.orDie
-          )
           assertOk(southFirst, "South's first run")
           assert.isNull(stalled.child.exitCode, "North's first run is still running")
           assert.strictEqual(yield* dataRequests(a.simulator), before, "North's first run is still stalled; the refused run sent no data request")
