@@ -228,14 +228,31 @@ export const indexedColumns: ReadonlyArray<string> = ["adamId", "clientUserId", 
  * @since 0.1.0
  * @category schema
  */
-export const createIndexesSql = (descriptor: Resource.Any): ReadonlyArray<string> => createIndexes(tableOf(descriptor))
+export const createIndexesSql = (descriptor: Resource.Any): ReadonlyArray<string> =>
+  createIndexes(tableOf(descriptor)).map(({ statement }) => statement)
 
-const createIndexes = (resource: Table): ReadonlyArray<string> =>
-  resource.fields.filter((field) => indexedColumns.includes(field.name)).map((field) =>
-    `CREATE INDEX IF NOT EXISTS ${quote(`${resource.table}_${field.name}`)} ON ${quote(resource.table)} (${quote(locationColumn)}, ${
-      quote(field.name)
-    })`
-  )
+const createIndexes = (resource: Table): ReadonlyArray<{ readonly name: string; readonly statement: string }> =>
+  resource.fields.filter((field) => indexedColumns.includes(field.name)).map((field) => {
+    const name = `${resource.table}_${field.name}`
+    return {
+      name,
+      statement: `CREATE INDEX IF NOT EXISTS ${quote(name)} ON ${quote(resource.table)} (${quote(locationColumn)}, ${quote(field.name)})`
+    }
+  })
+
+/** The names of a table's indexes (a catalog read: it locks nothing of the table). */
+const indexesOf = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql.onDialectOrElse({
+        pg: () =>
+          sql<{ readonly name: string }>`SELECT ${sql("indexname")} AS ${sql("name")} FROM ${sql("pg_indexes")} WHERE ${
+            sql("tablename")
+          } = ${table} AND ${sql("schemaname")} = current_schema()`,
+        orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM pragma_index_list(${table})`
+      }),
+      (rows) => new Set(rows.map((row) => row.name))
+    ))
 
 /**
  * The table that records which migrations ran (kept apart from an application's own migrations).
@@ -354,6 +371,10 @@ const ddlLock = Effect.flatMap(SqlClient.SqlClient, (sql) =>
  * Creates the tables of the resources when missing, rebuilds one made before locations (its rows unassigned),
  * adds the columns a table made from an earlier record schema lacks, so a database keeps working across
  * versions, and the indexes it lacks. In one transaction.
+ *
+ * What exists is read from the catalog and left alone: on PostgreSQL even `CREATE INDEX IF NOT EXISTS` of an
+ * index that exists takes a SHARE lock on its table, which waits for every open write transaction on it — a sync
+ * of another location in the middle of that resource — and then blocks that location's next writes.
  */
 const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(resources: ReadonlyArray<Resource.Any>) {
   const sql = yield* SqlClient.SqlClient
@@ -361,10 +382,11 @@ const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(reso
     yield* ddlLock
     for (const resource of resources.map(tableOf)) {
       const existing = yield* columnsOf(resource.table)
-      if (existing.size > 0 && !existing.has(locationColumn)) yield* rebuildWithLocation(resource, existing)
-      else yield* sql.unsafe(createTable(resource))
+      if (existing.size === 0) yield* sql.unsafe(createTable(resource))
+      else if (!existing.has(locationColumn)) yield* rebuildWithLocation(resource, existing)
       yield* addMissingColumns(resource.table, resourceColumns(resource))
-      for (const statement of createIndexes(resource)) yield* sql.unsafe(statement)
+      const indexes = yield* indexesOf(resource.table)
+      for (const { name, statement } of createIndexes(resource)) if (!indexes.has(name)) yield* sql.unsafe(statement)
     }
   }))
 })

@@ -4,7 +4,10 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -364,6 +367,83 @@ for (const backend of backends) {
       yield* store.transaction(store.upsert(assets, [asset]))
       assert.strictEqual(yield* store.count(assets), 1, "committed")
     })))
+
+  // PostgreSQL: syncs of different locations may open one new database at once (SQLite's sync takes the database's
+  // lock file before it opens it). Without the advisory locks around the migrations table and the resource tables,
+  // two openers both create a table and one fails (23505 on pg_type).
+  if (backend.name === "postgres") it.scoped("stores opening one new database at once, each on connections of its own: every one opens, the migrations run once, the tables are made once", () =>
+    Effect.gen(function*() {
+      const db = yield* (yield* TestDatabase).fresh
+      const openers = 6
+      // Each opener's client connects first (a pool of its own); then they all migrate and make the tables at once.
+      const connected = Effect.flatMap(
+        Layer.build(NodeDatabase.layer(db)),
+        (context) => Effect.as(Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`), context), context)
+      )
+      const clients = yield* Effect.all(Array.from({ length: openers }, () => connected), { concurrency: "unbounded" })
+      const go = yield* Deferred.make<void>()
+      const opened = yield* Effect.fork(Effect.forEach(
+        clients,
+        (context) =>
+          Deferred.await(go).pipe(
+            Effect.zipRight(SqlSyncStore.migrate),
+            Effect.flatMap((ran) =>
+              Effect.as(Effect.flatMap(SqlSyncStore.make, (store) => store.ensureResources(Resources.all)), ran)
+            ),
+            Effect.provide(context)
+          ),
+        { concurrency: "unbounded" }
+      ))
+      yield* Deferred.succeed(go, undefined)
+      const ran = yield* Fiber.join(opened)
+      // Exactly one opener ran the migrations; the others found them done.
+      assert.deepStrictEqual(ran.flat(), [[1, "sync_state"], [2, "locations"]])
+      yield* Effect.provide(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        assert.deepStrictEqual(yield* sql`SELECT ${sql("migration_id")}, ${sql("name")} FROM ${sql(SqlSyncStore.migrationsTable)} ORDER BY 1`, [
+          { migration_id: 1, name: "sync_state" },
+          { migration_id: 2, name: "locations" }
+        ])
+        for (const descriptor of Resources.all) assert.isAbove((yield* columnsOf(SyncStore.tableName(descriptor))).length, 2, descriptor.name)
+      }), clients[0]!)
+    }))
+
+  // PostgreSQL: a sync of one location opens the store (ensureResources) while a sync of another is in the middle
+  // of a resource's transaction, its rows written but not committed. CREATE INDEX IF NOT EXISTS takes a SHARE lock
+  // on its table even when the index exists, which waits for every open write transaction on it.
+  if (backend.name === "postgres") it.scoped("a store opening the database while another location's transaction is open with rows written does not wait for it", () =>
+    Effect.gen(function*() {
+      const db = yield* (yield* TestDatabase).fresh
+      const open = Effect.map(
+        Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))),
+        (context) => Context.get(context, SyncStore.SyncStore)
+      )
+      const writer = (yield* open).forLocation("111")
+      yield* writer.ensureResources(Resources.all)
+      const assets = resource("assets")
+      const written = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const writing = yield* Effect.fork(writer.transaction(Effect.gen(function*() {
+        yield* writer.upsert(assets, [{ adamId: "1", pricingParam: "STDQ" }])
+        yield* Deferred.succeed(written, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(written)
+      const opener = (yield* open).forLocation("222")
+      yield* Effect.gen(function*() {
+        yield* opener.ensureResources(Resources.all).pipe(
+          Effect.timeoutFail({
+            duration: "20 seconds",
+            onTimeout: () => new Error("ensureResources waited for the other location's open transaction")
+          })
+        )
+        // And it writes its own rows of that table meanwhile.
+        yield* opener.transaction(opener.upsert(assets, [{ adamId: "1", pricingParam: "STDQ", totalCount: 2 }]))
+        assert.deepStrictEqual((yield* opener.rows(assets)).map((row) => row.record["totalCount"]), [2])
+      }).pipe(Effect.ensuring(Deferred.succeed(release, undefined)))
+      yield* Fiber.join(writing)
+      assert.strictEqual(yield* writer.count(assets), 1)
+    }))
 
   it.scoped("sync_state round-trips; writing it again replaces the row", () =>
     withDatabase(Effect.gen(function*() {
