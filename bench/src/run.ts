@@ -17,6 +17,7 @@ import { removeTmpDir, rootDir } from "./internal/paths.js"
 import { notesMarker, render, type Section } from "./internal/report.js"
 import { type BenchServer, startServer } from "./internal/server.js"
 import * as RateLimit from "./items/rateLimit.js"
+import * as Startup from "./items/startup.js"
 import * as Streaming from "./items/streaming.js"
 import * as Sync from "./items/sync.js"
 import * as Table from "./items/table.js"
@@ -64,6 +65,7 @@ const main = async () => {
     log("6. table on a terminal")
     sections.push(await Table.run(log))
   }
+  if (wanted("7")) sections.push(await Startup.run(log))
   finishMachine(machine)
 
   const file = path.join(rootDir, "BENCHMARKS.md")
