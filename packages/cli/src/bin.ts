@@ -14,8 +14,13 @@ const main: Effect.Effect<number> = isVersionRequest(process.argv.slice(2))
   ? Effect.as(Console.log(version), ExitCode.ok)
   : Effect.tryPromise(() => Promise.all([import("./Cli.js"), import("@effect/platform-node/NodeContext")])).pipe(
     Effect.flatMap(([Cli, NodeContext]) => Effect.provide(Cli.run(process.argv), NodeContext.layer)),
-    Effect.catchAll((error) =>
-      Effect.as(Console.error(`vppkit: cannot load the command line: ${String(error.cause)}`), ExitCode.failure)
+    Effect.catchAll(({ cause }) =>
+      Effect.as(
+        Console.error(`vppkit: cannot load the command line (is the installation complete?): ${
+          cause instanceof Error ? cause.message.split("\n")[0] : String(cause)
+        }`),
+        ExitCode.failure
+      )
     )
   )
 
