@@ -65,7 +65,7 @@ const main = async () => {
     log("6. table on a terminal")
     sections.push(await Table.run(log))
   }
-  if (wanted("7")) sections.push(await Startup.run(log))
+  if (wanted("9")) sections.push(await Startup.run(log))
   finishMachine(machine)
 
   const file = path.join(rootDir, "BENCHMARKS.md")
