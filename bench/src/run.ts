@@ -25,6 +25,7 @@ import { type BenchServer, startServer } from "./internal/server.js"
 import * as Locations from "./items/locations.js"
 import * as Postgres from "./items/postgres.js"
 import * as RateLimit from "./items/rateLimit.js"
+import * as Startup from "./items/startup.js"
 import * as Streaming from "./items/streaming.js"
 import * as Sync from "./items/sync.js"
 import * as Table from "./items/table.js"
@@ -92,6 +93,7 @@ const main = async () => {
     log("6. table on a terminal")
     sections.push(await Table.run(log))
   }
+  if (wanted("9")) sections.push(await Startup.run(log))
   finishMachine(machine)
 
   const file = path.join(rootDir, "BENCHMARKS.md")

@@ -1,4 +1,6 @@
 /** The bundled CLI, `dist/vppkit.js`. */
 export declare const outfile: string
-/** Builds {@link outfile} from `dist/bin.js`. */
+/** The chunks {@link outfile} loads, `dist/vppkit-chunks/`. */
+export declare const chunkDir: string
+/** Builds {@link outfile} and its chunks from `dist/bin.js` (removing the chunks of an earlier build). */
 export declare const bundle: () => Promise<unknown>

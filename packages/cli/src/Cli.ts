@@ -32,6 +32,7 @@ import { mockServerCommand } from "./internal/mockServerCommand.js"
 import * as Reporting from "./internal/reporting.js"
 import { syncCommand } from "./internal/syncCommand.js"
 import { tokenCommand } from "./internal/tokenCommand.js"
+import * as Version from "./internal/version.js"
 import { checkWizard } from "./internal/wizard.js"
 
 /**
@@ -48,7 +49,7 @@ export const command = Command.make("vppkit").pipe(
 /**
  * @since 0.1.0
  */
-export const version = "0.1.0"
+export const version: string = Version.version
 
 const cli = Command.run(command, { name: "vppkit", version })
 
@@ -272,7 +273,7 @@ type Request =
  */
 export const route = (args: ReadonlyArray<string>): Request => {
   const first = args[0]
-  if (first === "-V" || first === "--version" || first === "version") return { _tag: "Version" }
+  if (Version.isVersionRequest(args)) return { _tag: "Version" }
   if (first === "help") return { _tag: "Help", words: args.slice(1).filter((arg) => !arg.startsWith("-")) }
   const end = args.indexOf("--")
   const before = end === -1 ? args : args.slice(0, end)

@@ -5,6 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
+import { chunkDir } from "../scripts/bundle.mjs"
 
 /**
  * The packages as a user meets them: `npm pack` of @vppkit/core, @vppkit/simulator, @vppkit/sync, @vppkit/node and @vppkit/cli, the tarballs
@@ -101,8 +102,14 @@ describe("the packed packages", () => {
       }
       assert.isTrue(files.includes(name === "cli" ? "dist/vppkit.js" : "dist/index.js"), `@vppkit/${name}: ${files.join(" ")}`)
     }
-    // The CLI is one bundle; its tsc output (the bundle's input) is not published.
-    assert.deepStrictEqual(packed.get("cli")!.files.map((file) => file.path).filter((file) => file.startsWith("dist/")), ["dist/vppkit.js"])
+    // The CLI is its bundle: vppkit.js and every chunk it loads (those of this build, no other); its tsc output (the
+    // bundle's input) is not published.
+    const chunks = fs.readdirSync(chunkDir).map((file) => `dist/vppkit-chunks/${file}`)
+    assert.isAbove(chunks.length, 1)
+    assert.deepStrictEqual(
+      packed.get("cli")!.files.map((file) => file.path).filter((file) => file.startsWith("dist/")).sort(),
+      ["dist/vppkit.js", ...chunks].sort()
+    )
   })
 
   it("declare effect and @effect/* as peers of the libraries; the CLI needs only better-sqlite3 beside its bundle", () => {

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as path from "node:path"
 import * as ListCommand from "../src/internal/listCommand.js"
+import * as ListRun from "../src/internal/listRun.js"
 import * as Output from "../src/internal/output.js"
 import * as Resources from "../src/Resources.js"
 import { tempDir } from "./support/store.js"
@@ -104,7 +105,7 @@ const withWidgets = <A, E>(
 const list = (flags: Partial<ListCommand.Flags>, format: Output.Format) =>
   Effect.gen(function*() {
     const sink = Output.memorySink()
-    yield* ListCommand.list(view, { ...ListCommand.noFlags, format: Option.some(format), ...flags }, { quiet: true, sink })
+    yield* ListRun.list(view, { ...ListCommand.noFlags, format: Option.some(format), ...flags }, { quiet: true, sink })
     return sink.text()
   })
 
