@@ -12,8 +12,10 @@ import type * as SqlError from "@effect/sql/SqlError"
 import type * as Resource from "@vppkit/core/Resource"
 import type * as Resources from "@vppkit/core/Resources"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 
 /**
  * A record as Apple's JSON has it (the encoded side of the resource's record schema).
@@ -128,6 +130,38 @@ export interface Pass {
 }
 
 /**
+ * Who holds a location's lock ({@link Service.lockLocation}), as far as the store can tell: the name the holder
+ * gave (`vppkit sync 4242@host`, say) and since when (ISO 8601; on PostgreSQL the start of the holder's session).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockHolder {
+  readonly name: string
+  readonly since: string | undefined
+}
+
+/**
+ * Another sync of the location holds its lock ({@link Service.lockLocation}): this one did not start. `holder`
+ * names it when the store can tell.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LocationBusyError extends Data.TaggedError("LocationBusyError")<{
+  /** The location (Apple's `uId`). */
+  readonly location: string
+  readonly holder: LockHolder | undefined
+}> {
+  override get message(): string {
+    const holder = this.holder === undefined
+      ? ""
+      : ` (${this.holder.name}${this.holder.since !== undefined ? `, since ${this.holder.since}` : ""})`
+    return `another sync of location uId ${this.location} is running${holder}`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -204,6 +238,16 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<{ readonly key: string; readonly record: JsonRecord }>, SqlError.SqlError>
   /** Every natural key in a resource's table. */
   readonly keys: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
+  /**
+   * Takes the lock of the location `uId` for the scope, or fails at once with {@link LocationBusyError} when
+   * another sync holds it (in this process or, where the database can tell, in another): one sync per location
+   * at a time, whoever runs it. `holder` names the taker to a second sync (default `vppkit`). Closing the scope
+   * releases it; so does the end of the holder's process (PostgreSQL: a session-level advisory lock).
+   */
+  readonly lockLocation: (
+    uId: string,
+    options?: { readonly holder?: string | undefined }
+  ) => Effect.Effect<void, LocationBusyError | SqlError.SqlError, Scope.Scope>
   /** Runs `effect` in one transaction: everything it writes commits together, or nothing does. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
 }
@@ -344,6 +388,16 @@ export const rows = (
  */
 export const keys = (resource: Resource.Any): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SyncStore> =>
   Effect.flatMap(SyncStore, (store) => store.keys(resource))
+
+/**
+ * @since 0.1.0
+ * @category accessors
+ */
+export const lockLocation = (
+  uId: string,
+  options?: { readonly holder?: string | undefined }
+): Effect.Effect<void, LocationBusyError | SqlError.SqlError, SyncStore | Scope.Scope> =>
+  Effect.flatMap(SyncStore, (store) => store.lockLocation(uId, options))
 
 /**
  * @since 0.1.0
