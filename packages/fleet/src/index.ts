@@ -2,5 +2,6 @@
  * @since 0.1.0
  */
 export * as FleetKey from "./FleetKey.js"
+export * as FleetStatus from "./FleetStatus.js"
 export * as Location from "./Location.js"
 export * as TokenStore from "./TokenStore.js"
