@@ -30,6 +30,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as FleetMetrics from "./FleetMetrics.js"
 import * as FleetStatus from "./FleetStatus.js"
 import * as TokenStore from "./TokenStore.js"
 
@@ -178,7 +179,8 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
   const syncOptions = yield* SyncOptions
   const run = Effect.gen(function*() {
     const token = yield* Effect.flatMap(TokenStore.TokenStore, (tokens) => tokens.forLocation(uId))
-    const client = yield* VppClient.make({ ...clientOptions, token })
+    yield* FleetMetrics.observeToken(uId, token.expiresAt)
+    const client = yield* VppClient.make({ ...FleetMetrics.instrument(clientOptions), token })
     return yield* Effect.gen(function*() {
       const location = yield* Sync.learnLocation
       if (location.uId !== uId) return yield* new TokenLocationError({ uId, presented: location.uId })
@@ -228,15 +230,19 @@ const runOf = (outcome: Outcome): FleetStatus.Run => ({
 })
 
 /**
- * Records a location's outcome ({@link FleetStatus.FleetStatus}). The sync's own result stands whatever happens
- * here: a status that cannot be written is logged, and the next sync writes it again.
+ * Records a location's outcome ({@link FleetStatus.FleetStatus}) and counts it ({@link FleetMetrics}). The sync's
+ * own result stands whatever happens here: a status that cannot be written is logged, and the next sync writes it
+ * again.
  */
 const recordOutcome = (outcome: Outcome) =>
-  Effect.flatMap(FleetStatus.FleetStatus, (status) => status.record(runOf(outcome))).pipe(
-    Effect.catchAll((error) =>
-      Effect.logWarning(`the status of location ${outcome.uId} was not recorded: ${error.message}`)
-    ),
-    Effect.asVoid
+  Effect.zipRight(
+    FleetMetrics.observeSync(outcome),
+    Effect.flatMap(FleetStatus.FleetStatus, (status) => status.record(runOf(outcome))).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`the status of location ${outcome.uId} was not recorded: ${error.message}`)
+      ),
+      Effect.asVoid
+    )
   )
 
 /** The location's last outcome, as recorded. */
