@@ -137,14 +137,19 @@ export class ClientOptions extends Context.Reference<ClientOptions>()("@vppkit/f
 }) {}
 
 /**
- * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, and
- * the hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say). Default: none.
+ * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, the
+ * hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say), and the name the sync gives itself
+ * in the location's lock (`lockHolder`, default `vppkit fleet`; a runner names itself there, with its address, so
+ * a second sync says who holds it). Default: none.
  *
  * @since 0.1.0
  * @category config
  */
 export class SyncOptions extends Context.Reference<SyncOptions>()("@vppkit/fleet/Location/SyncOptions", {
-  defaultValue: (): Pick<Sync.Options, "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary"> => ({})
+  defaultValue: (): Pick<
+    Sync.Options,
+    "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary" | "lockHolder"
+  > => ({})
 }) {}
 
 const resourceOutcome = (summary: Sync.Summary) =>
@@ -186,6 +191,7 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
       if (location.uId !== uId) return yield* new TokenLocationError({ uId, presented: location.uId })
       yield* Sync.run({
         ...syncOptions,
+        lockHolder: syncOptions.lockHolder ?? "vppkit fleet",
         full,
         location,
         onSummary: (summary) =>

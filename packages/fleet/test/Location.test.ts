@@ -196,6 +196,27 @@ describe("Location", () => {
         assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
       })))
 
+    it.scoped("a Sync while another sync holds the location's lock in the store (the cluster ran it twice) fails typed, asks for no records", () =>
+      withFleet(Effect.gen(function*() {
+        const uId = yield* addSimulatorLocation
+        const simulator = yield* Simulator.Simulator
+        const location = (yield* Location.Location.client)(uId)
+        // another runner's sync of the location, as the store sees it
+        const error = yield* Effect.scoped(Effect.gen(function*() {
+          yield* SyncStore.lockLocation(uId, { holder: "vppkit fleet on another runner" })
+          return yield* Effect.flip(location.Sync({ full: false }))
+        }))
+        const outcome = (error as Location.LocationSyncError).outcome
+        assert.strictEqual(outcome.failure?.tag, "LocationBusyError")
+        assert.include(outcome.failure?.message, "vppkit fleet on another runner")
+        assert.deepStrictEqual(outcome.resources, [])
+        assert.deepStrictEqual((yield* simulator.log).map((entry) => isClientConfig(entry)), [true])
+        assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
+        // the lock released, the next Sync runs
+        assert.strictEqual((yield* location.Sync({ full: false })).result, "synced")
+        yield* assertEqualsSimulator(uId)
+      })))
+
     it.scoped("the status outlives the entity: each run recorded in the database, with sync_state's resources; failures in a row counted", () =>
       Effect.gen(function*() {
         const db = yield* (yield* TestDatabase).fresh

@@ -123,7 +123,13 @@ export const holderName = (): string => `vppkit sync ${process.pid}@${os.hostnam
 export const lockedError = (database: string, error: SyncStore.LocationBusyError): SyncLockedError => {
   const named = /^vppkit sync (\d+)@(.+)$/.exec(error.holder?.name ?? "")
   const since = error.holder?.since
-  const who = named !== null ? ` (pid ${named[1]} on ${named[2]}${since !== undefined ? `, started at ${since}` : ""})` : ""
+  const started = since !== undefined ? `, started at ${since}` : ""
+  // another kind of holder (a fleet's runner) is named as it named itself
+  const who = named !== null
+    ? ` (pid ${named[1]} on ${named[2]}${started})`
+    : error.holder !== undefined
+    ? ` (${error.holder.name}${started})`
+    : ""
   return new SyncLockedError({
     message: `another vppkit sync of location uId ${error.location} is running on ${database}${who}: wait for it to finish, or stop it`
   })
