@@ -202,10 +202,9 @@ describe("Location", () => {
         const simulator = yield* Simulator.Simulator
         const location = (yield* Location.Location.client)(uId)
         // another runner's sync of the location, as the store sees it
-        const error = yield* Effect.scoped(Effect.gen(function*() {
-          yield* SyncStore.lockLocation(uId, { holder: "vppkit fleet on another runner" })
-          return yield* Effect.flip(location.Sync({ full: false }))
-        }))
+        const error = yield* Effect.flip(location.Sync({ full: false })).pipe(
+          SyncStore.withLocationLock(uId, { holder: "vppkit fleet on another runner" })
+        )
         const outcome = (error as Location.LocationSyncError).outcome
         assert.strictEqual(outcome.failure?.tag, "LocationBusyError")
         assert.include(outcome.failure?.message, "vppkit fleet on another runner")

@@ -27,7 +27,6 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as SyncStore from "./SyncStore.js"
 
 type JsonRecord = SyncStore.JsonRecord
@@ -1054,23 +1053,24 @@ const heldLocally = new WeakMap<SqlClient.SqlClient, Map<string, SyncStore.LockH
 const locationKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
 
 /**
- * Takes the lock of the location `uId` for the scope ({@link SyncStore.Service.lockLocation}).
+ * Runs `effect` holding the lock of the location `uId` ({@link SyncStore.Service.withLocationLock}).
  *
  * PostgreSQL: a session-level advisory lock, `pg_try_advisory_lock(vppk, hashtext(current_schema() || ':' ||
- * uId))`, held by a connection reserved for the scope, so syncs in other processes and on other machines see it
+ * uId))`, taken on a connection reserved for the run, so syncs in other processes and on other machines see it
  * too, and the server releases it when the session ends (a `kill -9`, a terminated backend). The holder names
- * itself in that session's `application_name`, which a second sync reads from `pg_stat_activity`. (The key is a
- * 32-bit hash: two locations whose hashes collide take turns.)
+ * itself in that session's `application_name`, which a second sync reads from `pg_stat_activity`. `effect` runs on
+ * that connection (it is `effect`'s `SqlClient.TransactionConnection`, at depth -1: each `withTransaction` inside
+ * begins and commits a transaction of its own on it), so a sync holds one connection of the pool: were the lock on
+ * a connection of its own, syncs holding locks could take every connection and wait forever for one to write
+ * with. (The key is a 32-bit hash: two locations whose hashes collide take turns.)
  *
- * SQLite: a lock of the process, per client — the `@effect/sql` client has no lock that outlives a statement
- * but a transaction, and a sync commits one transaction per resource. Syncs in other processes are kept apart
- * by whoever opens the database file (the CLI's `<db>-lock`).
+ * SQLite: a lock of the process, per client — the `@effect/sql` client has no lock of SQLite's that outlives a
+ * transaction, and a sync commits one transaction per resource. Syncs in other processes are kept apart by
+ * whoever opens the database file (the CLI's `<db>-lock`).
  */
-const lockLocation = (sql: SqlClient.SqlClient) =>
-(
-  uId: string,
-  options?: { readonly holder?: string | undefined }
-): Effect.Effect<void, SyncStore.LocationBusyError | SqlError.SqlError, Scope.Scope> => {
+const withLocationLock = (sql: SqlClient.SqlClient) =>
+(uId: string, options?: { readonly holder?: string | undefined }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SyncStore.LocationBusyError | SqlError.SqlError, R> => {
   const name = (options?.holder ?? "vppkit").slice(0, 63)
   return sql.onDialectOrElse({
     pg: () =>
@@ -1104,7 +1104,8 @@ const lockLocation = (sql: SqlClient.SqlClient) =>
         yield* Effect.addFinalizer(() =>
           query(`SELECT pg_advisory_unlock(${locationKey})`, [advisoryClass, uId]).pipe(Effect.ignore)
         )
-      }),
+        return yield* Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
+      }).pipe(Effect.scoped),
     orElse: () =>
       Effect.gen(function*() {
         let held = heldLocally.get(sql)
@@ -1113,9 +1114,9 @@ const lockLocation = (sql: SqlClient.SqlClient) =>
         if (holder !== undefined) return yield* new SyncStore.LocationBusyError({ location: uId, holder })
         const mine: SyncStore.LockHolder = { name, since: new Date(yield* Clock.currentTimeMillis).toISOString() }
         held.set(uId, mine)
-        yield* Effect.addFinalizer(() => Effect.sync(() => held.get(uId) === mine && held.delete(uId)))
+        return yield* Effect.ensuring(effect, Effect.sync(() => held.get(uId) === mine && held.delete(uId)))
       })
-  }).pipe(Effect.withSpan("SqlSyncStore.lockLocation", { attributes: { location: uId } }))
+  }).pipe(Effect.withSpan("SqlSyncStore.withLocationLock", { attributes: { location: uId } }))
 }
 
 /**
@@ -1148,7 +1149,7 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
         count: (resource) => using(count(location, tableOf(resource))),
         rows: (resource) => using(rows(location, tableOf(resource))),
         keys: (resource) => using(keys(location, tableOf(resource))),
-        lockLocation: lockLocation(sql),
+        withLocationLock: withLocationLock(sql),
         transaction: (effect) => sql.withTransaction(effect)
       })
     return scoped(SyncStore.unassigned)

@@ -245,7 +245,7 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).
 /**
  * Syncs the resources of the sToken's location one after another and answers one summary per resource. The
  * location is learned first ({@link learnLocation}, unless `options.location` brings it) and recorded, then
- * locked for the length of the run (`SyncStore.lockLocation`: one sync per location at a time, whoever runs it —
+ * locked for the length of the run (`SyncStore.withLocationLock`: one sync per location at a time, whoever runs it —
  * a CLI, a fleet's entity, even one the cluster ran twice; a second one fails at once with
  * `SyncStore.LocationBusyError` and writes nothing of the location), then `options.onLocation` runs, the resources' tables are ensured and the unassigned rows of a
  * database made by an earlier version adopted when they match; each resource then syncs in the location's
@@ -276,9 +276,8 @@ export const run = <R = never, E = never>(
       fingerprint: location.fingerprint,
       seenAt: yield* isoNow
     })
-    yield* store.lockLocation(location.uId, { holder: options.lockHolder })
-    if (options.onLocation !== undefined) yield* options.onLocation(location)
     return yield* Effect.gen(function*() {
+      if (options.onLocation !== undefined) yield* options.onLocation(location)
       yield* SyncStore.ensureResources(resources)
       yield* SyncStore.transaction(
         SyncStore.adoptUnassigned(resources, { orgName: location.orgName, baseUrl: location.baseUrl })
@@ -295,8 +294,11 @@ export const run = <R = never, E = never>(
         if (options.onSummary !== undefined) yield* options.onSummary(summary)
       }
       return summaries
-    }).pipe(Effect.provideService(SyncStore.SyncStore, store))
-  }).pipe(Effect.scoped, Effect.withSpan("Sync.run"))
+    }).pipe(
+      Effect.provideService(SyncStore.SyncStore, store),
+      store.withLocationLock(location.uId, { holder: options.lockHolder })
+    )
+  }).pipe(Effect.withSpan("Sync.run"))
 
 /** What follows a resource's run when the caller follows none. */
 const silent: Progress = { page: () => Effect.void, finish: () => Effect.void }

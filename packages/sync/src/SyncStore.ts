@@ -15,7 +15,6 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 
 /**
  * A record as Apple's JSON has it (the encoded side of the resource's record schema).
@@ -130,7 +129,7 @@ export interface Pass {
 }
 
 /**
- * Who holds a location's lock ({@link Service.lockLocation}), as far as the store can tell: the name the holder
+ * Who holds a location's lock ({@link Service.withLocationLock}), as far as the store can tell: the name the holder
  * gave (`vppkit sync 4242@host`, say) and since when (ISO 8601; on PostgreSQL the start of the holder's session).
  *
  * @since 0.1.0
@@ -142,7 +141,7 @@ export interface LockHolder {
 }
 
 /**
- * Another sync of the location holds its lock ({@link Service.lockLocation}): this one did not start. `holder`
+ * Another sync of the location holds its lock ({@link Service.withLocationLock}): this one did not start. `holder`
  * names it when the store can tell.
  *
  * @since 0.1.0
@@ -239,15 +238,17 @@ export interface Service {
   /** Every natural key in a resource's table. */
   readonly keys: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
   /**
-   * Takes the lock of the location `uId` for the scope, or fails at once with {@link LocationBusyError} when
+   * Runs `effect` holding the lock of the location `uId`, or fails at once with {@link LocationBusyError} when
    * another sync holds it (in this process or, where the database can tell, in another): one sync per location
-   * at a time, whoever runs it. `holder` names the taker to a second sync (default `vppkit`). Closing the scope
-   * releases it; so does the end of the holder's process (PostgreSQL: a session-level advisory lock).
+   * at a time, whoever runs it. `holder` names the taker to a second sync (default `vppkit`). The lock is released
+   * when `effect` ends, however it ends, and with the holder's process (PostgreSQL: a session-level advisory
+   * lock). On PostgreSQL `effect`'s statements and transactions run on the lock's connection, so a sync takes one
+   * connection of the pool, not two: syncs that fill the pool wait for a connection, none waits holding a lock.
    */
-  readonly lockLocation: (
+  readonly withLocationLock: (
     uId: string,
     options?: { readonly holder?: string | undefined }
-  ) => Effect.Effect<void, LocationBusyError | SqlError.SqlError, Scope.Scope>
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R>
   /** Runs `effect` in one transaction: everything it writes commits together, or nothing does. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
 }
@@ -390,14 +391,14 @@ export const keys = (resource: Resource.Any): Effect.Effect<ReadonlyArray<string
   Effect.flatMap(SyncStore, (store) => store.keys(resource))
 
 /**
+ * Runs `effect` holding the lock of the location `uId` ({@link Service.withLocationLock}).
+ *
  * @since 0.1.0
- * @category accessors
+ * @category combinators
  */
-export const lockLocation = (
-  uId: string,
-  options?: { readonly holder?: string | undefined }
-): Effect.Effect<void, LocationBusyError | SqlError.SqlError, SyncStore | Scope.Scope> =>
-  Effect.flatMap(SyncStore, (store) => store.lockLocation(uId, options))
+export const withLocationLock = (uId: string, options?: { readonly holder?: string | undefined }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R | SyncStore> =>
+  Effect.flatMap(SyncStore, (store) => store.withLocationLock(uId, options)(effect))
 
 /**
  * @since 0.1.0

@@ -13,7 +13,7 @@ import * as SyncStore from "../src/SyncStore.js"
 import { backends, TestDatabase } from "../../node/test/support/postgres.js"
 
 /**
- * The location's lock that `Sync.run` takes in the store (`SyncStore.lockLocation`), whoever calls it: two runs of
+ * The location's lock that `Sync.run` takes in the store (`SyncStore.withLocationLock`), whoever calls it: two runs of
  * one location at once in one process — the second fails at once with `LocationBusyError` naming the first, and
  * asks the server nothing but Client Config; once the first ends, the next run takes the lock. SQLite and, with
  * CI or VPPKIT_TEST_PG_URL, PostgreSQL (a session advisory lock on a reserved connection).

@@ -7,7 +7,7 @@
  * host and start time there, so a second run can name it (a reader is not blocked by a write transaction that
  * has written nothing). The synced database itself is never held: readers and other tools keep using it.
  *
- * Besides, `Sync.run` locks the location it syncs in the store (`SyncStore.lockLocation`, for every caller): on
+ * Besides, `Sync.run` locks the location it syncs in the store (`SyncStore.withLocationLock`, for every caller): on
  * PostgreSQL a session-level advisory lock per location, so different locations sync into one database at once,
  * released by the server when the session ends. The run names itself there ({@link holderName}), and a second run
  * of the location fails with `LocationBusyError`, which {@link lockedError} turns into this command's message.
