@@ -6,11 +6,13 @@
  *   with the reason otherwise.
  * - `GET /status`: JSON, `{ runner: { activeEntities }, locations: [...], tokensWithoutLocation }` — each location's status ({@link FleetStatus.LocationStatus}: its
  *   resources' last runs from `sync_state`, its last run) with its stored tokens (name, a fingerprint prefix,
- *   expiry, days left; never the token) and the days left of the token it syncs with.
+ *   expiry, days left; never the token), the days left of the token it syncs with, and whether this runner owns
+ *   it (`ownedHere`: the cluster gave its shard to this runner).
  * - `GET /metrics`: the runtime's metrics in Prometheus's text format ({@link FleetMetrics.render}).
  *
  * @since 0.1.0
  */
+import * as EntityId from "@effect/cluster/EntityId"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -21,6 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as FleetMetrics from "./FleetMetrics.js"
 import * as FleetStatus from "./FleetStatus.js"
+import * as Location from "./Location.js"
 import * as TokenStore from "./TokenStore.js"
 
 const daysLeft = (expiresAt: Date | string | undefined, now: number): number | undefined =>
@@ -58,7 +61,13 @@ export const statusBody = Effect.gen(function*() {
   const tokens = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list)
   const uIds = new Set([...locations.map((location) => location.uId), ...tokens.flatMap((token) => token.uId ?? [])])
   const byUId = new Map(locations.map((location) => [location.uId, location]))
-  const activeEntities = yield* Effect.flatMap(Sharding.Sharding, (sharding) => sharding.activeEntityCount)
+  const sharding = yield* Sharding.Sharding
+  const activeEntities = yield* sharding.activeEntityCount
+  // whether this runner owns the location's shard (the cluster's choice of the location's one owner)
+  const ownedHere = (uId: string) => {
+    const entityId = EntityId.make(uId)
+    return sharding.hasShardId(sharding.getShardId(entityId, Location.Location.getShardGroup(entityId)))
+  }
   return {
     runner: { activeEntities },
     locations: Array.from(uIds).sort().map((uId) => {
@@ -72,6 +81,7 @@ export const statusBody = Effect.gen(function*() {
       const tokenExpiresAt = latest?.expiresAt.toISOString() ?? status?.tokenExpiresAt
       return {
         uId,
+        ownedHere: ownedHere(uId),
         locationName: status?.locationName,
         orgName: status?.orgName ?? latest?.orgName,
         tokenExpiresAt,

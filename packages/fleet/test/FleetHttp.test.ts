@@ -93,6 +93,7 @@ describe("FleetHttp", () => {
             readonly runner: { readonly activeEntities: number }
             readonly locations: ReadonlyArray<{
               readonly uId: string
+              readonly ownedHere: boolean
               readonly tokenExpiresAt: string | undefined
               readonly tokenDaysLeft: number | undefined
               readonly tokens: ReadonlyArray<{ readonly name: string; readonly fingerprint: string; readonly expiresAt: string }>
@@ -109,6 +110,8 @@ describe("FleetHttp", () => {
           assert.strictEqual(status.runner.activeEntities, 2)
           assert.deepStrictEqual(status.locations.map((l) => l.uId), ["4242", uId].sort())
           const synced = status.locations.find((l) => l.uId === uId)!
+          // one runner: it owns every shard
+          assert.deepStrictEqual(status.locations.map((l) => l.ownedHere), [true, true])
           assert.strictEqual(synced.lastRun.result, "synced")
           assert.strictEqual(synced.lastRun.records, outcome.resources.reduce((sum, r) => sum + r.records, 0))
           assert.deepStrictEqual(
