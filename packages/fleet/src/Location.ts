@@ -10,7 +10,8 @@
  *   {@link LocationSyncError} (the resources committed before the failure are in its outcome). Syncs of one
  *   location run one after another: the entity handles one message at a time (`concurrency: 1`).
  * - `Status` answers the location's last outcome, even while a sync runs (its handler is forked past the
- *   entity's concurrency), `None` before any sync of this entity instance.
+ *   entity's concurrency), `None` before any sync of the location. The entity records each outcome in the
+ *   database ({@link FleetStatus.FleetStatus}), so it outlives the entity instance and any runner reads it.
  *
  * @since 0.1.0
  */
@@ -28,8 +29,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as FleetMetrics from "./FleetMetrics.js"
+import * as FleetStatus from "./FleetStatus.js"
 import * as TokenStore from "./TokenStore.js"
 
 /**
@@ -120,7 +122,7 @@ export class TokenLocationError extends Schema.TaggedError<TokenLocationError>("
 export const Location = Entity.make("Location", [
   Rpc.make("Sync", { payload: { full: Schema.Boolean }, success: Outcome, error: LocationSyncError })
     .annotate(ClusterSchema.Persisted, true),
-  Rpc.make("Status", { success: Schema.Option(Outcome) })
+  Rpc.make("Status", { success: Schema.Option(Outcome), error: FleetStatus.FleetStatusError })
 ])
 
 /**
@@ -135,14 +137,19 @@ export class ClientOptions extends Context.Reference<ClientOptions>()("@vppkit/f
 }) {}
 
 /**
- * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, and
- * the hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say). Default: none.
+ * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, the
+ * hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say), and the name the sync gives itself
+ * in the location's lock (`lockHolder`, default `vppkit fleet`; a runner names itself there, with its address, so
+ * a second sync says who holds it). Default: none.
  *
  * @since 0.1.0
  * @category config
  */
 export class SyncOptions extends Context.Reference<SyncOptions>()("@vppkit/fleet/Location/SyncOptions", {
-  defaultValue: (): Pick<Sync.Options, "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary"> => ({})
+  defaultValue: (): Pick<
+    Sync.Options,
+    "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary" | "lockHolder"
+  > => ({})
 }) {}
 
 const resourceOutcome = (summary: Sync.Summary) =>
@@ -177,12 +184,14 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
   const syncOptions = yield* SyncOptions
   const run = Effect.gen(function*() {
     const token = yield* Effect.flatMap(TokenStore.TokenStore, (tokens) => tokens.forLocation(uId))
-    const client = yield* VppClient.make({ ...clientOptions, token })
+    yield* FleetMetrics.observeToken(uId, token.expiresAt)
+    const client = yield* VppClient.make({ ...FleetMetrics.instrument(clientOptions), token })
     return yield* Effect.gen(function*() {
       const location = yield* Sync.learnLocation
       if (location.uId !== uId) return yield* new TokenLocationError({ uId, presented: location.uId })
       yield* Sync.run({
         ...syncOptions,
+        lockHolder: syncOptions.lockHolder ?? "vppkit fleet",
         full,
         location,
         onSummary: (summary) =>
@@ -212,10 +221,50 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
   })
 })
 
+/** The run {@link FleetStatus.Service.record} keeps of an outcome. */
+const runOf = (outcome: Outcome): FleetStatus.Run => ({
+  uId: outcome.uId,
+  full: outcome.full,
+  result: outcome.result,
+  startedAt: outcome.startedAt.toISOString(),
+  finishedAt: outcome.finishedAt.toISOString(),
+  millis: outcome.finishedAt.getTime() - outcome.startedAt.getTime(),
+  records: outcome.resources.reduce((sum, resource) => sum + resource.records, 0),
+  retries: outcome.resources.reduce((sum, resource) => sum + resource.retries, 0),
+  ...(outcome.failure !== undefined ? { failure: { tag: outcome.failure.tag, message: outcome.failure.message } } : {}),
+  outcome: Schema.encodeSync(Outcome)(outcome)
+})
+
+/**
+ * Records a location's outcome ({@link FleetStatus.FleetStatus}) and counts it ({@link FleetMetrics}). The sync's
+ * own result stands whatever happens here: a status that cannot be written is logged, and the next sync writes it
+ * again.
+ */
+const recordOutcome = (outcome: Outcome) =>
+  Effect.zipRight(
+    FleetMetrics.observeSync(outcome),
+    Effect.flatMap(FleetStatus.FleetStatus, (status) => status.record(runOf(outcome))).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`the status of location ${outcome.uId} was not recorded: ${error.message}`)
+      ),
+      Effect.asVoid
+    )
+  )
+
+/** The location's last outcome, as recorded. */
+const lastOutcome = (uId: string) =>
+  Effect.flatMap(FleetStatus.FleetStatus, (status) => status.lastRun(uId)).pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.succeed(Option.none<Outcome>()),
+      onSome: (run) => Effect.map(Schema.decodeUnknown(Outcome)(run.outcome), Option.some)
+    })),
+    Effect.mapError((error) => new FleetStatus.FleetStatusError({ message: `location ${uId}: ${error.message}` }))
+  )
+
 /**
  * The behaviour of the {@link Location} entity on this runner: each entity syncs its location (`uId`, the entity
  * id) with its token from the {@link TokenStore.TokenStore} over the runtime's `HttpClient` into the `SyncStore`,
- * one message at a time, and remembers its last outcome for `Status`.
+ * one message at a time, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`.
  *
  * @since 0.1.0
  * @category layers
@@ -223,21 +272,22 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
 export const layer: Layer.Layer<
   never,
   never,
-  Sharding.Sharding | TokenStore.TokenStore | SyncStore.SyncStore | HttpClient.HttpClient
+  Sharding.Sharding | TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
 > = Location.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const uId = address.entityId
-    const context = yield* Effect.context<TokenStore.TokenStore | SyncStore.SyncStore | HttpClient.HttpClient>()
-    const last = yield* Ref.make(Option.none<Outcome>())
+    const context = yield* Effect.context<
+      TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
+    >()
     return Location.of({
       Sync: (envelope) =>
         syncOnce(uId, envelope.payload.full).pipe(
-          Effect.tap((outcome) => Ref.set(last, Option.some(outcome))),
-          Effect.tapError((error) => Ref.set(last, Option.some(error.outcome))),
+          Effect.tap(recordOutcome),
+          Effect.tapError((error) => recordOutcome(error.outcome)),
           Effect.provide(context)
         ),
-      Status: () => Rpc.fork(Ref.get(last))
+      Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context))
     })
   }),
   { concurrency: 1 }

@@ -25,6 +25,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import * as FleetKey from "./FleetKey.js"
+import { createOutcomesTable } from "./internal/outcomesTable.js"
 
 /**
  * A stored token as it may be shown: never the token.
@@ -178,7 +179,9 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
           `${quote("auth_tag")} TEXT NOT NULL`
         ].join(", ")
       })`
-    ))
+    )),
+  // The last run of each location (FleetStatus).
+  "0002_outcomes": createOutcomesTable
 }
 
 /** The class of vppkit fleet's PostgreSQL advisory locks ("vpfl"). */

@@ -1,6 +1,9 @@
 /**
  * @since 0.1.0
  */
+export * as FleetHttp from "./FleetHttp.js"
 export * as FleetKey from "./FleetKey.js"
+export * as FleetMetrics from "./FleetMetrics.js"
+export * as FleetStatus from "./FleetStatus.js"
 export * as Location from "./Location.js"
 export * as TokenStore from "./TokenStore.js"

@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
 import * as FleetKey from "../src/FleetKey.js"
+import * as FleetStatus from "../src/FleetStatus.js"
 import * as Location from "../src/Location.js"
 import * as TokenStore from "../src/TokenStore.js"
 import { sqlite, TestDatabase } from "../../node/test/support/postgres.js"
@@ -43,12 +44,12 @@ const clientOptions = {
 }
 
 /** A runner of the Location entity over a fresh SQLite database and a fresh simulator. */
-const fleet = (db: string, simulatorSettings: Simulator.Settings) =>
+const fleet = (db: string, simulatorSettings: Simulator.Settings, key: Uint8Array = crypto.randomBytes(32)) =>
   Location.layer.pipe(
     Layer.provideMerge(TestRunner.layer),
-    Layer.provideMerge(TokenStore.layer),
+    Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
     Layer.provideMerge(SqlSyncStore.layer),
-    Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
+    Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(key))),
     Layer.provideMerge(Simulator.layerHttpClient),
     Layer.provideMerge(Simulator.layer(simulatorSettings)),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions))
@@ -56,10 +57,18 @@ const fleet = (db: string, simulatorSettings: Simulator.Settings) =>
 
 type Fleet = Layer.Layer.Success<ReturnType<typeof fleet>>
 
-const withFleet = <A, E>(body: Effect.Effect<A, E, Fleet>, simulatorSettings: Simulator.Settings = settings) =>
+const withFleet = <A, E>(
+  body: Effect.Effect<A, E, Fleet>,
+  simulatorSettings: Simulator.Settings = settings,
+  database?: string,
+  key?: string
+) =>
   Effect.gen(function*() {
-    const db = yield* (yield* TestDatabase).fresh
-    return yield* Effect.provide(body, fleet(db, simulatorSettings))
+    const db = database ?? (yield* (yield* TestDatabase).fresh)
+    return yield* Effect.provide(
+      body,
+      fleet(db, simulatorSettings, key === undefined ? undefined : crypto.createHash("sha256").update(key).digest())
+    )
   })
 
 /** The simulator's location (`uId`), learned as a sync learns it; its token stored for it. The log cleared. */
@@ -187,12 +196,80 @@ describe("Location", () => {
         assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
       })))
 
+    it.scoped("a Sync while another sync holds the location's lock in the store (the cluster ran it twice) fails typed, asks for no records", () =>
+      withFleet(Effect.gen(function*() {
+        const uId = yield* addSimulatorLocation
+        const simulator = yield* Simulator.Simulator
+        const location = (yield* Location.Location.client)(uId)
+        // another runner's sync of the location, as the store sees it
+        const error = yield* Effect.flip(location.Sync({ full: false })).pipe(
+          SyncStore.withLocationLock(uId, { holder: "vppkit fleet on another runner" })
+        )
+        const outcome = (error as Location.LocationSyncError).outcome
+        assert.strictEqual(outcome.failure?.tag, "LocationBusyError")
+        assert.include(outcome.failure?.message, "vppkit fleet on another runner")
+        assert.deepStrictEqual(outcome.resources, [])
+        assert.deepStrictEqual((yield* simulator.log).map((entry) => isClientConfig(entry)), [true])
+        assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
+        // the lock released, the next Sync runs
+        assert.strictEqual((yield* location.Sync({ full: false })).result, "synced")
+        yield* assertEqualsSimulator(uId)
+      })))
+
+    it.scoped("the status outlives the entity: each run recorded in the database, with sync_state's resources; failures in a row counted", () =>
+      Effect.gen(function*() {
+        const db = yield* (yield* TestDatabase).fresh
+        const uId = yield* withFleet(
+          Effect.gen(function*() {
+            const uId = yield* addSimulatorLocation
+            const outcome = yield* (yield* Location.Location.client)(uId).Sync({ full: false })
+            const status = yield* FleetStatus.FleetStatus
+            const [one] = yield* status.locations
+            assert.strictEqual(one?.uId, uId)
+            const run = one!.lastRun!
+            assert.strictEqual(run.result, "synced")
+            assert.strictEqual(run.consecutiveFailures, 0)
+            assert.strictEqual(run.lastSuccessAt, outcome.finishedAt.toISOString())
+            assert.strictEqual(run.records, outcome.resources.reduce((sum, r) => sum + r.records, 0))
+            assert.isAbove(run.records, 0)
+            assert.deepStrictEqual(one!.resources.map((r) => r.resource).sort(), Resources.all.map((r) => r.name).sort())
+            for (const r of one!.resources) {
+              assert.strictEqual(r.records, outcome.resources.find((o) => o.resource === r.resource)!.rows)
+            }
+            return uId
+          }),
+          settings,
+          db
+        )
+        // Another runner over the same database (a new cluster, a new entity instance): Status reads the recorded run;
+        // the token is gone (the key differs), so its syncs fail, counted in a row, the last success kept.
+        yield* withFleet(
+          Effect.gen(function*() {
+            const location = (yield* Location.Location.client)(uId)
+            const before = Option.getOrThrow(yield* location.Status())
+            assert.strictEqual(before.result, "synced")
+            yield* Effect.flip(location.Sync({ full: false }))
+            const failed = yield* Effect.flip(location.Sync({ full: false }))
+            const status = Option.getOrThrow(yield* Effect.flatMap(FleetStatus.FleetStatus, (s) => s.location(uId)))
+            assert.strictEqual(status.lastRun?.result, "failed")
+            assert.strictEqual(status.lastRun?.consecutiveFailures, 2)
+            assert.strictEqual(status.lastRun?.failure?.tag, (failed as Location.LocationSyncError).outcome.failure?.tag)
+            assert.strictEqual(status.lastRun?.lastSuccessAt, before.finishedAt.toISOString())
+            assert.strictEqual(status.resources.length, Resources.all.length)
+            assert.deepStrictEqual(yield* location.Status(), Option.some((failed as Location.LocationSyncError).outcome))
+          }).pipe(Effect.provideService(Location.ClientOptions, clientOptions)),
+          settings,
+          db,
+          "other key"
+        )
+      }))
+
     it.scoped("on SingleRunner (messages in the same SQLite database as the records), a Sync message syncs the location", () =>
       Effect.gen(function*() {
         const db = yield* (yield* TestDatabase).fresh
         const single = Location.layer.pipe(
           Layer.provideMerge(SingleRunner.layer({ runnerStorage: "memory" })),
-          Layer.provideMerge(TokenStore.layer),
+          Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
           Layer.provideMerge(SqlSyncStore.layer),
           Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
           Layer.provideMerge(Simulator.layerHttpClient),

@@ -23,6 +23,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Resource from "@vppkit/core/Resource"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -1066,6 +1067,81 @@ const adoptUnassigned: (
 )
 
 /**
+ * The locations locked by the syncs of this process, per client (SQLite): the holder of each.
+ */
+const heldLocally = new WeakMap<SqlClient.SqlClient, Map<string, SyncStore.LockHolder>>()
+
+/** PostgreSQL's advisory lock key of a location: vppkit's class, and the hash of the schema and the `uId`. */
+const locationKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
+
+/**
+ * Runs `effect` holding the lock of the location `uId` ({@link SyncStore.Service.withLocationLock}).
+ *
+ * PostgreSQL: a session-level advisory lock, `pg_try_advisory_lock(vppk, hashtext(current_schema() || ':' ||
+ * uId))`, taken on a connection reserved for the run, so syncs in other processes and on other machines see it
+ * too, and the server releases it when the session ends (a `kill -9`, a terminated backend). The holder names
+ * itself in that session's `application_name`, which a second sync reads from `pg_stat_activity`. `effect` runs on
+ * that connection (it is `effect`'s `SqlClient.TransactionConnection`, at depth -1: each `withTransaction` inside
+ * begins and commits a transaction of its own on it), so a sync holds one connection of the pool: were the lock on
+ * a connection of its own, syncs holding locks could take every connection and wait forever for one to write
+ * with. (The key is a 32-bit hash: two locations whose hashes collide take turns.)
+ *
+ * SQLite: a lock of the process, per client — the `@effect/sql` client has no lock of SQLite's that outlives a
+ * transaction, and a sync commits one transaction per resource. Syncs in other processes are kept apart by
+ * whoever opens the database file (the CLI's `<db>-lock`).
+ */
+const withLocationLock = (sql: SqlClient.SqlClient) =>
+(uId: string, options?: { readonly holder?: string | undefined }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SyncStore.LocationBusyError | SqlError.SqlError, R> => {
+  const name = (options?.holder ?? "vppkit").slice(0, 63)
+  return sql.onDialectOrElse({
+    pg: () =>
+      Effect.gen(function*() {
+        const connection = yield* sql.reserve
+        const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
+          connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+        yield* query("SELECT set_config('application_name', $1, false)", [name])
+        const [taken] = yield* query<{ readonly locked: boolean }>(
+          `SELECT pg_try_advisory_lock(${locationKey}) AS locked`,
+          [advisoryClass, uId]
+        )
+        if (taken?.locked !== true) {
+          const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
+            `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema() || ':' || $2::text)::oid AND l.objsubid = 2`,
+            [advisoryClass, uId]
+          ).pipe(Effect.orElseSucceed(() => []))
+          const holder = holders[0]
+          return yield* new SyncStore.LocationBusyError({
+            location: uId,
+            holder: holder === undefined || holder.name === null || holder.name === ""
+              ? undefined
+              : {
+                name: holder.name,
+                since: holder.started instanceof Date ? holder.started.toISOString() : holder.started ?? undefined
+              }
+          })
+        }
+        yield* Effect.addFinalizer(() =>
+          query(`SELECT pg_advisory_unlock(${locationKey})`, [advisoryClass, uId]).pipe(Effect.ignore)
+        )
+        return yield* Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
+      }).pipe(Effect.scoped),
+    orElse: () =>
+      Effect.gen(function*() {
+        let held = heldLocally.get(sql)
+        if (held === undefined) heldLocally.set(sql, held = new Map())
+        const holder = held.get(uId)
+        if (holder !== undefined) return yield* new SyncStore.LocationBusyError({ location: uId, holder })
+        const mine: SyncStore.LockHolder = { name, since: new Date(yield* Clock.currentTimeMillis).toISOString() }
+        held.set(uId, mine)
+        return yield* Effect.ensuring(effect, Effect.sync(() => held.get(uId) === mine && held.delete(uId)))
+      })
+  }).pipe(Effect.withSpan("SqlSyncStore.withLocationLock", { attributes: { location: uId } }))
+}
+
+/**
  * The store over the `SqlClient` in context: runs the migrations the database has not run yet, then answers the
  * {@link SyncStore.Service} whose statements go through that client.
  *
@@ -1095,6 +1171,7 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
         count: (resource) => using(count(location, tableOf(resource))),
         rows: (resource) => using(rows(location, tableOf(resource))),
         keys: (resource) => using(keys(location, tableOf(resource))),
+        withLocationLock: withLocationLock(sql),
         transaction: (effect) => sql.withTransaction(effect)
       })
     return scoped(SyncStore.unassigned)

@@ -94,8 +94,13 @@ export interface Options<R = never, E = never> {
    */
   readonly location?: Location | undefined
   /**
-   * Called once the location is learned and recorded, before anything of it is read or written: a caller takes
-   * its lock of the location here (one sync per location at a time); a failure ends the run.
+   * The name this run gives itself in the location's lock, so that a second sync of the location can say who
+   * runs it (`vppkit sync 4242@host`, say; default `vppkit`). See {@link run}.
+   */
+  readonly lockHolder?: string | undefined
+  /**
+   * Called once the location is learned, recorded and locked, before anything of it is read or written; a
+   * failure ends the run.
    */
   readonly onLocation?: ((location: Location) => Effect.Effect<void, E, R>) | undefined
 }
@@ -240,7 +245,9 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).
 /**
  * Syncs the resources of the sToken's location one after another and answers one summary per resource. The
  * location is learned first ({@link learnLocation}, unless `options.location` brings it) and recorded, then
- * `options.onLocation` runs (the caller's lock), the resources' tables are ensured and the unassigned rows of a
+ * locked for the length of the run (`SyncStore.withLocationLock`: one sync per location at a time, whoever runs it —
+ * a CLI, a fleet's entity, even one the cluster ran twice; a second one fails at once with
+ * `SyncStore.LocationBusyError` and writes nothing of the location), then `options.onLocation` runs, the resources' tables are ensured and the unassigned rows of a
  * database made by an earlier version adopted when they match; each resource then syncs in the location's
  * partition. On a failure the resources before it stay committed (their summaries went to `onSummary`) and the
  * failing one is rolled back. A page of another library fails with {@link LocationMismatchError}.
@@ -252,7 +259,7 @@ export const run = <R = never, E = never>(
   options: Options<R, E> = {}
 ): Effect.Effect<
   ReadonlyArray<Summary>,
-  VppError.VppError | SqlError.SqlError | LocationMismatchError | LocationUnknownError | E,
+  VppError.VppError | SqlError.SqlError | LocationMismatchError | LocationUnknownError | SyncStore.LocationBusyError | E,
   VppClient.VppClient | SyncStore.SyncStore | R
 > =>
   Effect.gen(function*() {
@@ -269,8 +276,8 @@ export const run = <R = never, E = never>(
       fingerprint: location.fingerprint,
       seenAt: yield* isoNow
     })
-    if (options.onLocation !== undefined) yield* options.onLocation(location)
     return yield* Effect.gen(function*() {
+      if (options.onLocation !== undefined) yield* options.onLocation(location)
       yield* SyncStore.ensureResources(resources)
       yield* SyncStore.transaction(
         SyncStore.adoptUnassigned(resources, { orgName: location.orgName, baseUrl: location.baseUrl })
@@ -287,7 +294,10 @@ export const run = <R = never, E = never>(
         if (options.onSummary !== undefined) yield* options.onSummary(summary)
       }
       return summaries
-    }).pipe(Effect.provideService(SyncStore.SyncStore, store))
+    }).pipe(
+      Effect.provideService(SyncStore.SyncStore, store),
+      store.withLocationLock(location.uId, { holder: options.lockHolder })
+    )
   }).pipe(Effect.withSpan("Sync.run"))
 
 /** What follows a resource's run when the caller follows none. */

@@ -12,6 +12,7 @@ import type * as SqlError from "@effect/sql/SqlError"
 import type * as Resource from "@vppkit/core/Resource"
 import type * as Resources from "@vppkit/core/Resources"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 
@@ -128,6 +129,38 @@ export interface Pass {
 }
 
 /**
+ * Who holds a location's lock ({@link Service.withLocationLock}), as far as the store can tell: the name the holder
+ * gave (`vppkit sync 4242@host`, say) and since when (ISO 8601; on PostgreSQL the start of the holder's session).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockHolder {
+  readonly name: string
+  readonly since: string | undefined
+}
+
+/**
+ * Another sync of the location holds its lock ({@link Service.withLocationLock}): this one did not start. `holder`
+ * names it when the store can tell.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LocationBusyError extends Data.TaggedError("LocationBusyError")<{
+  /** The location (Apple's `uId`). */
+  readonly location: string
+  readonly holder: LockHolder | undefined
+}> {
+  override get message(): string {
+    const holder = this.holder === undefined
+      ? ""
+      : ` (${this.holder.name}${this.holder.since !== undefined ? `, since ${this.holder.since}` : ""})`
+    return `another sync of location uId ${this.location} is running${holder}`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -204,6 +237,18 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<{ readonly key: string; readonly record: JsonRecord }>, SqlError.SqlError>
   /** Every natural key in a resource's table. */
   readonly keys: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
+  /**
+   * Runs `effect` holding the lock of the location `uId`, or fails at once with {@link LocationBusyError} when
+   * another sync holds it (in this process or, where the database can tell, in another): one sync per location
+   * at a time, whoever runs it. `holder` names the taker to a second sync (default `vppkit`). The lock is released
+   * when `effect` ends, however it ends, and with the holder's process (PostgreSQL: a session-level advisory
+   * lock). On PostgreSQL `effect`'s statements and transactions run on the lock's connection, so a sync takes one
+   * connection of the pool, not two: syncs that fill the pool wait for a connection, none waits holding a lock.
+   */
+  readonly withLocationLock: (
+    uId: string,
+    options?: { readonly holder?: string | undefined }
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R>
   /** Runs `effect` in one transaction: everything it writes commits together, or nothing does. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
 }
@@ -344,6 +389,16 @@ export const rows = (
  */
 export const keys = (resource: Resource.Any): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SyncStore> =>
   Effect.flatMap(SyncStore, (store) => store.keys(resource))
+
+/**
+ * Runs `effect` holding the lock of the location `uId` ({@link Service.withLocationLock}).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withLocationLock = (uId: string, options?: { readonly holder?: string | undefined }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R | SyncStore> =>
+  Effect.flatMap(SyncStore, (store) => store.withLocationLock(uId, options)(effect))
 
 /**
  * @since 0.1.0

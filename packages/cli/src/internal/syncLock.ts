@@ -7,15 +7,15 @@
  * host and start time there, so a second run can name it (a reader is not blocked by a write transaction that
  * has written nothing). The synced database itself is never held: readers and other tools keep using it.
  *
- * On PostgreSQL ({@link acquireAdvisory}) the lock is a session-level advisory lock, `pg_try_advisory_lock(vppk,
- * hashtext(current_schema() || ':' || uId))`, held by a connection reserved for the run: one sync per location
- * (Apple's library `uId`) in a database and schema, so different locations sync into one database at once. The
- * server releases it when the session ends, so a `kill -9` leaves none behind either. The holder names itself in
- * that session's `application_name` (`vppkit sync <pid>@<host>`), which a second run reads from `pg_stat_activity`.
+ * Besides, `Sync.run` locks the location it syncs in the store (`SyncStore.withLocationLock`, for every caller): on
+ * PostgreSQL a session-level advisory lock per location, so different locations sync into one database at once,
+ * released by the server when the session ends. The run names itself there ({@link holderName}), and a second run
+ * of the location fails with `LocationBusyError`, which {@link lockedError} turns into this command's message.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlError from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -113,56 +113,27 @@ export const acquire = (db: string): Effect.Effect<void, SyncLockedError | Comma
     )
   }).pipe(Effect.withSpan("SyncLock.acquire"))
 
-/** The advisory lock's first key: vppkit's, `vppk` in ASCII. The second is the hash of the schema synced into. */
-export const advisoryClass = 0x7670706b
-
-const advisoryKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
-
-/** `application_name` of the session holding the lock (at most 63 bytes: PostgreSQL truncates longer ones). */
-const holderName = () => `vppkit sync ${process.pid}@${os.hostname()}`.slice(0, 63)
+/** The name a run gives itself in a location's lock (at most 63 bytes: PostgreSQL's `application_name`). */
+export const holderName = (): string => `vppkit sync ${process.pid}@${os.hostname()}`.slice(0, 63)
 
 /**
- * Takes vppkit's advisory lock of the location `uId` on the database of the `SqlClient` (PostgreSQL) for the
- * scope, on a connection reserved for it, or fails at once with {@link SyncLockedError} naming the run that holds
- * it (`database` is the database as messages show it). Closing the scope unlocks it and hands the connection back.
- * (The key is a 32-bit hash of schema and `uId`: two locations whose hashes collide take turns.)
+ * The {@link SyncLockedError} of a sync that found its location locked by another (`SyncStore.LocationBusyError`,
+ * from `Sync.run`), naming the run that holds it (`database` is the database as messages show it).
  */
-export const acquireAdvisory = (
-  database: string,
-  uId: string
-): Effect.Effect<void, SyncLockedError | CommandError, SqlClient.SqlClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const connection = yield* sql.reserve
-    const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
-      connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
-    yield* query("SELECT set_config('application_name', $1, false)", [holderName()])
-    const [taken] = yield* query<{ readonly locked: boolean }>(`SELECT pg_try_advisory_lock(${advisoryKey}) AS locked`, [advisoryClass, uId])
-    if (taken?.locked !== true) {
-      const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
-        `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema() || ':' || $2::text)::oid AND l.objsubid = 2`,
-        [advisoryClass, uId]
-      ).pipe(Effect.orElseSucceed(() => []))
-      const holder = holders[0]
-      const named = /^vppkit sync (\d+)@(.+)$/.exec(holder?.name ?? "")
-      const started = holder?.started instanceof Date ? holder.started.toISOString() : holder?.started ?? undefined
-      const who = named !== null
-        ? ` (pid ${named[1]} on ${named[2]}${started !== undefined ? `, started at ${started}` : ""})`
-        : ""
-      return yield* new SyncLockedError({
-        message: `another vppkit sync of location uId ${uId} is running on ${database}${who}: wait for it to finish, or stop it`
-      })
-    }
-    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${advisoryKey})`, [advisoryClass, uId]).pipe(Effect.ignore))
-  }).pipe(
-    Effect.catchIf(
-      (error): error is SqlError.SqlError => error instanceof SqlError.SqlError,
-      (error) => Effect.fail(new CommandError({ message: `cannot lock ${database}: ${describe(error)}` }))
-    ),
-    Effect.withSpan("SyncLock.acquireAdvisory")
-  )
+export const lockedError = (database: string, error: SyncStore.LocationBusyError): SyncLockedError => {
+  const named = /^vppkit sync (\d+)@(.+)$/.exec(error.holder?.name ?? "")
+  const since = error.holder?.since
+  const started = since !== undefined ? `, started at ${since}` : ""
+  // another kind of holder (a fleet's runner) is named as it named itself
+  const who = named !== null
+    ? ` (pid ${named[1]} on ${named[2]}${started})`
+    : error.holder !== undefined
+    ? ` (${error.holder.name}${started})`
+    : ""
+  return new SyncLockedError({
+    message: `another vppkit sync of location uId ${error.location} is running on ${database}${who}: wait for it to finish, or stop it`
+  })
+}
 
 const describe = (error: SqlError.SqlError): string => {
   const cause = error.cause as { readonly message?: unknown } | undefined

@@ -7,7 +7,7 @@ import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as Sync from "@vppkit/sync/Sync"
-import type * as SyncStore from "@vppkit/sync/SyncStore"
+import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Console from "effect/Console"
@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as ExitCode from "../ExitCode.js"
-import { CommandError, type SyncLockedError, UsageError } from "../ExitCode.js"
+import { CommandError, UsageError } from "../ExitCode.js"
 import * as Resources from "../Resources.js"
 import * as SyncLock from "./syncLock.js"
 import * as SyncOutput from "./syncOutput.js"
@@ -197,8 +197,9 @@ const run = (
   Effect.gen(function*() {
     const client = yield* makeClient(globals, { retry: { maxRetries } })
     // One sync per location at a time. SQLite's lock is a file beside the database, taken before it is opened
-    // (one sync per SQLite database); PostgreSQL's an advisory lock of the location in the database, on a
-    // connection of its own, taken once the run learned the location and before it reads or writes any of it.
+    // (one sync per SQLite database); besides, Sync.run locks the location in the store once it learned it and
+    // before it reads or writes any of it (on PostgreSQL an advisory lock of the location, on a connection of its
+    // own), and a second sync of the location fails with LocationBusyError.
     const db = target.description
     if (target._tag === "Sqlite") yield* SyncLock.acquire(target.filename)
     const database = yield* openTarget(target)
@@ -209,7 +210,7 @@ const run = (
         | SqlError.SqlError
         | Sync.LocationMismatchError
         | Sync.LocationUnknownError
-        | SyncLockedError
+        | SyncStore.LocationBusyError
         | CommandError,
         VppClient.VppClient | SyncStore.SyncStore | SqlClient.SqlClient | Scope.Scope
       >
@@ -223,6 +224,10 @@ const run = (
             error instanceof Sync.LocationMismatchError || error instanceof Sync.LocationUnknownError,
           (error) => new CommandError({ message: error.message })
         ),
+        Effect.catchIf(
+          (error): error is SyncStore.LocationBusyError => error instanceof SyncStore.LocationBusyError,
+          (error) => SyncLock.lockedError(db, error)
+        ),
         // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: it is still a database error.
         Effect.catchSomeDefect((defect) =>
           isSqlError(defect)
@@ -231,14 +236,13 @@ const run = (
         )
       )
     yield* applyRateLimit(maxRequestsPerSecond).pipe(Effect.provideService(VppClient.VppClient, client))
-    yield* withDatabase(Sync.run<Scope.Scope | VppClient.VppClient, SyncLockedError | CommandError>({
+    yield* withDatabase(Sync.run<Scope.Scope | VppClient.VppClient>({
       resources: selected.map((resource) => resource.descriptor),
       full,
       concurrency,
       ...SyncOutput.hooks({ quiet: globals.quiet }),
       onSummary: (summary) => Effect.sync(() => summaries.push(summary)),
-      onLocation: (location) =>
-        target._tag === "Postgres" ? SyncLock.acquireAdvisory(db, location.uId).pipe(Effect.provide(database)) : Effect.void
+      lockHolder: SyncLock.holderName()
     }))
     const reported = summaries.map((summary) => summary.tokenExpiresAt).find((date) => date !== undefined)
     yield* warnIfServerReportsExpiry(reported, globals.quiet).pipe(Effect.provideService(VppClient.VppClient, client))

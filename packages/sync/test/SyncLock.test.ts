@@ -1,0 +1,104 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, layer } from "@effect/vitest"
+import * as NodeDatabase from "@vppkit/node/NodeDatabase"
+import * as Resources from "@vppkit/core/Resources"
+import * as Simulator from "@vppkit/simulator/Simulator"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as SqlSyncStore from "../src/SqlSyncStore.js"
+import * as Sync from "../src/Sync.js"
+import * as SyncStore from "../src/SyncStore.js"
+import { backends, TestDatabase } from "../../node/test/support/postgres.js"
+
+/**
+ * The location's lock that `Sync.run` takes in the store (`SyncStore.withLocationLock`), whoever calls it: two runs of
+ * one location at once in one process — the second fails at once with `LocationBusyError` naming the first, and
+ * asks the server nothing but Client Config; once the first ends, the next run takes the lock. SQLite and, with
+ * CI or VPPKIT_TEST_PG_URL, PostgreSQL (a session advisory lock on a reserved connection).
+ */
+
+const settings: Simulator.Settings = { seed: 11, pageSize: 25, records: { assets: 4, users: 30, assignments: 40 } }
+
+const resources = [Resources.byName("assets")!, Resources.byName("users")!]
+
+const storeLayer = (db: string) => SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))
+
+const advisoryLocks = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      Effect.map(
+        sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        (rows) => Number(rows[0]!.n)
+      ),
+    orElse: () => Effect.succeed(0)
+  }))
+
+for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`Sync.run's location lock (${backend.name})`, () => {
+    layer(backend.layer, { excludeTestServices: true })((it) => {
+      it.scoped("a second run of a location while one runs fails at once, typed, naming the first; it asks for no records", () =>
+        Effect.gen(function*() {
+          const simulator = yield* Simulator.Simulator
+          const locked = yield* Deferred.make<Sync.Location>()
+          const release = yield* Deferred.make<void>()
+          const first = yield* Sync.run({
+            resources,
+            lockHolder: "first run",
+            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
+          }).pipe(Effect.fork)
+          const location = yield* Deferred.await(locked)
+          const before = (yield* simulator.log).length
+
+          const error = yield* Sync.run({ resources, lockHolder: "second run" }).pipe(Effect.flip)
+          assert.instanceOf(error, SyncStore.LocationBusyError)
+          const busy = error as SyncStore.LocationBusyError
+          assert.strictEqual(busy.location, location.uId)
+          assert.strictEqual(busy.holder?.name, "first run")
+          assert.isDefined(busy.holder?.since)
+          assert.include(busy.message, location.uId)
+          // The second run learned its location (Client Config) and stopped there.
+          const during = (yield* simulator.log).slice(before)
+          assert.isAbove(during.length, 0)
+          assert.deepStrictEqual(during.filter((entry) => !entry.path.includes("config")), [])
+
+          yield* Deferred.succeed(release, undefined)
+          const summaries = yield* Fiber.join(first)
+          assert.deepStrictEqual(summaries.map((summary) => summary.resource), resources.map((r) => r.name))
+          assert.strictEqual(yield* advisoryLocks, 0)
+
+          // Released with the first run: the next one takes the lock and syncs.
+          const next = yield* Sync.run({ resources })
+          assert.strictEqual(next.length, resources.length)
+          assert.strictEqual(yield* advisoryLocks, 0)
+        }).pipe(
+          Effect.provide(Layer.merge(
+            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
+            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
+          ))
+        ))
+
+      it.scoped("the lock is the location's: another location syncs meanwhile", () =>
+        Effect.gen(function*() {
+          const db = yield* (yield* TestDatabase).fresh
+          const store = yield* Layer.build(storeLayer(db))
+          const simulatorOf = (seed: number) =>
+            Simulator.layerTest({ ...settings, seed }, { retry: { baseDelay: 0 }, rateLimitPause: 0 })
+          const locked = yield* Deferred.make<Sync.Location>()
+          const release = yield* Deferred.make<void>()
+          const first = yield* Sync.run({
+            resources,
+            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
+          }).pipe(Effect.provide(simulatorOf(1)), Effect.provide(store), Effect.fork)
+          const a = yield* Deferred.await(locked)
+          const other = yield* Sync.learnLocation.pipe(Effect.provide(simulatorOf(2)))
+          assert.notStrictEqual(other.uId, a.uId, "the simulators must serve two locations")
+          const summaries = yield* Sync.run({ resources }).pipe(Effect.provide(simulatorOf(2)), Effect.provide(store))
+          assert.deepStrictEqual(summaries.map((summary) => summary.location), resources.map(() => other.uId))
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(first)
+        }))
+    })
+  })
+}
