@@ -4,3 +4,4 @@
 export * as FleetKey from "./FleetKey.js"
 export * as Location from "./Location.js"
 export * as TokenStore from "./TokenStore.js"
+export * as Schedules from "./Schedules.js"
