@@ -49,6 +49,17 @@ const secretsOf = (token: Redacted.Redacted<string>): Array<string> => {
   return [text, secret, Buffer.from(text).toString("hex"), Buffer.from(secret).toString("hex")]
 }
 
+/** How each resource of the location's partition differs from its simulator (missing, extra, different keys). */
+const differences = (db: string, uId: string, simulator: Simulator.Service) =>
+  Effect.gen(function*() {
+    const result: Record<string, unknown> = {}
+    for (const resource of Resources.all) {
+      const { different, extra, missing } = yield* compare(simulator, resource).pipe(SyncStore.forLocation(uId))
+      result[resource.name] = { missing: [...missing].sort(), extra: [...extra].sort(), different: [...different].sort() }
+    }
+    return result
+  }).pipe(Effect.provide(SqlSyncStore.layer.pipe(Layer.provideMerge(NodeDatabase.layer(db)))), Effect.orDie)
+
 /** Asserts each location's partition of the database equals its simulator, for every resource. */
 const assertEqualsSimulators = (db: string, locations: ReadonlyArray<readonly [string, Simulator.Service]>) =>
   Effect.gen(function*() {
@@ -153,7 +164,15 @@ describe("vppkit fleet", () => {
         yield* Effect.sleep("20 millis")
       }
       yield* assertEqualsSimulators(db, [[north_, simulators[0]], [south_, simulators[1]]])
-      // SIGTERM while the next syncs run: the process ends cleanly (a stop is its normal end)
+      // SIGTERM while the next syncs run: the process ends cleanly (a stop is its normal end), and each resource is
+      // either as before that sync (rolled back) or as on the server (committed), never in between
+      const equal = yield* differences(db, north_, simulators[0])
+      yield* simulators[0].churn("assignments", { inserts: 9, updates: 7 })
+      yield* simulators[0].churn("users", { inserts: 5, updates: 3 })
+      const pending = yield* differences(db, north_, simulators[0])
+      // the next sync of north stalls at its users request (never answered), so once it has begun (its Client Config
+      // answered) it cannot end before the SIGTERM, nor write the users' changes
+      yield* simulators[0].inject({ _tag: "Stall" }, { path: "/v2/users" })
       yield* simulators[0].clearLog
       for (let i = 0; !(yield* simulators[0].log).some((e) => e.path.endsWith("/client/config")); i++) {
         if (i > 3000) assert.fail(`no further sync: ${(yield* running.output).stderr}`)
@@ -163,6 +182,15 @@ describe("vppkit fleet", () => {
       const stopped = yield* running.exit
       assert.strictEqual(stopped.code, 0, stopped.stderr)
       assert.notMatch(stopped.stderr, /internal error|failed/, stopped.stderr)
+      const afterStop = yield* differences(db, north_, simulators[0])
+      assert.notStrictEqual(JSON.stringify(pending["assignments"]), JSON.stringify(equal["assignments"]))
+      for (const resource of Resources.all) {
+        const now = JSON.stringify(afterStop[resource.name])
+        assert.oneOf(now, [JSON.stringify(equal[resource.name]), JSON.stringify(pending[resource.name])], resource.name)
+      }
+      // the stop came during the users run: none of its changes were written
+      assert.notStrictEqual(JSON.stringify(pending["users"]), JSON.stringify(equal["users"]))
+      assert.strictEqual(JSON.stringify(afterStop["users"]), JSON.stringify(pending["users"]))
       // nothing half-written: the database opens, and a sync after the stop brings each location to equality
       const after = yield* run(["fleet", "sync", "--db", db, "--base-url", server.baseUrl], { env })
       assert.strictEqual(after.code, 0, after.stderr)
