@@ -215,11 +215,11 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
     ["vppkit mock-server --port 0 --tokens 2 --write-token mock.token", "two tokens of one library: mock.token, mock.token.2"]
   ]],
   ["fleet", [
-    ["openssl rand 32 > fleet.key && export VPPKIT_FLEET_KEY_FILE=fleet.key", "the key the tokens are encrypted with"],
     ["vppkit fleet add --token-file school.vpptoken --name school", "learns the location from Apple, stores the token"],
     ["vppkit fleet list", "name, uId, location, organisation, expiry, days left"],
     ["vppkit fleet sync --full school", "sync a location now (default: all)"],
-    ["vppkit fleet run --every 15 --full-cron '0 2 * * *'", "keep every location in sync until SIGTERM"]
+    ["vppkit fleet run --every 15 --full-cron '0 2 * * *'", "keep every location in sync until SIGTERM"],
+    ["openssl rand 32 > fleet.key && export VPPKIT_FLEET_KEY_FILE=fleet.key", "first: the key the tokens are encrypted with"]
   ]],
   ["demo", [
     ["vppkit demo", "about a minute: ./vppkit-demo.sqlite, synced, changed, re-synced, verified"],
