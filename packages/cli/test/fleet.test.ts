@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import * as Resources from "@vppkit/core/Resources"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { postgres, serverUrl, TestDatabase } from "../../node/test/support/postgres.js"
 import { compare } from "../../sync/test/support/store.js"
 import { temporaryDirectory, writeToken } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
@@ -83,12 +84,14 @@ interface ListedToken {
   readonly expired: boolean
 }
 
-describe("vppkit fleet", () => {
-  it.scopedLive("add 3 tokens of 2 libraries, list them (never a token), sync each location to equality, run on a schedule, SIGTERM", () =>
+/**
+ * The whole story on `db`: no key refused, 3 tokens added, listed, synced to equality, `fleet run` syncing and stopped
+ * by SIGTERM in a sync, no token text anywhere (and not in the SQLite file, for a file), remove.
+ */
+const scenario = (db: string, sqliteFile: boolean) =>
     Effect.gen(function*() {
       yield* assertBuilt
       const directory = yield* temporaryDirectory
-      const db = path.join(directory, "fleet.sqlite")
       const keyFile = path.join(directory, "fleet.key")
       fs.writeFileSync(keyFile, crypto.randomBytes(32), { mode: 0o600 })
       const env = { VPPKIT_FLEET_KEY_FILE: keyFile }
@@ -105,7 +108,7 @@ describe("vppkit fleet", () => {
       // no key, no fleet: a usage error, one line
       const noKey = yield* run(["fleet", "add", "--token-file", files[0]!, "--base-url", server.baseUrl, "--db", db])
       assert.include(assertFailure(noKey, 2), "VPPKIT_FLEET_KEY_FILE")
-      assert.isFalse(fs.existsSync(db), "nothing was created without the key")
+      if (sqliteFile) assert.isFalse(fs.existsSync(db), "nothing was created without the key")
 
       for (const [i, file] of files.entries()) {
         const added = yield* run(["fleet", "add", "--token-file", file, "--name", names[i]!, "--base-url", server.baseUrl, "--db", db], { env })
@@ -200,7 +203,7 @@ describe("vppkit fleet", () => {
       for (const output of [listed, table, sync, one, stopped, after].flatMap((r) => [r.stdout, r.stderr])) {
         for (const secret of secrets) assert.notInclude(output, secret)
       }
-      for (const file of [db, `${db}-wal`].filter((f) => fs.existsSync(f))) {
+      for (const file of (sqliteFile ? [db, `${db}-wal`] : []).filter((f) => fs.existsSync(f))) {
         const bytes = fs.readFileSync(file).toString("latin1")
         for (const secret of secrets) assert.notInclude(bytes, secret, file)
       }
@@ -211,5 +214,24 @@ describe("vppkit fleet", () => {
       const rest = yield* run(["fleet", "list", "--db", db, "-o", "json"], { env })
       assert.deepStrictEqual((JSON.parse(rest.stdout) as ReadonlyArray<ListedToken>).map((t) => t.name).sort(), ["north", "south"])
       assert.include(assertFailure(yield* run(["fleet", "remove", "north-2", "--db", db], { env }), 2), "north-2")
+    })
+
+describe("vppkit fleet on SQLite", () => {
+  it.scopedLive("add 3 tokens of 2 libraries, list them (never a token), sync each location to equality, run on a schedule, SIGTERM", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      yield* scenario(path.join(directory, "fleet.sqlite"), true)
     }), 180_000)
+})
+
+describe.skipIf(serverUrl === undefined)("vppkit fleet on PostgreSQL (SingleRunner)", () => {
+  layer(serverUrl === undefined ? postgres("postgres://unused@127.0.0.1/unused") : postgres(serverUrl), {
+    excludeTestServices: true
+  })((it) => {
+    it.scoped("add 3 tokens of 2 libraries, list them, sync each location to equality, run on a schedule, SIGTERM", () =>
+      Effect.gen(function*() {
+        const db = yield* (yield* TestDatabase).fresh
+        yield* scenario(db, false)
+      }), 180_000)
+  })
 })
