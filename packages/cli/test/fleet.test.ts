@@ -167,6 +167,12 @@ const scenario = (db: string, sqliteFile: boolean) =>
         yield* Effect.sleep("20 millis")
       }
       yield* assertEqualsSimulators(db, [[north_, simulators[0]], [south_, simulators[1]]])
+      // one fleet runner per database: a fleet sync while fleet run runs is refused at once (exit 6), and so is a
+      // second fleet run; neither syncs
+      const busy = yield* run(["fleet", "sync", "--db", db, "--base-url", server.baseUrl], { env })
+      assert.match(assertFailure(busy, 6), /another vppkit/)
+      const second = yield* run(["fleet", "run", "--db", db, "--base-url", server.baseUrl], { env })
+      assert.match(assertFailure(second, 6), /another vppkit/)
       // SIGTERM while the next syncs run: the process ends cleanly (a stop is its normal end), and each resource is
       // either as before that sync (rolled back) or as on the server (committed), never in between
       const equal = yield* differences(db, north_, simulators[0])
@@ -200,7 +206,7 @@ const scenario = (db: string, sqliteFile: boolean) =>
       yield* assertEqualsSimulators(db, [[north_, simulators[0]], [south_, simulators[1]]])
 
       // no token text in any output, nor in the database (nor its WAL)
-      for (const output of [listed, table, sync, one, stopped, after].flatMap((r) => [r.stdout, r.stderr])) {
+      for (const output of [listed, table, sync, one, busy, second, stopped, after].flatMap((r) => [r.stdout, r.stderr])) {
         for (const secret of secrets) assert.notInclude(output, secret)
       }
       for (const file of (sqliteFile ? [db, `${db}-wal`] : []).filter((f) => fs.existsSync(f))) {

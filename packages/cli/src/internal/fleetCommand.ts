@@ -24,12 +24,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { CommandError, markStopAsSuccess, UsageError } from "../ExitCode.js"
+import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
 import type * as Resources from "../Resources.js"
 import { globalOptions, loadSettings } from "./globals.js"
 import * as Help from "./help.js"
 import * as Output from "./output.js"
 import { withLogging } from "./reporting.js"
+import * as SyncLock from "./syncLock.js"
 import { databaseError, dbOption, describeSqlError, isSqlError, parseDatabase } from "./syncCommand.js"
 
 const db = dbOption(
@@ -68,6 +69,28 @@ const runnerLayer = (target: NodeDatabase.Target, baseUrl: string | undefined) =
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl }))
   )
+
+/**
+ * One fleet runner per database: `fleet run` and `fleet sync` are each a `SingleRunner` that owns every location,
+ * so two of them on one database could sync a location twice at once. The second fails at once (exit 6). SQLite:
+ * the lock of `vppkit sync` (`<db>-lock`, so a `vppkit sync` into the same file waits its turn too); PostgreSQL: an
+ * advisory lock of the database and schema, on a connection of its own, for the process.
+ */
+const holdRunner = (target: NodeDatabase.Target) =>
+  target._tag === "Sqlite"
+    ? SyncLock.acquire(target.filename)
+    : Effect.flatMap(
+      Layer.build(NodeDatabase.layerTarget(target)).pipe(Effect.catchAllCause(oneLine(`database ${target.description}`))),
+      (database) => SyncLock.acquireAdvisory(target.description, "vppkit-fleet-runner").pipe(Effect.provide(database))
+    ).pipe(
+      Effect.mapError((error) =>
+        error._tag === "SyncLockedError"
+          ? new SyncLockedError({
+            message: `another vppkit fleet run or fleet sync is running on ${target.description}: stop it, or wait for it to finish`
+          })
+          : error
+      )
+    )
 
 /** The base URL the fleet talks to: `--base-url`, else `VPP_BASE_URL`, else Apple's. */
 const baseUrlOf = (flag: Option.Option<string>) =>
@@ -227,6 +250,7 @@ const syncCommand = Command.make(
   ({ baseUrl, db, full, locations, quiet }) =>
     Effect.gen(function*() {
       const target = yield* parseDatabase(db)
+      yield* holdRunner(target)
       const context = yield* Layer.build(runnerLayer(target, yield* baseUrlOf(baseUrl))).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
       )
@@ -285,6 +309,7 @@ const runCommand = Command.make(
         Layer.provideMerge(runnerLayer(target, yield* baseUrlOf(baseUrl))),
         Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
       )
+      yield* holdRunner(target)
       yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
       yield* markStopAsSuccess
       if (!quiet) yield* Console.error(`fleet running on ${target.description}: incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`)
