@@ -21,6 +21,7 @@
  */
 import * as ClusterCron from "@effect/cluster/ClusterCron"
 import type * as Sharding from "@effect/cluster/Sharding"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Cron from "effect/Cron"
@@ -28,14 +29,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Cause from "effect/Cause"
 import * as Schema from "effect/Schema"
 import * as Location from "./Location.js"
 import * as TokenStore from "./TokenStore.js"
 
 /**
  * What a schedule did, as it happened: a tick began, a location synced or failed, a location was skipped because
- * its tokens expired, a token names no location.
+ * its tokens expired, a token names no location. `Failed` with `uId` `"*"`: the token store could not be read (the
+ * tick ends; the next one tries again).
  *
  * @since 0.1.0
  * @category models
