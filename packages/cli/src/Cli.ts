@@ -26,6 +26,7 @@ import * as Completions from "./internal/completions.js"
 import * as Help from "./internal/help.js"
 import * as Resources from "./Resources.js"
 import { demoCommand } from "./internal/demoCommand.js"
+import { fleetCommand, fleetSubcommands } from "./internal/fleetCommand.js"
 import { booleanFilterFlags, listCommand } from "./internal/listCommand.js"
 import { locationsCommand } from "./internal/locationsCommand.js"
 import { mockServerCommand } from "./internal/mockServerCommand.js"
@@ -43,7 +44,7 @@ export const command = Command.make("vppkit").pipe(
   Command.withDescription(
     "Retrieve records from Apple's App and Book Management API: list them, sync them into SQLite, or serve a simulator"
   ),
-  Command.withSubcommands([listCommand, syncCommand, locationsCommand, tokenCommand, mockServerCommand, demoCommand])
+  Command.withSubcommands([listCommand, syncCommand, locationsCommand, tokenCommand, mockServerCommand, demoCommand, fleetCommand])
 )
 
 /**
@@ -121,7 +122,8 @@ const commandFlags: ReadonlyMap<string, FlagKinds> = new Map([
   ["locations", flagKinds(Command.getUsage(locationsCommand))],
   ["token", flagKinds(Command.getUsage(tokenCommand))],
   ["mock-server", flagKinds(Command.getUsage(mockServerCommand))],
-  ["demo", flagKinds(Command.getUsage(demoCommand))]
+  ["demo", flagKinds(Command.getUsage(demoCommand))],
+  ["fleet", flagKinds(Command.getUsage(fleetCommand))]
 ])
 
 /**
@@ -173,7 +175,8 @@ const subcommands: ReadonlyArray<readonly [string, Command.Command<any, any, any
   ["locations", locationsCommand],
   ["token", tokenCommand],
   ["mock-server", mockServerCommand],
-  ["demo", demoCommand]
+  ["demo", demoCommand],
+  ["fleet", fleetCommand]
 ]
 const commandNames = subcommands.map(([name]) => name)
 
@@ -212,6 +215,13 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
     ["vppkit mock-server --port 0 --fault-rate 0.05 --churn-every 10", "any free port, with faults and writes"],
     ["vppkit mock-server --port 0 --tokens 2 --write-token mock.token", "two tokens of one library: mock.token, mock.token.2"]
   ]],
+  ["fleet", [
+    ["vppkit fleet add --token-file school.vpptoken --name school", "learns the location from Apple, stores the token"],
+    ["vppkit fleet list", "name, uId, location, organisation, expiry, days left"],
+    ["vppkit fleet sync --full school", "sync a location now (default: all)"],
+    ["vppkit fleet run --every 15 --full-cron '0 2 * * *'", "keep every location in sync until SIGTERM"],
+    ["openssl rand 32 > fleet.key && export VPPKIT_FLEET_KEY_FILE=fleet.key", "first: the key the tokens are encrypted with"]
+  ]],
   ["demo", [
     ["vppkit demo", "about a minute: ./vppkit-demo.sqlite, synced, changed, re-synced, verified"],
     ["vppkit demo --assignments 100000 --fault-rate 0.1"]
@@ -233,6 +243,23 @@ export const helpText = (
   const command = subcommands.find(([candidate]) => candidate === name)?.[1]
   if (command === undefined) return Either.left(unknownCommand(name))
   const info = Help.commandInfo(command, config)
+  if (name === "fleet") {
+    if (resourceName === undefined) {
+      const rows = fleetSubcommands.map(([sub, c]) => ({ term: sub, description: Help.commandInfo(c, config).summary }))
+      const page = Help.commandPage(name, info, examples.get(name) ?? [])
+      return Either.right(Help.render({
+        ...page,
+        usage: ["vppkit fleet <command> [flags]", "vppkit help fleet <command>"],
+        sections: [{ title: "Commands", rows }]
+      }, options))
+    }
+    const sub = fleetSubcommands.find(([candidate]) => candidate === resourceName)?.[1]
+    if (sub === undefined) {
+      return Either.left(`fleet: unknown command ${JSON.stringify(resourceName)} (${fleetSubcommands.map(([n]) => n).join(", ")})`)
+    }
+    const subInfo = Help.commandInfo(sub, config)
+    return Either.right(Help.render(Help.commandPage(`fleet ${resourceName}`, subInfo, examples.get(name) ?? []), options))
+  }
   if (name === "list" && resourceName !== undefined) {
     return Either.map(
       Either.mapLeft(Resources.byName(resourceName), (message) => `list: ${message}${suggestion(resourceName, Resources.names)}`),
@@ -280,6 +307,10 @@ export const route = (args: ReadonlyArray<string>): Request => {
   if (!before.includes("--help") && !before.includes("-h")) return { _tag: "Run", args }
   const command = before[0]
   if (command === undefined || command.startsWith("-")) return { _tag: "Help", words: [] }
+  if (command === "fleet") {
+    const sub = before.slice(1).find((arg) => fleetSubcommands.some(([name]) => name === arg))
+    return { _tag: "Help", words: sub === undefined ? [command] : [command, sub] }
+  }
   if (command !== "list") return { _tag: "Help", words: [command] }
   const valued = commandFlags.get("list")!.valued
   const resource = before.slice(1).find((arg, i, rest) =>

@@ -13,7 +13,7 @@ import { binPath, runBin } from "./support/bin.js"
  */
 
 const escape = "\u001b["
-const commands = ["list", "sync", "locations", "token", "mock-server", "demo"] as const
+const commands = ["list", "sync", "locations", "token", "mock-server", "demo", "fleet"] as const
 
 const temp = temporaryDirectorySync()
 afterAll(() => temp.remove())
@@ -139,7 +139,7 @@ describe("parse errors (built bin, piped)", () => {
 
   it("an unknown command without a close match names the commands", async () => {
     const line = assertUsageLine(await runBin(["frobnicate"]), ["frobnicate"])
-    assert.match(line, /^vppkit: unknown command "frobnicate" \(commands: list, sync, locations, token, mock-server, demo[;)]/)
+    assert.match(line, /^vppkit: unknown command "frobnicate" \(commands: list, sync, locations, token, mock-server, demo, fleet[;)]/)
   })
 
   it("an unknown flag: did you mean the close one", async () => {

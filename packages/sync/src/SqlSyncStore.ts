@@ -27,6 +27,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as SyncStore from "./SyncStore.js"
 
 type JsonRecord = SyncStore.JsonRecord
@@ -1075,6 +1076,64 @@ const heldLocally = new WeakMap<SqlClient.SqlClient, Map<string, SyncStore.LockH
 const locationKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
 
 /**
+ * PostgreSQL: takes vppkit's session-level advisory lock `key` (`pg_try_advisory_lock(vppk, hashtext(current_schema()
+ * || ':' || key))`) on a connection reserved for the scope, naming the session `name` (its `application_name`), or
+ * fails at once with `LocationBusyError` naming the holder as it named itself. Closing the scope unlocks it and
+ * hands the connection back; the server releases it when the session ends. Answers the connection.
+ */
+const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string) =>
+  Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
+      connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+    yield* query("SELECT set_config('application_name', $1, false)", [name])
+    const [taken] = yield* query<{ readonly locked: boolean }>(
+      `SELECT pg_try_advisory_lock(${locationKey}) AS locked`,
+      [advisoryClass, key]
+    )
+    if (taken?.locked !== true) {
+      const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
+        `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema() || ':' || $2::text)::oid AND l.objsubid = 2`,
+        [advisoryClass, key]
+      ).pipe(Effect.orElseSucceed(() => []))
+      const holder = holders[0]
+      return yield* new SyncStore.LocationBusyError({
+        location: key,
+        holder: holder === undefined || holder.name === null || holder.name === ""
+          ? undefined
+          : {
+            name: holder.name,
+            since: holder.started instanceof Date ? holder.started.toISOString() : holder.started ?? undefined
+          }
+      })
+    }
+    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${locationKey})`, [advisoryClass, key]).pipe(Effect.ignore))
+    return connection
+  })
+
+/**
+ * Holds vppkit's PostgreSQL advisory lock `key` for the scope, on a connection of its own, or fails at once with
+ * `LocationBusyError` (its `location` is `key`) naming the holder: for a process that must be the only one of its
+ * kind on a database and schema (a fleet's single runner: keys that are not Apple `uId`s, such as
+ * `"vppkit-fleet-runner"`, share the locations' key space without meeting one). `holder` names the session
+ * (`application_name`, at most 63 bytes). Other databases (SQLite) have no such lock: it succeeds.
+ *
+ * @since 0.1.0
+ * @category locations
+ */
+export const holdLock = (
+  key: string,
+  options?: { readonly holder?: string | undefined }
+): Effect.Effect<void, SyncStore.LocationBusyError | SqlError.SqlError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () => Effect.asVoid(advisoryLock(sql, key, (options?.holder ?? "vppkit").slice(0, 63))),
+      orElse: () => Effect.void
+    })).pipe(Effect.withSpan("SqlSyncStore.holdLock", { attributes: { key } }))
+
+/**
  * Runs `effect` holding the lock of the location `uId` ({@link SyncStore.Service.withLocationLock}).
  *
  * PostgreSQL: a session-level advisory lock, `pg_try_advisory_lock(vppk, hashtext(current_schema() || ':' ||
@@ -1096,38 +1155,10 @@ const withLocationLock = (sql: SqlClient.SqlClient) =>
   const name = (options?.holder ?? "vppkit").slice(0, 63)
   return sql.onDialectOrElse({
     pg: () =>
-      Effect.gen(function*() {
-        const connection = yield* sql.reserve
-        const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
-          connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
-        yield* query("SELECT set_config('application_name', $1, false)", [name])
-        const [taken] = yield* query<{ readonly locked: boolean }>(
-          `SELECT pg_try_advisory_lock(${locationKey}) AS locked`,
-          [advisoryClass, uId]
-        )
-        if (taken?.locked !== true) {
-          const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
-            `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-             AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema() || ':' || $2::text)::oid AND l.objsubid = 2`,
-            [advisoryClass, uId]
-          ).pipe(Effect.orElseSucceed(() => []))
-          const holder = holders[0]
-          return yield* new SyncStore.LocationBusyError({
-            location: uId,
-            holder: holder === undefined || holder.name === null || holder.name === ""
-              ? undefined
-              : {
-                name: holder.name,
-                since: holder.started instanceof Date ? holder.started.toISOString() : holder.started ?? undefined
-              }
-          })
-        }
-        yield* Effect.addFinalizer(() =>
-          query(`SELECT pg_advisory_unlock(${locationKey})`, [advisoryClass, uId]).pipe(Effect.ignore)
-        )
-        return yield* Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
-      }).pipe(Effect.scoped),
+      Effect.flatMap(
+        advisoryLock(sql, uId, name),
+        (connection) => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
+      ).pipe(Effect.scoped),
     orElse: () =>
       Effect.gen(function*() {
         let held = heldLocally.get(sql)

@@ -1,0 +1,284 @@
+/**
+ * The work of `vppkit fleet …` (loaded when a fleet command runs): the token store, the `Location` entity on a
+ * `SingleRunner` over the database, the schedules.
+ */
+import * as SingleRunner from "@effect/cluster/SingleRunner"
+import * as FleetKey from "@vppkit/fleet/FleetKey"
+import * as FleetStatus from "@vppkit/fleet/FleetStatus"
+import * as Location from "@vppkit/fleet/Location"
+import * as Schedules from "@vppkit/fleet/Schedules"
+import * as TokenStore from "@vppkit/fleet/TokenStore"
+import * as NodeDatabase from "@vppkit/node/NodeDatabase"
+import * as NodeVppClient from "@vppkit/node/NodeVppClient"
+import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
+import * as Sync from "@vppkit/sync/Sync"
+import * as VppClient from "@vppkit/core/VppClient"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as os from "node:os"
+import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
+import type * as Resources from "../Resources.js"
+import { loadSettings } from "./settings.js"
+import * as Help from "./help.js"
+import * as Output from "./output.js"
+import { withLogging } from "./reporting.js"
+import * as SyncLock from "./syncLock.js"
+import { databaseError, describeSqlError, isSqlError, parseDatabase } from "./syncRun.js"
+
+import type { AddFlags, ListFlags, RemoveFlags, RunFlags, SyncFlags } from "./fleetCommand.js"
+
+const dayMillis = 86_400_000
+
+/** A failure of the fleet's pieces as a one-line command error (never a token). */
+const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
+  const failure = Cause.squash(cause)
+  if (failure instanceof UsageError || failure instanceof CommandError) return Effect.fail(failure)
+  if (failure instanceof FleetKey.FleetKeyError) return Effect.fail(new UsageError({ message: failure.message }))
+  if (failure instanceof NodeDatabase.DatabaseError) return Effect.fail(databaseError(failure))
+  const message = isSqlError(failure)
+    ? describeSqlError(failure)
+    : failure instanceof Error
+    ? failure.message.split("\n")[0]!
+    : String(failure)
+  return Effect.fail(new CommandError({ message: `${what}: ${message}` }))
+}
+
+/** The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. */
+const tokenStoreLayer = (target: NodeDatabase.Target) =>
+  TokenStore.layer.pipe(
+    Layer.provideMerge(NodeDatabase.layerTarget(target)),
+    Layer.provideMerge(FleetKey.layerConfig)
+  )
+
+/** The Location entity on a SingleRunner over the database, its client over undici at `baseUrl`. */
+const runnerLayer = (target: NodeDatabase.Target, baseUrl: string | undefined) =>
+  Location.layer.pipe(
+    Layer.provideMerge(SingleRunner.layer({ runnerStorage: "memory" })),
+    Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
+    Layer.provideMerge(tokenStoreLayer(target)),
+    Layer.provideMerge(NodeVppClient.layerHttpClient()),
+    Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl }))
+  )
+
+/**
+ * One fleet runner per database: `fleet run` and `fleet sync` are each a `SingleRunner` that owns every location,
+ * so two of them on one database could sync a location twice at once. The second fails at once (exit 6). SQLite:
+ * the lock of `vppkit sync` (`<db>-lock`, so a `vppkit sync` into the same file waits its turn too); PostgreSQL: an
+ * advisory lock of the database and schema, on a connection of its own, for the process.
+ */
+const holdRunner = (target: NodeDatabase.Target) =>
+  target._tag === "Sqlite"
+    ? SyncLock.acquire(target.filename)
+    : Effect.flatMap(
+      Layer.build(NodeDatabase.layerTarget(target)).pipe(Effect.catchAllCause(oneLine(`database ${target.description}`))),
+      (database) =>
+        SqlSyncStore.holdLock("vppkit-fleet-runner", { holder: `vppkit fleet ${process.pid}@${os.hostname()}` }).pipe(
+          Effect.provide(database),
+          Effect.catchTag("LocationBusyError", (busy) =>
+            new SyncLockedError({
+              message: `another vppkit fleet run or fleet sync is running on ${target.description}${
+                busy.holder === undefined ? "" : ` (${busy.holder.name})`
+              }: stop it, or wait for it to finish`
+            })),
+          Effect.catchAllCause(oneLine(`cannot lock ${target.description}`))
+        )
+    )
+
+/** The base URL the fleet talks to: `--base-url`, else `VPP_BASE_URL`, else Apple's. */
+const baseUrlOf = (flag: Option.Option<string>) =>
+  Option.isSome(flag)
+    ? Effect.succeed(flag.value)
+    : Config.string("VPP_BASE_URL").pipe(Config.option, Effect.map(Option.getOrUndefined), Effect.orElseSucceed(() => undefined))
+
+const textField = (name: string): Resources.Field => ({ name, type: "text" })
+
+/** The uIds `refs` name (a uId, a token's name or fingerprint prefix); all locations when there are none. */
+const resolveLocations = (refs: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const tokens = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list)
+    const all = [...new Set(tokens.flatMap((t) => t.uId === undefined ? [] : [t.uId]))].sort()
+    if (refs.length === 0) return all
+    const uIds: Array<string> = []
+    for (const ref of refs) {
+      const uId = all.includes(ref)
+        ? ref
+        : tokens.find((t) => t.name === ref || (ref.length >= 8 && t.fingerprint.startsWith(ref.toLowerCase())))?.uId
+      if (uId === undefined) return yield* new UsageError({ message: `fleet sync: no location ${JSON.stringify(ref)} (a uId, or a token's name or fingerprint)` })
+      if (!uIds.includes(uId)) uIds.push(uId)
+    }
+    return uIds
+  })
+
+const outcomeLine = (outcome: Location.Outcome) => {
+  const records = outcome.resources.reduce((sum, r) => sum + r.records, 0)
+  return `location ${outcome.uId}: ${outcome.result} (${outcome.full ? "full" : "incremental"}, ${outcome.resources.length} resources, ${records} records)${
+    outcome.failure === undefined ? "" : `: ${outcome.failure.message}`
+  }`
+}
+
+/** A schedule's event as a line on stderr (failures and expired tokens even with --quiet). */
+const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => {
+  switch (event._tag) {
+    case "Synced":
+      return quiet ? Effect.void : Console.error(outcomeLine(event.outcome))
+    case "Failed":
+      return Console.error(`location ${event.uId}: failed: ${event.failure.message} (tried again at the next tick)`)
+    case "Expired":
+      return Console.error(`location ${event.uId}: skipped: its token(s) ${event.tokens.join(", ")} expired ${event.expiredAt.toISOString().slice(0, 10)}`)
+    case "Unscheduled":
+      return Console.error(`token ${event.name ?? event.fingerprint.slice(0, 12)}: no uId, not synced`)
+    case "Tick":
+      return quiet ? Effect.void : Console.error(`${event.full ? "full" : "incremental"} sync of ${event.locations.length} location(s)`)
+    case "TickDone":
+      return Effect.void
+  }
+}
+
+/** The work of `vppkit fleet add`. */
+export const runAdd = ({ db, name, ...globals }: AddFlags) =>
+    Effect.gen(function*() {
+      if (Option.isNone(globals.tokenFile)) {
+        return yield* new UsageError({ message: "fleet add: --token-file PATH is required (the token file downloaded from Apple)" })
+      }
+      const target = yield* parseDatabase(db)
+      const context = yield* Layer.build(tokenStoreLayer(target)).pipe(Effect.catchAllCause(oneLine(`database ${target.description}`)))
+      const settings = yield* loadSettings(globals)
+      const client = yield* NodeVppClient.make(settings)
+      const location = yield* Sync.learnLocation.pipe(Effect.provideService(VppClient.VppClient, client))
+      const tokens = yield* TokenStore.TokenStore.pipe(Effect.provide(context))
+      const info = yield* tokens.add({ token: settings.token.value, name: Option.getOrUndefined(name), uId: location.uId }).pipe(
+        Effect.catchAllCause(oneLine("cannot add the token"))
+      )
+      if (!globals.quiet) {
+        yield* Console.error(
+          `added ${info.name ?? info.fingerprint.slice(0, 12)}: location ${location.locationName ?? ""} (uId ${location.uId}) of ${info.orgName}, expires ${
+            info.expiresAt.toISOString().slice(0, 10)
+          }`
+        )
+      }
+    }).pipe(Effect.scoped, withLogging(globals))
+
+/** The work of `vppkit fleet remove`. */
+export const runRemove = ({ db, quiet, ref }: RemoveFlags) =>
+    Effect.gen(function*() {
+      const target = yield* parseDatabase(db)
+      const context = yield* Layer.build(tokenStoreLayer(target)).pipe(Effect.catchAllCause(oneLine(`database ${target.description}`)))
+      const tokens = yield* TokenStore.TokenStore.pipe(Effect.provide(context))
+      const removed = yield* tokens.remove(ref).pipe(
+        Effect.catchTag("TokenNotFoundError", () => new UsageError({ message: `fleet remove: no token named ${JSON.stringify(ref)}` })),
+        Effect.catchAllCause(oneLine("cannot remove the token"))
+      )
+      if (!quiet) yield* Console.error(`removed ${removed.name ?? removed.fingerprint.slice(0, 12)} (uId ${removed.uId ?? "unknown"})`)
+    }).pipe(Effect.scoped)
+
+/** The work of `vppkit fleet list`. */
+export const runList = ({ db, format, quiet }: ListFlags) =>
+    Effect.gen(function*() {
+      const chosen = Option.getOrElse(format, () => process.stdout.isTTY === true ? "table" : "ndjson")
+      if (!["table", "json", "ndjson", "csv"].includes(chosen)) {
+        return yield* new UsageError({ message: `--format ${JSON.stringify(chosen)}: expected one of table, json, ndjson, csv` })
+      }
+      const target = yield* parseDatabase(db)
+      const context = yield* Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
+        Effect.catchAllCause(oneLine(`database ${target.description}`))
+      )
+      const [tokens, locations] = yield* Effect.all([
+        Effect.flatMap(TokenStore.TokenStore, (store) => store.list),
+        SqlSyncStore.readLocations
+      ]).pipe(Effect.provide(context), Effect.catchAllCause(oneLine(`database ${target.description}`)))
+      const now = yield* Clock.currentTimeMillis
+      const names = new Map(locations.map((l) => [l.uId, l.locationName]))
+      const records = tokens.map((token) => ({
+        name: token.name ?? null,
+        fingerprint: token.fingerprint.slice(0, 12),
+        uId: token.uId ?? null,
+        location: (token.uId === undefined ? undefined : names.get(token.uId)) ?? null,
+        orgName: token.orgName,
+        expiresAt: token.expiresAt.toISOString(),
+        daysLeft: Math.floor((token.expiresAt.getTime() - now) / dayMillis),
+        expired: token.expiresAt.getTime() <= now
+      }))
+      if (records.length === 0 && !quiet) yield* Console.error(`no tokens in ${target.description} (vppkit fleet add --token-file F adds one)`)
+      if (records.length === 0 && chosen === "table") return
+      const output = chosen as Output.Format
+      const width = process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80
+      const tableRecords = records.map((r) => ({
+        name: r.name ?? r.fingerprint,
+        uId: r.uId ?? "",
+        location: r.location ?? "",
+        org: r.orgName,
+        expires: r.expiresAt.slice(0, 10),
+        "days left": r.expired ? "EXPIRED" : String(r.daysLeft)
+      }))
+      const table = output === "table" || output === "csv"
+      const writer = Output.make(
+        output,
+        (table ? Object.keys(tableRecords[0] ?? { name: "" }) : Object.keys(records[0] ?? {})).map(textField),
+        Output.streamSink(process.stdout),
+        { color: Help.useColor(process.stdout), width }
+      )
+      yield* writer.records(table ? tableRecords : records)
+      yield* writer.end
+    }).pipe(
+      Effect.scoped,
+      Effect.catchTag("OutputClosed", () => Effect.void)
+    )
+
+/** The work of `vppkit fleet sync`. */
+export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
+    Effect.gen(function*() {
+      const target = yield* parseDatabase(db)
+      yield* holdRunner(target)
+      const context = yield* Layer.build(runnerLayer(target, yield* baseUrlOf(baseUrl))).pipe(
+        Effect.catchAllCause(oneLine(`database ${target.description}`))
+      )
+      yield* Effect.gen(function*() {
+        const uIds = yield* resolveLocations(locations)
+        if (uIds.length === 0) return yield* new UsageError({ message: "fleet sync: no locations (vppkit fleet add --token-file F adds one)" })
+        const client = yield* Location.Location.client
+        const failed: Array<string> = []
+        yield* Effect.forEach(uIds, (uId) =>
+          client(uId).Sync({ full }).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => {
+              if (Exit.isSuccess(exit)) return quiet ? Effect.void : Console.log(outcomeLine(exit.value))
+              failed.push(uId)
+              const error = Cause.squash(exit.cause)
+              return Console.error(
+                error instanceof Location.LocationSyncError ? outcomeLine(error.outcome) : `location ${uId}: failed: ${String(error)}`
+              )
+            })
+          ), { concurrency: 8, discard: true })
+        if (failed.length > 0) {
+          return yield* new CommandError({ message: `fleet sync: ${failed.length} of ${uIds.length} location(s) failed: ${failed.join(", ")}` })
+        }
+      }).pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
+    }).pipe(Effect.scoped)
+
+/** The work of `vppkit fleet run`. */
+export const runRun = ({ baseUrl, db, every, fullCron, quiet }: RunFlags) =>
+    Effect.gen(function*() {
+      const target = yield* parseDatabase(db)
+      // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests): a cron expression, seconds allowed, instead of --every
+      const incrementalCron = yield* Config.string("VPPKIT_FLEET_INCREMENTAL_CRON").pipe(
+        Config.option,
+        Effect.map(Option.getOrUndefined),
+        Effect.orElseSucceed(() => undefined)
+      )
+      const schedules = Schedules.layer({ every, fullCron, incrementalCron }).pipe(
+        Layer.provideMerge(runnerLayer(target, yield* baseUrlOf(baseUrl))),
+        Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
+      )
+      yield* holdRunner(target)
+      yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
+      yield* markStopAsSuccess
+      if (!quiet) yield* Console.error(`fleet running on ${target.description}: incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+
