@@ -2,6 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as Resources from "@vppkit/core/Resources"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
+import * as Schedules from "@vppkit/fleet/Schedules"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as SyncStore from "@vppkit/sync/SyncStore"
@@ -13,6 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { postgres, serverUrl, TestDatabase } from "../../node/test/support/postgres.js"
 import { compare } from "../../sync/test/support/store.js"
+import * as FleetCommand from "../src/internal/fleetCommand.js"
 import { temporaryDirectory, writeToken } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
 
@@ -221,6 +223,13 @@ const scenario = (db: string, sqliteFile: boolean) =>
       assert.deepStrictEqual((JSON.parse(rest.stdout) as ReadonlyArray<ListedToken>).map((t) => t.name).sort(), ["north", "south"])
       assert.include(assertFailure(yield* run(["fleet", "remove", "north-2", "--db", db], { env }), 2), "north-2")
     })
+
+describe("vppkit fleet's command line", () => {
+  it("shows the schedules' defaults as Schedules has them (the command line does not load @vppkit/fleet)", () => {
+    assert.strictEqual(FleetCommand.defaultEvery, Schedules.defaultEvery)
+    assert.strictEqual(FleetCommand.defaultFullCron, Schedules.defaultFullCron)
+  })
+})
 
 describe("vppkit fleet on SQLite", () => {
   it.scopedLive("add 3 tokens of 2 libraries, list them (never a token), sync each location to equality, run on a schedule, SIGTERM", () =>

@@ -86,7 +86,8 @@ const holdRunner = (target: NodeDatabase.Target) =>
                 busy.holder === undefined ? "" : ` (${busy.holder.name})`
               }: stop it, or wait for it to finish`
             })),
-          Effect.catchAllCause(oneLine(`cannot lock ${target.description}`))
+          Effect.catchIf(isSqlError, (error) =>
+            new CommandError({ message: `cannot lock ${target.description}: ${describeSqlError(error)}` }))
         )
     )
 
