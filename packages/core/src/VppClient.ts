@@ -33,6 +33,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Decoder from "./internal/decoder.js"
 import * as RateLimiter from "./internal/rateLimiter.js"
 import * as Responses from "./internal/responses.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -416,7 +417,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           ))
         )
         yield* Effect.annotateCurrentSpan("attempts", attempts)
-        const value = yield* Schema.decodeUnknown(schema)(json).pipe(
+        // Schema's decoding, compiled from the schema once (internal/decoder.ts): the same values, and on any
+        // rejection Schema.decodeUnknown itself, so the error is Schema's with its path.
+        const value = yield* Decoder.decodeUnknown(schema)(json).pipe(
           Effect.mapError((error) => Responses.schemaError(endpoint, error))
         )
         return { value, attempts }
