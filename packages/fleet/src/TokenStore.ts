@@ -16,6 +16,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as SToken from "@vppkit/core/SToken"
+import * as SqlMigrations from "@vppkit/sync/SqlMigrations"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -197,24 +198,9 @@ export const migrate: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | SqlError.SqlError,
   SqlClient.SqlClient
-> = Effect.zipRight(
-  // PostgreSQL: the Migrator creates its table without IF NOT EXISTS; two runners opening a new database at once
-  // would both try. It is created here first, one opener after another.
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.onDialectOrElse({
-      pg: () =>
-        sql.withTransaction(Effect.zipRight(
-          sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':migrations'))`),
-          sql.unsafe(
-            `CREATE TABLE IF NOT EXISTS ${
-              quote(migrationsTable)
-            } (migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`
-          )
-        )),
-      orElse: () => Effect.void
-    })),
-  Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
-).pipe(Effect.withSpan("TokenStore.migrate"))
+> = SqlMigrations.run({ table: migrationsTable, migrations, advisoryClass: advisoryClass, lock: "migrations" }).pipe(
+  Effect.withSpan("TokenStore.migrate")
+)
 
 /** A row of {@link tokensTable}. */
 type Row = {

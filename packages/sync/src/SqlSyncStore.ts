@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as SqlMigrations from "./SqlMigrations.js"
 import * as SyncStore from "./SyncStore.js"
 
 type JsonRecord = SyncStore.JsonRecord
@@ -317,25 +318,9 @@ export const migrate: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | SqlError.SqlError,
   SqlClient.SqlClient
-> = Effect.zipRight(
-  // PostgreSQL: the Migrator creates its table without IF NOT EXISTS, so two stores opening a new database at
-  // once (syncs of two locations) could both try; it is created here first, one opener after another. The
-  // Migrator then locks it for the migrations themselves.
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.onDialectOrElse({
-      pg: () =>
-        sql.withTransaction(Effect.zipRight(
-          sql.unsafe(`SELECT pg_advisory_xact_lock(${advisoryClass}, hashtext(current_schema() || ':tables'))`),
-          sql.unsafe(
-            `CREATE TABLE IF NOT EXISTS ${
-              quote(migrationsTable)
-            } (migration_id integer primary key, created_at timestamp with time zone not null default now(), name text not null)`
-          )
-        )),
-      orElse: () => Effect.void
-    })),
-  Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })
-).pipe(Effect.withSpan("SqlSyncStore.migrate"))
+> = SqlMigrations.run({ table: migrationsTable, migrations, advisoryClass: advisoryClass, lock: "tables" }).pipe(
+  Effect.withSpan("SqlSyncStore.migrate")
+)
 
 /**
  * Rebuilds a resource table made before locations (keyed by `natural_key` alone) to today's shape, keeping its
