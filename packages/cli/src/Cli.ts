@@ -219,7 +219,8 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
     ["vppkit fleet add --token-file school.vpptoken --name school", "learns the location from Apple, stores the token"],
     ["vppkit fleet list", "name, uId, location, organisation, expiry, days left"],
     ["vppkit fleet sync --full school", "sync a location now (default: all)"],
-    ["vppkit fleet run --every 15 --full-cron '0 2 * * *'", "keep every location in sync until SIGTERM"],
+    ["vppkit fleet status -o json", "each location's last run, records, token days left"],
+    ["vppkit fleet run --every 15 --full-cron '0 2 * * *' --http 127.0.0.1:9090", "keep every location in sync until SIGTERM; /healthz, /status, /metrics"],
     ["openssl rand 32 > fleet.key && export VPPKIT_FLEET_KEY_FILE=fleet.key", "first: the key the tokens are encrypted with"]
   ]],
   ["demo", [

@@ -54,7 +54,7 @@ const listCommandOptions = {
     Options.optional
   ),
   quiet: globalOptions.quiet
-  }
+}
 
 /** Everything `vppkit fleet list` parses. */
 export type ListFlags = Command.Command.ParseConfig<typeof listCommandOptions>
@@ -64,13 +64,23 @@ const listCommand = Command.make("list", listCommandOptions, (flags) => Effect.f
   Command.withDescription("List the fleet's tokens: name, uId, location, organisation, expiry, days left (never the token)")
 )
 
+const statusCommandOptions = listCommandOptions
+
+/** Everything `vppkit fleet status` parses. */
+export type StatusFlags = Command.Command.ParseConfig<typeof statusCommandOptions>
+
+/** `fleet status`: each location's last run, records and token expiry. */
+const statusCommand = Command.make("status", statusCommandOptions, (flags) => Effect.flatMap(work, (run) => run.runStatus(flags))).pipe(
+  Command.withDescription("Show each location's status: last run (synced or failed, when, full or incremental, failures in a row), records, token days left")
+)
+
 const syncCommandOptions = {
   db,
   baseUrl: baseUrlOption,
   full: Options.boolean("full").pipe(Options.withDescription("a full sync (deleted records removed), not incremental")),
   quiet: globalOptions.quiet,
   locations: Args.text({ name: "LOCATION" }).pipe(Args.withDescription("a uId, or a token's name or fingerprint (default: every location)"), Args.repeated)
-  }
+}
 
 /** Everything `vppkit fleet sync` parses. */
 export type SyncFlags = Command.Command.ParseConfig<typeof syncCommandOptions>
@@ -93,8 +103,13 @@ const runCommandOptions = {
     Options.withDescription(`the cron expression (UTC) of the full pass (default "${defaultFullCron}")`),
     Options.withDefault(defaultFullCron)
   ),
+  http: Options.text("http").pipe(
+    Options.withPseudoName("HOST:PORT"),
+    Options.withDescription("serve /healthz, /status (JSON) and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9090"),
+    Options.optional
+  ),
   quiet: globalOptions.quiet
-  }
+}
 
 /** Everything `vppkit fleet run` parses. */
 export type RunFlags = Command.Command.ParseConfig<typeof runCommandOptions>
@@ -109,6 +124,7 @@ export const fleetSubcommands: ReadonlyArray<readonly [string, Command.Command<a
   ["add", addCommand],
   ["remove", removeCommand],
   ["list", listCommand],
+  ["status", statusCommand],
   ["sync", syncCommand],
   ["run", runCommand]
 ]
@@ -116,5 +132,5 @@ export const fleetSubcommands: ReadonlyArray<readonly [string, Command.Command<a
 /** `vppkit fleet`. */
 export const fleetCommand = Command.make("fleet").pipe(
   Command.withDescription("Many locations kept in sync: tokens stored encrypted (VPPKIT_FLEET_KEY_FILE), synced on demand or on a schedule"),
-  Command.withSubcommands([addCommand, removeCommand, listCommand, syncCommand, runCommand])
+  Command.withSubcommands([addCommand, removeCommand, listCommand, statusCommand, syncCommand, runCommand])
 )

@@ -3,6 +3,9 @@
  * `SingleRunner` over the database, the schedules.
  */
 import * as SingleRunner from "@effect/cluster/SingleRunner"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
 import * as Location from "@vppkit/fleet/Location"
@@ -16,11 +19,13 @@ import * as VppClient from "@vppkit/core/VppClient"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as http_ from "node:http"
 import * as os from "node:os"
 import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
 import type * as Resources from "../Resources.js"
@@ -31,7 +36,7 @@ import { withLogging } from "./reporting.js"
 import * as SyncLock from "./syncLock.js"
 import { databaseError, describeSqlError, isSqlError, parseDatabase } from "./syncRun.js"
 
-import type { AddFlags, ListFlags, RemoveFlags, RunFlags, SyncFlags } from "./fleetCommand.js"
+import type { AddFlags, ListFlags, RemoveFlags, RunFlags, StatusFlags, SyncFlags } from "./fleetCommand.js"
 
 const dayMillis = 86_400_000
 
@@ -141,6 +146,39 @@ const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => 
   }
 }
 
+/** `--format`, else table on a terminal and ndjson otherwise; one of table, json, ndjson, csv. */
+const chooseFormat = (format: Option.Option<string>) => {
+  const chosen = Option.getOrElse(format, () => process.stdout.isTTY === true ? "table" : "ndjson")
+  return ["table", "json", "ndjson", "csv"].includes(chosen)
+    ? Effect.succeed(chosen as Output.Format)
+    : new UsageError({ message: `--format ${JSON.stringify(chosen)}: expected one of table, json, ndjson, csv` })
+}
+
+/** Writes `records` to stdout as `format`: whole for json/ndjson, as `tableRow` makes them for table/csv. */
+const write = <A extends object>(format: Output.Format, records: ReadonlyArray<A>, tableRow: (record: A) => Record<string, string>) => {
+  const width = process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80
+  const table = format === "table" || format === "csv"
+  const rows: ReadonlyArray<object> = table ? records.map(tableRow) : records
+  const writer = Output.make(
+    format,
+    Object.keys(rows[0] ?? { name: "" }).map(textField),
+    Output.streamSink(process.stdout),
+    { color: Help.useColor(process.stdout), width }
+  )
+  return Effect.zipRight(writer.records(rows as ReadonlyArray<Record<string, unknown>>), writer.end)
+}
+
+/** `--http HOST:PORT` (`:PORT` or `PORT` alone: every interface). */
+export const parseListen = (value: string): Effect.Effect<{ readonly host: string | undefined; readonly port: number }, UsageError> => {
+  const match = /^(?:(.*):)?(\d{1,5})$/.exec(value)
+  const port = match === null ? NaN : Number(match[2])
+  if (match === null || port > 65535) {
+    return new UsageError({ message: `--http ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:9090 (port 0: any free port)` })
+  }
+  const host = match[1] === undefined || match[1] === "" ? undefined : match[1].replace(/^\[(.*)\]$/, "$1")
+  return Effect.succeed({ host, port })
+}
+
 /** The work of `vppkit fleet add`. */
 export const runAdd = ({ db, name, ...globals }: AddFlags) =>
     Effect.gen(function*() {
@@ -181,10 +219,7 @@ export const runRemove = ({ db, quiet, ref }: RemoveFlags) =>
 /** The work of `vppkit fleet list`. */
 export const runList = ({ db, format, quiet }: ListFlags) =>
     Effect.gen(function*() {
-      const chosen = Option.getOrElse(format, () => process.stdout.isTTY === true ? "table" : "ndjson")
-      if (!["table", "json", "ndjson", "csv"].includes(chosen)) {
-        return yield* new UsageError({ message: `--format ${JSON.stringify(chosen)}: expected one of table, json, ndjson, csv` })
-      }
+      const chosen = yield* chooseFormat(format)
       const target = yield* parseDatabase(db)
       const context = yield* Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
@@ -207,9 +242,7 @@ export const runList = ({ db, format, quiet }: ListFlags) =>
       }))
       if (records.length === 0 && !quiet) yield* Console.error(`no tokens in ${target.description} (vppkit fleet add --token-file F adds one)`)
       if (records.length === 0 && chosen === "table") return
-      const output = chosen as Output.Format
-      const width = process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80
-      const tableRecords = records.map((r) => ({
+      yield* write(chosen, records, (r) => ({
         name: r.name ?? r.fingerprint,
         uId: r.uId ?? "",
         location: r.location ?? "",
@@ -217,19 +250,60 @@ export const runList = ({ db, format, quiet }: ListFlags) =>
         expires: r.expiresAt.slice(0, 10),
         "days left": r.expired ? "EXPIRED" : String(r.daysLeft)
       }))
-      const table = output === "table" || output === "csv"
-      const writer = Output.make(
-        output,
-        (table ? Object.keys(tableRecords[0] ?? { name: "" }) : Object.keys(records[0] ?? {})).map(textField),
-        Output.streamSink(process.stdout),
-        { color: Help.useColor(process.stdout), width }
-      )
-      yield* writer.records(table ? tableRecords : records)
-      yield* writer.end
     }).pipe(
       Effect.scoped,
       Effect.catchTag("OutputClosed", () => Effect.void)
     )
+
+/** The work of `vppkit fleet status`: each location's last run, resources and token expiry, from the database. */
+export const runStatus = ({ db, format, quiet }: StatusFlags) =>
+  Effect.gen(function*() {
+    const chosen = yield* chooseFormat(format)
+    const target = yield* parseDatabase(db)
+    const context = yield* Layer.build(FleetStatus.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
+      Effect.catchAllCause(oneLine(`database ${target.description}`))
+    )
+    const [tokens, statuses] = yield* Effect.all([
+      Effect.flatMap(TokenStore.TokenStore, (store) => store.list),
+      Effect.flatMap(FleetStatus.FleetStatus, (status) => status.locations)
+    ]).pipe(Effect.provide(context), Effect.catchAllCause(oneLine(`database ${target.description}`)))
+    const now = yield* Clock.currentTimeMillis
+    const byUId = new Map(statuses.map((status) => [status.uId, status]))
+    const uIds = [...new Set([...statuses.map((status) => status.uId), ...tokens.flatMap((token) => token.uId ?? [])])].sort()
+    const records = uIds.map((uId) => {
+      const status = byUId.get(uId)
+      // the token a sync uses: of the location's stored tokens, the one that expires last
+      const expiry = tokens.filter((token) => token.uId === uId).reduce<Date | undefined>(
+        (latest, token) => latest === undefined || token.expiresAt > latest ? token.expiresAt : latest,
+        undefined
+      ) ?? (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
+      return {
+        uId,
+        locationName: status?.locationName ?? null,
+        orgName: status?.orgName ?? null,
+        tokenExpiresAt: expiry?.toISOString() ?? null,
+        tokenDaysLeft: expiry === undefined ? null : Math.floor((expiry.getTime() - now) / dayMillis),
+        records: (status?.resources ?? []).reduce((sum, resource) => sum + resource.records, 0),
+        lastRun: status?.lastRun === undefined ? null : { ...status.lastRun, outcome: undefined },
+        resources: status?.resources ?? []
+      }
+    })
+    if (records.length === 0 && !quiet) yield* Console.error(`no locations in ${target.description} (vppkit fleet add --token-file F adds one)`)
+    if (records.length === 0 && chosen === "table") return
+    yield* write(chosen, records, (r) => ({
+      uId: r.uId,
+      location: r.locationName ?? "",
+      "last run": r.lastRun === null ? "never" : `${r.lastRun.result} ${r.lastRun.finishedAt.slice(0, 16).replace("T", " ")}Z`,
+      mode: r.lastRun === null ? "" : r.lastRun.full ? "full" : "incremental",
+      "failed in a row": String(r.lastRun?.consecutiveFailures ?? 0),
+      records: String(r.records),
+      "days left": r.tokenDaysLeft === null ? "" : r.tokenDaysLeft < 0 ? "EXPIRED" : String(r.tokenDaysLeft),
+      failure: r.lastRun?.failure?.message ?? ""
+    }))
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTag("OutputClosed", () => Effect.void)
+  )
 
 /** The work of `vppkit fleet sync`. */
 export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
@@ -263,9 +337,10 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
     }).pipe(Effect.scoped)
 
 /** The work of `vppkit fleet run`. */
-export const runRun = ({ baseUrl, db, every, fullCron, quiet }: RunFlags) =>
+export const runRun = ({ baseUrl, db, every, fullCron, http, quiet }: RunFlags) =>
     Effect.gen(function*() {
       const target = yield* parseDatabase(db)
+      const listen = Option.isSome(http) ? yield* parseListen(http.value) : undefined
       // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests): a cron expression, seconds allowed, instead of --every
       const incrementalCron = yield* Config.string("VPPKIT_FLEET_INCREMENTAL_CRON").pipe(
         Config.option,
@@ -277,7 +352,20 @@ export const runRun = ({ baseUrl, db, every, fullCron, quiet }: RunFlags) =>
         Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
       )
       yield* holdRunner(target)
-      yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
+      const runner = yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
+      if (listen !== undefined) {
+        // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
+        const served = FleetHttp.layer.pipe(
+          HttpServer.withLogAddress,
+          Layer.provideMerge(NodeHttpServer.layer(http_.createServer, { port: listen.port, host: listen.host })),
+          Layer.provide(Layer.succeedContext(runner))
+        )
+        const context = yield* Layer.build(served).pipe(Effect.catchAllCause(oneLine(`--http ${Option.getOrElse(http, () => "")}`)))
+        const address = Context.get(context, HttpServer.HttpServer).address
+        if (!quiet && address._tag === "TcpAddress") {
+          yield* Console.error(`fleet status on http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}/status (and /healthz, /metrics)`)
+        }
+      }
       yield* markStopAsSuccess
       if (!quiet) yield* Console.error(`fleet running on ${target.description}: incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`)
       return yield* Effect.never

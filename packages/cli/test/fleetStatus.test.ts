@@ -1,0 +1,109 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { parseListen } from "../src/internal/fleetRun.js"
+import { serve, temporaryDirectory } from "./helpers/cli.js"
+import { assertBuilt, assertFailure, run, type Running, start } from "./support/bin.js"
+
+/**
+ * `vppkit fleet status` and the runner's port (`fleet run --http`) with the built CLI: a location added and
+ * synced, its status from the database; the runner serving /healthz, /status and /metrics; never the token.
+ */
+
+const settings = { seed: 83, orgName: "East School", pageSize: 25, records: { assets: 2, users: 20, assignments: 60 } }
+
+/** Waits until the running bin's stderr matches `pattern`. */
+const waitForStderr = (running: Running, pattern: RegExp) =>
+  Effect.gen(function*() {
+    for (;;) {
+      const { stderr, stdout } = yield* running.output
+      const match = pattern.exec(stderr)
+      if (match !== null) return match
+      if (running.child.exitCode !== null) return yield* Effect.dieMessage(`vppkit exited: ${stdout}${stderr}`)
+      yield* Effect.sleep("20 millis")
+    }
+  }).pipe(Effect.timeoutFail({ duration: 30_000, onTimeout: () => new Error(`no ${pattern} on stderr`) }), Effect.orDie)
+
+interface Status {
+  readonly uId: string
+  readonly locationName: string | null
+  readonly records: number
+  readonly tokenDaysLeft: number | null
+  readonly lastRun: { readonly result: string; readonly full: boolean; readonly consecutiveFailures: number } | null
+}
+
+describe("vppkit fleet status and fleet run --http", () => {
+  it("parses --http HOST:PORT", () => {
+    assert.deepStrictEqual(Effect.runSync(parseListen("127.0.0.1:9090")), { host: "127.0.0.1", port: 9090 })
+    assert.deepStrictEqual(Effect.runSync(parseListen(":0")), { host: undefined, port: 0 })
+    assert.deepStrictEqual(Effect.runSync(parseListen("[::1]:80")), { host: "::1", port: 80 })
+    for (const bad of ["", "host", "host:port", "1.2.3.4:70000"]) {
+      assert.strictEqual(Effect.runSync(Effect.flip(parseListen(bad)))._tag, "UsageError", bad)
+    }
+  })
+
+  it.scopedLive("status after a sync; the runner's port answers /healthz, /status and /metrics; never the token", () =>
+    Effect.gen(function*() {
+      yield* assertBuilt
+      const served = yield* serve(settings)
+      const directory = yield* temporaryDirectory
+      const db = path.join(directory, "fleet.sqlite")
+      const keyFile = path.join(directory, "fleet.key")
+      fs.writeFileSync(keyFile, crypto.randomBytes(32), { mode: 0o600 })
+      const env = { VPPKIT_FLEET_KEY_FILE: keyFile }
+      const secret = Redacted.value(served.simulator.token.value)
+
+      const empty = yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })
+      assert.strictEqual(empty.code, 0, empty.stderr)
+      assert.deepStrictEqual(JSON.parse(empty.stdout), [])
+
+      const added = yield* run(["fleet", "add", ...served.connect, "--name", "east", "--db", db], { env })
+      assert.strictEqual(added.code, 0, added.stderr)
+      const before = yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })
+      const [never] = JSON.parse(before.stdout) as ReadonlyArray<Status>
+      assert.strictEqual(never?.lastRun, null, "not synced yet")
+
+      const synced = yield* run(["fleet", "sync", "--base-url", served.server.baseUrl, "--db", db], { env })
+      assert.strictEqual(synced.code, 0, synced.stderr)
+      const after = yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })
+      assert.strictEqual(after.code, 0, after.stderr)
+      const statuses = JSON.parse(after.stdout) as ReadonlyArray<Status>
+      assert.strictEqual(statuses.length, 1)
+      const status = statuses[0]!
+      assert.strictEqual(status.lastRun?.result, "synced")
+      assert.strictEqual(status.lastRun?.consecutiveFailures, 0)
+      assert.isAbove(status.tokenDaysLeft ?? -1, 0)
+      const served_ = settings.records
+      assert.isAtLeast(status.records, served_.assets + served_.users + served_.assignments, "the rows of every resource")
+      const table = yield* run(["fleet", "status", "--db", db, "-o", "csv"], { env })
+      assert.include(table.stdout.split("\n")[0], "last run")
+      assert.include(table.stdout, status.uId)
+      for (const output of [after.stdout, after.stderr, table.stdout]) assert.notInclude(output, secret)
+
+      const bad = yield* run(["fleet", "run", "--db", db, "--http", "nowhere"], { env })
+      assert.include(assertFailure(bad, 2), "--http")
+
+      const runner = yield* start(["fleet", "run", "--base-url", served.server.baseUrl, "--db", db, "--http", "127.0.0.1:0"], { env })
+      const [, url] = yield* waitForStderr(runner, /fleet status on (http:\/\/\S+)\/status/)
+      const get = (route: string) =>
+        Effect.promise(() => fetch(`${url}${route}`).then(async (response) => ({ status: response.status, body: await response.text() })))
+      const health = yield* get("/healthz")
+      assert.strictEqual(health.status, 200, health.body)
+      const fromRunner = yield* get("/status")
+      assert.strictEqual(fromRunner.status, 200, fromRunner.body)
+      const body = JSON.parse(fromRunner.body) as { readonly locations: ReadonlyArray<{ readonly uId: string; readonly lastRun?: { readonly result: string } }> }
+      assert.deepStrictEqual(body.locations.map((location) => [location.uId, location.lastRun?.result]), [[status.uId, "synced"]])
+      const metrics = yield* get("/metrics")
+      assert.strictEqual(metrics.status, 200)
+      // the runtime's metrics in Prometheus text (the fleet's own appear once this runner has synced: see FleetHttp.test)
+      assert.match(metrics.body, /^# TYPE effect_cluster_entities gauge$/m)
+      for (const text of [health.body, fromRunner.body, metrics.body]) assert.notInclude(text, secret)
+
+      runner.child.kill("SIGTERM")
+      const stopped = yield* runner.exit
+      assert.strictEqual(stopped.code, 0, stopped.stderr)
+    }), 120_000)
+})
