@@ -16,7 +16,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as crypto from "node:crypto"
 import * as FleetKey from "../src/FleetKey.js"
 import * as FleetStatus from "../src/FleetStatus.js"
@@ -27,9 +28,9 @@ import { sqlite, TestDatabase } from "../../node/test/support/postgres.js"
 import { compare } from "../../sync/test/support/store.js"
 
 /**
- * The schedules (ClusterCron) in an in-memory cluster (`@effect/cluster`'s TestRunner) under TestClock (it starts at
- * 1970-01-01T00:00Z), over two in-memory simulators (two libraries, two `uId`s) behind one HttpClient that routes by
- * token, the tokens in the TokenStore and the records in SQLite.
+ * The schedules (ClusterCron) in an in-memory cluster (`@effect/cluster`'s TestRunner) under a simulated clock
+ * ({@link SimulatedClock}, it starts at 1970-01-01T00:00Z), over two in-memory simulators (two libraries, two `uId`s)
+ * behind one HttpClient that routes by token, the tokens in the TokenStore and the records in SQLite.
  */
 
 const settings = (seed: number, extra?: Partial<Simulator.Settings>): Simulator.Settings => ({
@@ -64,6 +65,7 @@ const routing = (simulators: ReadonlyArray<Simulator.Service>) =>
 interface Fixture {
   readonly simulators: ReadonlyArray<Simulator.Service>
   readonly events: Queue.Queue<Schedules.Event>
+  readonly clock: SimulatedClock
 }
 
 /** Stores each simulator's token under the uId its Client Config names; the logs cleared. */
@@ -84,6 +86,57 @@ const addLocations = (simulators: ReadonlyArray<Simulator.Service>) =>
   })
 
 /**
+ * A simulated clock (it starts at 1970-01-01T00:00Z, as TestClock) that `advance` moves forward one sleeper at a
+ * time, letting every fiber run (a few turns of the event loop) after each wake-up. TestClock does the same but
+ * waits for every fiber to suspend with `setTimeout(0)` turns after each wake-up; the cluster wakes several fibers a
+ * second (a metrics gauge per entity type, its storage polls), so over the hours of simulated time the schedules
+ * need, TestClock spent minutes of idle real time.
+ */
+class SimulatedClock implements Clock.Clock {
+  readonly [Clock.ClockTypeId]: Clock.ClockTypeId = Clock.ClockTypeId
+  private now = 0
+  private sleepers: Array<{ readonly at: number; readonly wake: () => void }> = []
+  unsafeCurrentTimeMillis() {
+    return this.now
+  }
+  readonly currentTimeMillis = Effect.sync(() => this.now)
+  unsafeCurrentTimeNanos() {
+    return BigInt(this.now) * 1_000_000n
+  }
+  readonly currentTimeNanos = Effect.sync(() => this.unsafeCurrentTimeNanos())
+  sleep(duration: Duration.Duration): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      const sleeper = { at: this.now + Duration.toMillis(duration), wake: () => resume(Effect.void) }
+      this.sleepers.push(sleeper)
+      return Effect.sync(() => {
+        this.sleepers = this.sleepers.filter((s) => s !== sleeper)
+      })
+    })
+  }
+  /** Wakes, in time order, every sleeper due within `millis` (and those they start), then sets the time. */
+  advance(millis: number): Effect.Effect<void> {
+    return Effect.promise(async () => {
+      const end = this.now + millis
+      for (;;) {
+        await turns()
+        const due = this.sleepers.filter((s) => s.at <= end).sort((a, b) => a.at - b.at)[0]
+        if (due === undefined) break
+        this.sleepers = this.sleepers.filter((s) => s !== due)
+        this.now = Math.max(this.now, due.at)
+        due.wake()
+      }
+      this.now = end
+      await turns()
+    })
+  }
+}
+
+/** A few turns of the event loop: the fibers woken (and those they wake) run. */
+const turns = async () => {
+  for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
  * Runs `body` with the Location entity and the schedules (default: incremental every 15 minutes, full at 02:00) on a TestRunner
  * over a fresh SQLite database and the given simulators; the schedules' events in a queue.
  */
@@ -96,6 +149,7 @@ const withSchedules = <A, E, R>(
     const db = yield* (yield* TestDatabase).fresh
     const simulators = yield* Effect.forEach(simulatorSettings, (s) => Simulator.make(s))
     const events = yield* Queue.unbounded<Schedules.Event>()
+    const clock = new SimulatedClock()
     const fleet = Schedules.layer(options).pipe(
       Layer.provideMerge(Location.layer),
       Layer.provideMerge(TestRunner.layer),
@@ -106,14 +160,18 @@ const withSchedules = <A, E, R>(
       Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => Queue.offer(events, event)))
     )
-    return yield* Effect.provide(body({ simulators, events }), fleet)
+    return yield* Effect.provide(body({ simulators, events, clock }), fleet).pipe(Effect.withClock(clock))
   })
 
 /**
  * Lets simulated time pass (5 seconds at a time, half the cluster's storage poll interval, letting every fiber run
- * between steps) until the schedules report `tag`; the other events are kept in `collected`.
+ * after each wake-up) until the schedules report `tag`; the other events are kept in `collected`.
  */
-const until = <T extends Schedules.Event["_tag"]>(events: Queue.Queue<Schedules.Event>, tag: T, limitSeconds = 3 * 3600) =>
+const until = <T extends Schedules.Event["_tag"]>(
+  { clock, events }: Fixture,
+  tag: T,
+  limitSeconds = 3 * 3600
+) =>
   Effect.gen(function*() {
     for (let second = 0; second <= limitSeconds; second += 5) {
       for (;;) {
@@ -122,17 +180,16 @@ const until = <T extends Schedules.Event["_tag"]>(events: Queue.Queue<Schedules.
         if (event.value._tag === tag) return event.value as Extract<Schedules.Event, { readonly _tag: T }>
         collected.push(event.value)
       }
-      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-      yield* TestClock.adjust("5 seconds")
+      yield* clock.advance(5000)
     }
     return assert.fail(`no ${tag} event within ${limitSeconds} simulated seconds`)
   })
 
 /** Waits for the end of the tick of `minute` past 00 (a tick is delivered at least once: it may run twice). */
-const untilDone = (events: Queue.Queue<Schedules.Event>, minute: number, full = false) =>
+const untilDone = (fixture: Fixture, minute: number, full = false) =>
   Effect.gen(function*() {
     for (;;) {
-      const done = yield* until(events, "TickDone")
+      const done = yield* until(fixture, "TickDone")
       collected.push(done)
       if (done.full === full && done.at.getUTCMinutes() === minute) return done
     }
@@ -170,18 +227,19 @@ describe("Schedules", () => {
       }))
 
     it.scoped("a cron firing syncs every location of the token store, incremental every 15 minutes, full at its cron", () =>
-      withSchedules([settings(3), settings(4)], ({ events, simulators }) =>
+      withSchedules([settings(3), settings(4)], (fixture) =>
         Effect.gen(function*() {
+          const { simulators } = fixture
           collected = []
           const uIds = yield* addLocations(simulators)
           assert.notStrictEqual(uIds[0], uIds[1])
-          const tick = yield* until(events, "Tick")
+          const tick = yield* until(fixture, "Tick")
           assert.strictEqual(tick.full, false)
           assert.deepStrictEqual(tick.locations, [...uIds].sort())
           // the first incremental tick is at 00:15 (the cron's first time after the start at 00:00)
           assert.strictEqual(tick.at.getUTCHours(), 0)
           assert.strictEqual(tick.at.getUTCMinutes(), 15)
-          yield* untilDone(events, 15)
+          yield* untilDone(fixture, 15)
           const synced = take("Synced").map((e) => e.outcome)
           assert.deepStrictEqual([...new Set(synced.map((o) => o.uId))].sort(), [...uIds].sort())
           for (const outcome of synced) assert.strictEqual(outcome.result, "synced")
@@ -189,7 +247,7 @@ describe("Schedules", () => {
 
           // changes arrive incrementally at the next tick
           yield* simulators[0]!.churn("assignments", { inserts: 4, updates: 3 })
-          yield* untilDone(events, 30)
+          yield* untilDone(fixture, 30)
           const second = take("Synced").map((e) => e.outcome).filter((o) => o.startedAt.getUTCMinutes() === 30)
           assert.deepStrictEqual([...new Set(second.map((o) => o.uId))].sort(), [...uIds].sort())
           const assignments = second.find((o) => o.uId === uIds[0])!.resources.find((r) => r.resource === "assignments")!
@@ -197,7 +255,7 @@ describe("Schedules", () => {
           yield* assertEqualsSimulator(simulators[0]!, uIds[0]!)
 
           // the full pass at its cron (00:40 here; nightly by default)
-          yield* untilDone(events, 40, true)
+          yield* untilDone(fixture, 40, true)
           const full = take("Synced").map((e) => e.outcome).filter((o) => o.full)
           assert.deepStrictEqual([...new Set(full.map((o) => o.uId))].sort(), [...uIds].sort())
           for (const outcome of full) for (const r of outcome.resources) assert.strictEqual(r.mode, "full")
@@ -219,12 +277,13 @@ describe("Schedules", () => {
             }),
             Effect.succeed<Sync.Progress>({ page: () => Effect.void, finish: () => Effect.void })
           )
-        yield* withSchedules([settings(5)], ({ events, simulators }) =>
+        yield* withSchedules([settings(5)], (fixture) =>
           Effect.gen(function*() {
+            const { simulators } = fixture
             collected = []
             const [uId] = yield* addLocations(simulators)
             const simulator = simulators[0]!
-            yield* until(events, "Tick")
+            yield* until(fixture, "Tick")
             yield* Deferred.await(started)
             // the scheduled sync is running (held at its first resource): an on-demand sync is sent
             const onDemand = yield* Effect.fork((yield* Location.Location.client)(uId!).Sync({ full: true }))
@@ -233,7 +292,7 @@ describe("Schedules", () => {
             assert.strictEqual((yield* simulator.log).filter(isClientConfig).length, 1)
             yield* Deferred.succeed(proceed, undefined)
             const outcome = yield* Fiber.join(onDemand)
-            yield* until(events, "TickDone")
+            yield* until(fixture, "TickDone")
             const [scheduled] = take("Synced").map((e) => e.outcome)
             assert.strictEqual(scheduled!.full, false)
             assert.strictEqual(outcome.full, true)
@@ -249,13 +308,14 @@ describe("Schedules", () => {
       }), 120_000)
 
     it.scoped("a failing sync is reported and tried again at the next tick; the other locations sync meanwhile", () =>
-      withSchedules([settings(6), settings(7)], ({ events, simulators }) =>
+      withSchedules([settings(6), settings(7)], (fixture) =>
         Effect.gen(function*() {
+          const { simulators } = fixture
           collected = []
           const uIds = yield* addLocations(simulators)
           // the first location's users endpoint refuses once (not a retried error)
           yield* simulators[0]!.inject({ _tag: "Error", status: 400, errorNumber: 9600 }, { path: "/v2/users" })
-          yield* untilDone(events, 15)
+          yield* untilDone(fixture, 15)
           const failed = take("Failed")
           assert.deepStrictEqual(failed.map((e) => e.uId), [uIds[0]])
           assert.strictEqual(failed[0]!.outcome?.result, "failed")
@@ -264,7 +324,7 @@ describe("Schedules", () => {
           yield* assertEqualsSimulator(simulators[1]!, uIds[1]!)
 
           // the next tick tries it again, and it syncs
-          yield* untilDone(events, 30)
+          yield* untilDone(fixture, 30)
           assert.deepStrictEqual(take("Failed"), [])
           const retried = take("Synced").map((e) => e.outcome).filter((o) => o.startedAt.getUTCMinutes() === 30)
           assert.deepStrictEqual([...new Set(retried.map((o) => o.uId))].sort(), [...uIds].sort())
@@ -272,15 +332,16 @@ describe("Schedules", () => {
         })), 120_000)
 
     it.scoped("a location whose token expired is reported and skipped: no request to Apple", () =>
-      withSchedules([settings(8), settings(9, { tokenExpiresAt: new Date(5 * 60_000) })], ({ events, simulators }) =>
+      withSchedules([settings(8), settings(9, { tokenExpiresAt: new Date(5 * 60_000) })], (fixture) =>
         Effect.gen(function*() {
+          const { simulators } = fixture
           collected = []
           const uIds = yield* addLocations(simulators.slice(0, 1))
           // the expired token's location is stated (the simulator refuses an expired token's Client Config)
           yield* Effect.flatMap(TokenStore.TokenStore, (tokens) =>
             tokens.add({ token: simulators[1]!.token.value, uId: "2049025000000001", name: "sim1" }))
           uIds.push("2049025000000001")
-          yield* untilDone(events, 15)
+          yield* untilDone(fixture, 15)
           const expired = take("Expired")
           assert.deepStrictEqual([...new Set(expired.map((e) => e.uId))], [uIds[1]])
           assert.deepStrictEqual(expired[0]!.tokens, ["sim1"])
