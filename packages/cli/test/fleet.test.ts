@@ -6,6 +6,7 @@ import * as Schedules from "@vppkit/fleet/Schedules"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as SyncStore from "@vppkit/sync/SyncStore"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -33,15 +34,22 @@ const north: Simulator.Settings = {
 }
 const south: Simulator.Settings = { seed: 82, orgName: "South School", pageSize: 25, records: { assets: 2, users: 15, assignments: 50 } }
 
-/** One simulator in front of several: each request handled by the simulator whose token it carries. */
-const routing = (simulators: ReadonlyArray<Simulator.Service>): Simulator.Service => ({
+/**
+ * One simulator in front of several: each request handled by the simulator whose token it carries, after `before`
+ * (told of each request as it begins, which the simulator's log is not: it has a request once answered, so never a
+ * stalled one; and able to hold it).
+ */
+const routing = (
+  simulators: ReadonlyArray<Simulator.Service>,
+  before: (simulator: Simulator.Service, path: string) => Effect.Effect<void>
+): Simulator.Service => ({
   ...simulators[0]!,
   handle: (request) => {
     const auth = String(request.headers["authorization"] ?? "")
     const target = simulators.find((s) =>
       s.tokens.some((t) => auth === `Bearer ${Redacted.value(t.value)}` || request.body.includes(Redacted.value(t.value)))
     ) ?? simulators[0]!
-    return target.handle(request)
+    return Effect.zipRight(before(target, request.path), target.handle(request))
   }
 })
 
@@ -96,9 +104,23 @@ const scenario = (db: string, sqliteFile: boolean) =>
       const directory = yield* temporaryDirectory
       const keyFile = path.join(directory, "fleet.key")
       fs.writeFileSync(keyFile, crypto.randomBytes(32), { mode: 0o600 })
-      const env = { VPPKIT_FLEET_KEY_FILE: keyFile }
+      // the runner polls its storage every 100 ms, and a stop interrupts a running sync at once (VPPKIT_FLEET_POLL_MILLIS)
+      const env = { VPPKIT_FLEET_KEY_FILE: keyFile, VPPKIT_FLEET_POLL_MILLIS: "100" }
       const simulators = [yield* Simulator.make(north), yield* Simulator.make(south)] as const
-      const server = yield* Effect.orDie(SimulatorServer.serve(routing(simulators)))
+      // north's requests as they are handed to its simulator (`begun`); while `hold` is set, each waits for it first
+      // (`held` counts them)
+      const begun: Array<string> = []
+      let hold: Deferred.Deferred<void> | undefined
+      let held = 0
+      const server = yield* Effect.orDie(SimulatorServer.serve(routing(simulators, (target, path) =>
+        Effect.suspend(() => {
+          if (target !== simulators[0]) return Effect.void
+          const record = Effect.sync(() => begun.push(path))
+          if (hold === undefined) return record
+          held++
+          return Effect.zipRight(Deferred.await(hold), record)
+        })
+      )))
       const files = [
         writeToken(directory, simulators[0].tokens[0]!.value, "north.vpptoken"),
         writeToken(directory, simulators[0].tokens[1]!.value, "north-2.vpptoken"),
@@ -177,15 +199,24 @@ const scenario = (db: string, sqliteFile: boolean) =>
       assert.match(assertFailure(second, 6), /another vppkit/)
       // SIGTERM while the next syncs run: the process ends cleanly (a stop is its normal end), and each resource is
       // either as before that sync (rolled back) or as on the server (committed), never in between
+      // north's next sync is held at its first request (the ticks come every 2 seconds: no sync may write the changes
+      // before `pending` is read), then let go
+      hold = yield* Deferred.make<void>()
+      for (let i = 0; held === 0; i++) {
+        if (i > 3000) assert.fail(`no further sync: ${(yield* running.output).stderr}`)
+        yield* Effect.sleep("5 millis")
+      }
       const equal = yield* differences(db, north_, simulators[0])
       yield* simulators[0].churn("assignments", { inserts: 9, updates: 7 })
       yield* simulators[0].churn("users", { inserts: 5, updates: 3 })
       const pending = yield* differences(db, north_, simulators[0])
-      // the next sync of north stalls at its users request (never answered), so once it has begun (its Client Config
-      // answered) it cannot end before the SIGTERM, nor write the users' changes
+      // that sync of north stalls at its users request (never answered), so once that request has begun it cannot
+      // end before the SIGTERM, nor write the users' changes
       yield* simulators[0].inject({ _tag: "Stall" }, { path: "/v2/users" })
-      yield* simulators[0].clearLog
-      for (let i = 0; !(yield* simulators[0].log).some((e) => e.path.endsWith("/client/config")); i++) {
+      begun.length = 0
+      yield* Deferred.succeed(hold, undefined)
+      hold = undefined
+      for (let i = 0; !begun.some((p) => /\/v2\/users\/?$/.test(p)); i++) {
         if (i > 3000) assert.fail(`no further sync: ${(yield* running.output).stderr}`)
         yield* Effect.sleep("5 millis")
       }
@@ -231,22 +262,26 @@ describe("vppkit fleet's command line", () => {
   })
 })
 
-describe("vppkit fleet on SQLite", () => {
-  it.scopedLive("add 3 tokens of 2 libraries, list them (never a token), sync each location to equality, run on a schedule, SIGTERM", () =>
-    Effect.gen(function*() {
-      const directory = yield* temporaryDirectory
-      yield* scenario(path.join(directory, "fleet.sqlite"), true)
-    }), 180_000)
-})
-
-describe.skipIf(serverUrl === undefined)("vppkit fleet on PostgreSQL (SingleRunner)", () => {
-  layer(serverUrl === undefined ? postgres("postgres://unused@127.0.0.1/unused") : postgres(serverUrl), {
-    excludeTestServices: true
-  })((it) => {
-    it.scoped("add 3 tokens of 2 libraries, list them, sync each location to equality, run on a schedule, SIGTERM", () =>
+// the two backends' stories at once (each has its own simulators, key, database and processes): most of their time
+// is the CLI's start-ups, each one core's work
+describe.concurrent("vppkit fleet on SQLite and on PostgreSQL, at once", () => {
+  describe("vppkit fleet on SQLite", () => {
+    it.scopedLive("add 3 tokens of 2 libraries, list them (never a token), sync each location to equality, run on a schedule, SIGTERM", () =>
       Effect.gen(function*() {
-        const db = yield* (yield* TestDatabase).fresh
-        yield* scenario(db, false)
+        const directory = yield* temporaryDirectory
+        yield* scenario(path.join(directory, "fleet.sqlite"), true)
       }), 180_000)
+  })
+
+  describe.skipIf(serverUrl === undefined)("vppkit fleet on PostgreSQL (SingleRunner)", () => {
+    layer(serverUrl === undefined ? postgres("postgres://unused@127.0.0.1/unused") : postgres(serverUrl), {
+      excludeTestServices: true
+    })((it) => {
+      it.scoped("add 3 tokens of 2 libraries, list them, sync each location to equality, run on a schedule, SIGTERM", () =>
+        Effect.gen(function*() {
+          const db = yield* (yield* TestDatabase).fresh
+          yield* scenario(db, false)
+        }), 180_000)
+    })
   })
 })

@@ -61,10 +61,30 @@ const tokenStoreLayer = (target: NodeDatabase.Target) =>
     Layer.provideMerge(FleetKey.layerConfig)
   )
 
+/**
+ * `VPPKIT_FLEET_POLL_MILLIS` (undocumented in help; for tests): the runner's storage poll and assignment refresh
+ * (10 s and 3 s by default) and how long a stop waits for a running sync before interrupting it (15 s) all become
+ * this many milliseconds, so a test's `fleet run` sees each tick and stops at once. Unset: the cluster's defaults.
+ */
+const shardingConfigOf = Config.integer("VPPKIT_FLEET_POLL_MILLIS").pipe(
+  Config.option,
+  Effect.map(Option.match({
+    onNone: () => undefined,
+    onSome: (millis) => ({
+      entityMessagePollInterval: millis,
+      refreshAssignmentsInterval: millis,
+      entityTerminationTimeout: millis
+    })
+  })),
+  Effect.orElseSucceed(() => undefined)
+)
+
 /** The Location entity on a SingleRunner over the database, its client over undici at `baseUrl`. */
 const runnerLayer = (target: NodeDatabase.Target, baseUrl: string | undefined) =>
   Location.layer.pipe(
-    Layer.provideMerge(SingleRunner.layer({ runnerStorage: "memory" })),
+    Layer.provideMerge(Layer.unwrapEffect(
+      Effect.map(shardingConfigOf, (shardingConfig) => SingleRunner.layer({ runnerStorage: "memory", shardingConfig }))
+    )),
     Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
     Layer.provideMerge(tokenStoreLayer(target)),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
@@ -341,7 +361,7 @@ export const runRun = ({ baseUrl, db, every, fullCron, http, quiet }: RunFlags) 
     Effect.gen(function*() {
       const target = yield* parseDatabase(db)
       const listen = Option.isSome(http) ? yield* parseListen(http.value) : undefined
-      // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests): a cron expression, seconds allowed, instead of --every
+      // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests, as VPPKIT_FLEET_POLL_MILLIS): a cron expression, seconds allowed, instead of --every
       const incrementalCron = yield* Config.string("VPPKIT_FLEET_INCREMENTAL_CRON").pipe(
         Config.option,
         Effect.map(Option.getOrUndefined),
