@@ -272,7 +272,7 @@ export const runList = ({ db, format, quiet }: ListFlags) =>
       }))
     }).pipe(
       Effect.scoped,
-      Effect.catchTag("OutputClosed", () => Effect.void)
+      Output.endWhenReaderCloses
     )
 
 /** The work of `vppkit fleet status`: each location's last run, resources and token expiry, from the database. */
@@ -322,7 +322,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     }))
   }).pipe(
     Effect.scoped,
-    Effect.catchTag("OutputClosed", () => Effect.void)
+    Output.endWhenReaderCloses
   )
 
 /** The work of `vppkit fleet sync`. */

@@ -377,9 +377,6 @@ export const runList = ({ baseUrl, logFormat, logLevel, quiet, resource, tokenFi
     )
   }).pipe(
     withLogging({ logFormat, logLevel }),
-    Effect.catchTag("OutputClosed", (error) =>
-      // The reader went away (`vppkit list … | head`): that ends the listing, quietly and successfully.
-      error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"
-        ? Effect.void
-        : Effect.fail(new CommandError({ message: `cannot write the output: ${error.message}` })))
+    // The reader went away (`vppkit list … | head`): that ends the listing quietly; a write that failed otherwise is an error.
+    Output.endWhenReaderCloses
   )

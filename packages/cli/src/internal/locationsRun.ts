@@ -244,8 +244,5 @@ export const runLocations = ({ db, format, quiet }: Flags) =>
     yield* writer.end
   }).pipe(
     Effect.scoped,
-    Effect.catchTag("OutputClosed", (error) =>
-      error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"
-        ? Effect.void
-        : Effect.fail(new CommandError({ message: `cannot write the output: ${error.message}` })))
+    Output.endWhenReaderCloses
   )

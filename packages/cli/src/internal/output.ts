@@ -2,6 +2,7 @@ import { stringify } from "csv-stringify/sync"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Resources from "../Resources.js"
+import { CommandError } from "../ExitCode.js"
 
 /** The output formats of `vppkit list`: `wide` is a table of every column, nothing cut. */
 export const formats = ["ndjson", "json", "csv", "table", "wide"] as const
@@ -16,6 +17,23 @@ export class OutputClosed extends Data.TaggedError("OutputClosed")<{
   readonly code: string | undefined
   readonly message: string
 }> {}
+
+/**
+ * Ends a command's output as its reader wants: a reader that went away (`EPIPE`, a destroyed stream:
+ * `vppkit list … | head`) ends it quietly and successfully; any other failure to write (a full disk, …) is a
+ * {@link CommandError}: output lost is never a success.
+ */
+export const endWhenReaderCloses = <A, E, R>(
+  effect: Effect.Effect<A, E | OutputClosed, R>
+): Effect.Effect<A | void, Exclude<E, OutputClosed> | CommandError, R> =>
+  Effect.catchIf(
+    effect,
+    (error): error is OutputClosed => error instanceof OutputClosed,
+    (error) =>
+      error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED"
+        ? Effect.void
+        : Effect.fail(new CommandError({ message: `cannot write the output: ${error.message}` }))
+  ) as Effect.Effect<A | void, Exclude<E, OutputClosed> | CommandError, R>
 
 /** Where formatted output goes: text chunks, written in order, with backpressure. */
 export interface Sink {
