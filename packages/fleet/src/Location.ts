@@ -202,8 +202,17 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
       })
     }).pipe(Effect.provideService(VppClient.VppClient, client))
   })
-  // A defect or an interruption is not an outcome: it ends the message as such (the running resource rolled back).
-  const result = yield* Effect.either(run)
+  // A defect (a failed COMMIT, say, which @effect/sql reports as one) is a failed run like a typed failure: it is
+  // recorded, so the status never keeps showing the previous success. An interruption is not an outcome: it ends
+  // the message as such (the running resource rolled back).
+  const result = yield* Effect.either(run.pipe(
+    Effect.catchAllDefect((defect) =>
+      Effect.fail({
+        _tag: "Defect",
+        message: defect instanceof Error ? defect.message.split("\n")[0]! : String(defect)
+      })
+    )
+  ))
   const finishedAt = new Date(yield* Clock.currentTimeMillis)
   if (Either.isRight(result)) {
     return new Outcome({ uId, full, result: "synced", startedAt, finishedAt, resources: committed })

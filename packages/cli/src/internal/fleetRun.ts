@@ -141,11 +141,16 @@ const resolveLocations = (refs: ReadonlyArray<string>) =>
     return uIds
   })
 
+/**
+ * A location's outcome in one line. Drifted resources are named: their records are stored, but their pass saw the
+ * data change, so the deletions (and, for a full pass, the checkpoint) wait for the next run — as `vppkit sync` says.
+ */
 const outcomeLine = (outcome: Location.Outcome) => {
   const records = outcome.resources.reduce((sum, r) => sum + r.records, 0)
-  return `location ${outcome.uId}: ${outcome.result} (${outcome.full ? "full" : "incremental"}, ${outcome.resources.length} resources, ${records} records)${
-    outcome.failure === undefined ? "" : `: ${outcome.failure.message}`
-  }`
+  const drifted = outcome.resources.filter((r) => r.consistency === "drifted").map((r) => r.resource)
+  return `location ${outcome.uId}: ${outcome.result} (${outcome.full ? "full" : "incremental"}, ${outcome.resources.length} resources, ${records} records${
+    drifted.length === 0 ? "" : `; drifted, caught up by the next run: ${drifted.join(", ")}`
+  })${outcome.failure === undefined ? "" : `: ${outcome.failure.message}`}`
 }
 
 /** A schedule's event as a line on stderr (failures and expired tokens even with --quiet). */
