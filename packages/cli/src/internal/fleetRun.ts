@@ -148,7 +148,9 @@ const resolveLocations = (refs: ReadonlyArray<string>) =>
 const outcomeLine = (outcome: Location.Outcome) => {
   const records = outcome.resources.reduce((sum, r) => sum + r.records, 0)
   const drifted = outcome.resources.filter((r) => r.consistency === "drifted").map((r) => r.resource)
-  return `location ${outcome.uId}: ${outcome.result} (${outcome.full ? "full" : "incremental"}, ${outcome.resources.length} resources, ${records} records${
+  // what ran: a first sync is full whatever was asked, an incremental request runs full where Apple has no delta
+  const modes = [...new Set(outcome.resources.map((r) => r.mode))].sort().join(" and ")
+  return `location ${outcome.uId}: ${outcome.result} (${modes === "" ? outcome.full ? "full" : "incremental" : modes}, ${outcome.resources.length} resources, ${records} records${
     drifted.length === 0 ? "" : `; drifted, caught up by the next run: ${drifted.join(", ")}`
   })${outcome.failure === undefined ? "" : `: ${outcome.failure.message}`}`
 }
@@ -171,18 +173,18 @@ const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => 
   }
 }
 
-/** `--format`, else table on a terminal and ndjson otherwise; one of table, json, ndjson, csv. */
+/** `--format`, else table on a terminal and ndjson otherwise; one of {@link Output.formats} (`wide`: nothing cut). */
 const chooseFormat = (format: Option.Option<string>) => {
   const chosen = Option.getOrElse(format, () => process.stdout.isTTY === true ? "table" : "ndjson")
-  return ["table", "json", "ndjson", "csv"].includes(chosen)
+  return (Output.formats as ReadonlyArray<string>).includes(chosen)
     ? Effect.succeed(chosen as Output.Format)
-    : new UsageError({ message: `--format ${JSON.stringify(chosen)}: expected one of table, json, ndjson, csv` })
+    : new UsageError({ message: `--format ${JSON.stringify(chosen)}: expected one of ${Output.formats.join(", ")}` })
 }
 
 /** Writes `records` to stdout as `format`: whole for json/ndjson, as `tableRow` makes them for table/csv. */
 const write = <A extends object>(format: Output.Format, records: ReadonlyArray<A>, tableRow: (record: A) => Record<string, string>) => {
   const width = process.stdout.isTTY === true && process.stdout.columns > 0 ? process.stdout.columns : 80
-  const table = format === "table" || format === "csv"
+  const table = format === "table" || format === "wide" || format === "csv"
   const rows: ReadonlyArray<object> = table ? records.map(tableRow) : records
   const writer = Output.make(
     format,
@@ -320,7 +322,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
       location: r.locationName ?? "",
       "last run": r.lastRun === null ? "never" : `${r.lastRun.result} ${r.lastRun.finishedAt.slice(0, 16).replace("T", " ")}Z`,
       mode: r.lastRun === null ? "" : r.lastRun.full ? "full" : "incremental",
-      "failed in a row": String(r.lastRun?.consecutiveFailures ?? 0),
+      fails: String(r.lastRun?.consecutiveFailures ?? 0),
       records: String(r.records),
       "days left": r.tokenDaysLeft === null ? "" : r.tokenDaysLeft < 0 ? "EXPIRED" : String(r.tokenDaysLeft),
       failure: r.lastRun?.failure?.message ?? ""
