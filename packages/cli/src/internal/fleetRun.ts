@@ -324,7 +324,8 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
       mode: r.lastRun === null ? "" : r.lastRun.full ? "full" : "incremental",
       fails: String(r.lastRun?.consecutiveFailures ?? 0),
       records: String(r.records),
-      "days left": r.tokenDaysLeft === null ? "" : r.tokenDaysLeft < 0 ? "EXPIRED" : String(r.tokenDaysLeft),
+      // the token's days left (EXPIRED once it is)
+      days: r.tokenDaysLeft === null ? "" : r.tokenDaysLeft < 0 ? "EXPIRED" : String(r.tokenDaysLeft),
       failure: r.lastRun?.failure?.message ?? ""
     }))
   }).pipe(
