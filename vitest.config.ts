@@ -11,21 +11,21 @@ import projects from "./vitest.workspace.js"
  * belongs here.
  */
 const slowestFirst = [
-  "packages/cli/test/list.test.ts",
-  "packages/node/test/FaultMatrix.test.ts",
   "packages/cli/test/fleet.test.ts",
-  "packages/cli/test/badInput.test.ts",
+  "packages/cli/test/list.test.ts",
   "packages/cli/test/locations.test.ts",
-  "packages/cli/test/packed.test.ts",
+  "packages/node/test/FaultMatrix.test.ts",
+  "packages/cli/test/badInput.test.ts",
+  "packages/core/test/Legacy.test.ts",
   "packages/cli/test/SyncBin.test.ts",
-  "packages/cli/test/SyncPostgres.test.ts",
-  "packages/cli/test/help.test.ts",
   "packages/cli/test/commands.test.ts",
+  "packages/cli/test/packed.test.ts",
+  "packages/cli/test/help.test.ts",
   "packages/cli/test/LocationsPostgres.test.ts",
+  "packages/cli/test/SyncPostgres.test.ts",
+  "packages/cli/test/secrets.test.ts",
   "packages/cli/test/requests.test.ts",
-  "packages/sync/test/Sync.test.ts",
-  "packages/cli/test/fleetStatus.test.ts",
-  "packages/cli/test/listTerminal.test.ts"
+  "packages/sync/test/Sync.test.ts"
 ]
 
 /**
