@@ -31,6 +31,17 @@ const onTerminal = (args: ReadonlyArray<string>, env: Readonly<Record<string, st
   return { code: result.status, output: result.stdout }
 }
 
+/**
+ * `vppkit … --help` (and `vppkit --help`), run once per file for the same arguments: help is the same text each
+ * time, and several tests read the same page (each run is a Node process).
+ */
+const helpRuns = new Map<string, ReturnType<typeof runBin>>()
+const helpPage = (args: ReadonlyArray<string>): ReturnType<typeof runBin> => {
+  const key = JSON.stringify(args)
+  if (!helpRuns.has(key)) helpRuns.set(key, runBin(args))
+  return helpRuns.get(key)!
+}
+
 /** Asserts a usage failure: exit 2, nothing on stdout, exactly one line on stderr (no blank line after it). */
 const assertUsageLine = (result: { code: number | null; stdout: string; stderr: string }, args: ReadonlyArray<string>) => {
   const where = `vppkit ${args.join(" ")}\nstderr: ${JSON.stringify(result.stderr)}`
@@ -44,7 +55,7 @@ const assertUsageLine = (result: { code: number | null; stdout: string; stderr: 
 describe("help (built bin, piped)", () => {
   for (const args of [["--help"], ...commands.map((command) => [command, "--help"])]) {
     it(`vppkit ${args.join(" ")}: plain, usage names vppkit, no boilerplate, examples`, async () => {
-      const result = await runBin(args)
+      const result = await helpPage(args)
       const where = `vppkit ${args.join(" ")}\n${result.stdout}`
       assert.strictEqual(result.code, 0, where)
       assert.strictEqual(result.stderr, "", where)
@@ -69,12 +80,12 @@ describe("help (built bin, piped)", () => {
   }
 
   it("vppkit --help lists every command with its summary", async () => {
-    const result = await runBin(["--help"])
+    const result = await helpPage(["--help"])
     for (const command of commands) assert.match(result.stdout, new RegExp(`^  ${command} +\\S`, "m"), result.stdout)
   })
 
   it("vppkit list --help lists the resources, and says where each one's filters are", async () => {
-    const result = await runBin(["list", "--help"])
+    const result = await helpPage(["list", "--help"])
     for (const resource of ["assets", "assignments", "users", "legacy-users"]) {
       assert.match(result.stdout, new RegExp(`^  ${resource} +\\S`, "m"), result.stdout)
     }
@@ -83,7 +94,7 @@ describe("help (built bin, piped)", () => {
   })
 
   it("vppkit list users --help shows users' filters, not assets' ones, and is short", async () => {
-    const result = await runBin(["list", "users", "--help"])
+    const result = await helpPage(["list", "users", "--help"])
     const where = result.stdout
     assert.strictEqual(result.code, 0, where)
     assert.match(result.stdout, /^Usage:\n {2}vppkit list users /m, where)
@@ -94,28 +105,28 @@ describe("help (built bin, piped)", () => {
     assert.isBelow(result.stdout.split("\n").length, 70, where)
     // users is incremental: its help says so; assets' does not.
     assert.include(result.stdout, "--checkpoint")
-    const assets = await runBin(["list", "assets", "--help"])
+    const assets = await helpPage(["list", "assets", "--help"])
     assert.include(assets.stdout, "--product-type")
     assert.notInclude(assets.stdout, "--active-only")
     assert.notInclude(assets.stdout, "--checkpoint")
   })
 
   it("a once-only filter does not say it repeats; an array filter does", async () => {
-    const users = await runBin(["list", "users", "--help"])
+    const users = await helpPage(["list", "users", "--help"])
     const activeOnly = users.stdout.split("\n").find((line) => line.includes("--active-only"))!
     assert.notMatch(activeOnly, /repeat/, activeOnly)
-    const subscriptions = await runBin(["list", "subscriptions", "--help"])
+    const subscriptions = await helpPage(["list", "subscriptions", "--help"])
     assert.match(subscriptions.stdout, /--adam-id N[^\n]*repeat/, subscriptions.stdout)
   })
 
   it("vppkit help <command> is <command> --help; vppkit help is --help", async () => {
     for (const args of [["list"], ["list", "users"], ["sync"], ["mock-server"]]) {
       const help = await runBin(["help", ...args])
-      const flag = await runBin([...args, "--help"])
+      const flag = await helpPage([...args, "--help"])
       assert.strictEqual(help.code, 0, help.stderr)
       assert.strictEqual(help.stdout, flag.stdout)
     }
-    assert.strictEqual((await runBin(["help"])).stdout, (await runBin(["--help"])).stdout)
+    assert.strictEqual((await runBin(["help"])).stdout, (await helpPage(["--help"])).stdout)
     const unknown = await runBin(["help", "lsit"])
     assert.match(assertUsageLine(unknown, ["help", "lsit"]), /did you mean list\?/)
   })

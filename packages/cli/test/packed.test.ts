@@ -59,15 +59,23 @@ const inProject = (file: string, args: ReadonlyArray<string>, timeout = 60_000, 
   )
 
 beforeAll(async () => {
+  // dist/ is built: `npm test` runs tsc -b, the global setup bundles the CLI. (prepack would build it again.)
+  // One npm for the five packages (--workspace each): the same tarballs as `npm pack` in each package's directory.
+  const { stdout } = await exec("npm", [
+    "pack",
+    "--json",
+    "--ignore-scripts",
+    "--pack-destination",
+    temp,
+    ...packageNames.flatMap((name) => ["--workspace", `packages/${name}`])
+  ], { cwd: root, env: environment() })
+  const results = JSON.parse(stdout) as Array<Packed>
   for (const name of packageNames) {
-    // dist/ is built: `npm test` runs tsc -b, the global setup bundles the CLI. (prepack would build it again.)
-    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", temp], {
-      cwd: path.join(root, "packages", name),
-      env: environment()
-    })
-    const [result] = JSON.parse(stdout) as Array<Packed>
+    const result = results.find((r) => r.name === `@vppkit/${name}`)
+    assert.isDefined(result, `npm pack packed no @vppkit/${name}: ${stdout}`)
     packed.set(name, result!)
   }
+  assert.strictEqual(results.length, packageNames.length, stdout)
   fs.mkdirSync(project)
   fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
   await inProject("npm", [
@@ -140,13 +148,15 @@ describe("the packed packages", () => {
     const tokenFile = path.join(project, "mock.token")
     await withMockServer(tokenFile, async (baseUrl) => {
       const connect = ["--token-file", tokenFile, "--base-url", baseUrl]
-      const { stdout } = await inProject("npx", ["vppkit", "list", "assignments", "--format", "ndjson", "--quiet", ...connect])
+      // The bin npx found above, run as a shell would run it (npx alone costs a second of npm).
+      const vppkit = path.join(project, "node_modules", ".bin", "vppkit")
+      const { stdout } = await inProject(vppkit, ["list", "assignments", "--format", "ndjson", "--quiet", ...connect])
       const records = stdout.trim().split("\n").map((line) => JSON.parse(line) as { adamId: string })
       assert.strictEqual(records.length, 45)
       assert.isString(records[0]!.adamId)
 
       const db = path.join(project, "vpp.sqlite")
-      await inProject("npx", ["vppkit", "sync", "--resources", "assignments", "--db", db, "--quiet", ...connect])
+      await inProject(vppkit, ["sync", "--resources", "assignments", "--db", db, "--quiet", ...connect])
       const { stdout: rows } = await inProject("node", [
         "--input-type=module",
         "-e",
@@ -190,7 +200,8 @@ const inMemory = await Effect.runPromise(program.pipe(Effect.provide(Simulator.l
 console.log(JSON.stringify({ fromEnvironment, inProcess, inMemory }))
 `
     )
-    await inProject("npx", ["tsc", "-p", "."], 120_000)
+    // The project's tsc (node_modules/.bin, what npx would run).
+    await inProject(path.join(project, "node_modules", ".bin", "tsc"), ["-p", "."], 120_000)
 
     const tokenFile = path.join(project, "program.token")
     await withMockServer(tokenFile, async (baseUrl) => {
