@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as PgCopy from "./internal/pgCopy.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as SyncStore from "./SyncStore.js"
 
@@ -548,6 +549,13 @@ const upsert: (
   ) {
     const countInserted = options?.countInserted === true
     if (records.length === 0) return countInserted ? 0 : undefined
+    const staging = yield* stagingInProgress
+    if (staging !== undefined) {
+      if (!countInserted && staging.location === location && staging.resource.table === resource.table) {
+        return yield* stage(staging, records)
+      }
+      yield* flushStaging(staging)
+    }
     const sql = yield* SqlClient.SqlClient
     const placeholders = placeholdersOf(sql)
     const fields = resource.fields
@@ -629,6 +637,151 @@ const upsert: (
 )
 
 /**
+ * PostgreSQL: a full pass's records staged with `COPY` (see {@link startPass}). The pages' rows are buffered as
+ * COPY text, copied into the temporary table {@link stageTable} every {@link copyRows} rows, and written from it
+ * into the resource's table every {@link flushRows} rows, at the end of the pass, and before anything reads or
+ * writes that table otherwise — each key once, its last record. It belongs to one transaction (the
+ * `TransactionConnection` `@effect/sql` makes for it): the staged rows go with it if it rolls back.
+ */
+interface Staging {
+  readonly client: PgCopy.RawClient
+  readonly location: string
+  readonly resource: Table
+  /** Whether the pass records the keys it delivers in {@link seenTable}. */
+  readonly seen: boolean
+  /** Rows buffered as COPY text, not yet copied. */
+  lines: Array<string>
+  /** Rows in the staging table, not yet written to the resource's table. */
+  staged: number
+  /** The position of the next record in the pass: the last of a key wins. */
+  seq: number
+}
+
+/**
+ * The temporary table a full pass stages its records in on PostgreSQL: `seq` (the record's position in the pass),
+ * `natural_key` and the resource's columns. Dropped at the end of the transaction (`ON COMMIT DROP`).
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const stageTable = "vppkit_stage"
+
+const stageName = `pg_temp.${quote(stageTable)}`
+
+/** Rows buffered before they are copied into {@link stageTable} (one `COPY` statement). */
+const copyRows = 10_000
+
+/**
+ * Rows staged before they are written into the resource's table. Written in one statement sorted by key, rows go
+ * into the table's primary key in its order, which costs PostgreSQL about as much as a `COPY` into the table
+ * (measured: BENCHMARKS.md, item 7); the staging table is on disk, so a large pass holds little memory.
+ */
+const flushRows = 1_000_000
+
+/** The staging of the transaction in progress, by its `TransactionConnection`. */
+const stagings = new WeakMap<PgCopy.Transaction, Staging>()
+
+const stagingInProgress: Effect.Effect<Staging | undefined> = Effect.map(
+  PgCopy.transaction,
+  (transaction) => transaction === undefined ? undefined : stagings.get(transaction)
+)
+
+/** Copies the buffered rows into the staging table. */
+const copyBuffered = (staging: Staging) =>
+  Effect.suspend(() => {
+    if (staging.lines.length === 0) return Effect.void
+    const data = staging.lines.join("")
+    staging.staged += staging.lines.length
+    staging.lines = []
+    return PgCopy.copyIn(staging.client, `COPY ${stageName} FROM STDIN`, data)
+  })
+
+/**
+ * `INSERT INTO t (…) SELECT $1, … FROM (SELECT DISTINCT ON (natural_key) * FROM stage ORDER BY natural_key, seq
+ * DESC) ON CONFLICT (location_uid, natural_key) DO UPDATE SET …`: each staged key once, its last record.
+ */
+const stagedUpsertText = (resource: Table): string =>
+  cachedText(`staged\u0000${resource.table}`, () => {
+    const fields = resource.fields.map((field) => quote(field.name))
+    const update = fields.length === 0
+      ? "DO NOTHING"
+      : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")}`
+    return `INSERT INTO ${quote(resource.table)} (${[locationColumn, keyColumn].map(quote).concat(fields).join(", ")}) SELECT $1::text, ${
+      [quote(keyColumn), ...fields].map((column) => `s.${column}`).join(", ")
+    } FROM (SELECT DISTINCT ON (${quote(keyColumn)}) * FROM ${stageName} ORDER BY ${quote(keyColumn)}, ${quote("seq")} DESC) AS s ON CONFLICT (${
+      quote(locationColumn)
+    }, ${quote(keyColumn)}) ${update}`
+  })
+
+/** Writes the staged rows into the resource's table (and their keys into {@link seenTable}), then empties the staging table. */
+const flushStaging = (staging: Staging) =>
+  Effect.gen(function*() {
+    yield* copyBuffered(staging)
+    if (staging.staged === 0) return
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(stagedUpsertText(staging.resource), [staging.location])
+    if (staging.seen) {
+      yield* sql.unsafe(
+        `INSERT INTO ${seenName(sql)} (${quote(keyColumn)}) SELECT ${quote(keyColumn)} FROM ${stageName} ON CONFLICT DO NOTHING`
+      )
+    }
+    yield* sql.unsafe(`TRUNCATE ${stageName}`)
+    staging.staged = 0
+  }).pipe(Effect.withSpan("SqlSyncStore.flushStaging"))
+
+/** Writes what the transaction in progress has staged, if anything, so that what follows sees it. */
+const flushStaged: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  stagingInProgress,
+  (staging) => staging === undefined ? Effect.void : flushStaging(staging)
+)
+
+/** Stages a page's records: buffered as COPY text, copied and written when enough are. */
+const stage = (staging: Staging, records: ReadonlyArray<JsonRecord>) =>
+  Effect.gen(function*() {
+    const fields = staging.resource.fields
+    for (const record of records) {
+      let line = `${staging.seq++}\t${PgCopy.copyValue(staging.resource.key(record))}`
+      for (const field of fields) line += `\t${PgCopy.copyValue(toColumn(field, record[field.name]))}`
+      staging.lines.push(`${line}\n`)
+    }
+    if (staging.lines.length >= copyRows) yield* copyBuffered(staging)
+    if (staging.staged >= flushRows) yield* flushStaging(staging)
+    return undefined
+  })
+
+/**
+ * PostgreSQL, in a transaction on a `pg` connection: (re)creates {@link stageTable} for the resource and stages
+ * the pass's records from now on. Elsewhere nothing is staged.
+ */
+const startStaging = (location: string, resource: Table, seen: boolean) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return
+    const transaction = yield* PgCopy.transaction
+    const client = transaction === undefined ? undefined : PgCopy.rawClient(transaction)
+    if (transaction === undefined || client === undefined) return
+    yield* sql.unsafe(`DROP TABLE IF EXISTS ${stageName}`)
+    yield* sql.unsafe(
+      `CREATE TEMPORARY TABLE ${quote(stageTable)} (${
+        [`${quote("seq")} BIGINT`, `${quote(keyColumn)} TEXT`, ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`)]
+          .join(", ")
+      }) ON COMMIT DROP`
+    )
+    stagings.set(transaction, { client, location, resource, seen, lines: [], staged: 0, seq: 0 })
+  })
+
+/** Ends the staging of the transaction in progress: what it staged is written, the staging table dropped. */
+const endStaging = Effect.gen(function*() {
+  const transaction = yield* PgCopy.transaction
+  const staging = transaction === undefined ? undefined : stagings.get(transaction)
+  if (transaction === undefined || staging === undefined) return
+  yield* flushStaging(staging)
+  stagings.delete(transaction)
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`DROP TABLE IF EXISTS ${stageName}`)
+})
+
+/**
  * Every natural key in a resource's table.
  *
  * @since 0.1.0
@@ -676,13 +829,16 @@ const startPass: (
 ) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.startPass")(
   function*(location: string, resource: Table) {
     const sql = yield* SqlClient.SqlClient
+    yield* endStaging
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
+      yield* startStaging(location, resource, false)
       return false
     }
     yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
     yield* sql.unsafe(`DELETE FROM ${seenName(sql)}`)
+    yield* startStaging(location, resource, true)
     return true
   }
 )
@@ -706,6 +862,7 @@ const finishPass: (
 ) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
   .fn("SqlSyncStore.finishPass")(
     function*(location: string, resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      yield* endStaging
       const rows = yield* count(location, resource)
       if (!pass.recorded) return { rows, deleted: 0 }
       const sql = yield* SqlClient.SqlClient
@@ -1169,26 +1326,29 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
     const sql = yield* SqlClient.SqlClient
     yield* migrate
     const using = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+    /** `effect` after what a full pass staged is written (PostgreSQL), so that it sees or follows those rows. */
+    const flushed = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => using(Effect.zipRight(flushStaged, effect))
     const scoped = (location: string): SyncStore.Service =>
       SyncStore.SyncStore.of({
         location,
         forLocation: scoped,
         ensureResources: (resources) => using(ensureResources(resources)),
-        recordLocation: (info) => using(recordLocation(info)),
-        locations: using(locations),
+        recordLocation: (info) => flushed(recordLocation(info)),
+        locations: flushed(locations),
         adoptUnassigned: (resources, organisation) =>
-          using(adoptUnassigned(location, resources.map((resource) => ({ ...tableOf(resource), name: resource.name })), organisation)),
-        readState: (resource) => using(readState(location, resource)),
-        writeState: (state) => using(writeState(location, state)),
+          flushed(adoptUnassigned(location, resources.map((resource) => ({ ...tableOf(resource), name: resource.name })), organisation)),
+        readState: (resource) => flushed(readState(location, resource)),
+        writeState: (state) => flushed(writeState(location, state)),
         upsert: (resource, records, options) => using(upsert(location, tableOf(resource), records, options)),
         startPass: (resource) => using(startPass(location, tableOf(resource))),
         finishPass: (resource, pass) => using(finishPass(location, tableOf(resource), pass)),
-        removeRetiredUser: (resource, retired) => using(removeRetiredUser(location, tableOf(resource), retired)),
-        count: (resource) => using(count(location, tableOf(resource))),
-        rows: (resource) => using(rows(location, tableOf(resource))),
-        keys: (resource) => using(keys(location, tableOf(resource))),
+        removeRetiredUser: (resource, retired) => flushed(removeRetiredUser(location, tableOf(resource), retired)),
+        count: (resource) => flushed(count(location, tableOf(resource))),
+        rows: (resource) => flushed(rows(location, tableOf(resource))),
+        keys: (resource) => flushed(keys(location, tableOf(resource))),
         withLocationLock: withLocationLock(sql),
-        transaction: (effect) => sql.withTransaction(effect)
+        // What the transaction staged is written before it commits.
+        transaction: (effect) => sql.withTransaction(Effect.tap(effect, () => using(flushStaged)))
       })
     return scoped(SyncStore.unassigned)
   })

@@ -245,6 +245,8 @@ for (const backend of backends) {
       // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
       assert.isTrue(yield* SyncStore.startPass(assets))
       yield* SyncStore.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      // PostgreSQL stages a pass's records until the store is read (or the pass ends): count, then look.
+      assert.strictEqual(yield* SyncStore.count(assets), 4)
       assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
       assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
       assert.isFalse(yield* seenExists)
