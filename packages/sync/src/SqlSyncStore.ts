@@ -637,11 +637,20 @@ const upsert: (
 )
 
 /**
- * PostgreSQL: a full pass's records staged with `COPY` (see {@link startPass}). The pages' rows are buffered as
- * COPY text, copied into the temporary table {@link stageTable} every {@link copyRows} rows, and written from it
- * into the resource's table every {@link flushRows} rows, at the end of the pass, and before anything reads or
- * writes that table otherwise — each key once, its last record. It belongs to one transaction (the
- * `TransactionConnection` `@effect/sql` makes for it): the staged rows go with it if it rolls back.
+ * PostgreSQL: a full pass's records written with `COPY` (see {@link startPass}). The pages' rows are buffered as
+ * COPY text and copied every {@link copyRows} rows, at the end of the pass, and before anything reads or writes
+ * the store otherwise (so nothing sees the table without them):
+ *
+ * - `direct`, while the pass has found its partition empty: straight into the resource's table, each `COPY` in a
+ *   savepoint. A key the pass delivers again fails its `COPY` (unique violation): that `COPY` is rolled back to
+ *   its savepoint and the pass goes on `staged`.
+ * - `staged`: into the temporary table {@link stageTable}, and from it into the resource's table every
+ *   {@link flushRows} rows and at the end, in one statement, each key once with its last record
+ *   (`DISTINCT ON (natural_key) … ORDER BY natural_key, seq DESC`), `ON CONFLICT … DO UPDATE`, and the keys into
+ *   {@link seenTable} when the pass records them.
+ *
+ * It belongs to one transaction (the `TransactionConnection` `@effect/sql` makes for it): whatever it wrote goes
+ * with it if that rolls back.
  */
 interface Staging {
   readonly client: PgCopy.RawClient
@@ -649,17 +658,17 @@ interface Staging {
   readonly resource: Table
   /** Whether the pass records the keys it delivers in {@link seenTable}. */
   readonly seen: boolean
+  mode: "direct" | "staged"
   /** Rows buffered as COPY text, not yet copied. */
   lines: Array<string>
   /** Rows in the staging table, not yet written to the resource's table. */
   staged: number
-  /** The position of the next record in the pass: the last of a key wins. */
-  seq: number
 }
 
 /**
- * The temporary table a full pass stages its records in on PostgreSQL: `seq` (the record's position in the pass),
- * `natural_key` and the resource's columns. Dropped at the end of the transaction (`ON COMMIT DROP`).
+ * The temporary table in which a full pass stages its records on PostgreSQL: the resource table's columns and
+ * `seq`, the row's position (an identity: rows are numbered as they are copied in). Dropped at the end of the
+ * transaction (`ON COMMIT DROP`) or of the pass.
  *
  * @since 0.1.0
  * @category schema
@@ -668,15 +677,15 @@ export const stageTable = "vppkit_stage"
 
 const stageName = `pg_temp.${quote(stageTable)}`
 
-/** Rows buffered before they are copied into {@link stageTable} (one `COPY` statement). */
+/** Rows buffered before they are copied (one `COPY` statement). */
 const copyRows = 10_000
 
 /**
  * Rows staged before they are written into the resource's table. Written in one statement sorted by key, rows go
- * into the table's primary key in its order, which costs PostgreSQL about as much as a `COPY` into the table
- * (measured: BENCHMARKS.md, item 7); the staging table is on disk, so a large pass holds little memory.
+ * into the table's primary key in its order, which costs PostgreSQL about what a `COPY` into the table does
+ * (BENCHMARKS.md, item 7's notes); the staging table is on disk, so a large pass holds little memory.
  */
-const flushRows = 1_000_000
+const flushRows = 200_000
 
 /** The staging of the transaction in progress, by its `TransactionConnection`. */
 const stagings = new WeakMap<PgCopy.Transaction, Staging>()
@@ -686,63 +695,85 @@ const stagingInProgress: Effect.Effect<Staging | undefined> = Effect.map(
   (transaction) => transaction === undefined ? undefined : stagings.get(transaction)
 )
 
-/** Copies the buffered rows into the staging table. */
+/** `COPY t (location_uid, natural_key, …fields) FROM STDIN` into the resource's table or the staging table. */
+const copyText = (resource: Table, into: string): string =>
+  `COPY ${into} (${[locationColumn, keyColumn, ...resource.fields.map((field) => field.name)].map(quote).join(", ")}) FROM STDIN`
+
+/** Copies the buffered rows: into the table (`direct`, in a savepoint) or into the staging table. */
 const copyBuffered = (staging: Staging) =>
-  Effect.suspend(() => {
-    if (staging.lines.length === 0) return Effect.void
+  Effect.gen(function*() {
+    if (staging.lines.length === 0) return
     const data = staging.lines.join("")
-    staging.staged += staging.lines.length
+    const rows = staging.lines.length
     staging.lines = []
-    return PgCopy.copyIn(staging.client, `COPY ${stageName} FROM STDIN`, data)
+    const sql = yield* SqlClient.SqlClient
+    if (staging.mode === "direct") {
+      yield* sql.unsafe("SAVEPOINT vppkit_copy")
+      const direct = yield* PgCopy.copyIn(staging.client, copyText(staging.resource, quote(staging.resource.table)), data).pipe(
+        Effect.as(true),
+        Effect.catchIf(PgCopy.isUniqueViolation, () => Effect.as(sql.unsafe("ROLLBACK TO SAVEPOINT vppkit_copy"), false))
+      )
+      yield* sql.unsafe("RELEASE SAVEPOINT vppkit_copy")
+      if (direct) return
+      // A key came again: these rows and the rest of the pass go through the staging table.
+      staging.mode = "staged"
+    }
+    yield* PgCopy.copyIn(staging.client, copyText(staging.resource, stageName), data)
+    staging.staged += rows
   })
 
 /**
- * `INSERT INTO t (…) SELECT $1, … FROM (SELECT DISTINCT ON (natural_key) * FROM stage ORDER BY natural_key, seq
- * DESC) ON CONFLICT (location_uid, natural_key) DO UPDATE SET …`: each staged key once, its last record.
+ * `INSERT INTO t (…) SELECT … FROM (SELECT DISTINCT ON (natural_key) * FROM stage ORDER BY natural_key, seq DESC)
+ * ON CONFLICT (location_uid, natural_key) DO UPDATE SET …`: each staged key once, its last record.
  */
 const stagedUpsertText = (resource: Table): string =>
   cachedText(`staged\u0000${resource.table}`, () => {
     const fields = resource.fields.map((field) => quote(field.name))
+    const columns = [locationColumn, keyColumn].map(quote).concat(fields)
     const update = fields.length === 0
       ? "DO NOTHING"
       : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")}`
-    return `INSERT INTO ${quote(resource.table)} (${[locationColumn, keyColumn].map(quote).concat(fields).join(", ")}) SELECT $1::text, ${
-      [quote(keyColumn), ...fields].map((column) => `s.${column}`).join(", ")
+    return `INSERT INTO ${quote(resource.table)} (${columns.join(", ")}) SELECT ${
+      columns.map((column) => `s.${column}`).join(", ")
     } FROM (SELECT DISTINCT ON (${quote(keyColumn)}) * FROM ${stageName} ORDER BY ${quote(keyColumn)}, ${quote("seq")} DESC) AS s ON CONFLICT (${
       quote(locationColumn)
     }, ${quote(keyColumn)}) ${update}`
   })
 
-/** Writes the staged rows into the resource's table (and their keys into {@link seenTable}), then empties the staging table. */
+/** Copies what is buffered and writes what is staged into the resource's table, then empties the staging table. */
 const flushStaging = (staging: Staging) =>
   Effect.gen(function*() {
     yield* copyBuffered(staging)
     if (staging.staged === 0) return
     const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(stagedUpsertText(staging.resource), [staging.location])
-    if (staging.seen) {
-      yield* sql.unsafe(
-        `INSERT INTO ${seenName(sql)} (${quote(keyColumn)}) SELECT ${quote(keyColumn)} FROM ${stageName} ON CONFLICT DO NOTHING`
-      )
-    }
+    yield* sql.unsafe(stagedUpsertText(staging.resource))
     yield* sql.unsafe(`TRUNCATE ${stageName}`)
     staging.staged = 0
   }).pipe(Effect.withSpan("SqlSyncStore.flushStaging"))
 
-/** Writes what the transaction in progress has staged, if anything, so that what follows sees it. */
+/** Writes what the transaction in progress has buffered or staged, if anything, so that what follows sees it. */
 const flushStaged: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
   stagingInProgress,
   (staging) => staging === undefined ? Effect.void : flushStaging(staging)
 )
 
-/** Stages a page's records: buffered as COPY text, copied and written when enough are. */
+/** Buffers a page's records as COPY text; copies and writes them when enough are. */
 const stage = (staging: Staging, records: ReadonlyArray<JsonRecord>) =>
   Effect.gen(function*() {
     const fields = staging.resource.fields
+    const location = PgCopy.copyValue(staging.location)
     for (const record of records) {
-      let line = `${staging.seq++}\t${PgCopy.copyValue(staging.resource.key(record))}`
+      let line = `${location}\t${PgCopy.copyValue(staging.resource.key(record))}`
       for (const field of fields) line += `\t${PgCopy.copyValue(toColumn(field, record[field.name]))}`
       staging.lines.push(`${line}\n`)
+    }
+    if (staging.seen) {
+      // The keys the pass delivers, recorded as they come (the rows follow in bulk).
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(
+        `INSERT INTO ${seenName(sql)} (${quote(keyColumn)}) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING`,
+        [records.map(staging.resource.key)]
+      )
     }
     if (staging.lines.length >= copyRows) yield* copyBuffered(staging)
     if (staging.staged >= flushRows) yield* flushStaging(staging)
@@ -750,27 +781,40 @@ const stage = (staging: Staging, records: ReadonlyArray<JsonRecord>) =>
   })
 
 /**
- * PostgreSQL, in a transaction on a `pg` connection: (re)creates {@link stageTable} for the resource and stages
- * the pass's records from now on. Elsewhere nothing is staged.
+ * PostgreSQL, in a transaction on a `pg` connection: (re)creates {@link stageTable} for the resource and copies the
+ * pass's records from now on, `direct` into a partition that was `empty`. Elsewhere nothing is staged.
  */
-const startStaging = (location: string, resource: Table, seen: boolean) =>
+const startStaging = (location: string, resource: Table, empty: boolean) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return
+    if (process.env["VPPKIT_EXP_NO_STAGE"] === "1") return // EXPERIMENT
     const transaction = yield* PgCopy.transaction
     const client = transaction === undefined ? undefined : PgCopy.rawClient(transaction)
     if (transaction === undefined || client === undefined) return
     yield* sql.unsafe(`DROP TABLE IF EXISTS ${stageName}`)
     yield* sql.unsafe(
       `CREATE TEMPORARY TABLE ${quote(stageTable)} (${
-        [`${quote("seq")} BIGINT`, `${quote(keyColumn)} TEXT`, ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`)]
-          .join(", ")
+        [
+          `${quote(locationColumn)} TEXT`,
+          `${quote(keyColumn)} TEXT`,
+          ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`),
+          `${quote("seq")} BIGINT GENERATED ALWAYS AS IDENTITY`
+        ].join(", ")
       }) ON COMMIT DROP`
     )
-    stagings.set(transaction, { client, location, resource, seen, lines: [], staged: 0, seq: 0 })
+    stagings.set(transaction, {
+      client,
+      location,
+      resource,
+      seen: !empty,
+      mode: empty && process.env["VPPKIT_EXP_NO_DIRECT"] !== "1" ? "direct" : "staged",
+      lines: [],
+      staged: 0
+    })
   })
 
-/** Ends the staging of the transaction in progress: what it staged is written, the staging table dropped. */
+/** Ends the staging of the transaction in progress: what it holds is written, the staging table dropped. */
 const endStaging = Effect.gen(function*() {
   const transaction = yield* PgCopy.transaction
   const staging = transaction === undefined ? undefined : stagings.get(transaction)
@@ -833,12 +877,12 @@ const startPass: (
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
-      yield* startStaging(location, resource, false)
+      yield* startStaging(location, resource, true)
       return false
     }
     yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
     yield* sql.unsafe(`DELETE FROM ${seenName(sql)}`)
-    yield* startStaging(location, resource, true)
+    yield* startStaging(location, resource, false)
     return true
   }
 )

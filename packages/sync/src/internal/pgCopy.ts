@@ -58,6 +58,10 @@ export const copyIn = (client: RawClient, text: string, data: string): Effect.Ef
     })
   })
 
+/** Whether a failure is PostgreSQL's unique violation (SQLSTATE 23505): a key already in the table. */
+export const isUniqueViolation = (error: SqlError.SqlError): boolean =>
+  typeof error.cause === "object" && error.cause !== null && (error.cause as { readonly code?: unknown }).code === "23505"
+
 const special = /[\\\t\n\r]/
 
 /** A value in COPY's text format: `\N` for NULL; backslash, tab, newline and carriage return escaped. */
