@@ -788,7 +788,6 @@ const startStaging = (location: string, resource: Table, empty: boolean) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return
-    if (process.env["VPPKIT_EXP_NO_STAGE"] === "1") return // EXPERIMENT
     const transaction = yield* PgCopy.transaction
     const client = transaction === undefined ? undefined : PgCopy.rawClient(transaction)
     if (transaction === undefined || client === undefined) return
@@ -808,7 +807,7 @@ const startStaging = (location: string, resource: Table, empty: boolean) =>
       location,
       resource,
       seen: !empty,
-      mode: empty && process.env["VPPKIT_EXP_NO_DIRECT"] !== "1" ? "direct" : "staged",
+      mode: empty ? "direct" : "staged",
       lines: [],
       staged: 0
     })
