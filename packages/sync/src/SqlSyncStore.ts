@@ -9,7 +9,8 @@
  * locations (its rows unassigned), adds the columns a newer record schema has and its indexes (each led by
  * `location_uid`). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
  * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
- * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column).
+ * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column,
+ * and a full pass's with `COPY … FROM STDIN` on the pass's connection, through `pg-copy-streams`).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
  * 32-bit `INTEGER`; SQLite gives `BIGINT` integer affinity), `real` → `DOUBLE PRECISION`, `boolean` →
@@ -530,7 +531,9 @@ const unnestUpsertText = (resource: Table): string =>
  *
  * The statements' texts are built once per row count (so each is prepared once) and the records go straight
  * into their parameters, without an object per row. On PostgreSQL the rows go in as one array per column
- * (`unnest`), the keys are looked up with `= ANY($1)`.
+ * (`unnest`), the keys are looked up with `= ANY($1)`. During a full pass on PostgreSQL (from {@link startPass} to
+ * {@link finishPass}, in the pass's transaction) the records are copied instead, in bulk ({@link Staging}): they
+ * are in the table before the store reads or writes anything else and before the store's transaction commits.
  *
  * @since 0.1.0
  * @category writes
@@ -862,6 +865,9 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * has to record the natural keys it delivers (`upsert(…, { seen: true })`) for {@link finishPass} to delete
  * the rows it did not deliver: a table that is empty when the pass starts needs no record, since every row
  * in it afterwards was delivered by the pass. Otherwise the temporary table {@link seenTable} is made empty.
+ * Whatever an earlier pass in the transaction has staged is written first. On PostgreSQL (a transaction on a `pg`
+ * connection) the pass's records are copied from now on ({@link Staging}): straight into the table while its
+ * partition was empty, else through {@link stageTable}.
  *
  * @since 0.1.0
  * @category writes
