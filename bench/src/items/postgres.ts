@@ -32,7 +32,7 @@ const title = "PostgreSQL sync: vppkit vs the driver alone"
 
 /** Rows per `unnest` statement of the baseline (vppkit writes 10,000 per statement). */
 const unnestBatches = [10_000, 100_000] as const
-const upsertLabel = "diagnostic: vppkit's upsert statement alone (unnest + ON CONFLICT DO UPDATE), 1,000 rows a statement"
+const upsertLabel = "diagnostic: vppkit's unnest upsert alone (unnest + ON CONFLICT DO UPDATE, its path before COPY), 1,000 rows a statement"
 
 /** Rows per chunk of COPY data sent. */
 const copyChunk = 5_000
@@ -271,9 +271,11 @@ export const run = async (server: BenchServer, log: (line: string) => void): Pro
           "transaction, timed from `BEGIN` to `COMMIT` with the text or the arrays built from the rows in memory: " +
           `\`COPY … FROM STDIN\` (text format, ${count(copyChunk)} rows a chunk of copy data), and a plain ` +
           "`INSERT INTO t (…) SELECT * FROM unnest($1::text[], …)` per batch, with no `ON CONFLICT` (the table is empty). " +
-          "vppkit's statement is the same `unnest` with the location as one parameter and `ON CONFLICT (location_uid, natural_key) DO UPDATE` " +
-          "(packages/sync/src/SqlSyncStore.ts), one statement per page of 1,000 records; the diagnostic run sends that statement " +
-          "alone, the same way, to tell its cost from the rest of a sync's. " +
+          "vppkit's full pass into an empty partition copies its pages with `COPY … FROM STDIN` (pg-copy-streams), 10,000 rows " +
+          "a statement, each in a savepoint (a key delivered twice sends the rest of the pass through a staging table and " +
+          "`INSERT … SELECT DISTINCT ON … ON CONFLICT DO UPDATE`; packages/sync/src/SqlSyncStore.ts). Its incremental syncs, and " +
+          "its full syncs before this, write one `unnest` statement per page of 1,000 records with the location as one parameter " +
+          "and `ON CONFLICT (location_uid, natural_key) DO UPDATE`; the diagnostic run sends that statement alone, the same way. " +
           "The baseline does none of vppkit's other work — HTTP, JSON, Schema decoding — so the ratio is the share of " +
           "the database's own speed that a sync from the API keeps.",
           `Load average (1 min) at the item's start / end: ${loadStart} / ${loadEnd}.`,

@@ -9,7 +9,8 @@
  * locations (its rows unassigned), adds the columns a newer record schema has and its indexes (each led by
  * `location_uid`). Everything goes through `@effect/sql`'s `SqlClient` with portable SQL — quoted identifiers,
  * `CREATE TABLE IF NOT EXISTS`, `INSERT … ON CONFLICT (…) DO UPDATE` — so the same statements run on SQLite
- * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column).
+ * (`@effect/sql-sqlite-node`) and PostgreSQL (`@effect/sql-pg`; rows go in with `unnest`, one array per column,
+ * and a full pass's with `COPY … FROM STDIN` on the pass's connection, through `pg-copy-streams`).
  *
  * Column types: `text` → `TEXT`, `integer` → `BIGINT` (Apple's licence and user ids do not fit PostgreSQL's
  * 32-bit `INTEGER`; SQLite gives `BIGINT` integer affinity), `real` → `DOUBLE PRECISION`, `boolean` →
@@ -28,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as PgCopy from "./internal/pgCopy.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as SyncStore from "./SyncStore.js"
 
@@ -529,7 +531,9 @@ const unnestUpsertText = (resource: Table): string =>
  *
  * The statements' texts are built once per row count (so each is prepared once) and the records go straight
  * into their parameters, without an object per row. On PostgreSQL the rows go in as one array per column
- * (`unnest`), the keys are looked up with `= ANY($1)`.
+ * (`unnest`), the keys are looked up with `= ANY($1)`. During a full pass on PostgreSQL (from {@link startPass} to
+ * {@link finishPass}, in the pass's transaction) the records are copied instead, in bulk ({@link Staging}): they
+ * are in the table before the store reads or writes anything else and before the store's transaction commits.
  *
  * @since 0.1.0
  * @category writes
@@ -548,6 +552,13 @@ const upsert: (
   ) {
     const countInserted = options?.countInserted === true
     if (records.length === 0) return countInserted ? 0 : undefined
+    const staging = yield* stagingInProgress
+    if (staging !== undefined) {
+      if (!countInserted && staging.location === location && staging.resource.table === resource.table) {
+        return yield* stage(staging, records)
+      }
+      yield* flushStaging(staging)
+    }
     const sql = yield* SqlClient.SqlClient
     const placeholders = placeholdersOf(sql)
     const fields = resource.fields
@@ -629,6 +640,194 @@ const upsert: (
 )
 
 /**
+ * PostgreSQL: a full pass's records written with `COPY` (see {@link startPass}). The pages' rows are buffered as
+ * COPY text and copied every {@link copyRows} rows, at the end of the pass, and before anything reads or writes
+ * the store otherwise (so nothing sees the table without them):
+ *
+ * - `direct`, while the pass has found its partition empty: straight into the resource's table, each `COPY` in a
+ *   savepoint. A key the pass delivers again fails its `COPY` (unique violation): that `COPY` is rolled back to
+ *   its savepoint and the pass goes on `staged`.
+ * - `staged`: into the temporary table {@link stageTable}, and from it into the resource's table every
+ *   {@link flushRows} rows and at the end, in one statement, each key once with its last record
+ *   (`DISTINCT ON (natural_key) … ORDER BY natural_key, seq DESC`), `ON CONFLICT … DO UPDATE`, and the keys into
+ *   {@link seenTable} when the pass records them.
+ *
+ * It belongs to one transaction (the `TransactionConnection` `@effect/sql` makes for it): whatever it wrote goes
+ * with it if that rolls back.
+ */
+interface Staging {
+  readonly client: PgCopy.RawClient
+  readonly location: string
+  readonly resource: Table
+  /** Whether the pass records the keys it delivers in {@link seenTable}. */
+  readonly seen: boolean
+  mode: "direct" | "staged"
+  /** Rows buffered as COPY text, not yet copied. */
+  lines: Array<string>
+  /** Rows in the staging table, not yet written to the resource's table. */
+  staged: number
+}
+
+/**
+ * The temporary table in which a full pass stages its records on PostgreSQL: the resource table's columns and
+ * `seq`, the row's position (an identity: rows are numbered as they are copied in). Dropped at the end of the
+ * transaction (`ON COMMIT DROP`) or of the pass.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const stageTable = "vppkit_stage"
+
+const stageName = `pg_temp.${quote(stageTable)}`
+
+/** Rows buffered before they are copied (one `COPY` statement). */
+const copyRows = 10_000
+
+/**
+ * Rows staged before they are written into the resource's table. Written in one statement sorted by key, rows go
+ * into the table's primary key in its order, which costs PostgreSQL about what a `COPY` into the table does
+ * (BENCHMARKS.md, item 7's notes); the staging table is on disk, so a large pass holds little memory.
+ */
+const flushRows = 200_000
+
+/** The staging of the transaction in progress, by its `TransactionConnection`. */
+const stagings = new WeakMap<PgCopy.Transaction, Staging>()
+
+const stagingInProgress: Effect.Effect<Staging | undefined> = Effect.map(
+  PgCopy.transaction,
+  (transaction) => transaction === undefined ? undefined : stagings.get(transaction)
+)
+
+/** `COPY t (location_uid, natural_key, …fields) FROM STDIN` into the resource's table or the staging table. */
+const copyText = (resource: Table, into: string): string =>
+  `COPY ${into} (${[locationColumn, keyColumn, ...resource.fields.map((field) => field.name)].map(quote).join(", ")}) FROM STDIN`
+
+/** Copies the buffered rows: into the table (`direct`, in a savepoint) or into the staging table. */
+const copyBuffered = (staging: Staging) =>
+  Effect.gen(function*() {
+    if (staging.lines.length === 0) return
+    const data = staging.lines.join("")
+    const rows = staging.lines.length
+    staging.lines = []
+    const sql = yield* SqlClient.SqlClient
+    if (staging.mode === "direct") {
+      yield* sql.unsafe("SAVEPOINT vppkit_copy")
+      const direct = yield* PgCopy.copyIn(staging.client, copyText(staging.resource, quote(staging.resource.table)), data).pipe(
+        Effect.as(true),
+        Effect.catchIf(PgCopy.isUniqueViolation, () => Effect.as(sql.unsafe("ROLLBACK TO SAVEPOINT vppkit_copy"), false))
+      )
+      yield* sql.unsafe("RELEASE SAVEPOINT vppkit_copy")
+      if (direct) return
+      // A key came again: these rows and the rest of the pass go through the staging table.
+      staging.mode = "staged"
+    }
+    yield* PgCopy.copyIn(staging.client, copyText(staging.resource, stageName), data)
+    staging.staged += rows
+  })
+
+/**
+ * `INSERT INTO t (…) SELECT … FROM (SELECT DISTINCT ON (natural_key) * FROM stage ORDER BY natural_key, seq DESC)
+ * ON CONFLICT (location_uid, natural_key) DO UPDATE SET …`: each staged key once, its last record.
+ */
+const stagedUpsertText = (resource: Table): string =>
+  cachedText(`staged\u0000${resource.table}`, () => {
+    const fields = resource.fields.map((field) => quote(field.name))
+    const columns = [locationColumn, keyColumn].map(quote).concat(fields)
+    const update = fields.length === 0
+      ? "DO NOTHING"
+      : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")}`
+    return `INSERT INTO ${quote(resource.table)} (${columns.join(", ")}) SELECT ${
+      columns.map((column) => `s.${column}`).join(", ")
+    } FROM (SELECT DISTINCT ON (${quote(keyColumn)}) * FROM ${stageName} ORDER BY ${quote(keyColumn)}, ${quote("seq")} DESC) AS s ON CONFLICT (${
+      quote(locationColumn)
+    }, ${quote(keyColumn)}) ${update}`
+  })
+
+/** Copies what is buffered and writes what is staged into the resource's table, then empties the staging table. */
+const flushStaging = (staging: Staging) =>
+  Effect.gen(function*() {
+    yield* copyBuffered(staging)
+    if (staging.staged === 0) return
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(stagedUpsertText(staging.resource))
+    yield* sql.unsafe(`TRUNCATE ${stageName}`)
+    staging.staged = 0
+  }).pipe(Effect.withSpan("SqlSyncStore.flushStaging"))
+
+/** Writes what the transaction in progress has buffered or staged, if anything, so that what follows sees it. */
+const flushStaged: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  stagingInProgress,
+  (staging) => staging === undefined ? Effect.void : flushStaging(staging)
+)
+
+/** Buffers a page's records as COPY text; copies and writes them when enough are. */
+const stage = (staging: Staging, records: ReadonlyArray<JsonRecord>) =>
+  Effect.gen(function*() {
+    const fields = staging.resource.fields
+    const location = PgCopy.copyValue(staging.location)
+    for (const record of records) {
+      let line = `${location}\t${PgCopy.copyValue(staging.resource.key(record))}`
+      for (const field of fields) line += `\t${PgCopy.copyValue(toColumn(field, record[field.name]))}`
+      staging.lines.push(`${line}\n`)
+    }
+    if (staging.seen) {
+      // The keys the pass delivers, recorded as they come (the rows follow in bulk).
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(
+        `INSERT INTO ${seenName(sql)} (${quote(keyColumn)}) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING`,
+        [records.map(staging.resource.key)]
+      )
+    }
+    if (staging.lines.length >= copyRows) yield* copyBuffered(staging)
+    if (staging.staged >= flushRows) yield* flushStaging(staging)
+    return undefined
+  })
+
+/**
+ * PostgreSQL, in a transaction on a `pg` connection: (re)creates {@link stageTable} for the resource and copies the
+ * pass's records from now on, `direct` into a partition that was `empty`. Elsewhere nothing is staged.
+ */
+const startStaging = (location: string, resource: Table, empty: boolean) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return
+    const transaction = yield* PgCopy.transaction
+    const client = transaction === undefined ? undefined : PgCopy.rawClient(transaction)
+    if (transaction === undefined || client === undefined) return
+    yield* sql.unsafe(`DROP TABLE IF EXISTS ${stageName}`)
+    yield* sql.unsafe(
+      `CREATE TEMPORARY TABLE ${quote(stageTable)} (${
+        [
+          `${quote(locationColumn)} TEXT`,
+          `${quote(keyColumn)} TEXT`,
+          ...resourceColumns(resource).map(([name, type]) => `${quote(name)} ${type}`),
+          `${quote("seq")} BIGINT GENERATED ALWAYS AS IDENTITY`
+        ].join(", ")
+      }) ON COMMIT DROP`
+    )
+    stagings.set(transaction, {
+      client,
+      location,
+      resource,
+      seen: !empty,
+      mode: empty ? "direct" : "staged",
+      lines: [],
+      staged: 0
+    })
+  })
+
+/** Ends the staging of the transaction in progress: what it holds is written, the staging table dropped. */
+const endStaging = Effect.gen(function*() {
+  const transaction = yield* PgCopy.transaction
+  const staging = transaction === undefined ? undefined : stagings.get(transaction)
+  if (transaction === undefined || staging === undefined) return
+  yield* flushStaging(staging)
+  stagings.delete(transaction)
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`DROP TABLE IF EXISTS ${stageName}`)
+})
+
+/**
  * Every natural key in a resource's table.
  *
  * @since 0.1.0
@@ -666,6 +865,9 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * has to record the natural keys it delivers (`upsert(…, { seen: true })`) for {@link finishPass} to delete
  * the rows it did not deliver: a table that is empty when the pass starts needs no record, since every row
  * in it afterwards was delivered by the pass. Otherwise the temporary table {@link seenTable} is made empty.
+ * Whatever an earlier pass in the transaction has staged is written first. On PostgreSQL (a transaction on a `pg`
+ * connection) the pass's records are copied from now on ({@link Staging}): straight into the table while its
+ * partition was empty, else through {@link stageTable}.
  *
  * @since 0.1.0
  * @category writes
@@ -676,13 +878,16 @@ const startPass: (
 ) => Effect.Effect<boolean, SqlError.SqlError, SqlClient.SqlClient> = Effect.fn("SqlSyncStore.startPass")(
   function*(location: string, resource: Table) {
     const sql = yield* SqlClient.SqlClient
+    yield* endStaging
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
+      yield* startStaging(location, resource, true)
       return false
     }
     yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
     yield* sql.unsafe(`DELETE FROM ${seenName(sql)}`)
+    yield* startStaging(location, resource, false)
     return true
   }
 )
@@ -706,6 +911,7 @@ const finishPass: (
 ) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
   .fn("SqlSyncStore.finishPass")(
     function*(location: string, resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      yield* endStaging
       const rows = yield* count(location, resource)
       if (!pass.recorded) return { rows, deleted: 0 }
       const sql = yield* SqlClient.SqlClient
@@ -1169,26 +1375,29 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
     const sql = yield* SqlClient.SqlClient
     yield* migrate
     const using = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+    /** `effect` after what a full pass staged is written (PostgreSQL), so that it sees or follows those rows. */
+    const flushed = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => using(Effect.zipRight(flushStaged, effect))
     const scoped = (location: string): SyncStore.Service =>
       SyncStore.SyncStore.of({
         location,
         forLocation: scoped,
         ensureResources: (resources) => using(ensureResources(resources)),
-        recordLocation: (info) => using(recordLocation(info)),
-        locations: using(locations),
+        recordLocation: (info) => flushed(recordLocation(info)),
+        locations: flushed(locations),
         adoptUnassigned: (resources, organisation) =>
-          using(adoptUnassigned(location, resources.map((resource) => ({ ...tableOf(resource), name: resource.name })), organisation)),
-        readState: (resource) => using(readState(location, resource)),
-        writeState: (state) => using(writeState(location, state)),
+          flushed(adoptUnassigned(location, resources.map((resource) => ({ ...tableOf(resource), name: resource.name })), organisation)),
+        readState: (resource) => flushed(readState(location, resource)),
+        writeState: (state) => flushed(writeState(location, state)),
         upsert: (resource, records, options) => using(upsert(location, tableOf(resource), records, options)),
         startPass: (resource) => using(startPass(location, tableOf(resource))),
         finishPass: (resource, pass) => using(finishPass(location, tableOf(resource), pass)),
-        removeRetiredUser: (resource, retired) => using(removeRetiredUser(location, tableOf(resource), retired)),
-        count: (resource) => using(count(location, tableOf(resource))),
-        rows: (resource) => using(rows(location, tableOf(resource))),
-        keys: (resource) => using(keys(location, tableOf(resource))),
+        removeRetiredUser: (resource, retired) => flushed(removeRetiredUser(location, tableOf(resource), retired)),
+        count: (resource) => flushed(count(location, tableOf(resource))),
+        rows: (resource) => flushed(rows(location, tableOf(resource))),
+        keys: (resource) => flushed(keys(location, tableOf(resource))),
         withLocationLock: withLocationLock(sql),
-        transaction: (effect) => sql.withTransaction(effect)
+        // What the transaction staged is written before it commits.
+        transaction: (effect) => sql.withTransaction(Effect.tap(effect, () => using(flushStaged)))
       })
     return scoped(SyncStore.unassigned)
   })

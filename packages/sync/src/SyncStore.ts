@@ -204,7 +204,9 @@ export interface Service {
   /**
    * Inserts or updates records by natural key; when a key repeats, the last record wins. With `seen`, the keys
    * are also recorded for the full pass in progress. With `countInserted`, answers how many keys were new to the
-   * table; otherwise `undefined`.
+   * table; otherwise `undefined`. Within a full pass (after {@link Service.startPass}, in the pass's transaction
+   * begun with {@link Service.transaction}) a store may write the records in bulk later: before it reads or
+   * writes anything else, at {@link Service.finishPass}, and before that transaction commits.
    */
   readonly upsert: (
     resource: Resource.Any,

@@ -245,6 +245,8 @@ for (const backend of backends) {
       // A drifted pass (no reconcile) records, deletes nothing, and drops what it recorded.
       assert.isTrue(yield* SyncStore.startPass(assets))
       yield* SyncStore.upsert(assets, [asset("2"), asset("2"), asset("4")], { seen: true })
+      // PostgreSQL stages a pass's records until the store is read (or the pass ends): count, then look.
+      assert.strictEqual(yield* SyncStore.count(assets), 4)
       assert.deepStrictEqual((yield* seenKeys).map((row) => row.natural_key), ["2:STDQ", "4:STDQ"])
       assert.deepStrictEqual(yield* SyncStore.finishPass(assets, { recorded: true, reconcile: false }), { rows: 4, deleted: 0 })
       assert.isFalse(yield* seenExists)
@@ -309,6 +311,93 @@ for (const backend of backends) {
       yield* SyncStore.upsert(assignments, records.slice(0, 1100), { seen: true })
       assert.deepStrictEqual(yield* SyncStore.finishPass(assignments, { recorded: true, reconcile: true }), { rows: 1100, deleted: 102 })
       assert.strictEqual(yield* SyncStore.count(assignments), 1100)
+    })))
+
+  // On PostgreSQL a full pass copies its records (COPY, 10,000 rows a statement): straight into an empty partition
+  // until a key comes again, then through a staging table. None of that may lose a record or keep a stale one.
+  it.scoped("a full pass of many pages keeps each key's last record: keys repeated across and within copies, a read midway, a second pass's deletions", () =>
+    withDatabase(Effect.gen(function*() {
+      const store = yield* SyncStore.SyncStore
+      const assignments = resource("assignments")
+      yield* store.ensureResources([assignments])
+      const device = (i: number, userStatus?: string) => ({
+        adamId: String(1000 + (i % 7)),
+        pricingParam: "STDQ",
+        serialNumber: `S${i}`,
+        ...(userStatus !== undefined ? { userStatus } : {})
+      })
+      const range = (from: number, to: number, userStatus?: string) => Array.from({ length: to - from }, (_, i) => device(from + i, userStatus))
+      const statusOf = (rows: ReadonlyArray<{ readonly key: string; readonly record: SyncStore.JsonRecord }>) =>
+        new Map(rows.map(({ key, record }) => [key, record["userStatus"]]))
+
+      const first = yield* store.transaction(Effect.gen(function*() {
+        assert.isFalse(yield* store.startPass(assignments))
+        // Pages of 1,000: the first 10 fill one copy; the 11th repeats key 5 (copied already) and key 10,500 twice.
+        for (let page = 0; page < 10; page++) yield* store.upsert(assignments, range(page * 1000, page * 1000 + 1000), { seen: false })
+        yield* store.upsert(assignments, [...range(10_000, 11_000), device(5, "Registered"), device(10_500, "Associated"), device(10_500, "Registered")], { seen: false })
+        // A read midway sees every row written so far, each key once.
+        assert.strictEqual(yield* store.count(assignments), 11_000)
+        for (let page = 11; page < 21; page++) yield* store.upsert(assignments, range(page * 1000, page * 1000 + 1000), { seen: false })
+        yield* store.upsert(assignments, [device(5, "Retired"), device(20_999, "Registered"), device(3, "Associated")], { seen: false })
+        yield* store.upsert(assignments, [device(3)], { seen: false })
+        return yield* store.finishPass(assignments, { recorded: false, reconcile: true })
+      }))
+      assert.deepStrictEqual(first, { rows: 21_000, deleted: 0 })
+      const afterFirst = statusOf(yield* store.rows(assignments))
+      assert.strictEqual(afterFirst.size, 21_000)
+      const key = (i: number) => assignments.key(device(i))
+      assert.strictEqual(afterFirst.get(key(5)), "Retired")
+      assert.strictEqual(afterFirst.get(key(10_500)), "Registered")
+      assert.strictEqual(afterFirst.get(key(20_999)), "Registered")
+      assert.strictEqual(afterFirst.get(key(3)), undefined)
+      assert.strictEqual(afterFirst.get(key(4)), undefined)
+
+      // A second full pass over the table (it records its keys): delivers 0..14,999, some twice; the rest is deleted.
+      const second = yield* store.transaction(Effect.gen(function*() {
+        assert.isTrue(yield* store.startPass(assignments))
+        for (let page = 0; page < 15; page++) yield* store.upsert(assignments, range(page * 1000, page * 1000 + 1000, "Registered"), { seen: true })
+        yield* store.upsert(assignments, [device(7, "Retired"), device(14_999)], { seen: true })
+        return yield* store.finishPass(assignments, { recorded: true, reconcile: true })
+      }))
+      assert.deepStrictEqual(second, { rows: 15_000, deleted: 6_000 })
+      const afterSecond = statusOf(yield* store.rows(assignments))
+      assert.strictEqual(afterSecond.size, 15_000)
+      assert.strictEqual(afterSecond.get(key(7)), "Retired")
+      assert.strictEqual(afterSecond.get(key(14_999)), undefined)
+      assert.strictEqual(afterSecond.get(key(5)), "Registered")
+      assert.isFalse(afterSecond.has(key(15_000)))
+    })))
+
+  it.scoped("a full pass that fails midway leaves nothing of it; one committed without finishPass keeps every record", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* SyncStore.SyncStore
+      const assignments = resource("assignments")
+      yield* store.ensureResources([assignments])
+      const device = (i: number) => ({ adamId: "1", pricingParam: "STDQ", serialNumber: `S${i}` })
+      const pages = (from: number, count: number) => Array.from({ length: count }, (_, page) => Array.from({ length: 1000 }, (_, i) => device(from + page * 1000 + i)))
+      const failed = yield* Effect.either(store.transaction(Effect.gen(function*() {
+        yield* store.startPass(assignments)
+        // 12 pages: one copy written, the rest buffered, then the pass fails.
+        for (const page of pages(0, 12)) yield* store.upsert(assignments, page, { seen: false })
+        return yield* Effect.fail("the pass failed")
+      })))
+      assert.deepStrictEqual(failed._tag, "Left")
+      assert.strictEqual(yield* store.count(assignments), 0)
+      const stage = sql.onDialectOrElse({
+        pg: () => sql`SELECT COUNT(*)::int AS ${sql("n")} FROM pg_tables WHERE ${sql("tablename")} = ${SqlSyncStore.stageTable}`,
+        orElse: () => Effect.succeed([{ n: 0 }])
+      })
+      assert.strictEqual((yield* stage)[0]!.n, 0, "no staging table left")
+
+      // Committed by the store's transaction without finishPass: what was buffered is written before the commit.
+      yield* store.transaction(Effect.gen(function*() {
+        yield* store.startPass(assignments)
+        for (const page of pages(0, 12)) yield* store.upsert(assignments, page, { seen: false })
+        yield* store.upsert(assignments, [device(11_999), device(12_000)], { seen: false })
+      }))
+      assert.strictEqual(yield* store.count(assignments), 12_001)
+      assert.strictEqual((yield* stage)[0]!.n, 0, "no staging table left")
     })))
 
   if (backend.name === "sqlite") it.scoped("opening a database made before migrations: sync_state gains its key and columns, tables theirs, rows stay unassigned", () =>
