@@ -675,6 +675,12 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * the rows it did not deliver: a table that is empty when the pass starts needs no record, since every row
  * in it afterwards was delivered by the pass. Otherwise the temporary table {@link seenTable} is made empty.
  *
+ * SQLite: into a table that holds no rows at all (of any location), the pass writes its rows first and
+ * {@link finishPass} builds the table's indexes after them, in the same transaction (a failure rolls the
+ * dropped indexes back with the rest): building an index from a full table is cheaper than inserting every
+ * row into it at random. better-sqlite3 upserting 1M assignments in one transaction: 8.0 s, 5.9 s with the
+ * indexes built after.
+ *
  * @since 0.1.0
  * @category writes
  */
@@ -687,6 +693,9 @@ const startPass: (
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
+      if (isSqlite(sql) && (yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`).length === 0) {
+        for (const { name } of createIndexes(resource)) yield* sql.unsafe(`DROP INDEX IF EXISTS ${quote(name)}`)
+      }
       return false
     }
     yield* sql.unsafe(`CREATE TEMPORARY TABLE IF NOT EXISTS ${seenName(sql)} (${quote(keyColumn)} TEXT PRIMARY KEY)`)
@@ -694,6 +703,8 @@ const startPass: (
     return true
   }
 )
+
+const isSqlite = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
 
 const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${seenName(sql)}`))
 
@@ -714,9 +725,11 @@ const finishPass: (
 ) => Effect.Effect<{ readonly rows: number; readonly deleted: number }, SqlError.SqlError, SqlClient.SqlClient> = Effect
   .fn("SqlSyncStore.finishPass")(
     function*(location: string, resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
+      const sql = yield* SqlClient.SqlClient
+      // SQLite: the indexes startPass dropped from an empty table (`IF NOT EXISTS`: nothing to do otherwise).
+      if (isSqlite(sql)) for (const { statement } of createIndexes(resource)) yield* sql.unsafe(statement)
       const rows = yield* count(location, resource)
       if (!pass.recorded) return { rows, deleted: 0 }
-      const sql = yield* SqlClient.SqlClient
       let deleted = 0
       if (pass.reconcile) {
         const seen = Number((yield* sql.unsafe<{ readonly n: number | bigint | string }>(
