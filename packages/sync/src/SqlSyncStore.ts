@@ -460,14 +460,22 @@ const cachedText = (key: string, make: () => string): string => {
 
 /**
  * `INSERT INTO t (location_uid, natural_key, …fields) VALUES (…), … ON CONFLICT (location_uid, natural_key) DO
- * UPDATE SET …` for `rows` rows.
+ * UPDATE SET … WHERE t.f IS NOT excluded.f OR …` for `rows` rows.
+ *
+ * A row whose record did not change is left alone (the `WHERE`): SQLite would otherwise rewrite it and its
+ * entry in every index, dirtying a table page and a page per index for nothing. Deltas are mostly such records
+ * (Apple re-stamps an assignment on a re-association without changing it) and so is a full pass over a synced
+ * table: 8,000 unchanged and 2,000 new assignments upserted into 1M wrote 21,500 pages to the WAL, now 2,400.
  */
 const upsertText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
     const columns = [locationColumn, keyColumn, ...resource.fields.map((field) => field.name)]
-    const update = resource.fields.length === 0
+    const fields = resource.fields.map((field) => quote(field.name))
+    const update = fields.length === 0
       ? "DO NOTHING"
-      : `DO UPDATE SET ${resource.fields.map((field) => `${quote(field.name)} = excluded.${quote(field.name)}`).join(", ")}`
+      : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")} WHERE ${
+        fields.map((field) => `${quote(resource.table)}.${field} IS NOT excluded.${field}`).join(" OR ")
+      }`
     return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
       valuesText(rows, columns.length, placeholders)
     } ON CONFLICT (${quote(locationColumn)}, ${quote(keyColumn)}) ${update}`
@@ -869,6 +877,12 @@ const seenName = (sql: SqlClient.SqlClient): string =>
  * connection) the pass's records are copied from now on ({@link Staging}): straight into the table while its
  * partition was empty, else through {@link stageTable}.
  *
+ * SQLite: into a table that holds no rows at all (of any location), the pass writes its rows first and
+ * {@link finishPass} builds the table's indexes after them, in the same transaction (a failure rolls the
+ * dropped indexes back with the rest): building an index from a full table is cheaper than inserting every
+ * row into it at random. better-sqlite3 upserting 1M assignments in one transaction: 8.0 s, 5.9 s with the
+ * indexes built after.
+ *
  * @since 0.1.0
  * @category writes
  */
@@ -882,6 +896,9 @@ const startPass: (
     const any = yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} WHERE ${sql(locationColumn)} = ${location} LIMIT 1`
     if (any.length === 0) {
       yield* dropSeen
+      if (isSqlite(sql) && (yield* sql`SELECT 1 AS ${sql("one")} FROM ${sql(resource.table)} LIMIT 1`).length === 0) {
+        for (const { name } of createIndexes(resource)) yield* sql.unsafe(`DROP INDEX IF EXISTS ${quote(name)}`)
+      }
       yield* startStaging(location, resource, true)
       return false
     }
@@ -891,6 +908,8 @@ const startPass: (
     return true
   }
 )
+
+const isSqlite = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
 
 const dropSeen = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE IF EXISTS ${seenName(sql)}`))
 
@@ -912,9 +931,11 @@ const finishPass: (
   .fn("SqlSyncStore.finishPass")(
     function*(location: string, resource: Table, pass: { readonly recorded: boolean; readonly reconcile: boolean }) {
       yield* endStaging
+      const sql = yield* SqlClient.SqlClient
+      // SQLite: the indexes startPass dropped from an empty table (`IF NOT EXISTS`: nothing to do otherwise).
+      if (isSqlite(sql)) for (const { statement } of createIndexes(resource)) yield* sql.unsafe(statement)
       const rows = yield* count(location, resource)
       if (!pass.recorded) return { rows, deleted: 0 }
-      const sql = yield* SqlClient.SqlClient
       let deleted = 0
       if (pass.reconcile) {
         const seen = Number((yield* sql.unsafe<{ readonly n: number | bigint | string }>(

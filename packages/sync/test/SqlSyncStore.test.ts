@@ -271,6 +271,55 @@ for (const backend of backends) {
       assert.deepStrictEqual(yield* sql`SELECT * FROM ${sql(yield* main)}.${sql(SqlSyncStore.seenTable)}`, [{ natural_key: "mine" }])
     }))))
 
+  it.scoped("a full pass into an empty table leaves its indexes, also when it is rolled back; an unchanged record is not rewritten", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const assignments = resource("assignments")
+      yield* SyncStore.ensureResources([assignments])
+      const indexes = Effect.map(
+        sql.onDialectOrElse({
+          pg: () =>
+            sql<{ readonly name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'assignments' AND schemaname = current_schema() AND indexname <> 'assignments_pkey'`,
+          orElse: () => sql<{ readonly name: string }>`SELECT name FROM pragma_index_list('assignments') WHERE origin = 'c'`
+        }),
+        (rows) => rows.map((row) => row.name).sort()
+      )
+      const made = ["assignments_adamId", "assignments_clientUserId", "assignments_serialNumber"]
+      assert.deepStrictEqual(yield* indexes, made)
+      const device = (serial: string, userStatus?: string) => ({
+        adamId: "1",
+        pricingParam: "STDQ",
+        serialNumber: serial,
+        ...(userStatus !== undefined ? { userStatus } : {})
+      })
+
+      const failed = yield* Effect.flip(inTransaction(Effect.gen(function*() {
+        assert.isFalse(yield* SyncStore.startPass(assignments))
+        yield* SyncStore.upsert(assignments, [device("S1")])
+        return yield* Effect.fail("the pass failed")
+      })))
+      assert.strictEqual(failed, "the pass failed")
+      assert.deepStrictEqual(yield* indexes, made)
+      assert.strictEqual(yield* SyncStore.count(assignments), 0)
+
+      yield* inTransaction(Effect.gen(function*() {
+        assert.isFalse(yield* SyncStore.startPass(assignments))
+        yield* SyncStore.upsert(assignments, [device("S1"), device("S2")])
+        assert.deepStrictEqual(yield* SyncStore.finishPass(assignments, { recorded: false, reconcile: true }), { rows: 2, deleted: 0 })
+      }))
+      assert.deepStrictEqual(yield* indexes, made)
+
+      // SQLite: a trigger sees which rows an upsert rewrites.
+      if (sql.onDialectOrElse({ sqlite: () => false, orElse: () => true })) return
+      yield* sql.unsafe("CREATE TABLE updated (natural_key TEXT)")
+      yield* sql.unsafe("CREATE TRIGGER assignments_updated AFTER UPDATE ON assignments BEGIN INSERT INTO updated VALUES (new.natural_key); END")
+      yield* SyncStore.upsert(assignments, [device("S1"), device("S2", "Associated")])
+      assert.deepStrictEqual(yield* sql<{ readonly natural_key: string }>`SELECT natural_key FROM updated`, [
+        { natural_key: assignments.key(device("S2")) }
+      ])
+      assert.deepStrictEqual((yield* SyncStore.rows(assignments)).map((row) => row.record), [device("S1"), device("S2", "Associated")])
+    })))
+
   it.scoped("an upsert of more rows than one statement holds writes each key once, the last of its records", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
