@@ -33,6 +33,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as AbortTimeout from "./internal/abortTimeout.js"
 import * as Decoder from "./internal/decoder.js"
 import * as RateLimiter from "./internal/rateLimiter.js"
 import * as Responses from "./internal/responses.js"
@@ -244,7 +245,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     // Every request goes to the base URL and asks for JSON.
     const http = (yield* HttpClient.HttpClient).pipe(
       HttpClient.withTracerDisabledWhen(() => true),
-      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
+      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson)),
+      // Each request aborted when the scope it runs in closes: how its timeout ends it (internal/abortTimeout.ts).
+      HttpClient.withScope
     )
     const concurrency = clampConcurrency(options.concurrency)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
@@ -336,11 +339,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
                 RequestError: (error) => Effect.fail(transportError(endpoint, error)),
                 ResponseError: (error) => Effect.fail(transportError(endpoint, error))
               }),
-              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
-              Effect.timeoutFail({
-                duration: timeout,
-                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-              })
+              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot. The timeout
+              // aborts the request rather than racing it (no fiber per request: see internal/abortTimeout.ts).
+              (exchange) =>
+                AbortTimeout.abortAfter(
+                  exchange,
+                  timeout,
+                  () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+                )
             )
             const counted = Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
             const onRequest = options.onRequest
