@@ -402,26 +402,34 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         const httpRequest = toHttpRequest(request)
         const query = options.onRequest === undefined ? "" : UrlParamsModule.toString(httpRequest.urlParams)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
-        let attempts = 0
+        let attempts = 1
         let lastError: VppError.VppError | undefined
-        const json = yield* Effect.suspend(() => {
-          attempts++
-          // Counted when a retry starts: the schedule also sees the failures it does not retry.
-          return attempts > 1
-            ? Effect.zipRight(
+        // The retry schedule is set up only once an attempt has failed (most requests never need it): the first
+        // failure is handed to it as if `Effect.retry` had run the first attempt itself, so it decides as before.
+        const retried = (firstFailure: VppError.VppError) => {
+          let replayed = false
+          return Effect.suspend(() => {
+            if (!replayed) {
+              replayed = true
+              return Effect.fail(firstFailure)
+            }
+            attempts++
+            // Counted when a retry starts: the schedule also sees the failures it does not retry.
+            return Effect.zipRight(
               Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })),
               attempt(request, httpRequest, deadline, attempts, query)
             )
-            : attempt(request, httpRequest, deadline, attempts, query)
-        }).pipe(
-          Effect.retry(retrySchedule.pipe(
-            // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
-            Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
-            Schedule.tapInput((error: VppError.VppError) => Effect.sync(() => lastError = error)),
-            // Only reached when the schedule goes on: a retry is certain, and its delay known.
-            Schedule.modifyDelayEffect((_, delay) => announceRetry(endpoint, lastError!, attempts, delay))
-          ))
-        )
+          }).pipe(
+            Effect.retry(retrySchedule.pipe(
+              // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
+              Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
+              Schedule.tapInput((error: VppError.VppError) => Effect.sync(() => lastError = error)),
+              // Only reached when the schedule goes on: a retry is certain, and its delay known.
+              Schedule.modifyDelayEffect((_, delay) => announceRetry(endpoint, lastError!, attempts, delay))
+            ))
+          )
+        }
+        const json = yield* Effect.catchAll(attempt(request, httpRequest, deadline, attempts, query), retried)
         yield* Effect.annotateCurrentSpan("attempts", attempts)
         // Schema's decoding, compiled from the schema once (internal/decoder.ts): the same values, and on any
         // rejection Schema.decodeUnknown itself, so the error is Schema's with its path.

@@ -21,7 +21,7 @@ const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
  * `HttpClient.withScope` aborts the request's `AbortSignal` when that scope closes. When the time is up the
  * scope is closed — the request is aborted, whatever stage it is at (connecting, waiting, reading the body) —
  * and the failure the exchange ends with is replaced by `onTimeout()`. The scope is closed when the exchange
- * ends in any way, so an interrupted exchange is aborted too.
+ * fails or is interrupted too, so an exchange given up on is always aborted.
  *
  * The timer is a `setTimeout` under the live clock, and under any other (the TestClock in tests) a daemon fiber
  * sleeping on that clock, so tests drive it as before. An `HttpClient` must honour the request's signal for the
@@ -43,17 +43,19 @@ export const abortAfter = <A, E, R, E2>(
       const provided = Effect.provideService(exchange, Scope.Scope, scope).pipe(
         Effect.mapError((error) => timedOut ? onTimeout() : error)
       ) as Effect.Effect<A, E | E2, Exclude<R, Scope.Scope>>
-      const close = Scope.close(scope, Exit.void)
-      if (millis > maxTimerMillis) return Effect.ensuring(provided, close)
+      // A request that succeeded has been read to its end: aborting it then would only cost an `AbortError`
+      // (a DOMException, with its stack) per request. Any other ending aborts it.
+      const close = (exit: Exit.Exit<unknown, unknown>) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
+      if (millis > maxTimerMillis) return Effect.onExit(provided, close)
       if (clock === liveClock) {
         const timer = setTimeout(() => Effect.runFork(abort()), millis)
-        return Effect.ensuring(provided, Effect.suspend(() => {
+        return Effect.onExit(provided, (exit) => {
           clearTimeout(timer)
-          return close
-        }))
+          return close(exit)
+        })
       }
       return Effect.flatMap(
         Effect.forkDaemon(Effect.zipRight(clock.sleep(timeout), Effect.suspend(abort))),
-        (timer) => Effect.ensuring(provided, Effect.zipRight(Fiber.interruptFork(timer), close))
+        (timer) => Effect.onExit(provided, (exit) => Effect.zipRight(Fiber.interruptFork(timer), close(exit)))
       )
     }))
