@@ -64,6 +64,11 @@ export const run = async (
   const baseline = bestRate(bigRuns, "baseline")
   const sequential = bestRate(bigRuns, "baseline-sequential")
   const cpuRatio = bestCpuRate(bigRuns, "vppkit") / bestCpuRate(bigRuns, "baseline")
+  // Issue 17 goal 2: client CPU per record, vppkit at most 1.5 × the baseline (best run of each).
+  const cpuPerRecord = (mode: StreamMode) =>
+    best(bigRuns.filter((r) => r.mode === mode).map((r) => r.cpuMillis)) * 1000 / bigRecords
+  const vppkitCpu = cpuPerRecord("vppkit")
+  const baselineCpu = cpuPerRecord("baseline")
 
   const runTable = (runs: ReadonlyArray<Run>) =>
     table(
@@ -109,7 +114,15 @@ export const run = async (
         { label: "minimal baseline (fetch + JSON.parse + JSON.stringify, 5 in flight)", value: rate(baseline, "records") },
         { label: "vppkit / baseline", value: ratio(vppkit / baseline), goal: "≥ 0.5", met: complete && vppkit / baseline >= 0.5 },
         // The wall-clock ratio flatters vppkit when the simulator, not the client, sets the baseline's pace.
-        { label: "vppkit / baseline, by client CPU time (a stricter check of ours, not the issue's)", value: ratio(cpuRatio), goal: "≥ 0.5", met: complete && cpuRatio >= 0.5 },
+        { label: "vppkit / baseline, by client CPU time (records per CPU-second; our check)", value: ratio(cpuRatio), goal: "≥ 0.5", met: complete && cpuRatio >= 0.5 },
+        { label: "client CPU per record: vppkit (every record validated)", value: `${vppkitCpu.toFixed(2)} µs` },
+        { label: "client CPU per record: minimal baseline, 5 in flight", value: `${baselineCpu.toFixed(2)} µs` },
+        {
+          label: "client CPU per record, vppkit / baseline (issue 17 goal 2)",
+          value: ratio(vppkitCpu / baselineCpu),
+          goal: "≤ 1.5",
+          met: complete && vppkitCpu / baselineCpu <= 1.5
+        },
         { label: "baseline, sequential (what existing clients do)", value: rate(sequential, "records") }
       ],
       details: [
@@ -126,9 +139,12 @@ export const run = async (
         "- **baseline**: `fetch`, `JSON.parse`, `JSON.stringify` per line, no validation, no retries, no error " +
         "checks beyond the HTTP status; page 0 first, then pages 1.. with 5 requests in flight like vppkit, written " +
         "in arrival order. The sequential baseline follows `nextPageIndex` one page at a time.",
-        "The ratio by client CPU time compares CPU-seconds per record of the two client processes; it does not " +
-        "depend on how busy the simulator or the rest of the machine was. The simulator's CPU per page shows " +
-        "whether it, rather than the client, set the pace.",
+        "The ratio by client CPU time compares CPU-seconds per record of the two client processes (user + system " +
+        "time from the first request to the last line, the best run of each); it does not depend on how busy the " +
+        "simulator or the rest of the machine was, though a loaded machine slows both (caches, frequency), so " +
+        "only the ratio is compared across runs. Issue 17 goal 2 asks vppkit's CPU per record to be at most " +
+        "1.5 × the baseline's, every record still validated. The simulator's CPU per page shows whether it, " +
+        "rather than the client, set the pace.",
         runTable(bigRuns)
       ]
     },

@@ -33,6 +33,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as AbortTimeout from "./internal/abortTimeout.js"
 import * as Decoder from "./internal/decoder.js"
 import * as RateLimiter from "./internal/rateLimiter.js"
 import * as Responses from "./internal/responses.js"
@@ -244,7 +245,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     // Every request goes to the base URL and asks for JSON.
     const http = (yield* HttpClient.HttpClient).pipe(
       HttpClient.withTracerDisabledWhen(() => true),
-      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
+      HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson)),
+      // Each request aborted when the scope it runs in closes: how its timeout ends it (internal/abortTimeout.ts).
+      HttpClient.withScope
     )
     const concurrency = clampConcurrency(options.concurrency)
     const timeout = Duration.decode(options.requestTimeout ?? Duration.seconds(60))
@@ -336,11 +339,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
                 RequestError: (error) => Effect.fail(transportError(endpoint, error)),
                 ResponseError: (error) => Effect.fail(transportError(endpoint, error))
               }),
-              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot.
-              Effect.timeoutFail({
-                duration: timeout,
-                onTimeout: () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
-              })
+              // Only the exchange itself is timed, not the wait for a pause or a rate-limit slot. The timeout
+              // aborts the request rather than racing it (no fiber per request: see internal/abortTimeout.ts).
+              (exchange) =>
+                AbortTimeout.abortAfter(
+                  exchange,
+                  timeout,
+                  () => new VppError.TimeoutError({ endpoint, timeoutMillis: Duration.toMillis(timeout) })
+                )
             )
             const counted = Ref.update(stats, (s) => ({ ...s, requests: s.requests + 1 }))
             const onRequest = options.onRequest
@@ -396,26 +402,34 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         const httpRequest = toHttpRequest(request)
         const query = options.onRequest === undefined ? "" : UrlParamsModule.toString(httpRequest.urlParams)
         const deadline = (yield* Clock.currentTimeMillis) + budgetMillis
-        let attempts = 0
+        let attempts = 1
         let lastError: VppError.VppError | undefined
-        const json = yield* Effect.suspend(() => {
-          attempts++
-          // Counted when a retry starts: the schedule also sees the failures it does not retry.
-          return attempts > 1
-            ? Effect.zipRight(
+        // The retry schedule is set up only once an attempt has failed (most requests never need it): the first
+        // failure is handed to it as if `Effect.retry` had run the first attempt itself, so it decides as before.
+        const retried = (firstFailure: VppError.VppError) => {
+          let replayed = false
+          return Effect.suspend(() => {
+            if (!replayed) {
+              replayed = true
+              return Effect.fail(firstFailure)
+            }
+            attempts++
+            // Counted when a retry starts: the schedule also sees the failures it does not retry.
+            return Effect.zipRight(
               Ref.update(stats, (s) => ({ ...s, retries: s.retries + 1 })),
               attempt(request, httpRequest, deadline, attempts, query)
             )
-            : attempt(request, httpRequest, deadline, attempts, query)
-        }).pipe(
-          Effect.retry(retrySchedule.pipe(
-            // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
-            Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
-            Schedule.tapInput((error: VppError.VppError) => Effect.sync(() => lastError = error)),
-            // Only reached when the schedule goes on: a retry is certain, and its delay known.
-            Schedule.modifyDelayEffect((_, delay) => announceRetry(endpoint, lastError!, attempts, delay))
-          ))
-        )
+          }).pipe(
+            Effect.retry(retrySchedule.pipe(
+              // A Retry-After past the budget: fail now with the error that says when to retry, not in a day.
+              Schedule.whileInputEffect(() => Effect.map(pauseOutlasts(deadline), (outlasts) => !outlasts)),
+              Schedule.tapInput((error: VppError.VppError) => Effect.sync(() => lastError = error)),
+              // Only reached when the schedule goes on: a retry is certain, and its delay known.
+              Schedule.modifyDelayEffect((_, delay) => announceRetry(endpoint, lastError!, attempts, delay))
+            ))
+          )
+        }
+        const json = yield* Effect.catchAll(attempt(request, httpRequest, deadline, attempts, query), retried)
         yield* Effect.annotateCurrentSpan("attempts", attempts)
         // Schema's decoding, compiled from the schema once (internal/decoder.ts): the same values, and on any
         // rejection Schema.decodeUnknown itself, so the error is Schema's with its path.

@@ -280,6 +280,35 @@ describe("VppClient retries", () => {
       }
     }))
 
+  it.effect("a timeout aborts its exchange: nothing stays in flight, and the retry starts at the timeout", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup([{ delay: "2 minutes", body: { ok: true } }, { delay: "2 minutes", body: { ok: true } }], {
+        requestTimeout: "5 seconds",
+        retry: { maxRetries: 1, baseDelay: "1 second", maxDelay: "1 second" }
+      })
+      const error = yield* settle(Effect.flip(client.execute(okGet, Ok)), "1 minute")
+      assert.strictEqual(error._tag, "TimeoutError")
+      assert.strictEqual(http.inFlight(), 0)
+      const [first, second] = http.requests().map((request) => request.startedAt - T0)
+      assert.strictEqual(first, 0)
+      assert.isTrue(second! > 5_000 && second! <= 6_000, `the retry started at ${second} ms`)
+    }))
+
+  it.live("a timeout under the live clock aborts its exchange too", () =>
+    Effect.gen(function*() {
+      const http = ScriptedHttp.make([{ delay: "1 minute", body: { ok: true } }])
+      const client = yield* VppClient.make({
+        token,
+        baseUrl,
+        maxRequestsPerSecond: Infinity,
+        requestTimeout: "50 millis",
+        retry: { maxRetries: 0 }
+      }).pipe(Effect.provide(http.layer))
+      const error = yield* Effect.flip(client.execute(okGet, Ok))
+      assert.strictEqual(error._tag === "TimeoutError" && error.timeoutMillis, 50)
+      assert.strictEqual(http.inFlight(), 0)
+    }))
+
   it.effect("gives up on a permanent 503 after maxRetries + 1 attempts", () =>
     Effect.gen(function*() {
       const { client, http } = yield* setup(() => ({ status: 503, body: appleError(9729) }), {

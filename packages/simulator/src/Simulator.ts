@@ -17,6 +17,7 @@
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -551,7 +552,7 @@ const decoder = new TextDecoder()
  * @category layers
  */
 export const makeHttpClient = (simulator: Service): HttpClient.HttpClient =>
-  HttpClient.make((request, url) =>
+  HttpClient.make((request, url, signal) =>
     Effect.gen(function*() {
       const body = request.body._tag === "Uint8Array"
         ? decoder.decode(request.body.body)
@@ -565,8 +566,21 @@ export const makeHttpClient = (simulator: Service): HttpClient.HttpClient =>
         )
       }
       return HttpClientResponse.fromWeb(request, new Response(response.body, { status: response.status, headers: response.headers }))
-    })
+    }).pipe(
+      // Like a socket client, the exchange ends as soon as the request's signal is aborted (a client's timeout).
+      (exchange) => Effect.raceFirst(exchange, aborted(signal, request))
+    )
   )
+
+/** Fails as a transport failure once `signal` is aborted, as the platform's clients do. */
+const aborted = (signal: AbortSignal, request: HttpClientRequest.HttpClientRequest) =>
+  Effect.async<never, HttpClientError.RequestError>((resume) => {
+    const onAbort = () =>
+      resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "aborted" })))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
 
 /**
  * @since 0.1.0

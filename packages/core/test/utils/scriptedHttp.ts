@@ -81,7 +81,7 @@ export const make = (script: Script): ScriptedHttp => {
     return reply
   }
 
-  const client = HttpClient.make((request, url) =>
+  const client = HttpClient.make((request, url, signal) =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const seen: RecordedRequest = {
@@ -119,7 +119,11 @@ export const make = (script: Script): ScriptedHttp => {
           : JSON.stringify(reply.body)
         const headers = { "content-type": "application/json", ...reply.headers }
         return HttpClientResponse.fromWeb(request, new Response(body, { status: reply.status ?? 200, headers }))
-      }).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
+      }).pipe(
+        // Like a real client, the exchange ends as soon as the request's signal is aborted (the client's timeout).
+        (exchange) => Effect.raceFirst(exchange, aborted(signal, request)),
+        Effect.ensuring(Effect.sync(() => inFlight--))
+      )
     })
   )
 
@@ -138,3 +142,13 @@ export const appleError = (errorNumber: number, errorMessage = "scripted error")
   errorNumber,
   errorMessage
 })
+
+/** Fails as a transport failure once `signal` is aborted, as the platform's clients do. */
+const aborted = (signal: AbortSignal, request: HttpClientRequest.HttpClientRequest) =>
+  Effect.async<never, HttpClientError.RequestError>((resume) => {
+    const onAbort = () =>
+      resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "aborted" })))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
