@@ -17,7 +17,7 @@ import * as path from "node:path"
 import { freshDatabase, serverUrl } from "../../node/test/support/postgres.js"
 import { compare } from "../../sync/test/support/store.js"
 import { temporaryDirectory } from "./helpers/cli.js"
-import { assertBuilt, type Running, start } from "./support/bin.js"
+import { assertBuilt, assertFailure, run, type Running, start } from "./support/bin.js"
 
 /**
  * `vppkit fleet run` on many runners (PostgreSQL): the built CLI's runners on loopback share one database (a
@@ -66,11 +66,29 @@ interface Seen {
 
 const isData = (seen: Seen) => !seen.path.endsWith("/config")
 
+describe("vppkit fleet run --listen/--advertise", () => {
+  it.live("bad values and SQLite are usage errors: one line, exit 2, before any database is opened", () =>
+    Effect.gen(function*() {
+      yield* assertBuilt
+      const pg = "postgres://nobody@127.0.0.1:1/none"
+      for (
+        const [args, pattern] of [
+          [["--db", pg, "--listen", "nowhere"], /--listen "nowhere": expected HOST:PORT/],
+          [["--db", pg, "--listen", "127.0.0.1:70000"], /--listen "127.0.0.1:70000"/],
+          [["--db", pg, "--advertise", ":34431"], /--advertise ":34431": expected HOST:PORT.*other machines reach/],
+          [["--db", pg, "--advertise", "runner1:0"], /--advertise "runner1:0"/],
+          [["--db", "fleet.sqlite", "--listen", "127.0.0.1:0"], /--listen needs a PostgreSQL --db/]
+        ] as const
+      ) {
+        assert.match(assertFailure(yield* run(["fleet", "run", ...args]), 2, args), pattern)
+      }
+    }), 60_000)
+})
+
 describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one PostgreSQL database", () => {
   it.scopedLive("3 runners, 30 locations with faults: kill -9 of one, a 4th joining, one's sessions terminated — equality each time, never two syncs of a location at once", () =>
     Effect.gen(function*() {
       yield* assertBuilt
-      const testStart = performance.now()
       const db = yield* Effect.orDie(freshDatabase(serverUrl!))
       const directory = yield* temporaryDirectory
       const key = crypto.randomBytes(32)
@@ -163,7 +181,6 @@ describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one 
       /** Waits until every location's last run is a success that started after `since` (ISO), then checks equality. */
       const allSyncedSince = (since: string, what: string) =>
         Effect.gen(function*() {
-          console.log(`${what}: waiting at ${((performance.now() - testStart) / 1000).toFixed(1)} s`)
           for (let i = 0;; i++) {
             const rows = yield* inDatabase(Effect.flatMap(SqlClient.SqlClient, (sql) =>
               sql<{ readonly uid: string }>`SELECT uid FROM vppkit_fleet_outcomes WHERE result = 'synced' AND started_at > ${since}`))
@@ -179,7 +196,6 @@ describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one 
             }
             yield* Effect.sleep("100 millis")
           }
-          console.log(`${what}: synced at ${((performance.now() - testStart) / 1000).toFixed(1)} s`)
           yield* inDatabase(Effect.gen(function*() {
             for (const [i, simulator] of simulators.entries()) {
               for (const resource of Resources.all) {
