@@ -196,15 +196,14 @@ describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one 
             }
             yield* Effect.sleep("100 millis")
           }
-          yield* inDatabase(Effect.gen(function*() {
-            for (const [i, simulator] of simulators.entries()) {
+          yield* inDatabase(Effect.forEach([...simulators.entries()], ([i, simulator]) =>
+            Effect.gen(function*() {
               for (const resource of Resources.all) {
                 const { different, extra, missing, server } = yield* compare(simulator, resource).pipe(SyncStore.forLocation(uIds[i]!))
                 assert.isAbove(server.size, 0, `${resource.name}: the server has no records; the test proves nothing`)
                 assert.deepStrictEqual({ missing, extra, different }, { missing: [], extra: [], different: [] }, `${what}: location ${i} ${resource.name}`)
               }
-            }
-          }))
+            }), { concurrency: 6, discard: true }))
         })
 
       /** Waits until `runner` has a data request in flight; answers the locations it is syncing. */

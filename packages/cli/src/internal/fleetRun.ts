@@ -41,6 +41,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as http_ from "node:http"
 import * as os from "node:os"
 import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
@@ -565,7 +567,25 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       Layer.provideMerge(runnerLayer(target, url, sharding, name)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
-    const runner = yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
+    // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
+    // database race on (a duplicate key of pg_type): one runner sets up at a time
+    const setup = yield* Scope.make()
+    if (name !== undefined) {
+      yield* Layer.build(NodeDatabase.layerTarget(target)).pipe(
+        Effect.flatMap((database) =>
+          SqlSyncStore.holdLock("vppkit-fleet-setup", { holder: name }).pipe(
+            Effect.provide(database),
+            Effect.retry({ while: (error) => error._tag === "LocationBusyError", schedule: Schedule.spaced("100 millis") })
+          )
+        ),
+        Scope.extend(setup),
+        Effect.catchAllCause(oneLine(`database ${target.description}`))
+      )
+    }
+    const runner = yield* Layer.build(schedules).pipe(
+      Effect.ensuring(Scope.close(setup, Exit.void)),
+      Effect.catchAllCause(oneLine(`fleet run`))
+    )
     if (httpAt !== undefined) {
       // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
       const served = FleetHttp.layer.pipe(
