@@ -1293,14 +1293,15 @@ const locationKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
  * fails at once with `LocationBusyError` naming the holder as it named itself. Closing the scope unlocks it and
  * hands the connection back; the server releases it when the session ends. Answers the connection.
  */
-const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string) =>
+const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string, shared = false) =>
   Effect.gen(function*() {
+    const mode = shared ? "_shared" : ""
     const connection = yield* sql.reserve
     const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
       connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
     yield* query("SELECT set_config('application_name', $1, false)", [name])
     const [taken] = yield* query<{ readonly locked: boolean }>(
-      `SELECT pg_try_advisory_lock(${locationKey}) AS locked`,
+      `SELECT pg_try_advisory_lock${mode}(${locationKey}) AS locked`,
       [advisoryClass, key]
     )
     if (taken?.locked !== true) {
@@ -1321,7 +1322,7 @@ const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string) =>
           }
       })
     }
-    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock(${locationKey})`, [advisoryClass, key]).pipe(Effect.ignore))
+    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock${mode}(${locationKey})`, [advisoryClass, key]).pipe(Effect.ignore))
     return connection
   })
 
@@ -1330,18 +1331,21 @@ const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string) =>
  * `LocationBusyError` (its `location` is `key`) naming the holder: for a process that must be the only one of its
  * kind on a database and schema (a fleet's single runner: keys that are not Apple `uId`s, such as
  * `"vppkit-fleet-runner"`, share the locations' key space without meeting one). `holder` names the session
- * (`application_name`, at most 63 bytes). Other databases (SQLite) have no such lock: it succeeds.
+ * (`application_name`, at most 63 bytes). With `shared`, the lock is taken in share mode
+ * (`pg_try_advisory_lock_shared`): any number of shared holders at once (a fleet's cluster runners), none while an
+ * exclusive holder has it, and no exclusive holder while one of them has it. Other databases (SQLite) have no such
+ * lock: it succeeds.
  *
  * @since 0.1.0
  * @category locations
  */
 export const holdLock = (
   key: string,
-  options?: { readonly holder?: string | undefined }
+  options?: { readonly holder?: string | undefined; readonly shared?: boolean | undefined }
 ): Effect.Effect<void, SyncStore.LocationBusyError | SqlError.SqlError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.onDialectOrElse({
-      pg: () => Effect.asVoid(advisoryLock(sql, key, (options?.holder ?? "vppkit").slice(0, 63))),
+      pg: () => Effect.asVoid(advisoryLock(sql, key, (options?.holder ?? "vppkit").slice(0, 63), options?.shared === true)),
       orElse: () => Effect.void
     })).pipe(Effect.withSpan("SqlSyncStore.holdLock", { attributes: { key } }))
 

@@ -108,15 +108,34 @@ const runCommandOptions = {
     Options.withDescription("serve /healthz, /status (JSON) and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9090"),
     Options.optional
   ),
+  listen: Options.text("listen").pipe(
+    Options.withPseudoName("HOST:PORT"),
+    Options.withDescription(
+      "PostgreSQL only: where this runner listens for the cluster's other runners (default 127.0.0.1:0: this machine, any free port; :34431 or 0.0.0.0:34431: every interface, for runners on other machines)"
+    ),
+    Options.optional
+  ),
+  advertise: Options.text("advertise").pipe(
+    Options.withPseudoName("HOST:PORT"),
+    Options.withDescription(
+      "PostgreSQL only: the address the other runners reach this one at (default: the --listen address and port; this machine's hostname when listening on every interface)"
+    ),
+    Options.optional
+  ),
   quiet: globalOptions.quiet
 }
 
 /** Everything `vppkit fleet run` parses. */
 export type RunFlags = Command.Command.ParseConfig<typeof runCommandOptions>
 
-/** `fleet run`: the Location entity and the schedules on a SingleRunner until SIGINT/SIGTERM. */
+/**
+ * `fleet run`: the Location entity and the schedules until SIGINT/SIGTERM: on SQLite a SingleRunner (one per database),
+ * on PostgreSQL a runner of the database's cluster (as many as wanted, on any machines).
+ */
 const runCommand = Command.make("run", runCommandOptions, (flags) => Effect.flatMap(work, (run) => run.runRun(flags))).pipe(
-  Command.withDescription("Run the fleet in this process: every location synced incrementally every N minutes and in full nightly, until SIGINT or SIGTERM (a running sync rolls back)")
+  Command.withDescription(
+    "Run the fleet: every location synced incrementally every N minutes and in full nightly, until SIGINT or SIGTERM (a running sync completes or rolls back). On SQLite one process per database; on PostgreSQL each `fleet run` joins the database's cluster (on this machine or others: --listen), and the locations are shared among the runners"
+  )
 )
 
 /** The subcommands of `vppkit fleet`, by name (for help). */

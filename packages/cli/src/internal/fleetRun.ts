@@ -1,10 +1,25 @@
 /**
  * The work of `vppkit fleet …` (loaded when a fleet command runs): the token store, the `Location` entity on a
- * `SingleRunner` over the database, the schedules.
+ * runner over the database (SQLite: a `SingleRunner`; PostgreSQL: a runner of the database's cluster, over TCP),
+ * the schedules.
  */
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
+import * as Runners from "@effect/cluster/Runners"
+import * as RunnerStorage from "@effect/cluster/RunnerStorage"
+import type * as Sharding from "@effect/cluster/Sharding"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as SingleRunner from "@effect/cluster/SingleRunner"
+import * as SocketRunner from "@effect/cluster/SocketRunner"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as SocketServer from "@effect/platform/SocketServer"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
@@ -21,10 +36,13 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as http_ from "node:http"
 import * as os from "node:os"
 import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
@@ -54,62 +72,130 @@ const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
   return Effect.fail(new CommandError({ message: `${what}: ${message}` }))
 }
 
-/** The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. */
-const tokenStoreLayer = (target: NodeDatabase.Target) =>
+/**
+ * The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. On PostgreSQL the
+ * sessions are named `applicationName` (default `vppkit`).
+ */
+const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string) =>
   TokenStore.layer.pipe(
-    Layer.provideMerge(NodeDatabase.layerTarget(target)),
+    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName })),
     Layer.provideMerge(FleetKey.layerConfig)
   )
 
 /**
  * `VPPKIT_FLEET_POLL_MILLIS` (undocumented in help; for tests): the runner's storage poll and assignment refresh
  * (10 s and 3 s by default) and how long a stop waits for a running sync before interrupting it (15 s) all become
- * this many milliseconds, so a test's `fleet run` sees each tick and stops at once. Unset: the cluster's defaults.
+ * this many milliseconds, so a test's `fleet run` sees each tick and stops at once. On a cluster, a runner's shard
+ * locks and heartbeat also expire after 30 times as long (at least 3 s; 35 s by default), so the runners see a
+ * killed one gone within seconds. Unset: the cluster's defaults.
  */
-const shardingConfigOf = Config.integer("VPPKIT_FLEET_POLL_MILLIS").pipe(
+const shardingConfigOf: Effect.Effect<Partial<ShardingConfig.ShardingConfig["Type"]> | undefined> = Config.integer(
+  "VPPKIT_FLEET_POLL_MILLIS"
+).pipe(
   Config.option,
   Effect.map(Option.match({
     onNone: () => undefined,
     onSome: (millis) => ({
       entityMessagePollInterval: millis,
       refreshAssignmentsInterval: millis,
-      entityTerminationTimeout: millis
+      entityTerminationTimeout: millis,
+      shardLockExpiration: Duration.millis(Math.max(3000, 30 * millis))
     })
   })),
   Effect.orElseSucceed(() => undefined)
 )
 
-/** The Location entity on a SingleRunner over the database, its client over undici at `baseUrl`. */
-const runnerLayer = (target: NodeDatabase.Target, baseUrl: string | undefined) =>
-  Location.layer.pipe(
-    Layer.provideMerge(Layer.unwrapEffect(
-      Effect.map(shardingConfigOf, (shardingConfig) => SingleRunner.layer({ runnerStorage: "memory", shardingConfig }))
-    )),
-    Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
-    Layer.provideMerge(tokenStoreLayer(target)),
-    Layer.provideMerge(NodeVppClient.layerHttpClient()),
-    Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl }))
+/** The fleet's messages in the database and its runner in this process alone (SQLite). */
+const singleRunner = Layer.unwrapEffect(
+  Effect.map(shardingConfigOf, (shardingConfig) => SingleRunner.layer({ runnerStorage: "memory", shardingConfig }))
+)
+
+/**
+ * A runner of the database's cluster (PostgreSQL): `@effect/cluster`'s socket runner (as `NodeClusterSocket.layer({
+ * storage: "sql" })` makes it) on the socket `server` this process listens on, known to the others as `address`:
+ * the runners and their shard locks (advisory locks) and the messages in the database, messages between runners
+ * over TCP (MessagePack), runners that stop answering pings marked unhealthy.
+ */
+const clusterRunner = (
+  server: SocketServer.SocketServer["Type"],
+  address: RunnerAddress.RunnerAddress,
+  shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+) =>
+  SocketRunner.layer.pipe(
+    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(NodeClusterSocket.layerClientProtocol))),
+    Layer.provide(Layer.succeed(SocketServer.SocketServer, server)),
+    Layer.provide(NodeClusterSocket.layerClientProtocol),
+    Layer.provideMerge(SqlMessageStorage.layer),
+    Layer.provide(SqlRunnerStorage.layer),
+    Layer.provide(ShardingConfig.layer({ ...shardingConfig, runnerAddress: Option.some(address) })),
+    Layer.provide(RpcSerialization.layerMsgPack)
   )
 
 /**
- * One fleet runner per database: `fleet run` and `fleet sync` are each a `SingleRunner` that owns every location,
- * so two of them on one database could sync a location twice at once. The second fails at once (exit 6). SQLite:
- * the lock of `vppkit sync` (`<db>-lock`, so a `vppkit sync` into the same file waits its turn too); PostgreSQL: an
- * advisory lock of the database and schema, on a connection of its own, for the process.
+ * A client of the database's cluster (PostgreSQL), for `fleet sync` while runners run: it registers no runner and
+ * owns no shard; its messages are stored in the database and handed to the runner that owns each location.
  */
-const holdRunner = (target: NodeDatabase.Target) =>
+const clusterClient = Layer.unwrapEffect(Effect.map(shardingConfigOf, (shardingConfig) =>
+  SocketRunner.layerClientOnly.pipe(
+    Layer.provide(NodeClusterSocket.layerClientProtocol),
+    Layer.provideMerge(SqlMessageStorage.layer),
+    Layer.provideMerge(SqlRunnerStorage.layer),
+    Layer.provide(ShardingConfig.layer({ ...shardingConfig, runnerAddress: Option.none() })),
+    Layer.provide(RpcSerialization.layerMsgPack)
+  )
+))
+
+/** The runners of the database's cluster that are alive (their heartbeat recent), healthy or not. */
+const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => storage.getRunners)
+
+/**
+ * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`. `name`, if
+ * any, names the runner's PostgreSQL sessions and its syncs' location locks.
+ */
+const runnerLayer = <ROut, E>(
+  target: NodeDatabase.Target,
+  baseUrl: string | undefined,
+  sharding: Layer.Layer<ROut, E, SqlClient.SqlClient>,
+  name?: string
+) =>
+  Location.layer.pipe(
+    Layer.provideMerge(sharding),
+    Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
+    Layer.provideMerge(tokenStoreLayer(target, name)),
+    Layer.provideMerge(NodeVppClient.layerHttpClient()),
+    Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
+    Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
+  )
+
+/**
+ * On SQLite, one fleet runner per database: `fleet run` and `fleet sync` are each a `SingleRunner` that owns every
+ * location, so two of them on one database could sync a location twice at once. The second fails at once (exit 6):
+ * the lock of `vppkit sync` (`<db>-lock`, so a `vppkit sync` into the same file waits its turn too).
+ *
+ * On PostgreSQL, an advisory lock of the database and schema, on a connection of its own, for the process: a
+ * `fleet sync` without runners (a `SingleRunner` of its own) takes it exclusively; each runner of the cluster
+ * (`shared`) takes it in share mode. So runners run together, and a `fleet sync` on its own runs while none does.
+ */
+const holdRunner = (target: NodeDatabase.Target, options?: { readonly shared?: boolean; readonly holder?: string }) =>
   target._tag === "Sqlite"
     ? SyncLock.acquire(target.filename)
     : Effect.flatMap(
       Layer.build(NodeDatabase.layerTarget(target)).pipe(Effect.catchAllCause(oneLine(`database ${target.description}`))),
       (database) =>
-        SqlSyncStore.holdLock("vppkit-fleet-runner", { holder: `vppkit fleet ${process.pid}@${os.hostname()}` }).pipe(
+        SqlSyncStore.holdLock("vppkit-fleet-runner", {
+          holder: options?.holder ?? `vppkit fleet ${process.pid}@${os.hostname()}`,
+          shared: options?.shared
+        }).pipe(
           Effect.provide(database),
           Effect.catchTag("LocationBusyError", (busy) =>
             new SyncLockedError({
-              message: `another vppkit fleet run or fleet sync is running on ${target.description}${
-                busy.holder === undefined ? "" : ` (${busy.holder.name})`
-              }: stop it, or wait for it to finish`
+              message: options?.shared === true
+                ? `a vppkit fleet sync without runners is running on ${target.description}${
+                  busy.holder === undefined ? "" : ` (${busy.holder.name})`
+                }: wait for it to finish`
+                : `another vppkit fleet run or fleet sync is running on ${target.description}${
+                  busy.holder === undefined ? "" : ` (${busy.holder.name})`
+                }: stop it, or wait for it to finish`
             })),
           Effect.catchIf(isSqlError, (error) =>
             new CommandError({ message: `cannot lock ${target.description}: ${describeSqlError(error)}` }))
@@ -195,16 +281,37 @@ const write = <A extends object>(format: Output.Format, records: ReadonlyArray<A
   return Effect.zipRight(writer.records(rows as ReadonlyArray<Record<string, unknown>>), writer.end)
 }
 
-/** `--http HOST:PORT` (`:PORT` or `PORT` alone: every interface). */
-export const parseListen = (value: string): Effect.Effect<{ readonly host: string | undefined; readonly port: number }, UsageError> => {
+/**
+ * A `HOST:PORT` flag's value (`:PORT` or `PORT` alone: every interface; `[::1]:PORT` for IPv6). `advertise`: a host and
+ * a port other than 0 are needed (it is where others connect).
+ */
+export const parseAddress = (
+  flag: string,
+  value: string,
+  options?: { readonly advertise?: boolean }
+): Effect.Effect<{ readonly host: string | undefined; readonly port: number }, UsageError> => {
   const match = /^(?:(.*):)?(\d{1,5})$/.exec(value)
   const port = match === null ? NaN : Number(match[2])
-  if (match === null || port > 65535) {
-    return new UsageError({ message: `--http ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:9090 (port 0: any free port)` })
+  const host = match?.[1] === undefined || match[1] === "" ? undefined : match[1].replace(/^\[(.*)\]$/, "$1")
+  if (match === null || port > 65535 || (options?.advertise === true && (host === undefined || port === 0)) || host?.includes(" ")) {
+    const example = flag === "--http" ? "127.0.0.1:9090" : flag === "--advertise" ? "runner1.example.net:34431" : "0.0.0.0:34431"
+    return new UsageError({
+      message: `${flag} ${JSON.stringify(value)}: expected HOST:PORT, e.g. ${example}${
+        options?.advertise === true ? " (a host and a port other machines reach)" : " (port 0: any free port)"
+      }`
+    })
   }
-  const host = match[1] === undefined || match[1] === "" ? undefined : match[1].replace(/^\[(.*)\]$/, "$1")
   return Effect.succeed({ host, port })
 }
+
+/** `--http HOST:PORT`. */
+export const parseListen = (value: string) => parseAddress("--http", value)
+
+/** An address that means every interface: none, `0.0.0.0`, `::`. */
+const isWildcard = (host: string | undefined) => host === undefined || host === "0.0.0.0" || host === "::" || host === "[::]"
+
+/** A host as a URL or `HOST:PORT` writes it (an IPv6 address in brackets). */
+const hostPort = (host: string, port: number) => `${host.includes(":") ? `[${host}]` : host}:${port}`
 
 /** The work of `vppkit fleet add`. */
 export const runAdd = ({ db, name, ...globals }: AddFlags) =>
@@ -333,69 +440,173 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     Output.endWhenReaderCloses
   )
 
-/** The work of `vppkit fleet sync`. */
+/**
+ * Whether the database's cluster has runners alive (PostgreSQL: a `fleet run` whose heartbeat is recent); SQLite
+ * has none.
+ */
+const runnersUp = (target: NodeDatabase.Target) =>
+  target._tag === "Sqlite"
+    ? Effect.succeed(false)
+    : Effect.flatMap(shardingConfigOf, (shardingConfig) =>
+      liveRunners.pipe(
+        Effect.map((runners) => runners.length > 0),
+        Effect.provide(SqlRunnerStorage.layer.pipe(
+          Layer.provide(ShardingConfig.layer(shardingConfig)),
+          Layer.provide(NodeDatabase.layerTarget(target))
+        )),
+        Effect.scoped,
+        Effect.catchAllCause(oneLine(`database ${target.description}`))
+      ))
+
+/**
+ * Fails once the cluster has had no runner alive for two checks in a row (every 2 seconds): the messages a `fleet
+ * sync` sent through the cluster stay stored, but nothing will answer them until a runner starts.
+ */
+const runnersGone = Effect.gen(function*() {
+  let missing = 0
+  while (missing < 2) {
+    yield* Effect.sleep("2 seconds")
+    const runners = yield* Effect.orElseSucceed(liveRunners, () => undefined)
+    missing = runners !== undefined && runners.length === 0 ? missing + 1 : 0
+  }
+  return yield* new CommandError({
+    message: "fleet sync: the fleet's runners stopped before answering; the syncs asked for stay stored in the database and run when a runner starts"
+  })
+})
+
+/**
+ * The work of `vppkit fleet sync`. On PostgreSQL while runners of the database's cluster run (`fleet run`), each
+ * location's `Sync` goes through the cluster to the runner that owns it; otherwise (SQLite, or no runner) the
+ * locations are synced on a `SingleRunner` in this process, alone on the database.
+ */
 export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
-    Effect.gen(function*() {
-      const target = yield* parseDatabase(db)
-      yield* holdRunner(target)
-      const context = yield* Layer.build(runnerLayer(target, yield* baseUrlOf(baseUrl))).pipe(
+  Effect.gen(function*() {
+    const target = yield* parseDatabase(db)
+    const url = yield* baseUrlOf(baseUrl)
+    const throughCluster = yield* runnersUp(target)
+    const work = Effect.gen(function*() {
+      const uIds = yield* resolveLocations(locations)
+      if (uIds.length === 0) return yield* new UsageError({ message: "fleet sync: no locations (vppkit fleet add --token-file F adds one)" })
+      if (throughCluster && !quiet) yield* Console.error(`fleet sync: ${uIds.length} location(s) through the runners of ${target.description}`)
+      const client = yield* Location.Location.client
+      const failed: Array<string> = []
+      yield* Effect.forEach(uIds, (uId) =>
+        client(uId).Sync({ full }).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            if (Exit.isSuccess(exit)) return quiet ? Effect.void : Console.log(outcomeLine(exit.value))
+            failed.push(uId)
+            const error = Cause.squash(exit.cause)
+            return Console.error(
+              error instanceof Location.LocationSyncError ? outcomeLine(error.outcome) : `location ${uId}: failed: ${String(error)}`
+            )
+          })
+        ), { concurrency: 8, discard: true })
+      if (failed.length > 0) {
+        return yield* new CommandError({ message: `fleet sync: ${failed.length} of ${uIds.length} location(s) failed: ${failed.join(", ")}` })
+      }
+    })
+    if (throughCluster) {
+      const context = yield* Layer.build(runnerLayer(target, url, clusterClient)).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
       )
-      yield* Effect.gen(function*() {
-        const uIds = yield* resolveLocations(locations)
-        if (uIds.length === 0) return yield* new UsageError({ message: "fleet sync: no locations (vppkit fleet add --token-file F adds one)" })
-        const client = yield* Location.Location.client
-        const failed: Array<string> = []
-        yield* Effect.forEach(uIds, (uId) =>
-          client(uId).Sync({ full }).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => {
-              if (Exit.isSuccess(exit)) return quiet ? Effect.void : Console.log(outcomeLine(exit.value))
-              failed.push(uId)
-              const error = Cause.squash(exit.cause)
-              return Console.error(
-                error instanceof Location.LocationSyncError ? outcomeLine(error.outcome) : `location ${uId}: failed: ${String(error)}`
-              )
-            })
-          ), { concurrency: 8, discard: true })
-        if (failed.length > 0) {
-          return yield* new CommandError({ message: `fleet sync: ${failed.length} of ${uIds.length} location(s) failed: ${failed.join(", ")}` })
-        }
-      }).pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
-    }).pipe(Effect.scoped)
+      return yield* Effect.raceFirst(work, runnersGone).pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
+    }
+    yield* holdRunner(target)
+    const context = yield* Layer.build(runnerLayer(target, url, singleRunner)).pipe(
+      Effect.catchAllCause(oneLine(`database ${target.description}`))
+    )
+    yield* work.pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
+  }).pipe(Effect.scoped)
 
-/** The work of `vppkit fleet run`. */
-export const runRun = ({ baseUrl, db, every, fullCron, http, quiet }: RunFlags) =>
-    Effect.gen(function*() {
-      const target = yield* parseDatabase(db)
-      const listen = Option.isSome(http) ? yield* parseListen(http.value) : undefined
-      // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests, as VPPKIT_FLEET_POLL_MILLIS): a cron expression, seconds allowed, instead of --every
-      const incrementalCron = yield* Config.string("VPPKIT_FLEET_INCREMENTAL_CRON").pipe(
-        Config.option,
-        Effect.map(Option.getOrUndefined),
-        Effect.orElseSucceed(() => undefined)
-      )
-      const schedules = Schedules.layer({ every, fullCron, incrementalCron }).pipe(
-        Layer.provideMerge(runnerLayer(target, yield* baseUrlOf(baseUrl))),
-        Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
-      )
+/**
+ * The work of `vppkit fleet run`: on SQLite a `SingleRunner`, alone on the database; on PostgreSQL a runner of the
+ * database's cluster, listening on `--listen` and known to the others as `--advertise`.
+ */
+export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, quiet }: RunFlags) =>
+  Effect.gen(function*() {
+    const target = yield* parseDatabase(db)
+    const httpAt = Option.isSome(http) ? yield* parseListen(http.value) : undefined
+    if (target._tag === "Sqlite" && (Option.isSome(listen) || Option.isSome(advertise))) {
+      return yield* new UsageError({
+        message: `fleet run: --${Option.isSome(listen) ? "listen" : "advertise"} needs a PostgreSQL --db (postgres://…): on SQLite the fleet is one process`
+      })
+    }
+    const listenValue = Option.getOrElse(listen, () => "127.0.0.1:0")
+    const listenAt = target._tag === "Postgres" ? yield* parseAddress("--listen", listenValue) : undefined
+    const advertiseAt = Option.isSome(advertise) ? yield* parseAddress("--advertise", advertise.value, { advertise: true }) : undefined
+    // VPPKIT_FLEET_INCREMENTAL_CRON (undocumented in help; for tests, as VPPKIT_FLEET_POLL_MILLIS): a cron expression, seconds allowed, instead of --every
+    const incrementalCron = yield* Config.string("VPPKIT_FLEET_INCREMENTAL_CRON").pipe(
+      Config.option,
+      Effect.map(Option.getOrUndefined),
+      Effect.orElseSucceed(() => undefined)
+    )
+    const url = yield* baseUrlOf(baseUrl)
+    let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
+    let name: string | undefined
+    if (listenAt === undefined) {
       yield* holdRunner(target)
-      const runner = yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
-      if (listen !== undefined) {
-        // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
-        const served = FleetHttp.layer.pipe(
-          HttpServer.withLogAddress,
-          Layer.provideMerge(NodeHttpServer.layer(http_.createServer, { port: listen.port, host: listen.host })),
-          Layer.provide(Layer.succeedContext(runner))
+    } else {
+      const server = yield* NodeSocketServer.make({ host: listenAt.host, port: listenAt.port }).pipe(
+        Effect.mapError((error) =>
+          new CommandError({
+            message: `--listen ${listenValue}: cannot listen: ${error.cause instanceof Error ? error.cause.message.split("\n")[0] : String(error.cause)}`
+          })
         )
-        const context = yield* Layer.build(served).pipe(Effect.catchAllCause(oneLine(`--http ${Option.getOrElse(http, () => "")}`)))
-        const address = Context.get(context, HttpServer.HttpServer).address
-        if (!quiet && address._tag === "TcpAddress") {
-          yield* Console.error(`fleet status on http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}/status (and /healthz, /metrics)`)
-        }
+      )
+      const bound = server.address._tag === "TcpAddress" ? server.address.port : listenAt.port
+      const address = RunnerAddress.make(
+        advertiseAt?.host ?? (isWildcard(listenAt.host) ? os.hostname() : listenAt.host!),
+        advertiseAt?.port ?? bound
+      )
+      name = `vppkit fleet runner ${hostPort(address.host, address.port)}`
+      yield* holdRunner(target, { shared: true, holder: name })
+      sharding = clusterRunner(server, address, yield* shardingConfigOf)
+    }
+    const schedules = Schedules.layer({ every, fullCron, incrementalCron }).pipe(
+      Layer.provideMerge(runnerLayer(target, url, sharding, name)),
+      Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
+    )
+    // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
+    // database race on (a duplicate key of pg_type): one runner sets up at a time
+    const setup = yield* Scope.make()
+    if (name !== undefined) {
+      yield* Layer.build(NodeDatabase.layerTarget(target)).pipe(
+        Effect.flatMap((database) =>
+          SqlSyncStore.holdLock("vppkit-fleet-setup", { holder: name }).pipe(
+            Effect.provide(database),
+            Effect.retry({ while: (error) => error._tag === "LocationBusyError", schedule: Schedule.spaced("100 millis") })
+          )
+        ),
+        Scope.extend(setup),
+        Effect.catchAllCause(oneLine(`database ${target.description}`))
+      )
+    }
+    const runner = yield* Layer.build(schedules).pipe(
+      Effect.ensuring(Scope.close(setup, Exit.void)),
+      Effect.catchAllCause(oneLine(`fleet run`))
+    )
+    if (httpAt !== undefined) {
+      // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
+      const served = FleetHttp.layer.pipe(
+        HttpServer.withLogAddress,
+        Layer.provideMerge(NodeHttpServer.layer(http_.createServer, { port: httpAt.port, host: httpAt.host })),
+        Layer.provide(Layer.succeedContext(runner))
+      )
+      const context = yield* Layer.build(served).pipe(Effect.catchAllCause(oneLine(`--http ${Option.getOrElse(http, () => "")}`)))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      if (!quiet && address._tag === "TcpAddress") {
+        yield* Console.error(`fleet status on http://${hostPort(address.hostname, address.port)}/status (and /healthz, /metrics)`)
       }
-      yield* markStopAsSuccess
-      if (!quiet) yield* Console.error(`fleet running on ${target.description}: incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`)
-      return yield* Effect.never
-    }).pipe(Effect.scoped)
-
+    }
+    yield* markStopAsSuccess
+    const schedule = `incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`
+    if (!quiet) {
+      yield* Console.error(
+        name === undefined
+          ? `fleet running on ${target.description}: ${schedule}`
+          : `fleet ${name.slice("vppkit fleet ".length)} joined the cluster on ${target.description}: ${schedule}`
+      )
+    }
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
