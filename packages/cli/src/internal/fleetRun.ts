@@ -161,7 +161,9 @@ const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => 
     case "Synced":
       return quiet ? Effect.void : Console.error(outcomeLine(event.outcome))
     case "Failed":
-      return Console.error(`location ${event.uId}: failed: ${event.failure.message} (tried again at the next tick)`)
+      return Console.error(`location ${event.uId}: failed: ${event.failure.message} (tried again at its next slot)`)
+    case "Overrun":
+      return Console.error(Schedules.overrunMessage(event))
     case "Expired":
       return Console.error(`location ${event.uId}: skipped: its token(s) ${event.tokens.join(", ")} expired ${event.expiredAt.toISOString().slice(0, 10)}`)
     case "Unscheduled":
