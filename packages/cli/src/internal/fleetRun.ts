@@ -25,6 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import * as http_ from "node:http"
 import * as os from "node:os"
 import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
@@ -245,11 +246,20 @@ export const runRemove = ({ db, quiet, ref }: RemoveFlags) =>
       if (!quiet) yield* Console.error(`removed ${removed.name ?? removed.fingerprint.slice(0, 12)} (uId ${removed.uId ?? "unknown"})`)
     }).pipe(Effect.scoped)
 
+/**
+ * `fleet list` and `fleet status` only read: a SQLite file that does not exist is refused (exit 2), not created.
+ */
+const requireExisting = (target: NodeDatabase.Target, command: string) =>
+  target._tag === "Sqlite" && !fs.existsSync(target.filename)
+    ? new UsageError({ message: `${command}: no database ${target.description} (vppkit fleet add --token-file F --db ${target.description} creates it)` })
+    : Effect.void
+
 /** The work of `vppkit fleet list`. */
 export const runList = ({ db, format, quiet }: ListFlags) =>
     Effect.gen(function*() {
       const chosen = yield* chooseFormat(format)
       const target = yield* parseDatabase(db)
+      yield* requireExisting(target, "fleet list")
       const context = yield* Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
       )
@@ -289,6 +299,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
   Effect.gen(function*() {
     const chosen = yield* chooseFormat(format)
     const target = yield* parseDatabase(db)
+    yield* requireExisting(target, "fleet status")
     const context = yield* Layer.build(FleetStatus.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
       Effect.catchAllCause(oneLine(`database ${target.description}`))
     )
