@@ -102,8 +102,11 @@ describe("vppkit fleet status and fleet run --http", () => {
       assert.deepStrictEqual(body.locations.map((location) => [location.uId, location.lastRun?.result]), [[status.uId, "synced"]])
       const metrics = yield* get("/metrics")
       assert.strictEqual(metrics.status, 200)
-      // the runtime's metrics in Prometheus text (the fleet's own appear once this runner has synced: see FleetHttp.test)
+      // the runtime's metrics in Prometheus text; the token's days left from the start, before this runner syncs
       assert.match(metrics.body, /^# TYPE effect_cluster_entities gauge$/m)
+      const daysLeft = new RegExp(`^vppkit_fleet_token_days_left\\{location="${status.uId}"\\} (\\S+)$`, "m").exec(metrics.body)
+      assert.isNotNull(daysLeft, metrics.body)
+      assert.closeTo(Number(daysLeft![1]), status.tokenDaysLeft!, 1.01)
       for (const text of [health.body, fromRunner.body, metrics.body]) assert.notInclude(text, secret)
 
       runner.child.kill("SIGTERM")

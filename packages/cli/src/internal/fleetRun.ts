@@ -7,6 +7,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
+import * as FleetMetrics from "@vppkit/fleet/FleetMetrics"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
 import * as Location from "@vppkit/fleet/Location"
 import * as Schedules from "@vppkit/fleet/Schedules"
@@ -394,6 +395,22 @@ export const runRun = ({ baseUrl, db, every, fullCron, http, quiet }: RunFlags) 
       )
       yield* holdRunner(target)
       const runner = yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
+      // each location's token days left from the start (not only once it has synced): /metrics shows them at once
+      yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list).pipe(
+        Effect.flatMap((tokens) =>
+          Effect.forEach(
+            [...new Set(tokens.flatMap((token) => token.uId ?? []))],
+            (uId) =>
+              FleetMetrics.observeToken(
+                uId,
+                new Date(Math.max(...tokens.filter((token) => token.uId === uId).map((token) => token.expiresAt.getTime())))
+              ),
+            { discard: true }
+          )
+        ),
+        Effect.provide(runner),
+        Effect.catchAllCause(oneLine("fleet run"))
+      )
       if (listen !== undefined) {
         // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
         const served = FleetHttp.layer.pipe(
