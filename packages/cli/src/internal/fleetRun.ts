@@ -347,10 +347,14 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     Output.endWhenReaderCloses
   )
 
+/** The fleet's key, before anything is locked or created: no key, nothing touched (not even the `<db>-lock`). */
+const requireKey = Layer.build(FleetKey.layerConfig).pipe(Effect.asVoid, Effect.catchAllCause(oneLine("fleet")))
+
 /** The work of `vppkit fleet sync`. */
 export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
     Effect.gen(function*() {
       const target = yield* parseDatabase(db)
+      yield* requireKey
       yield* holdRunner(target)
       const context = yield* Layer.build(runnerLayer(target, yield* baseUrlOf(baseUrl))).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
@@ -393,6 +397,7 @@ export const runRun = ({ baseUrl, db, every, fullCron, http, quiet }: RunFlags) 
         Layer.provideMerge(runnerLayer(target, yield* baseUrlOf(baseUrl))),
         Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
       )
+      yield* requireKey
       yield* holdRunner(target)
       const runner = yield* Layer.build(schedules).pipe(Effect.catchAllCause(oneLine(`fleet run`)))
       // each location's token days left from the start (not only once it has synced): /metrics shows them at once
