@@ -133,6 +133,12 @@ const scenario = (db: string, sqliteFile: boolean) =>
       const noKey = yield* run(["fleet", "add", "--token-file", files[0]!, "--base-url", server.baseUrl, "--db", db])
       assert.include(assertFailure(noKey, 2), "VPPKIT_FLEET_KEY_FILE")
       if (sqliteFile) assert.isFalse(fs.existsSync(db), "nothing was created without the key")
+      // nor by fleet sync or fleet run (not even the runner's lock, `<db>-lock`)
+      for (const command of ["sync", "run"]) {
+        const refused = yield* run(["fleet", command, "--base-url", server.baseUrl, "--db", db])
+        assert.include(assertFailure(refused, 2), "VPPKIT_FLEET_KEY_FILE", command)
+        if (sqliteFile) assert.deepStrictEqual(fs.readdirSync(path.dirname(db)).filter((f) => f.startsWith(path.basename(db))), [], command)
+      }
 
       for (const [i, file] of files.entries()) {
         const added = yield* run(["fleet", "add", "--token-file", file, "--name", names[i]!, "--base-url", server.baseUrl, "--db", db], { env })

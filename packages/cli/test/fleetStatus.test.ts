@@ -57,8 +57,12 @@ describe("vppkit fleet status and fleet run --http", () => {
       const secret = Redacted.value(served.simulator.token.value)
 
       const empty = yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })
-      assert.strictEqual(empty.code, 0, empty.stderr)
-      assert.deepStrictEqual(JSON.parse(empty.stdout), [])
+      // a database that does not exist is refused in one line (exit 2), and not created (nor its lock)
+      assert.match(assertFailure(empty, 2), /^vppkit: fleet status: no database .*fleet\.sqlite/)
+      assert.strictEqual(empty.stderr.trim().split("\n").length, 1, empty.stderr)
+      const listed = yield* run(["fleet", "list", "--db", db, "-o", "json"], { env })
+      assert.match(assertFailure(listed, 2), /^vppkit: fleet list: no database /)
+      assert.deepStrictEqual(fs.readdirSync(directory).filter((f) => f.startsWith("fleet.sqlite")), [])
 
       const added = yield* run(["fleet", "add", ...served.connect, "--name", "east", "--db", db], { env })
       assert.strictEqual(added.code, 0, added.stderr)
@@ -98,8 +102,11 @@ describe("vppkit fleet status and fleet run --http", () => {
       assert.deepStrictEqual(body.locations.map((location) => [location.uId, location.lastRun?.result]), [[status.uId, "synced"]])
       const metrics = yield* get("/metrics")
       assert.strictEqual(metrics.status, 200)
-      // the runtime's metrics in Prometheus text (the fleet's own appear once this runner has synced: see FleetHttp.test)
+      // the runtime's metrics in Prometheus text; the token's days left from the start, before this runner syncs
       assert.match(metrics.body, /^# TYPE effect_cluster_entities gauge$/m)
+      const daysLeft = new RegExp(`^vppkit_fleet_token_days_left\\{location="${status.uId}"\\} (\\S+)$`, "m").exec(metrics.body)
+      assert.isNotNull(daysLeft, metrics.body)
+      assert.closeTo(Number(daysLeft![1]), status.tokenDaysLeft!, 1.01)
       for (const text of [health.body, fromRunner.body, metrics.body]) assert.notInclude(text, secret)
 
       runner.child.kill("SIGTERM")

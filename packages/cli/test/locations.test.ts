@@ -1,3 +1,4 @@
+import { createRequire } from "node:module"
 import { assert, describe, it, layer } from "@effect/vitest"
 import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
@@ -243,6 +244,37 @@ describe("vppkit locations on SQLite", () => {
       assert.deepStrictEqual([quiet.code, quiet.stdout, quiet.stderr], [0, "", ""])
       assert.strictEqual(fs.statSync(db).size, 0, "no table was created: nothing is written")
       assert.deepStrictEqual(fs.readdirSync(directory), ["empty.sqlite"])
+    }))
+
+  it.scopedLive("a database that is not vppkit's, or vppkit's from before locations: one line, exit 2, not changed", () =>
+    Effect.gen(function*() {
+      yield* assertBuilt
+      const directory = yield* temporaryDirectory
+      const Database = createRequire(import.meta.url)("better-sqlite3") as new(file: string) => {
+        exec(sql: string): void
+        close(): void
+      }
+      const other = path.join(directory, "other.sqlite")
+      const old = path.join(directory, "old.sqlite")
+      for (const [file, sql] of [
+        [other, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)"],
+        [old, "CREATE TABLE vppkit_sync_migrations (migration_id INTEGER PRIMARY KEY); CREATE TABLE sync_state (resource TEXT)"]
+      ] as const) {
+        const database = new Database(file)
+        database.exec(sql)
+        database.close()
+      }
+      const before = [fs.readFileSync(other), fs.readFileSync(old)]
+      assert.strictEqual(
+        assertFailure(yield* run(["locations", "--db", other, "-o", "json"]), 2),
+        `vppkit: --db ${other}: not a vppkit database (no vppkit_sync_migrations table)`
+      )
+      assert.strictEqual(
+        assertFailure(yield* run(["locations", "--db", old]), 2),
+        `vppkit: --db ${old}: a vppkit database from before locations were recorded: vppkit sync --db ${old} upgrades it`
+      )
+      assert.deepStrictEqual([fs.readFileSync(other), fs.readFileSync(old)], before, "nothing written")
+      assert.deepStrictEqual(fs.readdirSync(directory).sort(), ["old.sqlite", "other.sqlite"])
     }))
 
   it.scopedLive("bad input: a file that is not a database (exit 1), a directory or an unknown format (exit 2)", () =>

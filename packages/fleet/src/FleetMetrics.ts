@@ -84,6 +84,19 @@ export const syncDuration = Metric.histogram(
 export const tokenDaysLeft = Metric.gauge("vppkit_fleet_token_days_left", { description: "Days until the location's token expires" })
 
 /**
+ * Scheduled syncs that did not start at their slot because the location's previous scheduled sync had not finished
+ * (it was still running or still waiting for its schedule's concurrency), tagged `schedule` (`incremental`, `full`:
+ * the one whose slot came). Each is also reported (`Schedules.Event` `Overrun`, a warning in the log). A rising
+ * count says a schedule's concurrency is too low for its locations (or a location's syncs take longer than its period).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const scheduleOverruns = Metric.counter("vppkit_fleet_schedule_overruns_total", {
+  description: "Scheduled syncs not started at their slot because the location's previous one had not finished"
+})
+
+/**
  * What {@link observeSync} reads of a sync's outcome (`Location.Outcome`).
  *
  * @since 0.1.0

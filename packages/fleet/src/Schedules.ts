@@ -1,21 +1,36 @@
 /**
  * The fleet's schedules with `@effect/cluster`'s `ClusterCron`: an incremental sync of every location every N minutes
- * (default 15) and a full pass nightly (default `"0 2 * * *"`, UTC).
+ * (default 15) and a full pass nightly (default from `"0 2 * * *"`, UTC, spread over a window of 240 minutes).
  *
- * Each schedule is ONE cron job that, at each tick, fans out over the locations of the {@link TokenStore.TokenStore}
- * as it is at that moment: one `Sync { full }` message per location (`uId`) to the {@link Location.Location} entity,
- * awaited. So a location added after the fleet started is synced at the next tick, a removed one is no longer
- * synced, and nothing has to be scheduled per location. The cron's next tick is computed when a tick ends (from the
- * time it ends, `ClusterCron`'s default): ticks that would have fired while a long pass ran are skipped, never
- * queued up behind it.
+ * Each location has its own slot in each period, so the fleet's syncs are spread over it instead of all starting at
+ * once (BENCHMARKS.md, "Fleet: scale model", where it broke first):
  *
- * - A location's sync that fails is reported ({@link Event} `Failed`) and is tried again at the next tick: the
- *   tick goes on with the other locations.
- * - A location whose tokens have all expired (the latest expiry is past) is reported (`Expired`) and skipped: no
- *   message to its entity, so no request to Apple with a dead token.
- * - A token stored without a `uId` is reported (`Unscheduled`): it names no location to sync.
+ * - incremental: at `k × every + offset` (from 1970-01-01T00:00Z), the offset a stable hash of the `uId` modulo the
+ *   period (whole seconds): 10,000 locations every 15 minutes are about 11 a second, every location synced once a
+ *   period, at the same time of the period each time;
+ * - full: at `start + offset`, `start` each time the full cron fires, the offset the hash modulo the window.
+ *
+ * Each schedule is ONE cron job (`vppkit-fleet/incremental`, `vppkit-fleet/full`) that ticks every minute and starts
+ * the syncs of the locations whose slot fell in that minute, reading the locations from the
+ * {@link TokenStore.TokenStore} as it is then (a location added later gets its slot at once, a removed one none). A
+ * tick does not wait for its syncs: it hands each to its schedule's pool (at most `incrementalConcurrency`, default
+ * 16, and `fullConcurrency`, default 4, syncs at once, each a `Sync { full }` message to the location's
+ * {@link Location.Location} entity) and ends, so the next tick is never late and no slot is lost behind a long sync.
+ *
+ * - A location whose slot comes while its previous sync of the same schedule has not finished — still running, or
+ *   still waiting for its pool — is not synced twice: the slot is reported ({@link Event} `Overrun`, a warning) and
+ *   counted (`vppkit_fleet_schedule_overruns_total{schedule}`), never skipped silently. A slot of the other schedule
+ *   is not an overrun: its sync waits behind the running one (the entity handles one message at a time).
+ * - A location's sync that fails is reported (`Failed`) and is tried again at its next slot.
+ * - A location whose tokens have all expired (the latest expiry is past) is reported (`Expired`) at its slot and
+ *   skipped: no message to its entity, so no request to Apple with a dead token.
+ * - A token stored without a `uId` is reported (`Unscheduled`), once an incremental period: it names no location.
  * - An on-demand `Sync` message to a location (`vppkit fleet sync`) while a scheduled one runs waits behind it:
  *   the entity handles one message at a time.
+ *
+ * The pools and the running syncs are kept by the runner that runs a tick (its process), and a tick's syncs run from
+ * there: with one runner (`vppkit fleet run`) they are the fleet's; in a cluster, where each tick may run on another
+ * runner, they are each runner's.
  *
  * @since 0.1.0
  */
@@ -29,14 +44,19 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as FleetMetrics from "./FleetMetrics.js"
 import * as Location from "./Location.js"
 import * as TokenStore from "./TokenStore.js"
 
 /**
- * What a schedule did, as it happened: a tick began, a location synced or failed, a location was skipped because
- * its tokens expired, a token names no location. `Failed` with `uId` `"*"`: the token store could not be read (the
- * tick ends; the next one tries again).
+ * What a schedule did, as it happened: a tick started the syncs of the locations whose slot came (`Tick`, then
+ * `TickDone` once they are handed to the pool), a location synced or failed, a location's slot came while its
+ * previous scheduled sync had not finished (`Overrun`: `running` says which sync and its slot), a location was
+ * skipped because its tokens expired, a token names no location. `Failed` with `uId` `"*"`: the token store could
+ * not be read (the tick ends; the next one tries again).
  *
  * @since 0.1.0
  * @category models
@@ -51,12 +71,19 @@ export type Event =
     readonly failure: Location.Failure
     readonly outcome: Location.Outcome | undefined
   }
+  | {
+    readonly _tag: "Overrun"
+    readonly uId: string
+    readonly full: boolean
+    readonly slot: Date
+    readonly running: { readonly full: boolean; readonly slot: Date }
+  }
   | { readonly _tag: "Expired"; readonly uId: string; readonly full: boolean; readonly expiredAt: Date; readonly tokens: ReadonlyArray<string> }
   | { readonly _tag: "Unscheduled"; readonly fingerprint: string; readonly name: string | undefined }
   | { readonly _tag: "TickDone"; readonly full: boolean; readonly at: Date }
 
 /**
- * Where a schedule's {@link Event}s go. Default: the log (a failure or an expired token as a warning).
+ * Where a schedule's {@link Event}s go. Default: the log (a failure, an overrun or an expired token as a warning).
  *
  * @since 0.1.0
  * @category config
@@ -67,6 +94,19 @@ export class Report extends Context.Reference<Report>()("@vppkit/fleet/Schedules
 
 const tokenLabel = (token: TokenStore.TokenInfo) => token.name ?? token.fingerprint.slice(0, 12)
 
+const modeName = (full: boolean) => full ? "full" : "incremental"
+
+/**
+ * An overrun in words: the slot, and the sync that had not finished.
+ *
+ * @since 0.1.0
+ * @category reporting
+ */
+export const overrunMessage = (event: Extract<Event, { readonly _tag: "Overrun" }>): string =>
+  `location ${event.uId}: ${modeName(event.full)} sync due ${event.slot.toISOString()} not started: its ${
+    modeName(event.running.full)
+  } sync due ${event.running.slot.toISOString()} has not finished (too few syncs at once for the schedule?)`
+
 /**
  * Logs an {@link Event} (never a token: tokens are named by their name or fingerprint's prefix).
  *
@@ -76,13 +116,15 @@ const tokenLabel = (token: TokenStore.TokenInfo) => token.name ?? token.fingerpr
 export const logEvent = (event: Event): Effect.Effect<void> => {
   switch (event._tag) {
     case "Tick":
-      return Effect.logInfo(`${event.full ? "full" : "incremental"} sync of ${event.locations.length} location(s)`)
+      return Effect.logInfo(`${modeName(event.full)} sync of ${event.locations.length} location(s)`)
     case "Synced":
       return Effect.logInfo(`location ${event.outcome.uId} synced`)
     case "Failed":
       return Effect.logWarning(
-        `location ${event.uId}: ${event.failure.tag}: ${event.failure.message} (tried again at the next tick)`
+        `location ${event.uId}: ${event.failure.tag}: ${event.failure.message} (tried again at its next slot)`
       )
+    case "Overrun":
+      return Effect.logWarning(overrunMessage(event))
     case "Expired":
       return Effect.logWarning(
         `location ${event.uId} skipped: its token(s) ${event.tokens.join(", ")} expired ${event.expiredAt.toISOString()}`
@@ -95,8 +137,15 @@ export const logEvent = (event: Event): Effect.Effect<void> => {
 }
 
 /**
- * A schedule's options: `every` (minutes between incremental syncs, default 15), `fullCron` (a cron expression,
- * UTC, default `"0 2 * * *"`), `concurrency` (locations synced at once during a tick, default 8).
+ * A schedule's options:
+ * - `every`: minutes between a location's incremental syncs (default 15);
+ * - `fullCron`: when the full pass's window opens (a cron expression, UTC, default `"0 2 * * *"`);
+ * - `fullWindow`: minutes over which the full pass is spread (default 240: each location's full sync starts within
+ *   4 hours of the cron; 1 starts them all in the cron's minute);
+ * - `incrementalConcurrency`, `fullConcurrency`: scheduled syncs at once (defaults 16 and 4; BENCHMARKS.md sizes
+ *   them: incremental ≈ 2 × locations ÷ (every × 60) × seconds per incremental sync, full by the database's rows/s);
+ * - `incrementalCron` (tests): a cron expression (UTC, seconds allowed) instead of `every`: every location at each
+ *   of its times, none spread.
  *
  * @since 0.1.0
  * @category models
@@ -104,8 +153,9 @@ export const logEvent = (event: Event): Effect.Effect<void> => {
 export interface Options {
   readonly every?: number | undefined
   readonly fullCron?: string | undefined
-  readonly concurrency?: number | undefined
-  /** A cron expression (UTC, seconds allowed) for the incremental syncs instead of `every` (tests use seconds). */
+  readonly fullWindow?: number | undefined
+  readonly incrementalConcurrency?: number | undefined
+  readonly fullConcurrency?: number | undefined
   readonly incrementalCron?: string | undefined
 }
 
@@ -126,7 +176,32 @@ export const defaultEvery = 15
 export const defaultFullCron = "0 2 * * *"
 
 /**
- * A schedule that cannot be: `every` out of range, or a cron expression that does not parse.
+ * The default minutes over which the full pass is spread.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultFullWindow = 240
+
+/**
+ * The default number of scheduled incremental syncs at once.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultIncrementalConcurrency = 16
+
+/**
+ * The default number of scheduled full syncs at once.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultFullConcurrency = 4
+
+/**
+ * A schedule that cannot be: `every`, the window or a concurrency out of range, or a cron expression that does not
+ * parse.
  *
  * @since 0.1.0
  * @category errors
@@ -143,6 +218,7 @@ export class ScheduleError extends Schema.TaggedError<ScheduleError>("@vppkit/fl
 /**
  * The cron of "every N minutes": `*\/N * * * *` for N from 1 to 59 (at minutes 0, N, 2N, … of each hour: when N
  * does not divide 60 the last gap of the hour is shorter), `0 *\/H * * *` for N a multiple of 60 up to 1440.
+ * (The schedules themselves use N as a period: {@link slotOf}.)
  *
  * @since 0.1.0
  * @category constructors
@@ -169,19 +245,130 @@ export const parseCron = (expression: string): Either.Either<Cron.Cron, Schedule
     (error) => new ScheduleError({ reason: `the cron expression "${expression}" is invalid: ${error.message}` })
   )
 
+/** FNV-1a, 32 bits, of the string's UTF-16 code units: stable across processes and versions. */
+const fnv1a = (text: string): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash
+}
+
 /**
- * One tick of a schedule: every location of the token store gets a `Sync { full }` message, awaited (at most
- * `concurrency` locations at once); each outcome, failure, expired or unscheduled token is reported. Never fails:
- * a failure of one location is that location's event, tried again at the next tick.
+ * A location's offset in a period of `periodMillis`: a stable hash of its key (`uId`) modulo the period, in whole
+ * seconds (in milliseconds, from 0 to the period less a second).
  *
  * @since 0.1.0
- * @category running
+ * @category scheduling
  */
-export const tick = Effect.fn("Schedules.tick")(function*(full: boolean, options?: { readonly concurrency?: number | undefined }) {
+export const offsetOf = (key: string, periodMillis: number): number =>
+  (fnv1a(key) % Math.max(1, Math.floor(periodMillis / 1000))) * 1000
+
+/**
+ * The slot of `key` in a period of `periodMillis` (from 1970-01-01T00:00Z) that falls in `(from, to]`, if one does
+ * (the latest when several do).
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const slotOf = (key: string, periodMillis: number, from: number, to: number): number | undefined => {
+  const offset = offsetOf(key, periodMillis)
+  const slot = Math.floor((to - offset) / periodMillis) * periodMillis + offset
+  return slot > from ? slot : undefined
+}
+
+/**
+ * When the windows that can hold a slot in `(from, to]` open: the times `cron` fires in `(from − window, to]`.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const windowStarts = (cron: Cron.Cron, windowMillis: number, from: number, to: number): ReadonlyArray<number> => {
+  const starts: Array<number> = []
+  for (let start = Cron.next(cron, new Date(from - windowMillis)).getTime(); start <= to && starts.length < 10_000;) {
+    starts.push(start)
+    start = Cron.next(cron, new Date(start)).getTime()
+  }
+  return starts
+}
+
+/**
+ * The slot of `key` in the windows of `windowMillis` opening at `starts` ({@link windowStarts}): `start + offset`
+ * falling in `(from, to]`, if one does (the latest when several do).
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const windowSlotOf = (
+  key: string,
+  starts: ReadonlyArray<number>,
+  windowMillis: number,
+  from: number,
+  to: number
+): number | undefined => {
+  const offset = offsetOf(key, windowMillis)
+  let found: number | undefined
+  for (const start of starts) if (start + offset > from && start + offset <= to) found = start + offset
+  return found
+}
+
+const minuteMillis = 60_000
+const everyMinute = Cron.unsafeParse("* * * * *", "UTC")
+
+/** A schedule: when it ticks, and which slot (if any) of a location falls in the tick of `now`. */
+interface Plan {
+  readonly full: boolean
+  readonly ticker: Cron.Cron
+  readonly slot: (key: string, now: number) => number | undefined
+}
+
+/** The slots of the minute that ends at the tick: `(m − 1 min, m]`, `m` the tick's minute. */
+const minuteOf = (now: number) => {
+  const to = Math.floor(now / minuteMillis) * minuteMillis
+  return { from: to - minuteMillis, to }
+}
+
+/**
+ * What the schedules of one runner share: the scope their syncs run in, each schedule's pool, the scheduled syncs
+ * not finished (running or waiting for their pool), by schedule and location (`incremental 2049…`).
+ */
+interface Dispatcher {
+  readonly scope: Scope.Scope
+  readonly incremental: Effect.Semaphore
+  readonly full: Effect.Semaphore
+  readonly running: Map<string, { readonly full: boolean; readonly slot: Date }>
+}
+
+/** A location's scheduled sync, in its schedule's pool, reported when it ends; an interruption is not reported. */
+const syncLocation = (uId: string, full: boolean) =>
+  Effect.gen(function*() {
+    const report = yield* Report
+    const makeClient = yield* Location.Location.client
+    const exit = yield* Effect.exit(makeClient(uId).Sync({ full }))
+    if (Exit.isSuccess(exit)) return yield* report({ _tag: "Synced", outcome: exit.value })
+    // an interruption (the runner shuts down) is not a failure to report
+    if (Cause.isInterruptedOnly(exit.cause)) return
+    const error = Cause.squash(exit.cause)
+    const outcome = error instanceof Location.LocationSyncError ? error.outcome : undefined
+    const failure = outcome?.failure ?? new Location.Failure({
+      tag: typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Defect",
+      message: error instanceof Error ? error.message : String(error)
+    })
+    yield* report({ _tag: "Failed", uId, full, failure, outcome })
+  })
+
+/**
+ * One tick of a schedule: the locations of the token store whose slot fell in the tick are handed to the schedule's
+ * pool (each a `Sync { full }` message to its entity, reported when it ends) — unless the location's previous
+ * scheduled sync has not finished (reported and counted as an overrun) or its tokens expired (reported). Does not
+ * wait for the syncs; never fails.
+ */
+const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispatcher) {
   const report = yield* Report
   const tokens = yield* TokenStore.TokenStore
-  const makeClient = yield* Location.Location.client
-  const now = new Date(yield* Clock.currentTimeMillis)
+  const now = yield* Clock.currentTimeMillis
+  const full = plan.full
   const listed = yield* Effect.either(tokens.list)
   if (Either.isLeft(listed)) {
     // the token store cannot be read: the tick ends, the next one tries again
@@ -197,58 +384,109 @@ export const tick = Effect.fn("Schedules.tick")(function*(full: boolean, options
   const byLocation = new Map<string, Array<TokenStore.TokenInfo>>()
   for (const token of listed.right) {
     if (token.uId === undefined) {
-      yield* report({ _tag: "Unscheduled", fingerprint: token.fingerprint, name: token.name })
+      // once a period (at the token's own slot), by the incremental schedule
+      if (!full && plan.slot(token.fingerprint, now) !== undefined) {
+        yield* report({ _tag: "Unscheduled", fingerprint: token.fingerprint, name: token.name })
+      }
       continue
     }
     const group = byLocation.get(token.uId)
     if (group === undefined) byLocation.set(token.uId, [token])
     else group.push(token)
   }
-  const locations = [...byLocation.keys()].sort()
-  yield* report({ _tag: "Tick", full, at: now, locations })
-  yield* Effect.forEach(locations, (uId) => {
+  const due = [...byLocation.keys()].sort().flatMap((uId) => {
+    const slot = plan.slot(uId, now)
+    return slot === undefined ? [] : [{ uId, slot: new Date(slot) }]
+  })
+  if (due.length === 0) return
+  const at = new Date(now)
+  yield* report({ _tag: "Tick", full, at, locations: due.map((d) => d.uId) })
+  const pool = full ? dispatcher.full : dispatcher.incremental
+  for (const { slot, uId } of due) {
     const group = byLocation.get(uId)!
     const latest = Math.max(...group.map((t) => t.expiresAt.getTime()))
-    if (latest <= now.getTime()) {
-      return report({ _tag: "Expired", uId, full, expiredAt: new Date(latest), tokens: group.map(tokenLabel) })
+    if (latest <= now) {
+      yield* report({ _tag: "Expired", uId, full, expiredAt: new Date(latest), tokens: group.map(tokenLabel) })
+      continue
     }
-    return makeClient(uId).Sync({ full }).pipe(
-      Effect.exit,
-      Effect.flatMap((exit): Effect.Effect<void> => {
-        if (Exit.isSuccess(exit)) return report({ _tag: "Synced", outcome: exit.value })
-        // an interruption (the runner shuts down) is not a failure to report: the tick is interrupted with it
-        if (Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
-        const error = Cause.squash(exit.cause)
-        const outcome = error instanceof Location.LocationSyncError ? error.outcome : undefined
-        const failure = outcome?.failure ?? new Location.Failure({
-          tag: typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Defect",
-          message: error instanceof Error ? error.message : String(error)
-        })
-        return report({ _tag: "Failed", uId, full, failure, outcome })
-      })
+    const key = `${modeName(full)} ${uId}`
+    const running = dispatcher.running.get(key)
+    if (running !== undefined) {
+      yield* Metric.increment(Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", modeName(full)))
+      yield* report({ _tag: "Overrun", uId, full, slot, running })
+      continue
+    }
+    const entry = { full, slot }
+    dispatcher.running.set(key, entry)
+    yield* pool.withPermits(1)(syncLocation(uId, full)).pipe(
+      Effect.ensuring(Effect.sync(() => {
+        if (dispatcher.running.get(key) === entry) dispatcher.running.delete(key)
+      })),
+      // the tick runs uninterruptibly (a ClusterCron message): its syncs may be interrupted when the layer ends
+      Effect.interruptible,
+      Effect.forkIn(dispatcher.scope)
     )
-  }, { concurrency: options?.concurrency ?? 8, discard: true })
-  yield* report({ _tag: "TickDone", full, at: now })
+  }
+  yield* report({ _tag: "TickDone", full, at })
 })
+
+const wholeIn = (name: string, value: number, min: number, max: number) =>
+  Number.isInteger(value) && value >= min && value <= max
+    ? Either.right(value)
+    : Either.left(new ScheduleError({ reason: `${name} must be a whole number from ${min} to ${max}, not ${value}` }))
 
 /**
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
- * `vppkit-fleet/full`): with SQL message storage the next tick is a persisted message, so a schedule survives a
- * runner's restart and runs on one runner of a cluster. Fails with a {@link ScheduleError} for a schedule that
- * cannot be.
+ * `vppkit-fleet/full`, each ticking every minute): with SQL message storage the next tick is a persisted message, so
+ * a schedule survives a runner's restart. The syncs a tick starts run in the layer's scope: they end (interrupted,
+ * rolled back) with it. Fails with a {@link ScheduleError} for a schedule that cannot be.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<never, ScheduleError, Sharding.Sharding | TokenStore.TokenStore> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const every = options?.incrementalCron === undefined
-      ? yield* everyMinutes(options?.every ?? defaultEvery)
-      : yield* parseCron(options.incrementalCron)
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const every = options?.every ?? defaultEvery
+    yield* everyMinutes(every)
+    const incrementalCron = options?.incrementalCron === undefined ? undefined : yield* parseCron(options.incrementalCron)
     const fullCron = yield* parseCron(options?.fullCron ?? defaultFullCron)
-    const concurrency = options?.concurrency
+    const fullWindow = yield* wholeIn("the full pass's window (minutes)", options?.fullWindow ?? defaultFullWindow, 1, 1440)
+    const incrementalConcurrency = yield* wholeIn(
+      "the incremental syncs at once",
+      options?.incrementalConcurrency ?? defaultIncrementalConcurrency,
+      1,
+      10_000
+    )
+    const fullConcurrency = yield* wholeIn("the full syncs at once", options?.fullConcurrency ?? defaultFullConcurrency, 1, 10_000)
+    const dispatcher: Dispatcher = {
+      scope: yield* Effect.scope,
+      incremental: yield* Effect.makeSemaphore(incrementalConcurrency),
+      full: yield* Effect.makeSemaphore(fullConcurrency),
+      running: new Map()
+    }
+    const incremental: Plan = incrementalCron === undefined
+      ? {
+        full: false,
+        ticker: everyMinute,
+        slot: (key, now) => {
+          const { from, to } = minuteOf(now)
+          return slotOf(key, every * minuteMillis, from, to)
+        }
+      }
+      : { full: false, ticker: incrementalCron, slot: (_key, now) => now }
+    // the windows open in the tick's minute, computed once a tick (not once a location)
+    let windows = { to: NaN, starts: [] as ReadonlyArray<number> }
+    const full: Plan = {
+      full: true,
+      ticker: everyMinute,
+      slot: (key, now) => {
+        const { from, to } = minuteOf(now)
+        if (windows.to !== to) windows = { to, starts: windowStarts(fullCron, fullWindow * minuteMillis, from, to) }
+        return windowSlotOf(key, windows.starts, fullWindow * minuteMillis, from, to)
+      }
+    }
     return Layer.mergeAll(
-      ClusterCron.make({ name: "vppkit-fleet/incremental", cron: every, execute: tick(false, { concurrency }) }),
-      ClusterCron.make({ name: "vppkit-fleet/full", cron: fullCron, execute: tick(true, { concurrency }) })
+      ClusterCron.make({ name: "vppkit-fleet/incremental", cron: incremental.ticker, execute: tick(incremental, dispatcher) }),
+      ClusterCron.make({ name: "vppkit-fleet/full", cron: full.ticker, execute: tick(full, dispatcher) })
     )
   }))

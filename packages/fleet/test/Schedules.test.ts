@@ -11,8 +11,10 @@ import * as Sync from "@vppkit/sync/Sync"
 import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -20,6 +22,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as crypto from "node:crypto"
 import * as FleetKey from "../src/FleetKey.js"
+import * as FleetMetrics from "../src/FleetMetrics.js"
 import * as FleetStatus from "../src/FleetStatus.js"
 import * as Location from "../src/Location.js"
 import * as Schedules from "../src/Schedules.js"
@@ -143,7 +146,8 @@ const turns = async () => {
 const withSchedules = <A, E, R>(
   simulatorSettings: ReadonlyArray<Simulator.Settings>,
   body: (fixture: Fixture) => Effect.Effect<A, E, R>,
-  options?: Schedules.Options
+  options?: Schedules.Options,
+  wrap: (client: HttpClient.HttpClient) => HttpClient.HttpClient = (client) => client
 ) =>
   Effect.gen(function*() {
     const db = yield* (yield* TestDatabase).fresh
@@ -156,7 +160,7 @@ const withSchedules = <A, E, R>(
       Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
       Layer.provideMerge(SqlSyncStore.layer),
       Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
-      Layer.provideMerge(Layer.succeed(HttpClient.HttpClient, routing(simulators))),
+      Layer.provideMerge(Layer.succeed(HttpClient.HttpClient, wrap(routing(simulators)))),
       Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => Queue.offer(events, event)))
     )
@@ -185,15 +189,34 @@ const until = <T extends Schedules.Event["_tag"]>(
     return assert.fail(`no ${tag} event within ${limitSeconds} simulated seconds`)
   })
 
-/** Waits for the end of the tick of `minute` past 00 (a tick is delivered at least once: it may run twice). */
-const untilDone = (fixture: Fixture, minute: number, full = false) =>
+/**
+ * Lets simulated time pass until `count` events of `tag` about `uId`s (each one's first, in `collected` too) have
+ * come; answers them by uId.
+ */
+const untilEach = <T extends "Synced" | "Failed" | "Expired" | "Overrun">(
+  fixture: Fixture,
+  tag: T,
+  uIds: ReadonlyArray<string>,
+  matches: (event: Extract<Schedules.Event, { readonly _tag: T }>) => boolean = () => true
+) =>
   Effect.gen(function*() {
+    const found = new Map<string, Extract<Schedules.Event, { readonly _tag: T }>>()
+    const uIdOf = (event: Schedules.Event) =>
+      event._tag === "Synced" ? event.outcome.uId : "uId" in event ? event.uId : undefined
     for (;;) {
-      const done = yield* until(fixture, "TickDone")
-      collected.push(done)
-      if (done.full === full && done.at.getUTCMinutes() === minute) return done
+      for (const event of collected) {
+        const uId = uIdOf(event)
+        if (event._tag === tag && uId !== undefined && uIds.includes(uId) && !found.has(uId) && matches(event as never)) {
+          found.set(uId, event as Extract<Schedules.Event, { readonly _tag: T }>)
+        }
+      }
+      if (found.size === uIds.length) return found
+      collected.push(yield* until(fixture, tag))
     }
   })
+
+/** The tick (a whole minute) at which a slot is started: the end of the minute it falls in. */
+const tickOf = (slot: number) => Math.ceil(slot / 60_000) * 60_000
 
 let collected: Array<Schedules.Event> = []
 const take = <T extends Schedules.Event["_tag"]>(tag: T) => {
@@ -226,41 +249,166 @@ describe("Schedules", () => {
         assert.isTrue((yield* Effect.either(Schedules.parseCron("0 25 * * *")))._tag === "Left")
       }))
 
-    it.scoped("a cron firing syncs every location of the token store, incremental every 15 minutes, full at its cron", () =>
+    it.effect("each location has a stable slot: 10,000 locations spread over the period and the full pass's window", () =>
+      Effect.gen(function*() {
+        const period = 15 * 60_000
+        const uIds = Array.from({ length: 10_000 }, (_, i) => String(2049025000000000 + i * 7919))
+        assert.strictEqual(Schedules.offsetOf(uIds[0]!, period), Schedules.offsetOf(uIds[0]!, period))
+        // per second of the period: 10,000 / 900 = 11.1 on average; never all in one
+        const perSecond = new Map<number, number>()
+        const perMinute = new Array<number>(15).fill(0)
+        for (const uId of uIds) {
+          const offset = Schedules.offsetOf(uId, period)
+          assert.isTrue(offset >= 0 && offset < period && offset % 1000 === 0, String(offset))
+          perSecond.set(offset, (perSecond.get(offset) ?? 0) + 1)
+          perMinute[Math.floor(offset / 60_000)]! += 1
+        }
+        assert.isAtLeast(perSecond.size, 850)
+        assert.isAtMost(Math.max(...perSecond.values()), 30)
+        for (const count of perMinute) assert.isTrue(count > 560 && count < 780, `per minute: ${perMinute.join(", ")}`)
+        // one slot each in a period of minute ticks, (m − 1 min, m], and none twice
+        const slots = new Map<string, number>()
+        for (let to = 60_000; to <= period; to += 60_000) {
+          for (const uId of uIds.slice(0, 500)) {
+            const slot = Schedules.slotOf(uId, period, to - 60_000, to)
+            if (slot === undefined) continue
+            assert.isFalse(slots.has(uId), uId)
+            slots.set(uId, slot)
+          }
+        }
+        // a slot at 00:00 exactly is the previous period's last tick: (−1 min, 0]
+        for (const uId of uIds.slice(0, 500)) {
+          const offset = Schedules.offsetOf(uId, period)
+          assert.strictEqual(slots.get(uId) ?? (offset === 0 ? 0 : undefined), offset, uId)
+          assert.strictEqual(Schedules.slotOf(uId, period, period * 40 - 60_000 + offset, period * 40 + offset), period * 40 + offset)
+        }
+        // the full pass: one slot a day each, in [02:00, 06:00) of that day, spread over the window
+        const cron = Either.getOrThrow(Schedules.parseCron("0 2 * * *"))
+        const window = 240 * 60_000
+        const day = 86_400_000 * 20_000 // a day in 2024
+        const fulls = new Map<string, number>()
+        for (let to = day + 60_000; to <= day + 86_400_000; to += 60_000) {
+          const starts = Schedules.windowStarts(cron, window, to - 60_000, to)
+          for (const uId of uIds.slice(0, 2000)) {
+            const slot = Schedules.windowSlotOf(uId, starts, window, to - 60_000, to)
+            if (slot === undefined) continue
+            assert.isFalse(fulls.has(uId), uId)
+            fulls.set(uId, slot)
+          }
+        }
+        assert.strictEqual(fulls.size, 2000)
+        const hours = new Array<number>(4).fill(0)
+        for (const slot of fulls.values()) {
+          assert.isTrue(slot >= day + 2 * 3600_000 && slot < day + 6 * 3600_000, new Date(slot).toISOString())
+          hours[Math.floor((slot - day - 2 * 3600_000) / 3600_000)]! += 1
+        }
+        for (const count of hours) assert.isTrue(count > 400 && count < 600, hours.join(", "))
+        // bad options are refused
+        for (const options of [{ fullWindow: 0 }, { fullWindow: 1441 }, { incrementalConcurrency: 0 }, { fullConcurrency: 1.5 }, { every: 90 }]) {
+          const built = yield* Effect.either(Layer.build(Schedules.layer(options)).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.mergeAll(TestRunner.layer, Layer.succeed(TokenStore.TokenStore, {} as TokenStore.Service)))
+          ))
+          assert.isTrue(Either.isLeft(built) && built.left._tag === "ScheduleError", JSON.stringify(options))
+        }
+      }))
+
+    it.scoped("each location syncs at its slot: incremental every 15 minutes, full in its window after the cron", () =>
       withSchedules([settings(3), settings(4)], (fixture) =>
         Effect.gen(function*() {
           const { simulators } = fixture
           collected = []
           const uIds = yield* addLocations(simulators)
           assert.notStrictEqual(uIds[0], uIds[1])
-          const tick = yield* until(fixture, "Tick")
-          assert.strictEqual(tick.full, false)
-          assert.deepStrictEqual(tick.locations, [...uIds].sort())
-          // the first incremental tick is at 00:15 (the cron's first time after the start at 00:00)
-          assert.strictEqual(tick.at.getUTCHours(), 0)
-          assert.strictEqual(tick.at.getUTCMinutes(), 15)
-          yield* untilDone(fixture, 15)
-          const synced = take("Synced").map((e) => e.outcome)
-          assert.deepStrictEqual([...new Set(synced.map((o) => o.uId))].sort(), [...uIds].sort())
-          for (const outcome of synced) assert.strictEqual(outcome.result, "synced")
+          const period = 15 * 60_000
+          // the first incremental sync of each at the tick of its slot in the first period (the clock starts at 00:00)
+          const first = yield* untilEach(fixture, "Synced", uIds)
+          for (const uId of uIds) {
+            const outcome = first.get(uId)!.outcome
+            assert.strictEqual(outcome.result, "synced")
+            assert.strictEqual(outcome.startedAt.getTime() - tickOf(Schedules.offsetOf(uId, period)), 0, uId)
+          }
           for (const [i, simulator] of simulators.entries()) yield* assertEqualsSimulator(simulator, uIds[i]!)
 
-          // changes arrive incrementally at the next tick
+          // changes arrive incrementally at the location's next slot, a period later
           yield* simulators[0]!.churn("assignments", { inserts: 4, updates: 3 })
-          yield* untilDone(fixture, 30)
-          const second = take("Synced").map((e) => e.outcome).filter((o) => o.startedAt.getUTCMinutes() === 30)
-          assert.deepStrictEqual([...new Set(second.map((o) => o.uId))].sort(), [...uIds].sort())
-          const assignments = second.find((o) => o.uId === uIds[0])!.resources.find((r) => r.resource === "assignments")!
-          assert.strictEqual(assignments.mode, "incremental")
+          const second = (yield* untilEach(fixture, "Synced", [uIds[0]!], (e) => e.outcome.startedAt > first.get(uIds[0]!)!.outcome.startedAt))
+            .get(uIds[0]!)!.outcome
+          assert.strictEqual(second.startedAt.getTime(), tickOf(Schedules.offsetOf(uIds[0]!, period)) + period)
+          assert.strictEqual(second.resources.find((r) => r.resource === "assignments")!.mode, "incremental")
           yield* assertEqualsSimulator(simulators[0]!, uIds[0]!)
 
-          // the full pass at its cron (00:40 here; nightly by default)
-          yield* untilDone(fixture, 40, true)
-          const full = take("Synced").map((e) => e.outcome).filter((o) => o.full)
-          assert.deepStrictEqual([...new Set(full.map((o) => o.uId))].sort(), [...uIds].sort())
-          for (const outcome of full) for (const r of outcome.resources) assert.strictEqual(r.mode, "full")
+          // the full pass at 00:40 (nightly by default) + each location's offset in the window of 10 minutes
+          const full = yield* untilEach(fixture, "Synced", uIds, (e) => e.outcome.full)
+          for (const uId of uIds) {
+            const outcome = full.get(uId)!.outcome
+            assert.strictEqual(outcome.startedAt.getTime(), tickOf(40 * 60_000 + Schedules.offsetOf(uId, 10 * 60_000)), uId)
+            for (const r of outcome.resources) assert.strictEqual(r.mode, "full")
+          }
           assert.deepStrictEqual(take("Failed"), [])
-        }), { fullCron: "40 0 * * *" }), 180_000)
+          assert.deepStrictEqual(take("Overrun"), [])
+        }), { fullCron: "40 0 * * *", fullWindow: 10 }), 180_000)
+
+    it.scoped("at most the schedule's concurrency syncs at once; a slot whose previous sync has not finished is an overrun, reported and counted", () =>
+      Effect.gen(function*() {
+        // every location's Client Config (a sync's first request) waits until the test lets it go
+        const held: Array<{ readonly token: string; readonly go: Deferred.Deferred<void> }> = []
+        let holding = true
+        const gate = (client: HttpClient.HttpClient) =>
+          HttpClient.make((request) =>
+            Effect.gen(function*() {
+              if (holding && request.url.endsWith("/client/config")) {
+                const go = yield* Deferred.make<void>()
+                held.push({ token: request.headers["authorization"] ?? "", go })
+                yield* Deferred.await(go)
+              }
+              return yield* client.execute(request)
+            })
+          )
+        const overruns = Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", "incremental")
+        yield* withSchedules([settings(11), settings(12), settings(13), settings(14), settings(15)], (fixture) =>
+          Effect.gen(function*() {
+            const { simulators } = fixture
+            collected = []
+            holding = false
+            const uIds = yield* addLocations(simulators)
+            holding = true
+            const before = (yield* Metric.value(overruns)).count
+            // every minute every location is due (every: 1): 5 at 00:01, 2 at once, the others wait for the pool
+            const tick = yield* until(fixture, "Tick")
+            assert.deepStrictEqual([...tick.locations].sort(), [...uIds].sort())
+            yield* fixture.clock.advance(30_000)
+            // (a request held past the client's timeout is tried again: the syncs are the tokens held)
+            const syncing = () => new Set(held.map((h) => h.token)).size
+            assert.strictEqual(syncing(), 2)
+            // 00:02: every location's previous sync is running or waiting: 5 overruns, nothing started twice
+            const overrun = yield* untilEach(fixture, "Overrun", uIds)
+            for (const event of overrun.values()) {
+              // each location's slot in the minute to 00:02, a period after the one of its running (or waiting) sync
+              const offset = Schedules.offsetOf(event.uId, 60_000)
+              assert.strictEqual(event.slot.getTime(), offset === 0 ? 120_000 : 60_000 + offset)
+              assert.deepStrictEqual(event.running, { full: false, slot: new Date(event.slot.getTime() - 60_000) })
+              assert.include(
+                Schedules.overrunMessage(event),
+                `location ${event.uId}: incremental sync due ${event.slot.toISOString()} not started: its incremental sync due ${event.running.slot.toISOString()} has not finished`
+              )
+            }
+            assert.strictEqual((yield* Metric.value(overruns)).count - before, 5)
+            assert.strictEqual(syncing(), 2)
+            assert.deepStrictEqual(take("Synced"), [])
+            // one let go: its sync ends, and one waiting sync takes its place (still 2 at once)
+            for (const h of held.filter((h) => h.token === held[0]!.token)) yield* Deferred.succeed(h.go, undefined)
+            yield* untilEach(fixture, "Synced", uIds.filter((_, i) => held[0]!.token === `Bearer ${Redacted.value(simulators[i]!.token.value)}`))
+            yield* fixture.clock.advance(1000)
+            assert.strictEqual(syncing(), 3)
+            // all let go: every location syncs and reaches equality
+            holding = false
+            for (const h of held) yield* Deferred.succeed(h.go, undefined)
+            yield* untilEach(fixture, "Synced", uIds)
+            for (const [i, simulator] of simulators.entries()) yield* assertEqualsSimulator(simulator, uIds[i]!)
+            assert.deepStrictEqual(take("Failed"), [])
+          }), { every: 1, incrementalConcurrency: 2, fullCron: "0 23 * * *" }, gate)
+      }), 120_000)
 
     it.scoped("an on-demand Sync while a scheduled one runs waits behind it (never runs alongside)", () =>
       Effect.gen(function*() {
@@ -292,8 +440,7 @@ describe("Schedules", () => {
             assert.strictEqual((yield* simulator.log).filter(isClientConfig).length, 1)
             yield* Deferred.succeed(proceed, undefined)
             const outcome = yield* Fiber.join(onDemand)
-            yield* until(fixture, "TickDone")
-            const [scheduled] = take("Synced").map((e) => e.outcome)
+            const scheduled = (yield* until(fixture, "Synced")).outcome
             assert.strictEqual(scheduled!.full, false)
             assert.strictEqual(outcome.full, true)
             assert.isAtMost(scheduled!.finishedAt.getTime(), outcome.startedAt.getTime())
@@ -307,7 +454,7 @@ describe("Schedules", () => {
           })).pipe(Effect.provideService(Location.SyncOptions, { progress }))
       }), 120_000)
 
-    it.scoped("a failing sync is reported and tried again at the next tick; the other locations sync meanwhile", () =>
+    it.scoped("a failing sync is reported and tried again at its next slot; the other locations sync meanwhile", () =>
       withSchedules([settings(6), settings(7)], (fixture) =>
         Effect.gen(function*() {
           const { simulators } = fixture
@@ -315,37 +462,36 @@ describe("Schedules", () => {
           const uIds = yield* addLocations(simulators)
           // the first location's users endpoint refuses once (not a retried error)
           yield* simulators[0]!.inject({ _tag: "Error", status: 400, errorNumber: 9600 }, { path: "/v2/users" })
-          yield* untilDone(fixture, 15)
-          const failed = take("Failed")
-          assert.deepStrictEqual(failed.map((e) => e.uId), [uIds[0]])
-          assert.strictEqual(failed[0]!.outcome?.result, "failed")
-          assert.strictEqual(failed[0]!.failure.tag, "BadRequestError")
-          assert.include(take("Synced").map((e) => e.outcome.uId), uIds[1])
+          const failed = (yield* untilEach(fixture, "Failed", [uIds[0]!])).get(uIds[0]!)!
+          assert.strictEqual(failed.outcome?.result, "failed")
+          assert.strictEqual(failed.failure.tag, "BadRequestError")
+          yield* untilEach(fixture, "Synced", [uIds[1]!])
           yield* assertEqualsSimulator(simulators[1]!, uIds[1]!)
 
-          // the next tick tries it again, and it syncs
-          yield* untilDone(fixture, 30)
-          assert.deepStrictEqual(take("Failed"), [])
-          const retried = take("Synced").map((e) => e.outcome).filter((o) => o.startedAt.getUTCMinutes() === 30)
-          assert.deepStrictEqual([...new Set(retried.map((o) => o.uId))].sort(), [...uIds].sort())
+          // its next slot, a period later, tries it again, and it syncs
+          const retried = (yield* untilEach(fixture, "Synced", [uIds[0]!])).get(uIds[0]!)!.outcome
+          assert.strictEqual(retried.startedAt.getTime() - failed.outcome!.startedAt.getTime(), 15 * 60_000)
+          assert.deepStrictEqual(take("Failed").map((e) => e.uId), [uIds[0]])
           yield* assertEqualsSimulator(simulators[0]!, uIds[0]!)
         })), 120_000)
 
-    it.scoped("a location whose token expired is reported and skipped: no request to Apple", () =>
+    it.scoped("a location whose token expired is reported at its slot and skipped: no request to Apple", () =>
       withSchedules([settings(8), settings(9, { tokenExpiresAt: new Date(5 * 60_000) })], (fixture) =>
         Effect.gen(function*() {
           const { simulators } = fixture
           collected = []
           const uIds = yield* addLocations(simulators.slice(0, 1))
-          // the expired token's location is stated (the simulator refuses an expired token's Client Config)
+          // the expired token's location is stated (the simulator refuses an expired token's Client Config); its slot
+          // is after the expiry (a uId whose offset is)
+          let expiredUId = 2049025000000001
+          while (Schedules.offsetOf(String(expiredUId), 15 * 60_000) <= 6 * 60_000) expiredUId++
           yield* Effect.flatMap(TokenStore.TokenStore, (tokens) =>
-            tokens.add({ token: simulators[1]!.token.value, uId: "2049025000000001", name: "sim1" }))
-          uIds.push("2049025000000001")
-          yield* untilDone(fixture, 15)
-          const expired = take("Expired")
-          assert.deepStrictEqual([...new Set(expired.map((e) => e.uId))], [uIds[1]])
-          assert.deepStrictEqual(expired[0]!.tokens, ["sim1"])
-          assert.strictEqual(expired[0]!.expiredAt.getTime(), 5 * 60_000)
+            tokens.add({ token: simulators[1]!.token.value, uId: String(expiredUId), name: "sim1" }))
+          uIds.push(String(expiredUId))
+          const expired = (yield* untilEach(fixture, "Expired", [uIds[1]!])).get(uIds[1]!)!
+          assert.deepStrictEqual(expired.tokens, ["sim1"])
+          assert.strictEqual(expired.expiredAt.getTime(), 5 * 60_000)
+          yield* untilEach(fixture, "Synced", [uIds[0]!])
           assert.deepStrictEqual([...new Set(take("Synced").map((e) => e.outcome.uId))], [uIds[0]])
           assert.deepStrictEqual(take("Failed"), [])
           assert.deepStrictEqual(yield* simulators[1]!.log, [])

@@ -22,6 +22,7 @@ import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
+import * as FleetMetrics from "@vppkit/fleet/FleetMetrics"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
 import * as Location from "@vppkit/fleet/Location"
 import * as Schedules from "@vppkit/fleet/Schedules"
@@ -43,6 +44,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
 import * as http_ from "node:http"
 import * as os from "node:os"
 import { CommandError, markStopAsSuccess, SyncLockedError, UsageError } from "../ExitCode.js"
@@ -247,7 +249,9 @@ const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => 
     case "Synced":
       return quiet ? Effect.void : Console.error(outcomeLine(event.outcome))
     case "Failed":
-      return Console.error(`location ${event.uId}: failed: ${event.failure.message} (tried again at the next tick)`)
+      return Console.error(`location ${event.uId}: failed: ${event.failure.message} (tried again at its next slot)`)
+    case "Overrun":
+      return Console.error(Schedules.overrunMessage(event))
     case "Expired":
       return Console.error(`location ${event.uId}: skipped: its token(s) ${event.tokens.join(", ")} expired ${event.expiredAt.toISOString().slice(0, 10)}`)
     case "Unscheduled":
@@ -350,11 +354,20 @@ export const runRemove = ({ db, quiet, ref }: RemoveFlags) =>
       if (!quiet) yield* Console.error(`removed ${removed.name ?? removed.fingerprint.slice(0, 12)} (uId ${removed.uId ?? "unknown"})`)
     }).pipe(Effect.scoped)
 
+/**
+ * `fleet list` and `fleet status` only read: a SQLite file that does not exist is refused (exit 2), not created.
+ */
+const requireExisting = (target: NodeDatabase.Target, command: string) =>
+  target._tag === "Sqlite" && !fs.existsSync(target.filename)
+    ? new UsageError({ message: `${command}: no database ${target.description} (vppkit fleet add --token-file F --db ${target.description} creates it)` })
+    : Effect.void
+
 /** The work of `vppkit fleet list`. */
 export const runList = ({ db, format, quiet }: ListFlags) =>
     Effect.gen(function*() {
       const chosen = yield* chooseFormat(format)
       const target = yield* parseDatabase(db)
+      yield* requireExisting(target, "fleet list")
       const context = yield* Layer.build(SqlSyncStore.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
       )
@@ -394,6 +407,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
   Effect.gen(function*() {
     const chosen = yield* chooseFormat(format)
     const target = yield* parseDatabase(db)
+    yield* requireExisting(target, "fleet status")
     const context = yield* Layer.build(FleetStatus.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
       Effect.catchAllCause(oneLine(`database ${target.description}`))
     )
@@ -440,6 +454,9 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     Output.endWhenReaderCloses
   )
 
+/** The fleet's key, before anything is locked or created: no key, nothing touched (not even the `<db>-lock`). */
+const requireKey = Layer.build(FleetKey.layerConfig).pipe(Effect.asVoid, Effect.catchAllCause(oneLine("fleet")))
+
 /**
  * Whether the database's cluster has runners alive (PostgreSQL: a `fleet run` whose heartbeat is recent); SQLite
  * has none.
@@ -483,6 +500,7 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
   Effect.gen(function*() {
     const target = yield* parseDatabase(db)
     const url = yield* baseUrlOf(baseUrl)
+    yield* requireKey
     const throughCluster = yield* runnersUp(target)
     const work = Effect.gen(function*() {
       const uIds = yield* resolveLocations(locations)
@@ -542,6 +560,7 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       Effect.orElseSucceed(() => undefined)
     )
     const url = yield* baseUrlOf(baseUrl)
+    yield* requireKey
     let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
     let name: string | undefined
     if (listenAt === undefined) {
@@ -585,6 +604,22 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
     const runner = yield* Layer.build(schedules).pipe(
       Effect.ensuring(Scope.close(setup, Exit.void)),
       Effect.catchAllCause(oneLine(`fleet run`))
+    )
+    // each location's token days left from the start (not only once it has synced): /metrics shows them at once
+    yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list).pipe(
+      Effect.flatMap((tokens) =>
+        Effect.forEach(
+          [...new Set(tokens.flatMap((token) => token.uId ?? []))],
+          (uId) =>
+            FleetMetrics.observeToken(
+              uId,
+              new Date(Math.max(...tokens.filter((token) => token.uId === uId).map((token) => token.expiresAt.getTime())))
+            ),
+          { discard: true }
+        )
+      ),
+      Effect.provide(runner),
+      Effect.catchAllCause(oneLine("fleet run"))
     )
     if (httpAt !== undefined) {
       // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services

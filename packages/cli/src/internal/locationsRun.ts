@@ -1,5 +1,6 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import type * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Cause from "effect/Cause"
@@ -209,6 +210,33 @@ const open = Effect.fn("locations.open")(
   }
 )
 
+/**
+ * A database that holds tables but not vppkit's (no `vppkit_sync_migrations`), or vppkit's from before locations
+ * were recorded (no `locations` table), is refused (exit 2): "no locations" would be wrong of it. A database with no
+ * table at all is a new one (no locations).
+ */
+const requireLocations = (target: NodeDatabase.Target) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT ${sql("table_name")} AS ${sql("name")} FROM ${sql("information_schema")}.${
+          sql("tables")
+        } WHERE ${sql("table_schema")} = current_schema()`,
+      orElse: () => sql<{ readonly name: string }>`SELECT ${sql("name")} FROM ${sql("sqlite_master")} WHERE ${sql("type")} = 'table'`
+    })
+    const tables = new Set(rows.map((row) => row.name))
+    if (tables.size === 0) return
+    if (!tables.has(SqlSyncStore.migrationsTable)) {
+      return yield* new UsageError({ message: `--db ${target.description}: not a vppkit database (no ${SqlSyncStore.migrationsTable} table)` })
+    }
+    if (!tables.has(SqlSyncStore.locationsTable)) {
+      return yield* new UsageError({
+        message: `--db ${target.description}: a vppkit database from before locations were recorded: vppkit sync --db ${target.description} upgrades it`
+      })
+    }
+  })
+
 /** The work of `vppkit locations` (locationsCommand.ts), once its command line is parsed. */
 export const runLocations = ({ db, format, quiet }: Flags) =>
   Effect.gen(function*() {
@@ -219,7 +247,7 @@ export const runLocations = ({ db, format, quiet }: Flags) =>
     const output = chosen as Output.Format
     const target = yield* parseDatabase(db)
     const context = yield* open(target)
-    const found = yield* SqlSyncStore.readLocations.pipe(
+    const found = yield* Effect.zipRight(requireLocations(target), SqlSyncStore.readLocations).pipe(
       Effect.provide(context),
       Effect.catchIf(isSqlError, (error) => new CommandError({ message: `database ${target.description}: ${describeSqlError(error)}` })),
       // @effect/sql turns a failed COMMIT into a defect: it is still a database error.
