@@ -11,6 +11,7 @@ import projects from "./vitest.workspace.js"
  * belongs here.
  */
 const slowestFirst = [
+  "packages/cli/test/fleetCluster.test.ts",
   "packages/cli/test/fleet.test.ts",
   "packages/cli/test/list.test.ts",
   "packages/cli/test/locations.test.ts",
