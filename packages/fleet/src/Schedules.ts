@@ -11,9 +11,14 @@
  * - full: at `start + offset`, `start` each time the full cron fires, the offset the hash modulo the window.
  *
  * Each schedule is ONE cron job (`vppkit-fleet/incremental`, `vppkit-fleet/full`) that ticks every minute and starts
- * the syncs of the locations whose slot fell in that minute, reading the locations from the
- * {@link TokenStore.TokenStore} as it is then (a location added later gets its slot at once, a removed one none). A
- * tick does not wait for its syncs: it hands each to its schedule's pool (at most `incrementalConcurrency`, default
+ * the syncs of the locations whose slot fell in the time it covers, reading the locations from the
+ * {@link TokenStore.TokenStore} as it is then (a location added later gets its slot at once, a removed one none).
+ * A tick covers the time from where the schedule's previous tick left off to the start of its own minute, recorded
+ * in the fleet's database (`vppkit_fleet_schedules`) in the same transaction that takes it: a tick that comes late
+ * (behind a busy database, after a restart, on another runner of a cluster) starts every slot it missed, and two
+ * ticks never start the same slot. After a stop the first tick goes back at most one period (incremental) or one
+ * day (full): each location whose slot passed meanwhile is synced once, not once per missed slot. A tick does not
+ * wait for its syncs: it hands each to its schedule's pool (at most `incrementalConcurrency`, default
  * 16, and `fullConcurrency`, default 4, syncs at once, each a `Sync { full }` message to the location's
  * {@link Location.Location} entity) and ends, so the next tick is never late and no slot is lost behind a long sync.
  *
@@ -36,6 +41,8 @@
  */
 import * as ClusterCron from "@effect/cluster/ClusterCron"
 import type * as Sharding from "@effect/cluster/Sharding"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -45,24 +52,35 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as FleetMetrics from "./FleetMetrics.js"
+import * as coverage from "./internal/coverage.js"
 import * as Location from "./Location.js"
 import * as TokenStore from "./TokenStore.js"
 
 /**
- * What a schedule did, as it happened: a tick started the syncs of the locations whose slot came (`Tick`, then
+ * What a schedule did, as it happened: a tick started the syncs of the locations whose slot came in the time it
+ * covers (`Tick`, then
  * `TickDone` once they are handed to the pool), a location synced or failed, a location's slot came while its
  * previous scheduled sync had not finished (`Overrun`: `running` says which sync and its slot), a location was
- * skipped because its tokens expired, a token names no location. `Failed` with `uId` `"*"`: the token store could
- * not be read (the tick ends; the next one tries again).
+ * skipped because its tokens expired, a token names no location. `Failed` with `uId` `"*"`: the token store or the
+ * schedule's coverage could not be read (the tick ends; the next one covers its time too).
  *
  * @since 0.1.0
  * @category models
  */
 export type Event =
-  | { readonly _tag: "Tick"; readonly full: boolean; readonly at: Date; readonly locations: ReadonlyArray<string> }
+  | {
+    readonly _tag: "Tick"
+    readonly full: boolean
+    readonly at: Date
+    /** The time the tick covers, `(from, to]`: a minute when the tick is on time, more when it catches up. */
+    readonly from: Date
+    readonly to: Date
+    readonly locations: ReadonlyArray<string>
+  }
   | { readonly _tag: "Synced"; readonly outcome: Location.Outcome }
   | {
     readonly _tag: "Failed"
@@ -108,6 +126,19 @@ export const overrunMessage = (event: Extract<Event, { readonly _tag: "Overrun" 
   } sync due ${event.running.slot.toISOString()} has not finished (too few syncs at once for the schedule?)`
 
 /**
+ * A tick in words: how many locations, and since when when it caught up (covered more than a minute).
+ *
+ * @since 0.1.0
+ * @category reporting
+ */
+export const tickMessage = (event: Extract<Event, { readonly _tag: "Tick" }>): string =>
+  `${modeName(event.full)} sync of ${event.locations.length} location(s)${
+    event.to.getTime() - event.from.getTime() > minuteMillis
+      ? ` (catching up: slots since ${event.from.toISOString()})`
+      : ""
+  }`
+
+/**
  * Logs an {@link Event} (never a token: tokens are named by their name or fingerprint's prefix).
  *
  * @since 0.1.0
@@ -116,7 +147,7 @@ export const overrunMessage = (event: Extract<Event, { readonly _tag: "Overrun" 
 export const logEvent = (event: Event): Effect.Effect<void> => {
   switch (event._tag) {
     case "Tick":
-      return Effect.logInfo(`${modeName(event.full)} sync of ${event.locations.length} location(s)`)
+      return Effect.logInfo(tickMessage(event))
     case "Synced":
       return Effect.logInfo(`location ${event.outcome.uId} synced`)
     case "Failed":
@@ -316,18 +347,21 @@ export const windowSlotOf = (
 const minuteMillis = 60_000
 const everyMinute = Cron.unsafeParse("* * * * *", "UTC")
 
-/** A schedule: when it ticks, and which slot (if any) of a location falls in the tick of `now`. */
+/**
+ * A schedule: when it ticks, up to when a tick at `now` covers (`coveredUntil`), how far back its first tick and a
+ * late one go (`firstBack`, `maxBack`), and which slot (if any) of a location falls in a span `(from, to]`.
+ */
 interface Plan {
   readonly full: boolean
   readonly ticker: Cron.Cron
-  readonly slot: (key: string, now: number) => number | undefined
+  readonly coveredUntil: (now: number) => number
+  readonly firstBack: number
+  readonly maxBack: number
+  readonly slot: (key: string, from: number, to: number) => number | undefined
 }
 
-/** The slots of the minute that ends at the tick: `(m − 1 min, m]`, `m` the tick's minute. */
-const minuteOf = (now: number) => {
-  const to = Math.floor(now / minuteMillis) * minuteMillis
-  return { from: to - minuteMillis, to }
-}
+/** A tick at `now` covers up to the start of its minute (a tick at 12:05:00.3 covers the slots until 12:05:00). */
+const minuteOf = (now: number) => Math.floor(now / minuteMillis) * minuteMillis
 
 /**
  * What the schedules of one runner share: the scope their syncs run in, each schedule's pool, the scheduled syncs
@@ -359,33 +393,45 @@ const syncLocation = (uId: string, full: boolean) =>
   })
 
 /**
- * One tick of a schedule: the locations of the token store whose slot fell in the tick are handed to the schedule's
- * pool (each a `Sync { full }` message to its entity, reported when it ends) — unless the location's previous
+ * One tick of a schedule: the locations of the token store whose slot fell in the time the tick covers (from where
+ * the previous tick left off, recorded in the database) are handed to the schedule's pool (each a `Sync { full }` message to its entity, reported when it ends) — unless the location's previous
  * scheduled sync has not finished (reported and counted as an overrun) or its tokens expired (reported). Does not
  * wait for the syncs; never fails.
  */
 const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispatcher) {
   const report = yield* Report
   const tokens = yield* TokenStore.TokenStore
-  const now = yield* Clock.currentTimeMillis
   const full = plan.full
-  const listed = yield* Effect.either(tokens.list)
-  if (Either.isLeft(listed)) {
-    // the token store cannot be read: the tick ends, the next one tries again
+  const taken = yield* Effect.either(Effect.gen(function*() {
+    const listed = yield* tokens.list
+    // the span is taken once the tokens are read: a tick held by a busy database covers the time it waited too
+    const now = yield* Clock.currentTimeMillis
+    const span = yield* coverage.advance(modeName(full), plan.coveredUntil(now), {
+      firstBack: plan.firstBack,
+      maxBack: plan.maxBack
+    })
+    return { listed, now, span }
+  }))
+  if (Either.isLeft(taken)) {
+    // the token store or the coverage cannot be read: the tick ends, the next one covers its time too
     yield* report({
       _tag: "Failed",
       uId: "*",
       full,
-      failure: new Location.Failure({ tag: listed.left._tag, message: listed.left.message }),
+      failure: new Location.Failure({ tag: taken.left._tag, message: taken.left.message }),
       outcome: undefined
     })
     return
   }
+  const { listed, now, span } = taken.right
+  // the time is covered already (by a tick of another runner)
+  if (Option.isNone(span)) return
+  const { from, to } = span.value
   const byLocation = new Map<string, Array<TokenStore.TokenInfo>>()
-  for (const token of listed.right) {
+  for (const token of listed) {
     if (token.uId === undefined) {
       // once a period (at the token's own slot), by the incremental schedule
-      if (!full && plan.slot(token.fingerprint, now) !== undefined) {
+      if (!full && plan.slot(token.fingerprint, from, to) !== undefined) {
         yield* report({ _tag: "Unscheduled", fingerprint: token.fingerprint, name: token.name })
       }
       continue
@@ -395,12 +441,12 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
     else group.push(token)
   }
   const due = [...byLocation.keys()].sort().flatMap((uId) => {
-    const slot = plan.slot(uId, now)
+    const slot = plan.slot(uId, from, to)
     return slot === undefined ? [] : [{ uId, slot: new Date(slot) }]
   })
   if (due.length === 0) return
   const at = new Date(now)
-  yield* report({ _tag: "Tick", full, at, locations: due.map((d) => d.uId) })
+  yield* report({ _tag: "Tick", full, at, from: new Date(from), to: new Date(to), locations: due.map((d) => d.uId) })
   const pool = full ? dispatcher.full : dispatcher.incremental
   for (const { slot, uId } of due) {
     const group = byLocation.get(uId)!
@@ -439,12 +485,15 @@ const wholeIn = (name: string, value: number, min: number, max: number) =>
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
  * `vppkit-fleet/full`, each ticking every minute): with SQL message storage the next tick is a persisted message, so
  * a schedule survives a runner's restart. The syncs a tick starts run in the layer's scope: they end (interrupted,
- * rolled back) with it. Fails with a {@link ScheduleError} for a schedule that cannot be.
+ * rolled back) with it. Each schedule's coverage (where its next tick starts) is in the fleet's database, begun as the
+ * layer is built on a new database. Fails with a {@link ScheduleError} for a schedule that cannot be.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<never, ScheduleError, Sharding.Sharding | TokenStore.TokenStore> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<never, ScheduleError | SqlError.SqlError, Sharding.Sharding | TokenStore.TokenStore | SqlClient.SqlClient> =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const every = options?.every ?? defaultEvery
     yield* everyMinutes(every)
@@ -468,23 +517,39 @@ export const layer = (options?: Options): Layer.Layer<never, ScheduleError, Shar
       ? {
         full: false,
         ticker: everyMinute,
-        slot: (key, now) => {
-          const { from, to } = minuteOf(now)
-          return slotOf(key, every * minuteMillis, from, to)
-        }
+        coveredUntil: minuteOf,
+        firstBack: minuteMillis,
+        maxBack: every * minuteMillis,
+        slot: (key, from, to) => slotOf(key, every * minuteMillis, from, to)
       }
-      : { full: false, ticker: incrementalCron, slot: (_key, now) => now }
-    // the windows open in the tick's minute, computed once a tick (not once a location)
-    let windows = { to: NaN, starts: [] as ReadonlyArray<number> }
+      : {
+        // every location at each time of the cron
+        full: false,
+        ticker: incrementalCron,
+        coveredUntil: (now) => now,
+        firstBack: 1,
+        maxBack: minuteMillis,
+        slot: (_key, _from, to) => to
+      }
+    // the windows that open in the tick's span, computed once a tick (not once a location)
+    let windows = { from: NaN, to: NaN, starts: [] as ReadonlyArray<number> }
     const full: Plan = {
       full: true,
       ticker: everyMinute,
-      slot: (key, now) => {
-        const { from, to } = minuteOf(now)
-        if (windows.to !== to) windows = { to, starts: windowStarts(fullCron, fullWindow * minuteMillis, from, to) }
+      coveredUntil: minuteOf,
+      firstBack: minuteMillis,
+      maxBack: 1440 * minuteMillis,
+      slot: (key, from, to) => {
+        if (windows.from !== from || windows.to !== to) {
+          windows = { from, to, starts: windowStarts(fullCron, fullWindow * minuteMillis, from, to) }
+        }
         return windowSlotOf(key, windows.starts, fullWindow * minuteMillis, from, to)
       }
     }
+    // where the first tick covers from on a new database: the minute the schedules start (a tick held up, the first
+    // one too, covers every slot since)
+    const now = yield* Clock.currentTimeMillis
+    for (const plan of [incremental, full]) yield* coverage.begin(modeName(plan.full), plan.coveredUntil(now))
     return Layer.mergeAll(
       ClusterCron.make({ name: "vppkit-fleet/incremental", cron: incremental.ticker, execute: tick(incremental, dispatcher) }),
       ClusterCron.make({ name: "vppkit-fleet/full", cron: full.ticker, execute: tick(full, dispatcher) })

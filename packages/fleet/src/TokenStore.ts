@@ -26,6 +26,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import * as FleetKey from "./FleetKey.js"
+import { createCoverageTable } from "./internal/coverage.js"
 import { createOutcomesTable } from "./internal/outcomesTable.js"
 
 /**
@@ -182,7 +183,9 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
       })`
     )),
   // The last run of each location (FleetStatus).
-  "0002_outcomes": createOutcomesTable
+  "0002_outcomes": createOutcomesTable,
+  // How far each schedule's ticks have covered (Schedules).
+  "0003_schedules": createCoverageTable
 }
 
 /** The class of vppkit fleet's PostgreSQL advisory locks ("vpfl"). */

@@ -1,5 +1,6 @@
 import * as TestRunner from "@effect/cluster/TestRunner"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import type * as Resource from "@vppkit/core/Resource"
 import * as Resources from "@vppkit/core/Resources"
@@ -307,7 +308,11 @@ describe("Schedules", () => {
         for (const options of [{ fullWindow: 0 }, { fullWindow: 1441 }, { incrementalConcurrency: 0 }, { fullConcurrency: 1.5 }, { every: 90 }]) {
           const built = yield* Effect.either(Layer.build(Schedules.layer(options)).pipe(
             Effect.scoped,
-            Effect.provide(Layer.mergeAll(TestRunner.layer, Layer.succeed(TokenStore.TokenStore, {} as TokenStore.Service)))
+            Effect.provide(Layer.mergeAll(
+              TestRunner.layer,
+              Layer.succeed(TokenStore.TokenStore, {} as TokenStore.Service),
+              Layer.succeed(SqlClient.SqlClient, {} as SqlClient.SqlClient)
+            ))
           ))
           assert.isTrue(Either.isLeft(built) && built.left._tag === "ScheduleError", JSON.stringify(options))
         }
@@ -348,6 +353,48 @@ describe("Schedules", () => {
           assert.deepStrictEqual(take("Failed"), [])
           assert.deepStrictEqual(take("Overrun"), [])
         }), { fullCron: "40 0 * * *", fullWindow: 10 }), 180_000)
+
+    it.scoped("a tick held up past its minute covers every slot since the previous one: none lost, none twice", () =>
+      withSchedules([settings(16), settings(17), settings(18)], (fixture) =>
+        Effect.gen(function*() {
+          const { simulators } = fixture
+          collected = []
+          const uIds = yield* addLocations(simulators)
+          const period = 15 * 60_000
+          // the database is busy (its one connection held, as a long sync's transaction holds it) from before the
+          // first tick (00:01) until 00:16: that tick waits for the token store, no other tick comes meanwhile
+          const sql = yield* SqlClient.SqlClient
+          const release = yield* Deferred.make<void>()
+          const holding = yield* Effect.fork(sql.withTransaction(Deferred.await(release)))
+          yield* fixture.clock.advance(16 * 60_000 + 10_000)
+          assert.deepStrictEqual(collected, [])
+          assert.isTrue(Option.isNone(yield* Queue.poll(fixture.events)))
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(holding)
+          // the late tick covers from where the schedule began (00:00), at most a period back (00:01), to its minute
+          // (00:16): a whole period, every location's slot in it
+          const tick = yield* until(fixture, "Tick")
+          assert.deepStrictEqual({ from: tick.from.getTime(), to: tick.to.getTime() }, { from: 60_000, to: 16 * 60_000 })
+          assert.deepStrictEqual([...tick.locations].sort(), [...uIds].sort())
+          assert.include(Schedules.tickMessage(tick), "catching up: slots since 1970-01-01T00:01:00.000Z")
+          const synced = yield* untilEach(fixture, "Synced", uIds)
+          for (const [i, simulator] of simulators.entries()) yield* assertEqualsSimulator(simulator, uIds[i]!)
+          // each once: the next ones at their slots of the next period, a minute's ticks again
+          const next = yield* untilEach(
+            fixture,
+            "Synced",
+            uIds,
+            (e) => e.outcome.startedAt > synced.get(e.outcome.uId)!.outcome.startedAt
+          )
+          for (const uId of uIds) {
+            const offset = Schedules.offsetOf(uId, period)
+            const slot = offset <= 60_000 ? 2 * period + offset : period + offset
+            assert.strictEqual(next.get(uId)!.outcome.startedAt.getTime(), tickOf(slot), uId)
+          }
+          for (const event of take("Tick")) assert.strictEqual(event.to.getTime() - event.from.getTime(), 60_000)
+          assert.deepStrictEqual(take("Failed"), [])
+          assert.deepStrictEqual(take("Overrun"), [])
+        })), 120_000)
 
     it.scoped("at most the schedule's concurrency syncs at once; a slot whose previous sync has not finished is an overrun, reported and counted", () =>
       Effect.gen(function*() {

@@ -257,7 +257,7 @@ const report = (event: Schedules.Event, quiet: boolean): Effect.Effect<void> => 
     case "Unscheduled":
       return Console.error(`token ${event.name ?? event.fingerprint.slice(0, 12)}: no uId, not synced`)
     case "Tick":
-      return quiet ? Effect.void : Console.error(`${event.full ? "full" : "incremental"} sync of ${event.locations.length} location(s)`)
+      return quiet ? Effect.void : Console.error(Schedules.tickMessage(event))
     case "TickDone":
       return Effect.void
   }
