@@ -273,6 +273,9 @@ describe("vppkit fleet's command line", () => {
   it("shows the schedules' defaults as Schedules has them (the command line does not load @vppkit/fleet)", () => {
     assert.strictEqual(FleetCommand.defaultEvery, Schedules.defaultEvery)
     assert.strictEqual(FleetCommand.defaultFullCron, Schedules.defaultFullCron)
+    assert.strictEqual(FleetCommand.defaultFullWindow, Schedules.defaultFullWindow)
+    assert.strictEqual(FleetCommand.defaultIncrementalConcurrency, Schedules.defaultIncrementalConcurrency)
+    assert.strictEqual(FleetCommand.defaultFullConcurrency, Schedules.defaultFullConcurrency)
   })
 })
 

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { freshDatabase, serverUrl } from "../../node/test/support/postgres.js"
 import { compare } from "../../sync/test/support/store.js"
@@ -67,7 +68,7 @@ interface Seen {
 const isData = (seen: Seen) => !seen.path.endsWith("/config")
 
 describe("vppkit fleet run --listen/--advertise", () => {
-  it.live("bad values and SQLite are usage errors: one line, exit 2, before any database is opened", () =>
+  it.live("bad values, bad schedules and SQLite are usage errors: one line, exit 2, before any database is opened", () =>
     Effect.gen(function*() {
       yield* assertBuilt
       const pg = "postgres://nobody@127.0.0.1:1/none"
@@ -82,6 +83,21 @@ describe("vppkit fleet run --listen/--advertise", () => {
       ) {
         assert.match(assertFailure(yield* run(["fleet", "run", ...args]), 2, args), pattern)
       }
+      // the schedule's flags, on SQLite: the database is not created
+      const sqliteFile = path.join(os.tmpdir(), `vppkit-fleet-flags-${crypto.randomBytes(6).toString("hex")}.sqlite`)
+      for (
+        const [args, pattern] of [
+          [["--every", "90"], /^vppkit: fleet run: --every must be whole minutes from 1 to 59, or a multiple of 60 up to 1440, not 90$/],
+          [["--full-cron", "0 25 * * *"], /^vppkit: fleet run: the cron expression "0 25 \* \* \*" \(--full-cron\) is invalid/],
+          [["--full-window", "0"], /^vppkit: fleet run: the full pass's window in minutes \(--full-window\) must be a whole number from 1 to 1440, not 0$/],
+          [["--incremental-concurrency", "0"], /\(--incremental-concurrency\) must be a whole number from 1 to 10000, not 0$/],
+          [["--full-concurrency", "-2"], /\(--full-concurrency\) must be a whole number from 1 to 10000, not -2$/]
+        ] as const
+      ) {
+        const stderr = assertFailure(yield* run(["fleet", "run", "--db", sqliteFile, ...args]), 2, args)
+        assert.match(stderr.trim(), pattern)
+      }
+      assert.isFalse(fs.existsSync(sqliteFile))
     }), 60_000)
 })
 

@@ -273,7 +273,7 @@ export const everyMinutes = (every: number): Either.Either<Cron.Cron, ScheduleEr
 export const parseCron = (expression: string): Either.Either<Cron.Cron, ScheduleError> =>
   Either.mapLeft(
     Cron.parse(expression, "UTC"),
-    (error) => new ScheduleError({ reason: `the cron expression "${expression}" is invalid: ${error.message}` })
+    (error) => new ScheduleError({ reason: `the cron expression "${expression}" (--full-cron) is invalid: ${error.message}` })
   )
 
 /** FNV-1a, 32 bits, of the string's UTF-16 code units: stable across processes and versions. */
@@ -482,6 +482,42 @@ const wholeIn = (name: string, value: number, min: number, max: number) =>
     : Either.left(new ScheduleError({ reason: `${name} must be a whole number from ${min} to ${max}, not ${value}` }))
 
 /**
+ * A schedule's options checked, with their defaults: the parsed crons, whole numbers in range. Fails with a
+ * {@link ScheduleError} naming what cannot be (a command checks its flags with it before it opens anything).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options?: Options): Either.Either<
+  {
+    readonly every: number
+    readonly incrementalCron: Cron.Cron | undefined
+    readonly fullCron: Cron.Cron
+    readonly fullWindow: number
+    readonly incrementalConcurrency: number
+    readonly fullConcurrency: number
+  },
+  ScheduleError
+> =>
+  Either.gen(function*() {
+    const every = options?.every ?? defaultEvery
+    yield* everyMinutes(every)
+    return {
+      every,
+      incrementalCron: options?.incrementalCron === undefined ? undefined : yield* parseCron(options.incrementalCron),
+      fullCron: yield* parseCron(options?.fullCron ?? defaultFullCron),
+      fullWindow: yield* wholeIn("the full pass's window in minutes (--full-window)", options?.fullWindow ?? defaultFullWindow, 1, 1440),
+      incrementalConcurrency: yield* wholeIn(
+        "the incremental syncs at once (--incremental-concurrency)",
+        options?.incrementalConcurrency ?? defaultIncrementalConcurrency,
+        1,
+        10_000
+      ),
+      fullConcurrency: yield* wholeIn("the full syncs at once (--full-concurrency)", options?.fullConcurrency ?? defaultFullConcurrency, 1, 10_000)
+    }
+  })
+
+/**
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
  * `vppkit-fleet/full`, each ticking every minute): with SQL message storage the next tick is a persisted message, so
  * a schedule survives a runner's restart. The syncs a tick starts run in the layer's scope: they end (interrupted,
@@ -495,18 +531,7 @@ export const layer = (
   options?: Options
 ): Layer.Layer<never, ScheduleError | SqlError.SqlError, Sharding.Sharding | TokenStore.TokenStore | SqlClient.SqlClient> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const every = options?.every ?? defaultEvery
-    yield* everyMinutes(every)
-    const incrementalCron = options?.incrementalCron === undefined ? undefined : yield* parseCron(options.incrementalCron)
-    const fullCron = yield* parseCron(options?.fullCron ?? defaultFullCron)
-    const fullWindow = yield* wholeIn("the full pass's window (minutes)", options?.fullWindow ?? defaultFullWindow, 1, 1440)
-    const incrementalConcurrency = yield* wholeIn(
-      "the incremental syncs at once",
-      options?.incrementalConcurrency ?? defaultIncrementalConcurrency,
-      1,
-      10_000
-    )
-    const fullConcurrency = yield* wholeIn("the full syncs at once", options?.fullConcurrency ?? defaultFullConcurrency, 1, 10_000)
+    const { every, fullConcurrency, fullCron, fullWindow, incrementalConcurrency, incrementalCron } = yield* resolve(options)
     const dispatcher: Dispatcher = {
       scope: yield* Effect.scope,
       incremental: yield* Effect.makeSemaphore(incrementalConcurrency),

@@ -20,6 +20,10 @@ const db = dbOption(
 /** Minutes between incremental syncs, and the full pass's cron, by default (as `Schedules` has them). */
 export const defaultEvery = 15
 export const defaultFullCron = "0 2 * * *"
+/** The full pass's window in minutes, and the scheduled syncs at once per runner, by default (as `Schedules`). */
+export const defaultFullWindow = 240
+export const defaultIncrementalConcurrency = 16
+export const defaultFullConcurrency = 4
 
 const baseUrlOption = globalOptions.baseUrl
 
@@ -102,6 +106,21 @@ const runCommandOptions = {
     Options.withPseudoName("EXPR"),
     Options.withDescription(`the cron expression (UTC) of the full pass (default "${defaultFullCron}")`),
     Options.withDefault(defaultFullCron)
+  ),
+  fullWindow: Options.integer("full-window").pipe(
+    Options.withPseudoName("MINUTES"),
+    Options.withDescription(`minutes after --full-cron over which the locations' full syncs are spread, 1 to 1440 (default ${defaultFullWindow})`),
+    Options.withDefault(defaultFullWindow)
+  ),
+  incrementalConcurrency: Options.integer("incremental-concurrency").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription(`scheduled incremental syncs at once, per runner (default ${defaultIncrementalConcurrency})`),
+    Options.withDefault(defaultIncrementalConcurrency)
+  ),
+  fullConcurrency: Options.integer("full-concurrency").pipe(
+    Options.withPseudoName("N"),
+    Options.withDescription(`scheduled full syncs at once, per runner (default ${defaultFullConcurrency})`),
+    Options.withDefault(defaultFullConcurrency)
   ),
   http: Options.text("http").pipe(
     Options.withPseudoName("HOST:PORT"),

@@ -39,6 +39,7 @@ import * as Context from "effect/Context"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -541,7 +542,9 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
  * The work of `vppkit fleet run`: on SQLite a `SingleRunner`, alone on the database; on PostgreSQL a runner of the
  * database's cluster, listening on `--listen` and known to the others as `--advertise`.
  */
-export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, quiet }: RunFlags) =>
+export const runRun = (
+  { advertise, baseUrl, db, every, fullConcurrency, fullCron, fullWindow, http, incrementalConcurrency, listen, quiet }: RunFlags
+) =>
   Effect.gen(function*() {
     const target = yield* parseDatabase(db)
     const httpAt = Option.isSome(http) ? yield* parseListen(http.value) : undefined
@@ -559,6 +562,9 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       Effect.map(Option.getOrUndefined),
       Effect.orElseSucceed(() => undefined)
     )
+    const scheduleOptions: Schedules.Options = { every, fullCron, fullWindow, incrementalConcurrency, fullConcurrency, incrementalCron }
+    // the schedule's flags checked before anything is opened
+    yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
     let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
@@ -582,7 +588,7 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(server, address, yield* shardingConfigOf)
     }
-    const schedules = Schedules.layer({ every, fullCron, incrementalCron }).pipe(
+    const schedules = Schedules.layer(scheduleOptions).pipe(
       Layer.provideMerge(runnerLayer(target, url, sharding, name)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
