@@ -427,20 +427,14 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
   // the time is covered already (by a tick of another runner)
   if (Option.isNone(span)) return
   const { from, to } = span.value
-  const byLocation = new Map<string, Array<TokenStore.TokenInfo>>()
   for (const token of listed) {
-    if (token.uId === undefined) {
-      // once a period (at the token's own slot), by the incremental schedule
-      if (!full && plan.slot(token.fingerprint, from, to) !== undefined) {
-        yield* report({ _tag: "Unscheduled", fingerprint: token.fingerprint, name: token.name })
-      }
-      continue
+    // a token without a uId, once a period (at the token's own slot), by the incremental schedule
+    if (token.uId === undefined && !full && plan.slot(token.fingerprint, from, to) !== undefined) {
+      yield* report({ _tag: "Unscheduled", fingerprint: token.fingerprint, name: token.name })
     }
-    const group = byLocation.get(token.uId)
-    if (group === undefined) byLocation.set(token.uId, [token])
-    else group.push(token)
   }
-  const due = [...byLocation.keys()].sort().flatMap((uId) => {
+  const locations = TokenStore.byLocation(listed)
+  const due = [...locations.keys()].flatMap((uId) => {
     const slot = plan.slot(uId, from, to)
     return slot === undefined ? [] : [{ uId, slot: new Date(slot) }]
   })
@@ -449,10 +443,9 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
   yield* report({ _tag: "Tick", full, at, from: new Date(from), to: new Date(to), locations: due.map((d) => d.uId) })
   const pool = full ? dispatcher.full : dispatcher.incremental
   for (const { slot, uId } of due) {
-    const group = byLocation.get(uId)!
-    const latest = Math.max(...group.map((t) => t.expiresAt.getTime()))
-    if (latest <= now) {
-      yield* report({ _tag: "Expired", uId, full, expiredAt: new Date(latest), tokens: group.map(tokenLabel) })
+    const { expiresAt, tokens: group } = locations.get(uId)!
+    if (expiresAt.getTime() <= now) {
+      yield* report({ _tag: "Expired", uId, full, expiredAt: expiresAt, tokens: group.map(tokenLabel) })
       continue
     }
     const key = `${modeName(full)} ${uId}`

@@ -49,6 +49,40 @@ export interface TokenInfo {
 }
 
 /**
+ * The stored tokens by location (`uId`; tokens stored without one name no location and are left out), each location
+ * with its tokens and the latest of their expiries — the token a sync uses is the one that expires last
+ * ({@link Service.forLocation}). In `uId` order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const byLocation = (
+  tokens: ReadonlyArray<TokenInfo>
+): ReadonlyMap<string, { readonly tokens: ReadonlyArray<TokenInfo>; readonly expiresAt: Date }> => {
+  const groups = new Map<string, Array<TokenInfo>>()
+  for (const token of tokens) {
+    if (token.uId === undefined) continue
+    const group = groups.get(token.uId)
+    if (group === undefined) groups.set(token.uId, [token])
+    else group.push(token)
+  }
+  return new Map(
+    [...groups.keys()].sort().map((uId) => {
+      const group = groups.get(uId)!
+      return [uId, { tokens: group, expiresAt: new Date(Math.max(...group.map((token) => token.expiresAt.getTime()))) }]
+    })
+  )
+}
+
+/**
+ * Whole days left before `expiresAt` at `now` (milliseconds), rounded down: negative once it has passed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const daysLeft = (expiresAt: Date, now: number): number => Math.floor((expiresAt.getTime() - now) / 86_400_000)
+
+/**
  * What {@link Service.add} is given.
  *
  * @since 0.1.0

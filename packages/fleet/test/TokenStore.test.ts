@@ -77,6 +77,32 @@ const flip = (base64: string, index = 0) => {
 const failureOf = <A, E>(effect: Effect.Effect<A, E, TokenStore.TokenStore>) => Effect.flip(effect)
 
 // Declared before the backends' suites: @effect/vitest's `layer` patches the shared `it`.
+describe("tokens by location", () => {
+  it("groups by uId (in order), leaves out tokens naming no location, and takes the latest expiry; days left round down", () => {
+    const info = (fingerprint: string, uId: string | undefined, expiresAt: string): TokenStore.TokenInfo => ({
+      fingerprint,
+      name: undefined,
+      uId,
+      orgName: "Example School",
+      expiresAt: new Date(expiresAt),
+      addedAt: new Date("2026-01-01T00:00:00Z")
+    })
+    const tokens = [
+      info("a", "2049", "2026-12-10T00:00:00Z"),
+      info("b", undefined, "2027-01-01T00:00:00Z"),
+      info("c", "1001", "2026-12-08T00:00:00Z"),
+      info("d", "2049", "2026-12-20T00:00:00Z")
+    ]
+    const locations = TokenStore.byLocation(tokens)
+    assert.deepStrictEqual([...locations.keys()], ["1001", "2049"])
+    assert.deepStrictEqual(locations.get("2049")!.tokens.map((t) => t.fingerprint), ["a", "d"])
+    assert.strictEqual(locations.get("2049")!.expiresAt.toISOString(), "2026-12-20T00:00:00.000Z")
+    const now = Date.parse("2026-12-05T12:00:00Z")
+    assert.strictEqual(TokenStore.daysLeft(locations.get("1001")!.expiresAt, now), 2)
+    assert.strictEqual(TokenStore.daysLeft(new Date("2026-12-05T00:00:00Z"), now), -1)
+  })
+})
+
 describe("FleetKey", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vppkit-fleet-key-"))
   const write = (name: string, content: Uint8Array | string) => {

@@ -59,8 +59,6 @@ import { databaseError, describeSqlError, isSqlError, parseDatabase } from "./sy
 
 import type { AddFlags, ListFlags, RemoveFlags, RunFlags, StatusFlags, SyncFlags } from "./fleetCommand.js"
 
-const dayMillis = 86_400_000
-
 /** A failure of the fleet's pieces as a one-line command error (never a token). */
 const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
   const failure = Cause.squash(cause)
@@ -217,7 +215,7 @@ const textField = (name: string): Resources.Field => ({ name, type: "text" })
 const resolveLocations = (refs: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const tokens = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list)
-    const all = [...new Set(tokens.flatMap((t) => t.uId === undefined ? [] : [t.uId]))].sort()
+    const all = [...TokenStore.byLocation(tokens).keys()]
     if (refs.length === 0) return all
     const uIds: Array<string> = []
     for (const ref of refs) {
@@ -385,7 +383,7 @@ export const runList = ({ db, format, quiet }: ListFlags) =>
         location: (token.uId === undefined ? undefined : names.get(token.uId)) ?? null,
         orgName: token.orgName,
         expiresAt: token.expiresAt.toISOString(),
-        daysLeft: Math.floor((token.expiresAt.getTime() - now) / dayMillis),
+        daysLeft: TokenStore.daysLeft(token.expiresAt, now),
         expired: token.expiresAt.getTime() <= now
       }))
       if (records.length === 0 && !quiet) yield* Console.error(`no tokens in ${target.description} (vppkit fleet add --token-file F adds one)`)
@@ -418,20 +416,19 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     ]).pipe(Effect.provide(context), Effect.catchAllCause(oneLine(`database ${target.description}`)))
     const now = yield* Clock.currentTimeMillis
     const byUId = new Map(statuses.map((status) => [status.uId, status]))
-    const uIds = [...new Set([...statuses.map((status) => status.uId), ...tokens.flatMap((token) => token.uId ?? [])])].sort()
+    const stored = TokenStore.byLocation(tokens)
+    const uIds = [...new Set([...statuses.map((status) => status.uId), ...stored.keys()])].sort()
     const records = uIds.map((uId) => {
       const status = byUId.get(uId)
       // the token a sync uses: of the location's stored tokens, the one that expires last
-      const expiry = tokens.filter((token) => token.uId === uId).reduce<Date | undefined>(
-        (latest, token) => latest === undefined || token.expiresAt > latest ? token.expiresAt : latest,
-        undefined
-      ) ?? (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
+      const expiry = stored.get(uId)?.expiresAt ??
+        (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
       return {
         uId,
         locationName: status?.locationName ?? null,
         orgName: status?.orgName ?? null,
         tokenExpiresAt: expiry?.toISOString() ?? null,
-        tokenDaysLeft: expiry === undefined ? null : Math.floor((expiry.getTime() - now) / dayMillis),
+        tokenDaysLeft: expiry === undefined ? null : TokenStore.daysLeft(expiry, now),
         records: (status?.resources ?? []).reduce((sum, resource) => sum + resource.records, 0),
         lastRun: status?.lastRun === undefined ? null : { ...status.lastRun, outcome: undefined },
         resources: status?.resources ?? []
@@ -614,15 +611,9 @@ export const runRun = (
     // each location's token days left from the start (not only once it has synced): /metrics shows them at once
     yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list).pipe(
       Effect.flatMap((tokens) =>
-        Effect.forEach(
-          [...new Set(tokens.flatMap((token) => token.uId ?? []))],
-          (uId) =>
-            FleetMetrics.observeToken(
-              uId,
-              new Date(Math.max(...tokens.filter((token) => token.uId === uId).map((token) => token.expiresAt.getTime())))
-            ),
-          { discard: true }
-        )
+        Effect.forEach(TokenStore.byLocation(tokens), ([uId, { expiresAt }]) => FleetMetrics.observeToken(uId, expiresAt), {
+          discard: true
+        })
       ),
       Effect.provide(runner),
       Effect.catchAllCause(oneLine("fleet run"))
