@@ -10,6 +10,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import { globalOptions } from "./globals.js"
+import * as Reporting from "./reporting.js"
 import { load } from "./lazy.js"
 import { dbOption } from "./syncCommand.js"
 
@@ -141,7 +142,12 @@ const runCommandOptions = {
     ),
     Options.optional
   ),
-  quiet: globalOptions.quiet
+  quiet: globalOptions.quiet,
+  logFormat: globalOptions.logFormat,
+  logLevel: Options.choice("log-level", Reporting.logLevels).pipe(
+    Options.withDescription("the least severe log line printed on stderr (default warning: the cluster's own info lines, such as where it listens, are left out)"),
+    Options.optional
+  )
 }
 
 /** Everything `vppkit fleet run` parses. */

@@ -540,7 +540,21 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
  * database's cluster, listening on `--listen` and known to the others as `--advertise`.
  */
 export const runRun = (
-  { advertise, baseUrl, db, every, fullConcurrency, fullCron, fullWindow, http, incrementalConcurrency, listen, quiet }: RunFlags
+  {
+    advertise,
+    baseUrl,
+    db,
+    every,
+    fullConcurrency,
+    fullCron,
+    fullWindow,
+    http,
+    incrementalConcurrency,
+    listen,
+    logFormat,
+    logLevel,
+    quiet
+  }: RunFlags
 ) =>
   Effect.gen(function*() {
     const target = yield* parseDatabase(db)
@@ -621,7 +635,6 @@ export const runRun = (
     if (httpAt !== undefined) {
       // the runner's port: /healthz, /status, /metrics (FleetHttp) over the runner's own services
       const served = FleetHttp.layer.pipe(
-        HttpServer.withLogAddress,
         Layer.provideMerge(NodeHttpServer.layer(http_.createServer, { port: httpAt.port, host: httpAt.host })),
         Layer.provide(Layer.succeedContext(runner))
       )
@@ -641,4 +654,4 @@ export const runRun = (
       )
     }
     return yield* Effect.never
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.scoped, withLogging({ logFormat, logLevel: Option.orElse(logLevel, () => Option.some("warning" as const)) }))
