@@ -90,7 +90,11 @@ describe("vppkit fleet status and fleet run --http", () => {
       const bad = yield* run(["fleet", "run", "--db", db, "--http", "nowhere"], { env })
       assert.include(assertFailure(bad, 2), "--http")
 
-      const runner = yield* start(["fleet", "run", "--base-url", served.server.baseUrl, "--db", db, "--http", "127.0.0.1:0"], { env })
+      // every 59 minutes: the location's slot is all but surely not in the seconds before /metrics is read
+      const runner = yield* start(
+        ["fleet", "run", "--base-url", served.server.baseUrl, "--db", db, "--http", "127.0.0.1:0", "--every", "59"],
+        { env }
+      )
       const [, url] = yield* waitForStderr(runner, /fleet status on (http:\/\/\S+)\/status/)
       const get = (route: string) =>
         Effect.promise(() => fetch(`${url}${route}`).then(async (response) => ({ status: response.status, body: await response.text() })))
@@ -107,6 +111,8 @@ describe("vppkit fleet status and fleet run --http", () => {
       const daysLeft = new RegExp(`^vppkit_fleet_token_days_left\\{location="${status.uId}"\\} (\\S+)$`, "m").exec(metrics.body)
       assert.isNotNull(daysLeft, metrics.body)
       assert.closeTo(Number(daysLeft![1]), status.tokenDaysLeft!, 1.01)
+      // (and this runner had not synced: the gauge was set at its start, not by a sync)
+      assert.notMatch(metrics.body, /^vppkit_fleet_syncs_total\{[^}]*\} [1-9]/m)
       for (const text of [health.body, fromRunner.body, metrics.body]) assert.notInclude(text, secret)
 
       runner.child.kill("SIGTERM")
