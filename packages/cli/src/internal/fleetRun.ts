@@ -203,6 +203,21 @@ const holdRunner = (target: NodeDatabase.Target, options?: { readonly shared?: b
         )
     )
 
+/**
+ * Leaves out pg's deprecation warning about queries queued on a busy client: @effect/cluster's SQL runner storage
+ * sends its queries on the connection that holds its advisory locks without waiting for each other, which pg 8
+ * queues and runs in order (correct, but it warns once on stderr, where it reads as a fault of the fleet). Every
+ * other warning is printed as before.
+ */
+const quietQueuedQueryWarning = Effect.sync(() => {
+  const emitWarning = process.emitWarning
+  process.emitWarning = function(this: unknown, warning: string | Error, ...rest: Array<any>) {
+    const text = typeof warning === "string" ? warning : warning.message
+    if (text.startsWith("Calling client.query() when the client is already executing a query is deprecated")) return
+    return (emitWarning as (...args: Array<unknown>) => void).call(process, warning, ...rest)
+  } as typeof process.emitWarning
+})
+
 /** The base URL the fleet talks to: `--base-url`, else `VPP_BASE_URL`, else Apple's. */
 const baseUrlOf = (flag: Option.Option<string>) =>
   Option.isSome(flag)
@@ -499,6 +514,7 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
     const target = yield* parseDatabase(db)
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
+    if (target._tag === "Postgres") yield* quietQueuedQueryWarning
     const throughCluster = yield* runnersUp(target)
     const work = Effect.gen(function*() {
       const uIds = yield* resolveLocations(locations)
@@ -578,6 +594,7 @@ export const runRun = (
     yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
+    if (target._tag === "Postgres") yield* quietQueuedQueryWarning
     let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
     let name: string | undefined
     if (listenAt === undefined) {
