@@ -25,6 +25,7 @@ import * as FleetKey from "@vppkit/fleet/FleetKey"
 import * as FleetMetrics from "@vppkit/fleet/FleetMetrics"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
 import * as Location from "@vppkit/fleet/Location"
+import * as MessageRetention from "@vppkit/fleet/MessageRetention"
 import * as Schedules from "@vppkit/fleet/Schedules"
 import * as TokenStore from "@vppkit/fleet/TokenStore"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
@@ -582,7 +583,8 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(server, address, yield* shardingConfigOf)
     }
-    const schedules = Schedules.layer({ every, fullCron, incrementalCron }).pipe(
+    // each runner deletes the cluster's processed messages older than VPPKIT_FLEET_MESSAGE_RETENTION (1 day), hourly
+    const schedules = Layer.merge(Schedules.layer({ every, fullCron, incrementalCron }), MessageRetention.layerConfig()).pipe(
       Layer.provideMerge(runnerLayer(target, url, sharding, name)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
