@@ -560,6 +560,13 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       Effect.map(Option.getOrUndefined),
       Effect.orElseSucceed(() => undefined)
     )
+    // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
+    const retention = yield* Config.duration(MessageRetention.retentionVariable).pipe(
+      Config.withDefault(MessageRetention.defaultRetention),
+      Effect.mapError(() =>
+        new UsageError({ message: `${MessageRetention.retentionVariable}: not a duration (e.g. "1 day", "36 hours")` })
+      )
+    )
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
     let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
@@ -583,8 +590,8 @@ export const runRun = ({ advertise, baseUrl, db, every, fullCron, http, listen, 
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(server, address, yield* shardingConfigOf)
     }
-    // each runner deletes the cluster's processed messages older than VPPKIT_FLEET_MESSAGE_RETENTION (1 day), hourly
-    const schedules = Layer.merge(Schedules.layer({ every, fullCron, incrementalCron }), MessageRetention.layerConfig()).pipe(
+    // each runner deletes the cluster's processed messages older than the retention, at start and hourly
+    const schedules = Layer.merge(Schedules.layer({ every, fullCron, incrementalCron }), MessageRetention.layer({ retention })).pipe(
       Layer.provideMerge(runnerLayer(target, url, sharding, name)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
