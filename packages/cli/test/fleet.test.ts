@@ -183,6 +183,12 @@ const scenario = (db: string, sqliteFile: boolean) =>
       const unknown = yield* run(["fleet", "sync", "nowhere", "--db", db, "--base-url", server.baseUrl], { env })
       assert.include(assertFailure(unknown, 2), "nowhere")
 
+      // a retention of the cluster's messages that is not a duration: refused, one line, exit 2
+      const badRetention = yield* run(["fleet", "run", "--db", db, "--base-url", server.baseUrl], {
+        env: { ...env, VPPKIT_FLEET_MESSAGE_RETENTION: "soon" }
+      })
+      assert.include(assertFailure(badRetention, 2), "VPPKIT_FLEET_MESSAGE_RETENTION")
+
       // fleet run: incremental every 2 seconds (the test's cron; --every counts minutes); changes on north arrive
       yield* simulators[0].churn("assignments", { inserts: 6, updates: 4 })
       yield* simulators[1].churn("users", { inserts: 3, updates: 2 })

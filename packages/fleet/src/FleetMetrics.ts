@@ -97,6 +97,17 @@ export const scheduleOverruns = Metric.counter("vppkit_fleet_schedule_overruns_t
 })
 
 /**
+ * Rows of `@effect/cluster`'s message storage deleted by the retention of processed messages (`MessageRetention`),
+ * tagged `table` (`messages`, `replies`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const clusterRowsDeleted = Metric.counter("vppkit_fleet_cluster_rows_deleted_total", {
+  description: "Rows of the cluster's message storage deleted by the retention of processed messages"
+})
+
+/**
  * What {@link observeSync} reads of a sync's outcome (`Location.Outcome`).
  *
  * @since 0.1.0

@@ -25,6 +25,7 @@ import * as FleetKey from "@vppkit/fleet/FleetKey"
 import * as FleetMetrics from "@vppkit/fleet/FleetMetrics"
 import * as FleetStatus from "@vppkit/fleet/FleetStatus"
 import * as Location from "@vppkit/fleet/Location"
+import * as MessageRetention from "@vppkit/fleet/MessageRetention"
 import * as Schedules from "@vppkit/fleet/Schedules"
 import * as TokenStore from "@vppkit/fleet/TokenStore"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
@@ -592,6 +593,13 @@ export const runRun = (
     const scheduleOptions: Schedules.Options = { every, fullCron, fullWindow, incrementalConcurrency, fullConcurrency, incrementalCron }
     // the schedule's flags checked before anything is opened
     yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
+    // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
+    const retention = yield* Config.duration(MessageRetention.retentionVariable).pipe(
+      Config.withDefault(MessageRetention.defaultRetention),
+      Effect.mapError(() =>
+        new UsageError({ message: `${MessageRetention.retentionVariable}: not a duration (e.g. "1 day", "36 hours")` })
+      )
+    )
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
     if (target._tag === "Postgres") yield* quietQueuedQueryWarning
@@ -616,7 +624,8 @@ export const runRun = (
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(server, address, yield* shardingConfigOf)
     }
-    const schedules = Schedules.layer(scheduleOptions).pipe(
+    // each runner deletes the cluster's processed messages older than the retention, at start and hourly
+    const schedules = Layer.merge(Schedules.layer(scheduleOptions), MessageRetention.layer({ retention })).pipe(
       Layer.provideMerge(runnerLayer(target, url, sharding, name)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
