@@ -486,6 +486,26 @@ const seenText = (seen: string, rows: number, placeholders: Placeholders): strin
   cachedText(`seen\u0000${seen}\u0000${placeholders}\u0000${rows}`, () =>
     `INSERT INTO ${seen} (${quote(keyColumn)}) VALUES ${valuesText(rows, 1, placeholders)} ON CONFLICT DO NOTHING`)
 
+/**
+ * SQLite: the largest `rowid` of a table (`NULL` when it is empty), found at the end of the table's B-tree. A row
+ * inserted after it was read gets a larger one (SQLite gives a new row `max(rowid) + 1` until `rowid` reaches
+ * 2^63 − 1) and an upsert that updates a row keeps its `rowid`.
+ */
+const maxRowidText = (resource: Table): string =>
+  cachedText(`maxRowid\u0000${resource.table}`, () => `SELECT MAX(rowid) AS ${quote("m")} FROM ${quote(resource.table)}`)
+
+/**
+ * SQLite: `SELECT COUNT(*) AS n FROM t WHERE rowid > ? AND +location_uid = ?`, the location's rows inserted since
+ * {@link maxRowidText} answered the first parameter: a range at the end of the table's B-tree. (The `+` keeps the
+ * planner from the indexes led by `location_uid`, which would scan the whole location.)
+ */
+const insertedSinceText = (resource: Table): string =>
+  cachedText(`insertedSince\u0000${resource.table}`, () =>
+    `SELECT COUNT(*) AS ${quote("n")} FROM ${quote(resource.table)} WHERE rowid > ? AND +${quote(locationColumn)} = ?`)
+
+/** Below this, `max(rowid) + 1` is what SQLite gives the next row, and the `rowid`s are exact as JavaScript numbers. */
+const maxCountableRowid = 2 ** 52
+
 /** `SELECT COUNT(*) AS n FROM t WHERE location_uid = ? AND natural_key IN (…)` for `rows` keys. */
 const existingText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`existing\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () =>
@@ -534,8 +554,10 @@ const unnestUpsertText = (resource: Table): string =>
  * records, the last one wins: SQLite applies a statement's rows in order, and elsewhere (PostgreSQL refuses
  * one statement that updates a row twice) only the last record of each key is sent. With `seen`, the natural
  * keys are also recorded for the full pass in progress (see {@link startPass}). With `countInserted`, answers
- * how many of the keys were not in the table yet (looked up by key, so the cost follows the records, not
- * the table); otherwise answers `undefined`.
+ * how many of the keys were not in the table yet, so the cost follows the records, not the table; otherwise
+ * answers `undefined`. SQLite counts the location's rows whose `rowid` is above the table's largest before the
+ * statements ({@link insertedSinceText}: two lookups at the end of the table's B-tree); PostgreSQL, and SQLite
+ * past 2^52 `rowid`s, look the keys up before writing them.
  *
  * The statements' texts are built once per row count (so each is prepared once) and the records go straight
  * into their parameters, without an object per row. On PostgreSQL the rows go in as one array per column
@@ -571,8 +593,17 @@ const upsert: (
     const placeholders = placeholdersOf(sql)
     const fields = resource.fields
     const keys = records.map(resource.key)
+    const sqlite = sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
+    // SQLite: the table's largest rowid before the statements, when rows inserted are counted by rowid.
+    let rowidBefore: number | undefined
+    if (countInserted && sqlite) {
+      const [row] = yield* sql.unsafe<{ readonly m: number | bigint | null }>(maxRowidText(resource))
+      const m = row?.m ?? 0
+      if (typeof m === "number" && m < maxCountableRowid) rowidBefore = m
+    }
+    const byKeys = countInserted && rowidBefore === undefined
     let written: ReadonlyArray<number> | undefined
-    if (countInserted || sql.onDialectOrElse({ sqlite: () => false, orElse: () => true })) {
+    if (byKeys || !sqlite) {
       // The index of each key's last occurrence: that record is the one written, once.
       const last = new Map<string, number>()
       for (let i = 0; i < keys.length; i++) last.set(keys[i]!, i)
@@ -628,7 +659,7 @@ const upsert: (
         params.push(location, keys[i])
         for (const field of fields) params.push(toColumn(field, record[field.name]))
       }
-      if (countInserted) {
+      if (byKeys) {
         const found = yield* sql.unsafe<{ readonly n: number | bigint | string }>(
           existingText(resource, end - start, placeholders),
           [location, ...keysWritten(start, end)]
@@ -642,6 +673,10 @@ const upsert: (
         const end = Math.min(total, start + maxRowsPerStatement)
         yield* sql.unsafe(seenText(seenName(sql), end - start, placeholders), keysWritten(start, end))
       }
+    }
+    if (rowidBefore !== undefined) {
+      const [row] = yield* sql.unsafe<{ readonly n: number | bigint }>(insertedSinceText(resource), [rowidBefore, location])
+      inserted = Number(row?.n ?? 0)
     }
     return countInserted ? inserted : undefined
   }
