@@ -56,7 +56,7 @@ const main = async () => {
     try {
       if (wanted("2")) {
         log("2. throughput, streaming NDJSON to /dev/null")
-        sections.push((await Streaming.run(big, bigRecords, log)).throughput)
+        sections.push(await Streaming.run(big, bigRecords, log))
       }
       if (wanted("3")) {
         log("3. memory: `vppkit list` and the minimal client, NDJSON to /dev/null")

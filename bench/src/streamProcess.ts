@@ -18,24 +18,11 @@ import * as PageIndex from "@vppkit/core/PageIndex"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
-import { constants, PerformanceObserver } from "node:perf_hooks"
 import type { StreamResult } from "./internal/protocol.js"
 
 type Mode = "vppkit" | "baseline" | "baseline-sequential"
 
 const mode = process.argv[2] as Mode
-
-// The heap in use just after each full (mark-compact) collection: what the process really keeps, as opposed
-// to the garbage V8 lets pile up between collections, which peak RSS also counts.
-let liveHeapBytes = 0
-let majorGCs = 0
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    if ((entry as { readonly detail?: { readonly kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue
-    majorGCs++
-    liveHeapBytes = Math.max(liveHeapBytes, process.memoryUsage().heapUsed)
-  }
-}).observe({ entryTypes: ["gc"] })
 
 interface Measured {
   readonly records: number
@@ -112,9 +99,7 @@ measure(run).then(
     const result: StreamResult = {
       type: "result",
       ...measured,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
-      liveHeapBytes,
-      majorGCs
+      maxRssBytes: process.resourceUsage().maxRSS * 1024
     }
     process.send!(result, () => process.exit(0))
   },

@@ -36,10 +36,6 @@ export interface StreamResult {
   readonly cpuMillis: number
   /** Peak resident set size of the whole process, in bytes (`process.resourceUsage().maxRSS`). */
   readonly maxRssBytes: number
-  /** The most heap in use right after a full (mark-compact) collection, during the run. */
-  readonly liveHeapBytes: number
-  /** Full collections during the run. */
-  readonly majorGCs: number
 }
 
 /** `librariesProcess.js` → runner: every library served, in order (the tokens go over IPC, never argv). */

@@ -432,8 +432,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         const json = yield* Effect.catchAll(attempt(request, httpRequest, deadline, attempts, query), retried)
         yield* Effect.annotateCurrentSpan("attempts", attempts)
         // Schema's decoding, compiled from the schema once (internal/decoder.ts): the same values, and on any
-        // rejection Schema.decodeUnknown itself, so the error is Schema's with its path.
-        const value = yield* Decoder.decodeUnknown(schema)(json).pipe(
+        // rejection Schema.decodeUnknown itself, so the error is Schema's with its path. The body is fresh from
+        // JSON.parse, so records that already are what Schema would build are kept, not copied.
+        const value = yield* Decoder.decodeJson(schema)(json).pipe(
           Effect.mapError((error) => Responses.schemaError(endpoint, error))
         )
         return { value, attempts }

@@ -142,6 +142,19 @@ const agree = (schema: Schema.Schema<any, any>, input: unknown): boolean => {
       )
     }
   }
+  // For JSON (what the client decodes): the JSON mode agrees too, whether or not it keeps the input's own objects.
+  const text = JSON.stringify(input) as string | undefined
+  if (text !== undefined) {
+    const json: unknown = JSON.parse(text)
+    const fromJson = Schema.decodeUnknownEither(schema)(JSON.parse(text))
+    const kept = Decoder.compileJson(schema.ast)(json)
+    assert.strictEqual(kept !== Decoder.invalid, Either.isRight(fromJson), "the same accept/reject from JSON")
+    if (Either.isRight(fromJson) && kept !== Decoder.invalid) {
+      assert.deepStrictEqual(kept, fromJson.right)
+      assert.deepStrictEqual(keyOrder(kept), keyOrder(fromJson.right))
+    }
+    assert.strictEqual(JSON.stringify(json), text, "the input is left as it was")
+  }
   return Either.isRight(expected)
 }
 
@@ -215,6 +228,41 @@ describe("the compiled decoder", () => {
     // Schema's transformations run where the decoder hands a node to it: the string count becomes a number.
     const legacy = Decoder.decodeUnknownEither(Legacy.envelope("licenses", Legacy.VppLicense))({ totalBatchCount: "2" })
     assert.deepStrictEqual(Either.map(legacy, (body) => body.totalBatchCount), Either.right(2))
+  })
+})
+
+describe("the compiled decoder on JSON", () => {
+  it.effect("keeps a page's records as JSON.parse made them when they are already Schema's output", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ records: { assignments: 50 } })
+      const records = yield* simulator.records("assignments")
+      const schema = Page.envelope("assignments", Assignment.Assignment)
+      const text = JSON.stringify({ currentPageIndex: 0, totalPages: 1, versionId: "v1", assignments: records })
+      const json = JSON.parse(text) as { readonly assignments: ReadonlyArray<unknown> }
+      const decoded = Decoder.compileJson(schema.ast)(json) as { readonly assignments: ReadonlyArray<unknown> }
+      assert.strictEqual(decoded.assignments, json.assignments)
+      assert.deepStrictEqual<unknown>(decoded, Schema.decodeUnknownSync(schema)(JSON.parse(text)))
+    }))
+
+  it("copies what is not Schema's output yet: an extra key, another order, a required key missing", () => {
+    const decode = Decoder.compileJson(Schema.Array(Assignment.Assignment).ast)
+    const same = { adamId: "1", pricingParam: "STDQ", serialNumber: "S" }
+    const cases: ReadonlyArray<unknown> = [
+      { adamId: "1", pricingParam: "STDQ", extra: true },
+      { serialNumber: "S", adamId: "1" },
+      { adamId: "1", nested: { adamId: "2" } }
+    ]
+    for (const input of cases) {
+      const json = JSON.parse(JSON.stringify([same, input])) as ReadonlyArray<unknown>
+      const decoded = decode(json) as ReadonlyArray<unknown>
+      const expected = Schema.decodeUnknownSync(Schema.Array(Assignment.Assignment))(json)
+      assert.notStrictEqual(decoded, json)
+      assert.strictEqual(decoded[0], json[0])
+      assert.notStrictEqual(decoded[1], json[1])
+      assert.deepStrictEqual(keyOrder(decoded), keyOrder(expected))
+    }
+    // A required key missing is refused, as Schema does.
+    assert.strictEqual(decode(JSON.parse(`[{"pricingParam":"STDQ"}]`)), Decoder.invalid)
   })
 })
 

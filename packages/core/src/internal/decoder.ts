@@ -40,16 +40,33 @@ export type Compiled = (input: unknown) => unknown
 /** Thrown by a node that Schema's parser could only decode as an effect: the whole input takes the slow path. */
 const bail: unique symbol = Symbol.for("@vppkit/core/internal/decoder/bail")
 
-const cache = new WeakMap<AST.AST, Compiled>()
+/**
+ * `copy`: every struct and array of the output is new, as Schema builds it. `json`: for input that `JSON.parse`
+ * has just made and that nothing else holds, a plain object or array of the input that already is what Schema
+ * would build (its keys those of the output, in the schema's order; each value decoding to itself) is answered as
+ * it is, not copied: the same output, without a second copy of every record (issue 17).
+ */
+type Mode = "copy" | "json"
+
+const caches: Record<Mode, WeakMap<AST.AST, Compiled>> = { copy: new WeakMap(), json: new WeakMap() }
 
 /**
  * The compiled decoder of an AST, made once per AST node: the decoded value (equal to what
  * `Schema.decodeUnknown` gives) or {@link invalid} when the input does not decode.
  */
-export const compile = (ast: AST.AST): Compiled => {
-  const cached = cache.get(ast)
+export const compile = (ast: AST.AST): Compiled => compileTop(ast, "copy")
+
+/**
+ * {@link compile} for a value fresh from `JSON.parse` that nothing else holds: the same accept/reject and an equal
+ * output (the same keys in the same order), in which the parts of the input that already are Schema's output are
+ * the input's own objects and arrays.
+ */
+export const compileJson = (ast: AST.AST): Compiled => compileTop(ast, "json")
+
+const compileTop = (ast: AST.AST, mode: Mode): Compiled => {
+  const cached = caches[mode].get(ast)
   if (cached !== undefined) return cached
-  const node = compileNode(ast)
+  const node = compileNode(ast, mode)
   const top: Compiled = (input) => {
     try {
       return node(input)
@@ -58,7 +75,7 @@ export const compile = (ast: AST.AST): Compiled => {
       throw error
     }
   }
-  cache.set(ast, top)
+  caches[mode].set(ast, top)
   return top
 }
 
@@ -77,6 +94,20 @@ export const decodeUnknown = <A, I>(
   }
 }
 
+/**
+ * {@link decodeUnknown} for a body the client has just parsed with `JSON.parse` (see {@link compileJson}): the same
+ * values, errors and accept/reject.
+ */
+export const decodeJson = <A, I>(
+  schema: Schema.Schema<A, I, never>
+): (json: unknown) => Effect.Effect<A, ParseResult.ParseError> => {
+  const compiled = compileJson(schema.ast)
+  return (json) => {
+    const value = compiled(json)
+    return value === invalid ? Schema.decodeUnknown(schema)(json) : Effect.succeed(value as A)
+  }
+}
+
 /** {@link decodeUnknown} as an `Either` (tests and the bench). */
 export const decodeUnknownEither = <A, I>(
   schema: Schema.Schema<A, I, never>
@@ -90,11 +121,11 @@ export const decodeUnknownEither = <A, I>(
 }
 
 /** Whether `ast` is compiled natively (not handed to Schema's parser): for tests that the hot path stays fast. */
-export const isNative = (ast: AST.AST): boolean => native(ast) !== undefined
+export const isNative = (ast: AST.AST): boolean => native(ast, "copy") !== undefined
 
 const hasOwn = Object.prototype.hasOwnProperty
 
-const compileNode = (ast: AST.AST): Compiled => native(ast) ?? fallback(ast)
+const compileNode = (ast: AST.AST, mode: Mode): Compiled => native(ast, mode) ?? fallback(ast)
 
 /** Schema's own parser for a node, as a compiled node. */
 const fallback = (ast: AST.AST): Compiled => {
@@ -132,18 +163,18 @@ const needsEffects = (issue: ParseResult.ParseIssue): boolean => {
 const annotatedParsing = (ast: AST.AST): boolean =>
   Option.isSome(AST.getParseOptionsAnnotation(ast)) || Option.isSome(AST.getDecodingFallbackAnnotation(ast))
 
-const natives = new WeakMap<AST.AST, Compiled | null>()
+const natives: Record<Mode, WeakMap<AST.AST, Compiled | null>> = { copy: new WeakMap(), json: new WeakMap() }
 
 /** The native compilation of a node, or `undefined` when Schema's parser decodes it. */
-const native = (ast: AST.AST): Compiled | undefined => {
-  const known = natives.get(ast)
+const native = (ast: AST.AST, mode: Mode): Compiled | undefined => {
+  const known = natives[mode].get(ast)
   if (known !== undefined) return known ?? undefined
-  const compiled = annotatedParsing(ast) ? undefined : nativeNode(ast)
-  natives.set(ast, compiled ?? null)
+  const compiled = annotatedParsing(ast) ? undefined : nativeNode(ast, mode)
+  natives[mode].set(ast, compiled ?? null)
   return compiled
 }
 
-const nativeNode = (ast: AST.AST): Compiled | undefined => {
+const nativeNode = (ast: AST.AST, mode: Mode): Compiled | undefined => {
   switch (ast._tag) {
     case "StringKeyword":
       return (input) => typeof input === "string" ? input : invalid
@@ -168,62 +199,93 @@ const nativeNode = (ast: AST.AST): Compiled | undefined => {
       }
     }
     case "TypeLiteral":
-      return typeLiteral(ast)
+      return typeLiteral(ast, mode)
     case "TupleType":
-      return array(ast)
+      return array(ast, mode)
     case "Union":
-      return union(ast)
+      return union(ast, mode)
     default:
       return undefined
   }
 }
 
-const typeLiteral = (ast: AST.TypeLiteral): Compiled | undefined => {
+const typeLiteral = (ast: AST.TypeLiteral, mode: Mode): Compiled | undefined => {
   // An empty struct is Schema's "not nullable" check; index signatures are Schema's alone.
   if (ast.indexSignatures.length > 0 || ast.propertySignatures.length === 0) return undefined
   if (ast.propertySignatures.some((ps) => typeof ps.name !== "string")) return undefined
   const names = ast.propertySignatures.map((ps) => ps.name as string)
   const optional = ast.propertySignatures.map((ps) => ps.isOptional)
-  const fields = ast.propertySignatures.map((ps) => compileNode(ps.type))
+  const fields = ast.propertySignatures.map((ps) => compileNode(ps.type, mode))
   const n = names.length
+  /** Whether a plain object's keys are, in order, those Schema's output will have: no other, none missing. */
+  const keysAsOutput = (record: object): boolean => {
+    if (Object.getPrototypeOf(record) !== Object.prototype) return false
+    let i = 0
+    for (const key in record) {
+      while (i < n && names[i] !== key) {
+        // A required key absent here (or further on: out of order) is in the output here.
+        if (!optional[i]) return false
+        i++
+      }
+      // A key the schema does not have, or out of the schema's order.
+      if (i === n) return false
+      i++
+    }
+    for (; i < n; i++) if (!optional[i]) return false
+    return true
+  }
   return (input) => {
     if (typeof input !== "object" || input === null || Array.isArray(input)) return invalid
     const record = input as Record<string, unknown>
-    const output: Record<string, unknown> = {}
+    // In `json` mode the input is the output as long as every field decodes to itself; the first that does
+    // not starts the copy, with the fields before it.
+    let output: Record<string, unknown> | undefined = mode === "json" && keysAsOutput(record) ? undefined : {}
     for (let i = 0; i < n; i++) {
       const name = names[i]!
       // As Schema: an absent optional key is left out; an absent required one is decoded from `undefined`.
       if (optional[i] && !hasOwn.call(record, name)) continue
-      const value = fields[i]!(record[name])
+      const given = record[name]
+      const value = fields[i]!(given)
       if (value === invalid) return invalid
+      if (output === undefined) {
+        if (value === given) continue
+        output = {}
+        for (let j = 0; j < i; j++) if (hasOwn.call(record, names[j]!)) output[names[j]!] = record[names[j]!]
+      }
       output[name] = value
     }
-    return output
+    return output ?? record
   }
 }
 
-const array = (ast: AST.TupleType): Compiled | undefined => {
+const array = (ast: AST.TupleType, mode: Mode): Compiled | undefined => {
   if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
-  const item = compileNode(ast.rest[0]!.type)
+  const item = compileNode(ast.rest[0]!.type, mode)
   return (input) => {
     if (!Array.isArray(input)) return invalid
     const n = input.length
-    const output = new Array(n)
+    // In `json` mode the input array is the output as long as every item decodes to itself.
+    let output: Array<unknown> | undefined = mode === "json" ? undefined : new Array(n)
     for (let i = 0; i < n; i++) {
-      const value = item(input[i])
+      const given: unknown = input[i]
+      const value = item(given)
       if (value === invalid) return invalid
+      if (output === undefined) {
+        if (value === given) continue
+        output = input.slice(0, i)
+      }
       output[i] = value
     }
-    return output
+    return output ?? input
   }
 }
 
-const union = (ast: AST.Union): Compiled | undefined => {
+const union = (ast: AST.Union, mode: Mode): Compiled | undefined => {
   const members: Array<Compiled> = []
   for (const member of ast.types) {
     // A member with a literal-valued required property makes Schema pick candidates by that literal first.
     if (hasLiteralKey(member)) return undefined
-    const compiled = native(member)
+    const compiled = native(member, mode)
     if (compiled === undefined) return undefined
     members.push(compiled)
   }
