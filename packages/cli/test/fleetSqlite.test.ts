@@ -12,7 +12,11 @@ import { isData, isoNow, locations, makeFleet } from "./support/fleet.js"
 /**
  * `vppkit fleet run` on SQLite: the same 30 locations as the cluster test (fleetCluster.test.ts; 6 of them with two
  * tokens of their library, simulators with random faults) synced by ONE process, a `SingleRunner` alone on the
- * file. Every location reaches equality with its simulator; the simulators' data changes and the changes arrive by
+ * file. On SQLite the syncs write one after another (one connection, held by each resource's transaction across
+ * its requests, its retries' backoff and its rate limit's waits), so the simulators serve the same data faster than
+ * the cluster test's: 2 ms a request, and pages of 100 records, which keep a location's first sync under the 15
+ * requests a second of its token (with pages of 25 the legacy licenses alone take 20 requests, and each location
+ * waits ~1 s for its rate in its transaction: 30 s for the first syncs of the fleet). Every location reaches equality with its simulator; the simulators' data changes and the changes arrive by
  * incremental syncs; the runner is killed (`kill -9`) in the middle of syncs, and what it leaves is whole (each
  * resource's rows as its committed `sync_state` counts them); a new runner on the same file brings every location
  * to equality again. No library ever has more than 5 requests in flight.
@@ -31,7 +35,7 @@ describe("vppkit fleet run: one process on a SQLite file", () => {
       const directory = yield* temporaryDirectory
       const db = path.join(directory, "fleet.sqlite")
       const { addTokens, allSyncedSince, churn, inDatabase, midSync, runners, seen, simulators, startRunner: startAny, uIds } =
-        yield* makeFleet(db, directory)
+        yield* makeFleet(db, directory, { latency: "2 millis", pageSize: 100 })
       // the full pass's window (4 hours from its cron) opens 12 hours from now: every scheduled sync of the test is
       // an incremental one (a location's first sync is full whatever is asked)
       const fullCron = `0 ${(new Date().getUTCHours() + 12) % 24} * * *`

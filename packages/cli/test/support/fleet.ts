@@ -41,13 +41,19 @@ const faults: ReadonlyArray<Simulator.Fault> = [
   { _tag: "ZeroRecordBatch" }
 ]
 
-/** Location `i`'s simulator; `latency` is each request's (default 10 ms). */
-export const settingsOf = (i: number, latency: Duration.DurationInput = "10 millis"): Simulator.Settings => ({
+/** How the simulators serve: each request's latency (default 10 ms), records per page (default 25). */
+export interface Serving {
+  readonly latency?: Duration.DurationInput
+  readonly pageSize?: number
+}
+
+/** Location `i`'s simulator. */
+export const settingsOf = (i: number, serving?: Serving): Simulator.Settings => ({
   seed: 900 + i,
   orgName: `School ${i}`,
   tokens: tokensOf(i),
-  pageSize: 25,
-  latency,
+  pageSize: serving?.pageSize ?? 25,
+  latency: serving?.latency ?? "10 millis",
   records: { assets: 2, users: 8, assignments: 24 },
   subscriptions: { subscriptions: 2, assignments: 4, admins: 1 },
   randomFaults: { probability: 0.04, faults }
@@ -107,13 +113,13 @@ export interface Fleet {
 export const isoNow = () => new Date().toISOString()
 
 /**
- * The fleet on `db` (a PostgreSQL URL or a SQLite file), its key in `directory`; its simulators answer after
- * `latency` (default 10 ms).
+ * The fleet on `db` (a PostgreSQL URL or a SQLite file), its key in `directory`, its simulators serving as
+ * `serving` says.
  */
 export const makeFleet = (
   db: string,
   directory: string,
-  options?: { readonly latency?: Duration.DurationInput }
+  serving?: Serving
 ): Effect.Effect<Fleet, never, Scope.Scope> =>
   Effect.gen(function*() {
     const key = crypto.randomBytes(32)
@@ -123,7 +129,7 @@ export const makeFleet = (
 
     const simulators = yield* Effect.forEach(
       Array.from({ length: locations }, (_, i) => i),
-      (i) => Simulator.make(settingsOf(i, options?.latency))
+      (i) => Simulator.make(settingsOf(i, serving))
     )
     const byToken = new Map<string, number>()
     simulators.forEach((s, i) => s.tokens.forEach((t) => byToken.set(Redacted.value(t.value), i)))
