@@ -12,6 +12,7 @@ import projects from "./vitest.workspace.js"
  */
 const slowestFirst = [
   "packages/cli/test/fleetCluster.test.ts",
+  "packages/cli/test/fleetSqlite.test.ts",
   "packages/cli/test/fleet.test.ts",
   "packages/cli/test/list.test.ts",
   "packages/cli/test/locations.test.ts",

@@ -115,13 +115,13 @@ const runCommandOptions = {
   ),
   incrementalConcurrency: Options.integer("incremental-concurrency").pipe(
     Options.withPseudoName("N"),
-    Options.withDescription(`scheduled incremental syncs at once, per runner (default ${defaultIncrementalConcurrency})`),
-    Options.withDefault(defaultIncrementalConcurrency)
+    Options.withDescription(`scheduled incremental syncs at once, per runner (default ${defaultIncrementalConcurrency}; on SQLite 2)`),
+    Options.optional
   ),
   fullConcurrency: Options.integer("full-concurrency").pipe(
     Options.withPseudoName("N"),
-    Options.withDescription(`scheduled full syncs at once, per runner (default ${defaultFullConcurrency})`),
-    Options.withDefault(defaultFullConcurrency)
+    Options.withDescription(`scheduled full syncs at once, per runner (default ${defaultFullConcurrency}; on SQLite 2)`),
+    Options.optional
   ),
   http: Options.text("http").pipe(
     Options.withPseudoName("HOST:PORT"),

@@ -219,6 +219,18 @@ const quietQueuedQueryWarning = Effect.sync(() => {
   } as typeof process.emitWarning
 })
 
+/**
+ * Syncs at once on SQLite (each schedule's pool, and `fleet sync`'s messages), instead of 16 incremental and 4 full
+ * (8 for `fleet sync`) on PostgreSQL. A SQLite client has one connection, and each resource's pass holds it in its
+ * transaction across its requests, its retries' backoff and its rate limit's waits (15 requests a second per token):
+ * the syncs write one after another whatever the pool. Two keep it busy (one in its transaction, the next learning
+ * its location and reading its state); more only queue for it, and the fleet's own statements (the schedules' ticks,
+ * the messages' replies, the runner's storage poll) wait behind them. 30 small locations with faults, each synced
+ * every 2 s, on a loaded 2-core machine: 2 at once brought every location's change in 5-6 s, 16 at once in 11 s
+ * (and of the ticks due every 2 s, 2 came in the first 19 s).
+ */
+const sqliteConcurrency = 2
+
 /** The base URL the fleet talks to: `--base-url`, else `VPP_BASE_URL`, else Apple's. */
 const baseUrlOf = (flag: Option.Option<string>) =>
   Option.isSome(flag)
@@ -534,7 +546,7 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
               error instanceof Location.LocationSyncError ? outcomeLine(error.outcome) : `location ${uId}: failed: ${String(error)}`
             )
           })
-        ), { concurrency: 8, discard: true })
+        ), { concurrency: target._tag === "Sqlite" ? sqliteConcurrency : 8, discard: true })
       if (failed.length > 0) {
         return yield* new CommandError({ message: `fleet sync: ${failed.length} of ${uIds.length} location(s) failed: ${failed.join(", ")}` })
       }
@@ -590,7 +602,14 @@ export const runRun = (
       Effect.map(Option.getOrUndefined),
       Effect.orElseSucceed(() => undefined)
     )
-    const scheduleOptions: Schedules.Options = { every, fullCron, fullWindow, incrementalConcurrency, fullConcurrency, incrementalCron }
+    const scheduleOptions: Schedules.Options = {
+      every,
+      fullCron,
+      fullWindow,
+      incrementalCron,
+      incrementalConcurrency: Option.getOrElse(incrementalConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined),
+      fullConcurrency: Option.getOrElse(fullConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined)
+    }
     // the schedule's flags checked before anything is opened
     yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
     // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
