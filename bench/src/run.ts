@@ -11,10 +11,15 @@
  * 6. `list --format table` on a pseudo-terminal vs ndjson (items/table.ts, the built CLI)
  * 7. `vppkit sync` into PostgreSQL vs the driver alone (COPY, unnest) and vs SQLite (items/postgres.ts, the built CLI)
  * 8. many locations synced into one PostgreSQL database, 5 at a time (items/locations.ts, the built CLI)
+ * 9. start-up of the CLI (items/startup.ts, the built CLI)
+ * 10. `vppkit fleet run` with 1, 2 and 3 runners on one PostgreSQL database: locations synced per minute (items/fleet.ts,
+ *     the built CLI)
  *
- * Items 7 and 8 need a PostgreSQL server (`VPPKIT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres);
+ * Items 7, 8 and 10 need a PostgreSQL server (`VPPKIT_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres);
  * `VPPKIT_BENCH_PG_RECORDS` (item 7, default 1,000,000), `VPPKIT_BENCH_LOCATIONS` (100),
- * `VPPKIT_BENCH_LOCATION_RECORDS` (10,000) and `VPPKIT_BENCH_LOCATION_CONCURRENCY` (5) (item 8) size them.
+ * `VPPKIT_BENCH_LOCATION_RECORDS` (10,000) and `VPPKIT_BENCH_LOCATION_CONCURRENCY` (5) (item 8),
+ * `VPPKIT_BENCH_FLEET_LOCATIONS` (48), `VPPKIT_BENCH_FLEET_LATENCY_MS` (100) and `VPPKIT_BENCH_FLEET_WINDOW_SECONDS` (20)
+ * (item 10) size them.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -22,6 +27,7 @@ import { describeMachine, finishMachine } from "./internal/machine.js"
 import { removeTmpDir, rootDir } from "./internal/paths.js"
 import { notesMarker, render, type Section } from "./internal/report.js"
 import { type BenchServer, startServer } from "./internal/server.js"
+import * as Fleet from "./items/fleet.js"
 import * as Locations from "./items/locations.js"
 import * as Memory from "./items/memory.js"
 import * as Postgres from "./items/postgres.js"
@@ -88,6 +94,10 @@ const main = async () => {
     log("8. many locations into one PostgreSQL database")
     sections.push(await Locations.run(log))
   }
+  if (wanted("10")) {
+    log("10. vppkit fleet with 1, 2 and 3 runners")
+    sections.push(await Fleet.run(log))
+  }
   if (wanted("5")) {
     log("5. rate limit")
     sections.push(await RateLimit.run(log))
@@ -107,7 +117,7 @@ const main = async () => {
     machine,
     command: only === undefined ? "npm run bench" : `npm run bench -- --only ${[...only].join(",")}`,
     totalSeconds: (performance.now() - started) / 1000,
-    sections: sections.sort((a, b) => a.id.localeCompare(b.id)),
+    sections: sections.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true })),
     notes
   })
   if (only === undefined) {

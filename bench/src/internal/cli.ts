@@ -1,4 +1,4 @@
-/** Runs the built CLI as a user would, for the items that time it (7 and 8). */
+/** Runs the built CLI as a user would, for the items that time it (7, 8 and 10). */
 import { spawn } from "node:child_process"
 import { cliBin } from "./paths.js"
 
@@ -10,10 +10,17 @@ export interface CliRun {
   readonly stderr: string
 }
 
-export const runCli = (args: ReadonlyArray<string>, timeoutMillis = 30 * 60_000): Promise<CliRun> =>
+export const runCli = (
+  args: ReadonlyArray<string>,
+  timeoutMillis = 30 * 60_000,
+  env?: Readonly<Record<string, string>>
+): Promise<CliRun> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn(process.execPath, [cliBin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [cliBin, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: env === undefined ? process.env : { ...process.env, ...env }
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (text: string) => {

@@ -41,5 +41,6 @@ export interface StreamResult {
 /** `librariesProcess.js` → runner: every library served, in order (the tokens go over IPC, never argv). */
 export interface LibrariesReady {
   readonly type: "libraries-ready"
-  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly token: string }>
+  /** `uId`: the library's, from its Client Config (routed libraries only). */
+  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly token: string; readonly uId?: string }>
 }

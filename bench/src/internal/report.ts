@@ -68,7 +68,7 @@ export const render = (options: {
     "is its own. Timed figures are the best of the repetitions listed (noise on a shared machine only ever slows " +
     "a run down); every repetition is shown in the item's section. `npm run bench -- --only 1,5` runs some items " +
     "and prints the report instead of writing this file; `VPPKIT_BENCH_CLI=path/to/vppkit.js` points the items that " +
-    "run the CLI at another build of it. Items 7 and 8 need PostgreSQL: `VPPKIT_BENCH_PG_URL` names the server " +
+    "run the CLI at another build of it. Items 7, 8 and 10 need PostgreSQL: `VPPKIT_BENCH_PG_URL` names the server " +
     "(default postgres://postgres@127.0.0.1:5432/postgres; each item creates a database of its own and drops it).",
     "",
     "## Summary",

@@ -65,17 +65,26 @@ export const startServer = (settings: Simulator.Settings): Promise<BenchServer> 
 
 export interface BenchLibraries {
   /** One per library, in seed order: its base URL and a file holding its sToken (mode 0600). */
-  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly tokenFile: string }>
+  readonly libraries: ReadonlyArray<{ readonly baseUrl: string; readonly tokenFile: string; readonly uId?: string | undefined }>
+  /** The process serving them (for its CPU time). */
+  readonly pid: number
   readonly stop: () => Promise<void>
 }
 
 /**
  * Starts `librariesProcess.js`: `libraries` simulators with `settings`, seeds 1, 2, … (a library each), in one
- * process, each on a port of its own.
+ * process, each on a port of its own — or, `routed`, all behind one port, each request answered by the library
+ * whose sToken it carries (every library then has the same base URL, as Apple's locations do).
  */
-export const startLibraries = (libraries: number, settings: Simulator.Settings): Promise<BenchLibraries> =>
+export const startLibraries = (
+  libraries: number,
+  settings: Simulator.Settings,
+  options?: { readonly routed?: boolean }
+): Promise<BenchLibraries> =>
   new Promise((resolve, reject) => {
-    const child: ChildProcess = fork(path.join(distDir, "librariesProcess.js"), [JSON.stringify({ libraries, settings })], {
+    const child: ChildProcess = fork(path.join(distDir, "librariesProcess.js"), [
+      JSON.stringify({ libraries, settings, routed: options?.routed === true })
+    ], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       execArgv: ["--expose-gc"]
     })
@@ -89,7 +98,8 @@ export const startLibraries = (libraries: number, settings: Simulator.Settings):
         return file
       })
       resolve({
-        libraries: reply.libraries.map((library, i) => ({ baseUrl: library.baseUrl, tokenFile: tokenFiles[i]! })),
+        libraries: reply.libraries.map((library, i) => ({ baseUrl: library.baseUrl, tokenFile: tokenFiles[i]!, uId: library.uId })),
+        pid: child.pid!,
         stop: () =>
           new Promise<void>((done) => {
             for (const file of tokenFiles) fs.rmSync(file, { force: true })
