@@ -36,22 +36,11 @@ const servedRouted = Effect.gen(function*() {
     return (match === null ? undefined : byToken.get(match[1]!)) ?? simulators[0]!
   }
   const server = yield* SimulatorServer.serve({ ...simulators[0]!, handle: (request) => route(request).handle(request) }, { port: 0 })
-  return yield* Effect.forEach(simulators, (simulator) =>
-    Effect.map(
-      // the library's uId, from its Client Config (as `vppkit fleet add` learns it)
-      simulator.handle({
-        method: "GET",
-        path: "/v2/client/config",
-        query: new URLSearchParams(),
-        headers: { authorization: `Bearer ${Redacted.value(simulator.token.value)}` },
-        body: ""
-      }),
-      (response) => ({
-        baseUrl: server.baseUrl,
-        token: Redacted.value(simulator.token.value),
-        uId: String((JSON.parse(response.body) as { readonly uId: string }).uId)
-      })
-    ))
+  return simulators.map((simulator) => ({
+    baseUrl: server.baseUrl,
+    token: Redacted.value(simulator.token.value),
+    uId: simulator.uId
+  }))
 })
 
 /** Each library on a port of its own. */

@@ -2,7 +2,6 @@ import { createRequire } from "node:module"
 import { assert, describe, it, layer } from "@effect/vitest"
 import type * as Simulator from "@vppkit/simulator/Simulator"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { postgres, serverUrl, TestDatabase } from "../../node/test/support/postgres.js"
@@ -48,19 +47,6 @@ interface LocationJson {
   }>
 }
 
-/** The location's `uId`, as the simulator's Client Config reports it. */
-const uIdOf = (simulator: Simulator.Service) =>
-  Effect.map(
-    simulator.handle({
-      method: "GET",
-      path: "/v2/client/config",
-      query: new URLSearchParams(),
-      headers: { authorization: `Bearer ${Redacted.value(simulator.token.value)}` },
-      body: ""
-    }),
-    (response) => (JSON.parse(response.body) as { readonly uId: string }).uId
-  )
-
 interface Synced {
   readonly north: Served
   readonly south: Served
@@ -93,7 +79,7 @@ const assertLocations = (db: string, synced: Synced) =>
     const expected = [[synced.north, 2], [synced.south, 1]] as const
     for (const [i, [served, tokens]] of expected.entries()) {
       const location = found[i]!
-      assert.strictEqual(location.uId, yield* uIdOf(served.simulator))
+      assert.strictEqual(location.uId, served.simulator.uId)
       assert.strictEqual(location.orgName, served.simulator.settings.orgName)
       assert.strictEqual(location.baseUrl, served.server.baseUrl)
       assert.strictEqual(location.tokens, tokens, location.locationName)
@@ -197,7 +183,7 @@ describe("vppkit locations on SQLite", () => {
       for (const [row, served, tokens] of [[shown[1]!, synced.north, "2"], [shown[2]!, synced.south, "1"]] as const) {
         const cells = row.split(/ {2,}/)
         assert.isTrue(served.simulator.settings.orgName!.startsWith(cells[0]!.replace(/…$/, "")), row)
-        assert.strictEqual(cells[1], yield* uIdOf(served.simulator), row)
+        assert.strictEqual(cells[1], served.simulator.uId, row)
         assert.match(cells[2]!, /^[\d,]+ days$/, row)
         assert.strictEqual(cells[3], tokens, row)
         assert.match(cells[4]!, /^(just now|\d+ min ago)$/, row)

@@ -270,6 +270,8 @@ export interface Service {
   readonly token: SToken
   /** Every sToken the simulator accepts for its library ({@link Settings.tokens}); `token` is the first. */
   readonly tokens: ReadonlyArray<SToken>
+  /** The library's `uId`, as its Client Config (and every response) reports it. */
+  readonly uId: string
   readonly handle: (request: SimRequest) => Effect.Effect<SimResponse>
   /** Queues a fault for the next matching request(s). */
   readonly inject: (fault: Fault, match?: FaultMatch) => Effect.Effect<void>
@@ -456,6 +458,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       settings,
       token: model.token,
       tokens: model.tokens,
+      uId: model.uId,
       handle,
       inject: (fault, match = {}) => Effect.sync(() => faults.inject(fault, match)),
       setChurn: (churn) => Effect.sync(() => model.setChurn(churn)),

@@ -256,6 +256,8 @@ describe("Simulator tokens of one library", () => {
         uIds.add(JSON.parse(assets.body).uId)
       }
       assert.strictEqual(uIds.size, 1)
+      assert.deepStrictEqual([...uIds], [sim.uId])
+      assert.notStrictEqual(other.uId, sim.uId)
       const refused = yield* get(sim, Redacted.value(other.token.value), "/v2/assets")
       assert.strictEqual(refused.status, 401)
       const legacy = yield* sim.handle({

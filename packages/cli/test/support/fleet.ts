@@ -133,21 +133,7 @@ export const makeFleet = (
     )
     const byToken = new Map<string, number>()
     simulators.forEach((s, i) => s.tokens.forEach((t) => byToken.set(Redacted.value(t.value), i)))
-    const uIds = yield* Effect.forEach(simulators, (simulator) =>
-      Effect.map(
-        simulator.handle({
-          method: "GET",
-          path: "/v2/client/config",
-          query: new URLSearchParams(),
-          headers: { authorization: `Bearer ${Redacted.value(simulator.token.value)}` },
-          body: ""
-        }),
-        (response) => {
-          // a random fault may meet it: asked again
-          if (response.status !== 200) throw new Error(`status ${response.status}`)
-          return String((JSON.parse(response.body) as { readonly uId: string }).uId)
-        }
-      ).pipe(Effect.catchAllDefect((defect) => Effect.fail(defect)), Effect.retry({ times: 20 }), Effect.orDie))
+    const uIds = simulators.map((simulator) => simulator.uId)
     assert.strictEqual(new Set(uIds).size, locations)
     for (const simulator of simulators) yield* simulator.clearLog
 
