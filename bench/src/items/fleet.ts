@@ -77,8 +77,18 @@ interface Runner {
   readonly overruns: () => number
 }
 
+/** `VPPKIT_BENCH_FLEET_LOG_DIR`: each runner's whole stderr is also written there (`runner-<pid>.log`), to look into a phase. */
+const logDir = process.env["VPPKIT_BENCH_FLEET_LOG_DIR"]
+
+/** `VPPKIT_BENCH_FLEET_RUNNER_ARGS`: more flags for each runner, e.g. `--log-level debug` (with the log directory). */
+const extraArgs = (process.env["VPPKIT_BENCH_FLEET_RUNNER_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+
 const startRunner = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Runner => {
   const child = spawn(process.execPath, [cliBin, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } })
+  if (logDir !== undefined) {
+    fs.mkdirSync(logDir, { recursive: true })
+    child.stderr!.pipe(fs.createWriteStream(path.join(logDir, `runner-${child.pid}.log`)))
+  }
   let tail = ""
   let partial = ""
   let failures = 0
@@ -193,7 +203,7 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
         VPPKIT_FLEET_POLL_MILLIS: "200",
         VPPKIT_FLEET_INCREMENTAL_CRON: "* * * * * *"
       }
-      const runArgs = ["fleet", "run", "--db", database, "--base-url", baseUrl, "--listen", "127.0.0.1:0"]
+      const runArgs = ["fleet", "run", "--db", database, "--base-url", baseUrl, "--listen", "127.0.0.1:0", ...extraArgs]
 
       const phases: Array<Phase> = []
       const beforeAll = new Date(0).toISOString()
