@@ -26,9 +26,11 @@ import type * as SqlError from "@effect/sql/SqlError"
 import * as Resource from "@vppkit/core/Resource"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as PgCopy from "./internal/pgCopy.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as SyncStore from "./SyncStore.js"
@@ -1329,6 +1331,18 @@ const locationKey = `$1::int4, hashtext(current_schema() || ':' || $2::text)`
  * hands the connection back; the server releases it when the session ends. Answers the connection.
  */
 const advisoryLock = (sql: SqlClient.SqlClient, key: string, name: string, shared = false) =>
+  Effect.gen(function*() {
+    // the connection is reserved in a scope of its own, closed at once when the lock is not taken: a caller that
+    // tries again (a runner waiting for another's set-up) would otherwise hold a connection per try until its scope
+    // ends, and after as many tries as the pool has connections wait for one forever
+    const held = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const taken = yield* Effect.exit(Scope.extend(takeAdvisoryLock(sql, key, name, shared), held))
+    if (Exit.isFailure(taken)) yield* Scope.close(held, Exit.void)
+    return yield* taken
+  })
+
+/** {@link advisoryLock} in the scope the connection is reserved in. */
+const takeAdvisoryLock = (sql: SqlClient.SqlClient, key: string, name: string, shared: boolean) =>
   Effect.gen(function*() {
     const mode = shared ? "_shared" : ""
     const connection = yield* sql.reserve

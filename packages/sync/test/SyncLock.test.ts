@@ -5,8 +5,10 @@ import * as Resources from "@vppkit/core/Resources"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as SqlSyncStore from "../src/SqlSyncStore.js"
 import * as Sync from "../src/Sync.js"
 import * as SyncStore from "../src/SyncStore.js"
@@ -99,6 +101,32 @@ for (const backend of backends) {
           yield* Deferred.succeed(release, undefined)
           yield* Fiber.join(first)
         }))
+
+      it.scoped.skipIf(backend.name !== "postgres")(
+        "a lock tried more times than the pool has connections while another holds it: each try fails at once, then it is taken",
+        () =>
+          Effect.gen(function*() {
+            const db = yield* (yield* TestDatabase).fresh
+            const target = yield* NodeDatabase.parse(db)
+            const holder = yield* Layer.build(NodeDatabase.layerTarget(target))
+            // a pool of 2: a try that kept its connection would leave the third waiting for one forever
+            const waiter = yield* Layer.build(NodeDatabase.layerTarget(target, { maxConnections: 2 }))
+            const held = yield* Scope.make()
+            yield* SqlSyncStore.holdLock("vppkit-test-setup", { holder: "first" }).pipe(Effect.provide(holder), Scope.extend(held))
+            const tryLock = SqlSyncStore.holdLock("vppkit-test-setup", { holder: "second" }).pipe(
+              Effect.provide(waiter),
+              Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("waited for a connection") })
+            )
+            for (let i = 0; i < 5; i++) {
+              const error = yield* Effect.flip(tryLock)
+              assert.instanceOf(error, SyncStore.LocationBusyError)
+              assert.strictEqual((error as SyncStore.LocationBusyError).holder?.name, "first")
+            }
+            yield* Scope.close(held, Exit.void)
+            yield* tryLock
+            assert.strictEqual(yield* Effect.provide(advisoryLocks, holder), 1)
+          })
+      )
     })
   })
 }
