@@ -358,28 +358,50 @@ const ddlLock = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     orElse: () => Effect.void
   }))
 
+/** Whether a resource's table is as this version makes it: there, keyed by location, every column, every index. */
+const isCurrent = (resource: Table) =>
+  Effect.gen(function*() {
+    const existing = yield* columnsOf(resource.table)
+    if (!existing.has(locationColumn) || resourceColumns(resource).some(([name]) => !existing.has(name))) return false
+    const indexes = yield* indexesOf(resource.table)
+    return createIndexes(resource).every(({ name }) => indexes.has(name))
+  })
+
 /**
  * Creates the tables of the resources when missing, rebuilds one made before locations (its rows unassigned),
  * adds the columns a table made from an earlier record schema lacks, so a database keeps working across
- * versions, and the indexes it lacks. In one transaction.
+ * versions, and the indexes it lacks. In one transaction, under the tables' lock ({@link ddlLock}).
  *
  * What exists is read from the catalog and left alone: on PostgreSQL even `CREATE INDEX IF NOT EXISTS` of an
  * index that exists takes a SHARE lock on its table, which waits for every open write transaction on it — a sync
  * of another location in the middle of that resource — and then blocks that location's next writes.
+ *
+ * The catalog is read first without the lock, and the lock taken only when a table needs changing (then read
+ * again under it): syncs of many locations into one database (a fleet: 48 at once over three runners) otherwise
+ * queued behind each other's catalog reads for seconds. A store remembers the tables it found current (`ensured`)
+ * and does not read them again: tables only ever gain what a version adds.
  */
-const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(resources: ReadonlyArray<Resource.Any>) {
+const ensureResources = Effect.fn("SqlSyncStore.ensureResources")(function*(
+  resources: ReadonlyArray<Resource.Any>,
+  ensured: Set<string>
+) {
   const sql = yield* SqlClient.SqlClient
-  yield* sql.withTransaction(Effect.gen(function*() {
-    yield* ddlLock
-    for (const resource of resources.map(tableOf)) {
-      const existing = yield* columnsOf(resource.table)
-      if (existing.size === 0) yield* sql.unsafe(createTable(resource))
-      else if (!existing.has(locationColumn)) yield* rebuildWithLocation(resource, existing)
-      yield* addMissingColumns(resource.table, resourceColumns(resource))
-      const indexes = yield* indexesOf(resource.table)
-      for (const { name, statement } of createIndexes(resource)) if (!indexes.has(name)) yield* sql.unsafe(statement)
-    }
-  }))
+  const wanted = resources.map(tableOf).filter((resource) => !ensured.has(resource.table))
+  const stale = yield* Effect.filter(wanted, (resource) => Effect.map(isCurrent(resource), (current) => !current))
+  if (stale.length > 0) {
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* ddlLock
+      for (const resource of stale) {
+        const existing = yield* columnsOf(resource.table)
+        if (existing.size === 0) yield* sql.unsafe(createTable(resource))
+        else if (!existing.has(locationColumn)) yield* rebuildWithLocation(resource, existing)
+        yield* addMissingColumns(resource.table, resourceColumns(resource))
+        const indexes = yield* indexesOf(resource.table)
+        for (const { name, statement } of createIndexes(resource)) if (!indexes.has(name)) yield* sql.unsafe(statement)
+      }
+    }))
+  }
+  for (const resource of wanted) ensured.add(resource.table)
 })
 
 /**
@@ -1448,6 +1470,8 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
   .gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* migrate
+    // the resource tables this store found or made current (ensureResources)
+    const ensured = new Set<string>()
     const using = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
     /** `effect` after what a full pass staged is written (PostgreSQL), so that it sees or follows those rows. */
     const flushed = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => using(Effect.zipRight(flushStaged, effect))
@@ -1455,7 +1479,7 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
       SyncStore.SyncStore.of({
         location,
         forLocation: scoped,
-        ensureResources: (resources) => using(ensureResources(resources)),
+        ensureResources: (resources) => using(ensureResources(resources, ensured)),
         recordLocation: (info) => flushed(recordLocation(info)),
         locations: flushed(locations),
         adoptUnassigned: (resources, organisation) =>

@@ -199,6 +199,34 @@ for (const backend of backends) {
       assert.strictEqual(yield* SyncStore.count(assets), 2)
     })))
 
+  it.scoped.skipIf(backend.name !== "postgres")(
+    "tables already current are not locked: a sync's set-up does not wait behind another's (PostgreSQL's tables lock)",
+    () =>
+      Effect.gen(function*() {
+        const db = yield* (yield* TestDatabase).fresh
+        const assets = resource("assets")
+        const storeOf = Layer.build(SqlSyncStore.layer.pipe(Layer.provide(NodeDatabase.layer(db))))
+        // a first store makes the table; a second one opens (another runner); then another session holds the lock
+        yield* SyncStore.ensureResources([assets]).pipe(Effect.provide(yield* storeOf))
+        const second = yield* storeOf
+        const holder = yield* Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.reserve), yield* Layer.build(NodeDatabase.layer(db)))
+        // vppkit's class of advisory locks ("vppk") and the tables' key, as SqlSyncStore takes it
+        yield* holder.execute("SELECT pg_advisory_lock(1987080299, hashtext(current_schema() || ':tables'))", [], undefined)
+        // the second store finds the table current and does not wait for the lock
+        yield* SyncStore.ensureResources([assets]).pipe(
+          Effect.provide(second),
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("waited for the tables' lock") })
+        )
+        // a table that needs making still takes it: it waits until the holder lets go, then makes the table
+        const creating = yield* SyncStore.ensureResources([resource("users")]).pipe(Effect.provide(second), Effect.fork)
+        yield* Effect.sleep("300 millis")
+        assert.isNull(creating.unsafePoll())
+        yield* holder.execute("SELECT pg_advisory_unlock_all()", [], undefined)
+        yield* Fiber.join(creating)
+        assert.include(yield* Effect.provide(columnsOf("users"), yield* Layer.build(NodeDatabase.layer(db))), "location_uid")
+      })
+  )
+
   it.scoped("a table written before a field existed gets its column, and keeps its rows", () =>
     withDatabase(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
