@@ -175,8 +175,8 @@ const openError = (description: string, reason: string) =>
 
 /**
  * The `SqlClient` of a target: SQLite (WAL journal; a new file is created with mode 0600) or a PostgreSQL pool
- * (`application_name` `vppkit`, or `applicationName`). A database that cannot be opened or reached fails the layer
- * with a {@link DatabaseError} (`open`). With `readOnly`, a SQLite file is opened read-only as it is: a missing one
+ * (`application_name` `vppkit`, or `applicationName`; at most `maxConnections` connections, default node-postgres's
+ * 10). A database that cannot be opened or reached fails the layer with a {@link DatabaseError} (`open`). With `readOnly`, a SQLite file is opened read-only as it is: a missing one
  * is not created (it cannot be opened), and its journal mode is left alone.
  *
  * @since 0.1.0
@@ -184,7 +184,11 @@ const openError = (description: string, reason: string) =>
  */
 export const layerTarget = (
   target: Target,
-  options?: { readonly readOnly?: boolean | undefined; readonly applicationName?: string | undefined }
+  options?: {
+    readonly readOnly?: boolean | undefined
+    readonly applicationName?: string | undefined
+    readonly maxConnections?: number | undefined
+  }
 ): Layer.Layer<SqlClient.SqlClient, DatabaseError> => {
   if (target._tag === "Sqlite") {
     const readOnly = options?.readOnly === true
@@ -201,7 +205,12 @@ export const layerTarget = (
         })
       )
   }
-  return PgClient.layer({ url: target.url, applicationName: (options?.applicationName ?? "vppkit").slice(0, 63), types }).pipe(
+  return PgClient.layer({
+    url: target.url,
+    applicationName: (options?.applicationName ?? "vppkit").slice(0, 63),
+    maxConnections: options?.maxConnections,
+    types
+  }).pipe(
     Layer.catchAllCause((cause) => Layer.fail(openError(target.description, connectReason(Cause.squash(cause)))))
   )
 }

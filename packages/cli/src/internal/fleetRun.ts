@@ -113,12 +113,27 @@ const singleRunner = Layer.unwrapEffect(
 )
 
 /**
+ * The connections of a runner's cluster machinery: the one its shard locks are held on (reserved for the runner's
+ * life, rebuilt when it fails) and the ones its message and runner storage query on.
+ */
+const clusterConnections = 4
+
+/**
  * A runner of the database's cluster (PostgreSQL): `@effect/cluster`'s socket runner (as `NodeClusterSocket.layer({
  * storage: "sql" })` makes it) on the socket `server` this process listens on, known to the others as `address`:
  * the runners and their shard locks (advisory locks) and the messages in the database, messages between runners
  * over TCP (MessagePack), runners that stop answering pings marked unhealthy.
+ *
+ * The cluster has a pool of its own ({@link clusterConnections}, sessions named `name`): each running sync holds a
+ * connection of the runner's pool for its length (its location's lock), and the syncs a runner's entities run are
+ * not bounded by its own schedules' pools (ticks land on any runner). Sharing that pool, the cluster's storage
+ * queued behind the syncs — its shard-lock refresh timed out, the runner declared its shard locks unhealthy and
+ * interrupted its entities, replies and the schedules' next ticks waited — and a fleet of three runners on one
+ * machine slowed to a fifth of one runner's rate or stopped (BENCHMARKS.md, item 10).
  */
 const clusterRunner = (
+  target: NodeDatabase.Target,
+  name: string,
   server: SocketServer.SocketServer["Type"],
   address: RunnerAddress.RunnerAddress,
   shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
@@ -130,7 +145,8 @@ const clusterRunner = (
     Layer.provideMerge(SqlMessageStorage.layer),
     Layer.provide(SqlRunnerStorage.layer),
     Layer.provide(ShardingConfig.layer({ ...shardingConfig, runnerAddress: Option.some(address) })),
-    Layer.provide(RpcSerialization.layerMsgPack)
+    Layer.provide(RpcSerialization.layerMsgPack),
+    Layer.provide(NodeDatabase.layerTarget(target, { applicationName: name, maxConnections: clusterConnections }))
   )
 
 /**
@@ -641,7 +657,7 @@ export const runRun = (
       )
       name = `vppkit fleet runner ${hostPort(address.host, address.port)}`
       yield* holdRunner(target, { shared: true, holder: name })
-      sharding = clusterRunner(server, address, yield* shardingConfigOf)
+      sharding = clusterRunner(target, name, server, address, yield* shardingConfigOf)
     }
     // each runner deletes the cluster's processed messages older than the retention, at start and hourly
     const schedules = Layer.merge(Schedules.layer(scheduleOptions), MessageRetention.layer({ retention })).pipe(
