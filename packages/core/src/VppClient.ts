@@ -262,16 +262,21 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const retrySettings = { ...RetryPolicy.defaults, ...options.retry }
     const budgetMillis = Duration.toMillis(retrySettings.budget)
 
+    // Whether any pause was ever set: until then (for most clients, always) no request reads the pause or the
+    // clock to check for one, which a request did three times (before the gate, before and after its slot).
+    let pausedOnce = false
     // A request waits a pause out only when it ends before the request's retry budget does (`deadline`);
     // otherwise it fails at once with the error that set the pause, which says when to retry.
     const waitForPause = (deadline: number): Effect.Effect<void, PauseError> =>
+      Effect.suspend(() => pausedOnce ? waitForPauseInForce(deadline) : Effect.void)
+    const waitForPauseInForce = (deadline: number): Effect.Effect<void, PauseError> =>
       Effect.gen(function*() {
         const { cause, until } = yield* Ref.get(pause)
         const now = yield* Clock.currentTimeMillis
         if (until <= now) return
         if (until > deadline && cause !== undefined) return yield* Effect.fail(cause)
         yield* Effect.sleep(until - now)
-        yield* waitForPause(deadline)
+        yield* waitForPauseInForce(deadline)
       })
 
     /** Whether the pause in force outlasts the retry budget ending at `deadline`: then retrying is pointless. */
@@ -285,16 +290,20 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         waitForPause(deadline).pipe(
           Effect.zipRight(limiter.take),
           Effect.flatMap((slot) =>
-            Effect.zipWith(Ref.get(pause), Clock.currentTimeMillis, ({ until }, now) => until > now).pipe(
-              Effect.flatMap((paused) => paused ? admit(deadline) : Effect.succeed(slot))
-            )
+            pausedOnce ?
+              Effect.zipWith(Ref.get(pause), Clock.currentTimeMillis, ({ until }, now) => until > now).pipe(
+                Effect.flatMap((paused) => paused ? admit(deadline) : Effect.succeed(slot))
+              ) :
+              Effect.succeed(slot)
           )
         )
       )
 
     const pauseFor = (millis: number, cause: PauseError) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(pause, (current) => now + millis > current.until ? { until: now + millis, cause } : current))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        pausedOnce = true
+        return Ref.update(pause, (current) => now + millis > current.until ? { until: now + millis, cause } : current)
+      })
 
     /** The request as sent: `baseUrl` and `Accept: application/json` are the client's (see `http`). */
     const toHttpRequest = (request: Request): HttpClientRequest.HttpClientRequest => {

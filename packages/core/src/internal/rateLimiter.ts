@@ -58,8 +58,7 @@ export const makeRateLimiter = (
     /** The earliest start that keeps `blocker` out of the server's window. */
     const after = (blocker: Start): number => blocker.at + windowMillis + Math.max(marginMillis, delay(blocker))
 
-    const take: Effect.Effect<Slot> = Effect.gen(function*() {
-      if (!Number.isFinite(rate)) return unlimited
+    const limitedTake: Effect.Effect<Slot> = Effect.gen(function*() {
       const count = Math.max(1, Math.floor(rate))
       const now = yield* Clock.currentTimeMillis
       const blocker = starts.length >= count ? starts[starts.length - count] : undefined
@@ -82,6 +81,9 @@ export const makeRateLimiter = (
         })
       }
     })
+
+    // Off (an infinite rate), the limiter costs a request one step.
+    const take = Effect.suspend(() => Number.isFinite(rate) ? limitedTake : Effect.succeed(unlimited))
 
     return {
       take,

@@ -1,4 +1,4 @@
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -36,9 +36,43 @@ export const toJson = (
   endpoint: string,
   response: HttpClientResponse.HttpClientResponse
 ): Effect.Effect<unknown, VppError.VppError | HttpClientError.ResponseError> =>
-  Effect.flatMap(response.text, (text) =>
+  Effect.flatMap(bodyText(response), (text) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       classify({ endpoint, status: response.status, retryAfter: response.headers["retry-after"], text, now })))
+
+/**
+ * The response's body as text. The platform's `response.text` memoizes the read (`Effect.cached`, run with
+ * `Effect.runSync`: a fiber, a semaphore, a `Deferred` and clock reads per response), which cost the client
+ * about as much CPU per page as everything else around its exchange (issue 17; BENCHMARKS.md). The client
+ * reads each body once, so the responses of the platform's clients are read directly where their runtime's
+ * own response is at hand: `fetch`'s `Response` (`fromWeb`: `source.text()`) and undici's (`source.body.text()`),
+ * with the same `ResponseError` (reason `Decode`) on failure. Any other response is read with `response.text`.
+ */
+export const bodyText = (
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<string, HttpClientError.ResponseError> => {
+  const read = directRead((response as { readonly source?: unknown }).source)
+  if (read === undefined) return response.text
+  return Effect.tryPromise({
+    try: read,
+    catch: (cause) => new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause })
+  })
+}
+
+interface HasText {
+  readonly text: () => Promise<string>
+}
+
+const hasText = (value: unknown): value is HasText =>
+  typeof value === "object" && value !== null && typeof (value as { readonly text?: unknown }).text === "function"
+
+/** How to read a platform response's `source` as text: `fetch`'s `Response`, or undici's response data. */
+const directRead = (source: unknown): (() => Promise<string>) | undefined => {
+  if (source instanceof Response) return () => source.text()
+  if (typeof source !== "object" || source === null) return undefined
+  const body = (source as { readonly body?: unknown }).body
+  return hasText(body) ? () => body.text() : undefined
+}
 
 /**
  * Turns an HTTP response into its JSON body, or fails with the typed error it stands for. Apple reports errors
