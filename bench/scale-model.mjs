@@ -3,6 +3,8 @@
 // randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
 // Every default is an assumption or a figure cited in BENCHMARKS.md; change any of them on the command line:
 //   node bench/scale-model.mjs --latency=0.3 --legacy=0 --windowHours=6 --p99=1000000
+// It prints one markdown table: columns at 100, 200 and 300 ms and at 200 ms without the v1 resources, or a single
+// column when --latency or --legacy is given.
 const defaults = {
   locations: 10_000,
   median: 5_000, // assignments per location, median (assumption)
@@ -17,17 +19,23 @@ const defaults = {
   pageSize: 1000, // records per page (spec §4.4: examples of 549 to 1000)
   inFlight: 5, // spec §4.2
   ratePerToken: 15 * 0.952, // spec §2/§11.6: 15/s per token; item 5: the client keeps 95.2 % of it
-  latency: 0.2, // seconds per request to Apple (assumption: 0.1 to 0.3)
+  latency: 0.2, // seconds per request to Apple (assumption: 0.1 to 0.3); the table's columns set it
   latencyFactor: 1.1, // item 1: vppkit's wall / the latency-bound ideal
   overheadPerRun: 0.25, // s per run besides the requests (item 4: incremental less start-up, 255 ms)
-  writeRowsPerSec: 42_530, // one sync into PostgreSQL (item 7)
-  cpuPerPage: 0.005, // client CPU-s per 1000 records written (notes: full SQLite sync, 5.0 s per 1M)
-  cpuPerRequest: 0.0006, // client CPU-s per request besides its records (notes, change 6: 0.58-0.60 ms per 100-record page)
+  writeRowsPerSec: 92_600, // one full sync into an empty partition, COPY straight in (item 7: 92,567 and 92,782)
+  stagedRowsPerSec: 51_500, // one full sync over existing rows, COPY into staging + upsert (assumption: item 7 x 2.95 / 5.3, notes "PostgreSQL (issue 15)": backend CPU direct COPY 2.9-3.0 s vs staging 5.0-5.6 s per 300k)
+  cpuPerRequest: 0.0071, // runner CPU-s per request, all of a sync's work included (item 10, 1 runner: 64 ms per sync of 9.0 requests)
+  cpuPerPage: 0.010, // runner CPU-s per 1000 records written (notes "PostgreSQL (issue 15)": CLI CPU 2.9-3.1 s per 300k, direct COPY)
+  pgCpuPerPage: 0.018, // PostgreSQL backend CPU-s per 1000 rows of a full pass over existing rows (same notes: staging 5.0-5.6 s per 300k)
   everyMinutes: 15,
-  windowHours: 4, // the nightly full window (assumption: 02:00-06:00)
-  tickConcurrency: 8, // the fleet's cron tick today (packages/fleet/src/Schedules.ts, branch fleetcli)
-  poolPerRunner: 10, // node-postgres's default pool (NodeDatabase sets none)
-  clusterConnsPerRunner: 2 // @effect/cluster: the shard-lock connection it reserves + one for its messages (assumption)
+  windowHours: 4, // --full-window, default 240 min after the full cron (02:00 UTC)
+  incrementalConcurrency: 16, // each runner's incremental pool (Schedules.ts, PostgreSQL default)
+  fullConcurrency: 4, // each runner's full pool (Schedules.ts, PostgreSQL default)
+  headroom: 2, // capacity / Little's average: the minute's slots come as one batch to one runner's pool (assumption)
+  poolPerRunner: 10, // node-postgres's default pool (NodeDatabase sets no maxConnections)
+  poolReserved: 2, // of it: SqlRunnerStorage's reserved shard-lock connection + 1 for ticks, storage polls, outcomes (assumption)
+  ownConnsPerRunner: 1, // besides the pool: the runner lock (holdRunner, a pool of its own holding 1)
+  maxConnections: 100 // PostgreSQL's default max_connections
 }
 const p = { ...defaults }
 for (const arg of process.argv.slice(2)) {
@@ -51,58 +59,89 @@ const probit = (q) => {
 const sigma = Math.log(p.p99 / p.median) / probit(0.99)
 const sizes = Array.from({ length: p.locations }, (_, i) => Math.min(p.cap, Math.round(p.median * Math.exp(sigma * probit((i + 0.5) / p.locations)))))
 
-const L = p.latency
-// a page-index pass of n pages: page 0 alone, then rounds of `inFlight`; never faster than the token's rate, nor than the writes
-const pagePass = (n, size = p.pageSize) => Math.max(p.latencyFactor * L * (1 + Math.ceil((n - 1) / p.inFlight)), n / p.ratePerToken, (n * size) / p.writeRowsPerSec)
-const cursorPass = (n) => Math.max(n * L, n / p.ratePerToken) // sequential (spec §9.1)
-const pages = (records, size = p.pageSize) => Math.max(1, Math.ceil(records / size))
 
-function location(assignments, full) {
-  const users = Math.round(assignments * p.usersPerAssignment)
-  const changed = (r) => Math.round(r * p.changedPer15)
-  // [pages, seconds, rows written] per resource, one after another (Sync.run); Client Config first (1 request)
-  const passes = [
-    [1, L, 0],
-    [pages(p.assets), pagePass(pages(p.assets)), p.assets], // assets: no sinceVersionId (spec §4.3): full every run
-    ...(full ? [assignments, users] : [changed(assignments), changed(users)]).map((r) => [pages(r), pagePass(pages(r)), r]),
-    ...Array.from({ length: p.cursorRequests }, () => [1, cursorPass(1), 0]), // no sinceVersionId (spec §9.1)
-    ...(p.legacy ? (full ? [assignments, users] : [changed(assignments), changed(users)]).map((r) => [pages(r, p.legacyBatch), pagePass(pages(r, p.legacyBatch), p.legacyBatch), r]) : [])
-  ]
-  const requests = passes.reduce((s, x) => s + x[0], 0)
-  const seconds = p.overheadPerRun + passes.reduce((s, x) => s + x[1], 0)
-  const rows = passes.reduce((s, x) => s + x[2], 0)
-  const cpu = (rows / 1000) * p.cpuPerPage + requests * p.cpuPerRequest
-  return { requests, seconds, rows, cpu }
-}
 const sum = (xs, f) => xs.reduce((s, x) => s + f(x), 0)
-const inc = sizes.map((n) => location(n, false))
-const full = sizes.map((n) => location(n, true))
-const cycle = p.everyMinutes * 60, window = p.windowHours * 3600
-const out = (k, v) => console.log(`${k.padEnd(58)} ${typeof v === "number" ? Math.round(v * 100) / 100 : v}`)
+const pages = (records, size) => Math.max(1, Math.ceil(records / size))
 
-out("sigma of the log-normal; mean / max assignments", `${sigma.toFixed(2)}; ${Math.round(sum(sizes, (x) => x) / sizes.length)} / ${Math.max(...sizes)}`)
-out("share of all assignments in the largest 1 % of locations", `${(100 * sum(sizes.slice(-Math.ceil(p.locations / 100)), (x) => x) / sum(sizes, (x) => x)).toFixed(0)} %`)
-out("incremental: requests per location-run (median)", inc[p.locations >> 1].requests)
-out("incremental: requests per hour", sum(inc, (x) => x.requests) * (3600 / cycle))
-out("incremental: requests per second, fleet-wide", sum(inc, (x) => x.requests) / cycle)
-out("incremental: seconds per location-run, mean / p99", `${(sum(inc, (x) => x.seconds) / p.locations).toFixed(2)} / ${inc[Math.floor(p.locations * 0.99)].seconds.toFixed(2)}`)
-const incConc = sum(inc, (x) => x.seconds) / cycle
-out("incremental: concurrent syncs needed (Little: N/cycle x T)", incConc)
-out(`incremental: one tick at the fleet's concurrency ${p.tickConcurrency}, minutes`, sum(inc, (x) => x.seconds) / p.tickConcurrency / 60)
-out("incremental: rows/s written", sum(inc, (x) => x.rows) / cycle)
-out("incremental: client CPU cores", sum(inc, (x) => x.cpu) / cycle)
-out("full: requests per night", sum(full, (x) => x.requests))
-out("full: requests per second over the window", sum(full, (x) => x.requests) / window)
-out("full: seconds per location, median / p99 / max", `${full[p.locations >> 1].seconds.toFixed(1)} / ${full[Math.floor(p.locations * 0.99)].seconds.toFixed(1)} / ${full[p.locations - 1].seconds.toFixed(0)}`)
-const fullConc = sum(full, (x) => x.seconds) / window
-out("full: concurrent syncs needed for the window", fullConc)
-out(`full: one tick at the fleet's concurrency ${p.tickConcurrency}, hours`, sum(full, (x) => x.seconds) / p.tickConcurrency / 3600)
-out("full: rows written per night = rows stored (millions)", sum(full, (x) => x.rows) / 1e6)
-out("full: rows/s over the window (mean)", sum(full, (x) => x.rows) / window)
-out(`full: rows/s at peak, ${Math.ceil(fullConc)} full syncs each at the token's rate`, Math.ceil(fullConc) * p.ratePerToken * p.pageSize)
-out("full: client CPU cores over the window", sum(full, (x) => x.cpu) / window)
-const conc = Math.ceil(incConc + fullConc)
-const perRunner = p.poolPerRunner - p.clusterConnsPerRunner
-out("night: concurrent syncs (incremental + full)", conc)
-out(`runners at ${perRunner} syncs each (pool ${p.poolPerRunner} - ${p.clusterConnsPerRunner} cluster)`, Math.ceil(conc / perRunner))
-out("PostgreSQL connections (1 per running sync + cluster's)", conc + Math.ceil(conc / perRunner) * p.clusterConnsPerRunner)
+function model(p) {
+  const sigma = Math.log(p.p99 / p.median) / probit(0.99)
+  const sizes = Array.from({ length: p.locations }, (_, i) => Math.min(p.cap, Math.round(p.median * Math.exp(sigma * probit((i + 0.5) / p.locations)))))
+  const L = p.latency
+  // a page-index pass of n pages: page 0 alone, then rounds of `inFlight`; never faster than the token's rate, nor than the writes
+  const pagePass = (n, size, rowsPerSec) =>
+    Math.max(p.latencyFactor * L * (1 + Math.ceil((n - 1) / p.inFlight)), n / p.ratePerToken, (n * size) / rowsPerSec)
+  const cursorPass = (n) => Math.max(n * L, n / p.ratePerToken) // sequential (spec §9.1)
+  function location(assignments, full) {
+    const users = Math.round(assignments * p.usersPerAssignment)
+    const changed = (r) => Math.round(r * p.changedPer15)
+    const write = full ? p.stagedRowsPerSec : p.writeRowsPerSec // a nightly full pass goes over existing rows: staged
+    const records = full ? [assignments, users] : [changed(assignments), changed(users)]
+    // [pages, seconds, rows written] per resource, one after another (Sync.run); Client Config first (1 request)
+    const passes = [
+      [1, L, 0],
+      [pages(p.assets, p.pageSize), pagePass(pages(p.assets, p.pageSize), p.pageSize, write), p.assets], // no sinceVersionId (spec §4.3)
+      ...records.map((r) => [pages(r, p.pageSize), pagePass(pages(r, p.pageSize), p.pageSize, write), r]),
+      ...Array.from({ length: p.cursorRequests }, () => [1, cursorPass(1), 0]), // no sinceVersionId (spec §9.1)
+      ...(p.legacy ? records.map((r) => [pages(r, p.legacyBatch), pagePass(pages(r, p.legacyBatch), p.legacyBatch, write), r]) : [])
+    ]
+    const requests = sum(passes, (x) => x[0])
+    const seconds = p.overheadPerRun + sum(passes, (x) => x[1])
+    const rows = sum(passes, (x) => x[2])
+    return { requests, seconds, rows, cpu: (rows / 1000) * p.cpuPerPage + requests * p.cpuPerRequest }
+  }
+  const inc = sizes.map((n) => location(n, false))
+  const full = sizes.map((n) => location(n, true))
+  const cycle = p.everyMinutes * 60, window = p.windowHours * 3600
+  const incLittle = sum(inc, (x) => x.seconds) / cycle
+  const fullLittle = sum(full, (x) => x.seconds) / window
+  const fullRows = sum(full, (x) => x.rows)
+  // each tick covers a minute and hands that minute's slots to the pool of the one runner that runs it
+  const incBatch = p.locations * 60 / cycle, fullBatch = p.locations * 60 / window
+  const incDrain = incBatch * (sum(inc, (x) => x.seconds) / p.locations) / p.incrementalConcurrency
+  const fullDrain = fullBatch * (sum(full, (x) => x.seconds) / p.locations) / p.fullConcurrency
+  const syncConns = p.poolPerRunner - p.poolReserved
+  const night = incLittle + fullLittle
+  const runners = Math.max(
+    Math.ceil((p.headroom * incLittle) / p.incrementalConcurrency),
+    Math.ceil((p.headroom * fullLittle) / p.fullConcurrency),
+    Math.ceil((p.headroom * night) / syncConns)
+  )
+  const connectionsAtMost = runners * (p.poolPerRunner + p.ownConnsPerRunner)
+  const connectionsInUse = Math.ceil(p.headroom * night) + runners * (p.poolReserved + p.ownConnsPerRunner)
+  const pct = (q) => Math.min(p.locations - 1, Math.floor(p.locations * q))
+  const r = (v, d = 2) => Number(v.toFixed(d)).toLocaleString("en-US")
+  return {
+    header: `${Math.round(L * 1000)} ms${p.legacy ? "" : ", no v1"}`,
+    rows: [
+      ["sigma of the log-normal; mean / largest assignments", `${sigma.toFixed(2)}; ${r(sum(sizes, (x) => x) / sizes.length, 0)} / ${r(Math.max(...sizes), 0)}`],
+      ["incremental: requests per location-run / per hour, fleet-wide", `${inc[p.locations >> 1].requests} / ${r(sum(inc, (x) => x.requests) * 3600 / cycle, 0)}`],
+      ["incremental: requests per second, fleet-wide", r(sum(inc, (x) => x.requests) / cycle, 1)],
+      ["incremental: seconds per location-run, mean / p99", `${r(sum(inc, (x) => x.seconds) / p.locations)} / ${r(inc[pct(0.99)].seconds)}`],
+      ["incremental: slots per minute (one tick); syncs at once (Little)", `${r(incBatch, 0)}; ${r(incLittle, 1)}`],
+      [`incremental: one tick's slots through one runner's pool of ${p.incrementalConcurrency}, s`, r(incDrain, 0)],
+      [`incremental: locations one runner keeps up with (min(pool, ${syncConns} connections) x period / mean time)`, r(Math.min(p.incrementalConcurrency, syncConns) * cycle / (sum(inc, (x) => x.seconds) / p.locations), 0)],
+      ["incremental: rows/s written", r(sum(inc, (x) => x.rows) / cycle, 0)],
+      ["incremental: runner CPU, cores", r(sum(inc, (x) => x.cpu) / cycle)],
+      ["full: requests per night (per second over the window)", `${r(sum(full, (x) => x.requests) / 1e6)} M (${r(sum(full, (x) => x.requests) / window, 0)})`],
+      ["full: seconds per location, median / p99 / largest", `${r(full[p.locations >> 1].seconds, 1)} / ${r(full[pct(0.99)].seconds, 0)} / ${r(full[p.locations - 1].seconds, 0)}`],
+      ["full: slots per minute (one tick); syncs at once (Little)", `${r(fullBatch, 0)}; ${r(fullLittle, 1)}`],
+      [`full: one tick's slots through one runner's pool of ${p.fullConcurrency}, s (mean)`, r(fullDrain, 0)],
+      ["full: rows written per night (millions); mean rows/s over the window", `${r(fullRows / 1e6, 0)} M; ${r(fullRows / window, 0)}`],
+      [`full: rows/s at peak, ${p.fullConcurrency} large full syncs at the token's rate, per ticking runner`, r(p.fullConcurrency * p.ratePerToken * p.pageSize, 0)],
+      ["full: PostgreSQL backend CPU for the night's rows, cores (mean)", r((fullRows / 1000) * p.pgCpuPerPage / window)],
+      ["full: runner CPU, cores (mean over the window)", r(sum(full, (x) => x.cpu) / window)],
+      ["night: syncs at once (Little, incremental + full)", r(night, 1)],
+      [`runners: ${p.headroom} x Little within pools ${p.incrementalConcurrency}/${p.fullConcurrency} and ${syncConns} sync connections each`, runners],
+      [`PostgreSQL connections: in use (${p.headroom} x Little + ${p.poolReserved + p.ownConnsPerRunner} a runner) / at most (runners x ${p.poolPerRunner + p.ownConnsPerRunner}), of ${p.maxConnections}`, `${connectionsInUse} / ${connectionsAtMost}`]
+    ]
+  }
+}
+
+const given = Object.keys(p).filter((k) => p[k] !== defaults[k])
+const columns = given.includes("latency") || given.includes("legacy")
+  ? [p]
+  : [{ ...p, latency: 0.1 }, { ...p, latency: 0.2 }, { ...p, latency: 0.3 }, { ...p, latency: 0.2, legacy: 0 }]
+const results = columns.map(model)
+console.log(`| figure | ${results.map((x) => x.header).join(" | ")} |`)
+console.log(`| --- |${results.map(() => " --- |").join("")}`)
+results[0].rows.forEach(([name], i) => console.log(`| ${name} | ${results.map((x) => x.rows[i][1]).join(" | ")} |`))
