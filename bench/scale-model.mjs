@@ -33,8 +33,9 @@ const defaults = {
   fullConcurrency: 4, // each runner's full pool (Schedules.ts, PostgreSQL default)
   headroom: 2, // capacity / Little's average: the minute's slots come as one batch to one runner's pool (assumption)
   poolPerRunner: 10, // node-postgres's default pool (NodeDatabase sets no maxConnections)
-  poolReserved: 2, // of it: SqlRunnerStorage's reserved shard-lock connection + 1 for ticks, storage polls, outcomes (assumption)
-  ownConnsPerRunner: 1, // besides the pool: the runner lock (holdRunner, a pool of its own holding 1)
+  poolReserved: 1, // of it: 1 for the ticks, token reads and outcome writes (assumption)
+  ownConnsInUse: 3, // of those, open at once in steady state: the shard-lock connection, 1 for storage polls and saves, the runner lock (assumption: the cluster's pool opens connections on demand)
+  ownConnsPerRunner: 5, // besides the pool: the cluster's own pool of 4 (its shard-lock connection, message and runner storage; fleetRun.ts) + the runner lock (holdRunner, a pool of its own holding 1)
   maxConnections: 100 // PostgreSQL's default max_connections
 }
 const p = { ...defaults }
@@ -107,7 +108,7 @@ function model(p) {
     Math.ceil((p.headroom * night) / syncConns)
   )
   const connectionsAtMost = runners * (p.poolPerRunner + p.ownConnsPerRunner)
-  const connectionsInUse = Math.ceil(p.headroom * night) + runners * (p.poolReserved + p.ownConnsPerRunner)
+  const connectionsInUse = Math.ceil(p.headroom * night) + runners * (p.poolReserved + p.ownConnsInUse)
   const pct = (q) => Math.min(p.locations - 1, Math.floor(p.locations * q))
   const r = (v, d = 2) => Number(v.toFixed(d)).toLocaleString("en-US")
   return {
@@ -132,7 +133,7 @@ function model(p) {
       ["full: runner CPU, cores (mean over the window)", r(sum(full, (x) => x.cpu) / window)],
       ["night: syncs at once (Little, incremental + full)", r(night, 1)],
       [`runners: ${p.headroom} x Little within pools ${p.incrementalConcurrency}/${p.fullConcurrency} and ${syncConns} sync connections each`, runners],
-      [`PostgreSQL connections: in use (${p.headroom} x Little + ${p.poolReserved + p.ownConnsPerRunner} a runner) / at most (runners x ${p.poolPerRunner + p.ownConnsPerRunner}), of ${p.maxConnections}`, `${connectionsInUse} / ${connectionsAtMost}`]
+      [`PostgreSQL connections: in use (${p.headroom} x Little + ${p.poolReserved + p.ownConnsInUse} a runner) / at most (runners x ${p.poolPerRunner + p.ownConnsPerRunner}), of ${p.maxConnections}`, `${connectionsInUse} / ${connectionsAtMost}`]
     ]
   }
 }
