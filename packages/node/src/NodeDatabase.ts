@@ -176,8 +176,9 @@ const openError = (description: string, reason: string) =>
 /**
  * The `SqlClient` of a target: SQLite (WAL journal; a new file is created with mode 0600) or a PostgreSQL pool
  * (`application_name` `vppkit`, or `applicationName`; at most `maxConnections` connections, default node-postgres's
- * 10). A database that cannot be opened or reached fails the layer with a {@link DatabaseError} (`open`). With `readOnly`, a SQLite file is opened read-only as it is: a missing one
- * is not created (it cannot be opened), and its journal mode is left alone.
+ * 10). A database that cannot be opened or reached fails the layer with a {@link DatabaseError} (`open`). With
+ * `readOnly`, a SQLite file is opened read-only as it is: a missing one is not created (it cannot be opened), and its
+ * journal mode is left alone.
  *
  * @since 0.1.0
  * @category layers
