@@ -275,7 +275,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         const now = yield* Clock.currentTimeMillis
         if (until <= now) return
         if (until > deadline && cause !== undefined) return yield* Effect.fail(cause)
-        yield* Effect.sleep(until - now)
+        yield* Effect.sleep(RateLimiter.wholeMillis(until - now))
         yield* waitForPauseInForce(deadline)
       })
 

@@ -2,6 +2,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -437,6 +438,38 @@ describe("VppClient Retry-After and rate-limit pauses", () => {
       assert.strictEqual((yield* Fiber.join(a)).attempts, 2)
       assert.strictEqual((yield* Fiber.join(b)).attempts, 1)
       for (const request of http.requests().slice(1)) assert.isAtLeast(elapsed(request), 10_000, request.path)
+    }))
+
+  it.effect("a pause ending at a fraction of a millisecond is waited out, not spun on when the clock wakes a rounding error short of it", () =>
+    Effect.gen(function*() {
+      const { client, http } = yield* setup(pauseScript(), { retry: { maxRetries: 0 } })
+      // A 429 at 517.26 ms pauses the client for 10 s, until 10517.26; a request at 517.46 sleeps 10517.26 - 517.46,
+      // and the TestClock wakes it at 517.46 + (10517.26 - 517.46) = 10517.259999999998, a rounding error short.
+      yield* TestClock.setTime(517.26)
+      assert.strictEqual((yield* Effect.flip(client.execute({ _tag: "Get", path: "/v2/a" }, Ok)))._tag, "RateLimitedError")
+      yield* TestClock.adjust(Duration.millis(0.2))
+      const now = yield* TestClock.currentTimeMillis
+      const until = 517.26 + 10_000
+      assert.isBelow(now + (until - now), until, "the premise: a sleep until the end wakes short of it")
+      const clock = yield* Effect.clock
+      let clockReads = 0
+      const counting: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => clock.unsafeCurrentTimeMillis(),
+        currentTimeMillis: Effect.suspend(() => {
+          clockReads++
+          return clock.currentTimeMillis
+        }),
+        unsafeCurrentTimeNanos: () => clock.unsafeCurrentTimeNanos(),
+        currentTimeNanos: clock.currentTimeNanos,
+        sleep: (duration) => clock.sleep(duration)
+      }
+      const b = yield* Effect.fork(Effect.withClock(client.execute({ _tag: "Get", path: "/v2/b" }, Ok), counting))
+      // a step at a time: the fiber may reach its sleep only after a step has begun
+      for (let step = 0; step < 12 && Option.isNone(yield* Fiber.poll(b)); step++) yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Fiber.join(b)).attempts, 1)
+      assert.isAtLeast(http.requests()[1]!.startedAt, until)
+      assert.isAtMost(clockReads, 20, "the pause was spun on")
     }))
 
   it.effect("the pause also holds a request that was waiting for a concurrency permit", () =>

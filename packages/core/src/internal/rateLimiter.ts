@@ -35,6 +35,14 @@ interface Start {
 
 const unlimited: Slot = { answered: Effect.void }
 
+/**
+ * How long to sleep to reach a time `millis` ahead: whole milliseconds, at least 1. A clock whose instants are
+ * sums of fractional durations (the TestClock after a jittered backoff) can wake a sleep of `until - now` a
+ * rounding error short of `until`; a sleep of that error then ends at once (the sum rounds back to now), so a loop
+ * waiting for `until` would spin without time passing. JavaScript timers count whole milliseconds anyway.
+ */
+export const wholeMillis = (millis: number): number => Math.max(1, Math.ceil(millis))
+
 export const makeRateLimiter = (
   initialRate: number,
   windowMillis: number,
@@ -73,7 +81,7 @@ export const makeRateLimiter = (
           start.at = current
           break
         }
-        yield* Effect.sleep(due - current)
+        yield* Effect.sleep(wholeMillis(due - current))
       }
       return {
         answered: Effect.map(Clock.currentTimeMillis, (at) => {
