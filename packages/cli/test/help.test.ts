@@ -5,7 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import { temporaryDirectorySync } from "./helpers/cli.js"
-import { binPath, runBin } from "./support/bin.js"
+import { binPath, environment, runBin } from "./support/bin.js"
 
 /**
  * Help, version, parse errors and shell completions of the built bin, as a user meets them: through a pipe,
@@ -21,10 +21,10 @@ afterAll(() => temp.remove())
 /** Runs the bin on a pseudo-terminal (stdin, stdout and stderr are the terminal); answers what it printed. */
 const onTerminal = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) => {
   const command = [process.execPath, binPath, ...args].map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(" ")
-  const environment: NodeJS.ProcessEnv = { ...process.env, COLUMNS: "80", LINES: "24", TERM: "xterm-256color", ...env }
-  if (env.NO_COLOR === undefined) delete environment.NO_COLOR
+  const childEnvironment = environment({ COLUMNS: "80", LINES: "24", TERM: "xterm-256color", ...env })
+  if (env.NO_COLOR === undefined) delete childEnvironment.NO_COLOR
   const result = spawnSync("script", ["-q", "-e", "-c", command, "/dev/null"], {
-    env: environment,
+    env: childEnvironment,
     encoding: "utf8",
     timeout: 20_000
   })

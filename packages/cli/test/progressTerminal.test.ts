@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { serve } from "./helpers/cli.js"
-import { binPath } from "./support/bin.js"
+import { binPath, environment } from "./support/bin.js"
 
 /** Single-quotes a word for sh. */
 const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`
@@ -15,9 +15,7 @@ const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`
 const onTerminal = (columns: number, args: ReadonlyArray<string>) =>
   Effect.async<{ readonly code: number | null; readonly screen: string }>((resume) => {
     const command = `stty cols ${columns} rows 24; exec ${[process.execPath, binPath, ...args].map(shellQuote).join(" ")}`
-    const env: NodeJS.ProcessEnv = {}
-    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("VPP_")) env[key] = value
-    const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], { env: environment(), stdio: ["ignore", "pipe", "pipe"] })
     const output: Array<string> = []
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk))
     child.on("close", (code) => resume(Effect.succeed({ code, screen: output.join("") })))

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
 import { assertFailure, bin, run, serve, temporaryDirectory } from "./helpers/cli.js"
-import { runBin } from "./support/bin.js"
+import { environment, runBin } from "./support/bin.js"
 
 /**
  * What a run says about its requests: a refused loopback connection fails at once; `--verbose` prints one line per
@@ -42,7 +42,7 @@ const runOnTerminal = (args: ReadonlyArray<string>, env: Readonly<Record<string,
     // stdout goes to /dev/null: the terminal is stderr's, as when records are piped to a file.
     const command = [process.execPath, bin, ...args].map(quote).join(" ") + " > /dev/null"
     const child = spawn("script", ["-q", "-e", "-c", command, "/dev/null"], {
-      env: { ...process.env, COLUMNS: "100", LINES: "30", ...env },
+      env: environment({ COLUMNS: "100", LINES: "30", ...env }),
       stdio: ["ignore", "pipe", "pipe"]
     })
     const chunks: Array<string> = []

@@ -42,10 +42,17 @@ export interface RunOptions {
   readonly onStdout?: (chunk: string, child: ChildProcess) => void
 }
 
-/** The environment without any VPP_* setting (nor VPPKIT_DB) of the machine running the tests. */
-const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
+/**
+ * The environment of a child `vppkit`: the tests' own, without any VPP_* setting (nor VPPKIT_DB) of the machine
+ * running them, nor NODE_EXTRA_CA_CERTS: the children speak plain HTTP to loopback, and Node 20 reads and parses
+ * that file's certificates as it starts, whether or not it ever uses TLS (~50 ms of CPU a process, of ~150 for
+ * `node -e 0`; the suite starts hundreds).
+ */
+export const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("VPP_") && key !== "VPPKIT_DB") env[key] = value
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("VPP_") && key !== "VPPKIT_DB" && key !== "NODE_EXTRA_CA_CERTS") env[key] = value
+  }
   return { ...env, ...extra }
 }
 

@@ -3,7 +3,7 @@ import type * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
-import { binPath } from "./bin.js"
+import { binPath, environment } from "./bin.js"
 
 /**
  * The built `vppkit` on a pseudo-terminal (python3's `pty`, through pseudoTerminal.py): stdout and stderr are
@@ -46,8 +46,7 @@ export const startOnTerminal = (
   options: { readonly columns?: number; readonly env?: Readonly<Record<string, string>> } = {}
 ): Effect.Effect<OnTerminal, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const env: NodeJS.ProcessEnv = {}
-    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("VPP_")) env[key] = value
+    const env = environment()
     delete env["NO_COLOR"]
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
