@@ -200,11 +200,19 @@ export const makeFleet = (
     const inDatabase = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient | SyncStore.SyncStore>) =>
       Effect.orDie(Effect.scoped(Effect.provide(body, SqlSyncStore.layer.pipe(Layer.provideMerge(database)))))
 
+    // allSyncedSince asks 10 times a second, for minutes: on one connection of the test's own, opened at its first
+    // question (a connection and the store's migrations each time competed with the runners for the CPU and the
+    // database's locks)
+    const polling = yield* Layer.memoize(database)
+
     const allSyncedSince = (since: string, what: string) =>
       Effect.gen(function*() {
         for (let i = 0;; i++) {
-          const rows = yield* inDatabase(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-            sql<{ readonly uid: string }>`SELECT uid FROM vppkit_fleet_outcomes WHERE result = 'synced' AND started_at > ${since}`))
+          const rows = yield* Effect.orDie(Effect.provide(
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              sql<{ readonly uid: string }>`SELECT uid FROM vppkit_fleet_outcomes WHERE result = 'synced' AND started_at > ${since}`),
+            polling
+          ))
           if (rows.length === locations) break
           for (const { index, running } of runners) {
             if (running.child.exitCode !== null && running.child.signalCode === null) {
