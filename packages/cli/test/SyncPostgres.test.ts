@@ -71,7 +71,7 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
         })
         assert.strictEqual(third.code, 0, third.stderr)
         yield* inDatabase(db, assertAllSame(served.simulator))
-      }))
+      }), 90_000) // three syncs by the built CLI (and their start-ups): past 30 s on a loaded 2-core machine
 
     it.scoped("a second sync of the same location exits at once (6) naming the running one, another location syncs meanwhile; a killed one leaves no lock", () =>
       Effect.gen(function*() {
@@ -130,7 +130,7 @@ describe.skipIf(serverUrl === undefined)("vppkit sync --db postgres://…", () =
           Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
         )
         assert.strictEqual(locks[0]!.n, 0)
-      }))
+      }), 90_000)
   })
 })
 
