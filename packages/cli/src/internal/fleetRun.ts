@@ -167,16 +167,18 @@ const clusterClient = Layer.unwrapEffect(Effect.map(shardingConfigOf, (shardingC
 const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => storage.getRunners)
 
 /**
- * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`. `name`, if
- * any, names the runner's PostgreSQL sessions and its syncs' location locks.
+ * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`, its
+ * scheduled syncs in pools of `concurrency` (the defaults unless given). `name`, if any, names the runner's
+ * PostgreSQL sessions and its syncs' location locks.
  */
 const runnerLayer = <ROut, E>(
   target: NodeDatabase.Target,
   baseUrl: string | undefined,
   sharding: Layer.Layer<ROut, E, SqlClient.SqlClient>,
-  name?: string
+  name?: string,
+  concurrency?: Location.Concurrency
 ) =>
-  Location.layer.pipe(
+  Location.layerWith(concurrency).pipe(
     Layer.provideMerge(sharding),
     Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
     Layer.provideMerge(tokenStoreLayer(target, name)),
@@ -627,7 +629,10 @@ export const runRun = (
       fullConcurrency: Option.getOrElse(fullConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined)
     }
     // the schedule's flags checked before anything is opened
-    yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
+    const resolved = yield* Either.mapLeft(
+      Schedules.resolve(scheduleOptions),
+      (error) => new UsageError({ message: `fleet run: ${error.message}` })
+    )
     // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
     const retention = yield* Config.duration(MessageRetention.retentionVariable).pipe(
       Config.withDefault(MessageRetention.defaultRetention),
@@ -661,7 +666,8 @@ export const runRun = (
     }
     // each runner deletes the cluster's processed messages older than the retention, at start and hourly
     const schedules = Layer.merge(Schedules.layer(scheduleOptions), MessageRetention.layer({ retention })).pipe(
-      Layer.provideMerge(runnerLayer(target, url, sharding, name)),
+      // the pools of scheduled syncs are this runner's entities': each runner runs its own locations' syncs
+      Layer.provideMerge(runnerLayer(target, url, sharding, name, resolved)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
     // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
