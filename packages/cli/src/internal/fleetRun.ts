@@ -76,11 +76,11 @@ const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
 
 /**
  * The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. On PostgreSQL the
- * sessions are named `applicationName` (default `vppkit`).
+ * sessions are named `applicationName` (default `vppkit`), at most `maxConnections` of them (default 10).
  */
-const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string) =>
+const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string, maxConnections?: number) =>
   TokenStore.layer.pipe(
-    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName })),
+    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName, maxConnections })),
     Layer.provideMerge(FleetKey.layerConfig)
   )
 
@@ -170,6 +170,13 @@ const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => sto
  * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`, its
  * scheduled syncs in pools of `concurrency` (the defaults unless given). `name`, if any, names the runner's
  * PostgreSQL sessions and its syncs' location locks.
+ *
+ * Each running sync holds a connection of the runner's pool for its length (its location's lock, which it writes
+ * on), so with `concurrency` the pool has a connection for each scheduled sync the runner may run at once and two
+ * more (the token store, the outcomes; BENCHMARKS.md, "Fleet: scale model"): with node-postgres's default of 10, 16
+ * incremental syncs at once were 10, the others waiting for a connection (item 10: one runner held 10 location
+ * locks at a time). The pool opens connections as they are wanted, so a runner with few syncs keeps few; the whole
+ * fleet's peak is the runners × (this + the cluster's {@link clusterConnections} + 1).
  */
 const runnerLayer = <ROut, E>(
   target: NodeDatabase.Target,
@@ -181,7 +188,14 @@ const runnerLayer = <ROut, E>(
   Location.layerWith(concurrency).pipe(
     Layer.provideMerge(sharding),
     Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
-    Layer.provideMerge(tokenStoreLayer(target, name)),
+    Layer.provideMerge(tokenStoreLayer(
+      target,
+      name,
+      concurrency === undefined
+        ? undefined
+        : (concurrency.incrementalConcurrency ?? Location.defaultIncrementalConcurrency) +
+          (concurrency.fullConcurrency ?? Location.defaultFullConcurrency) + 2
+    )),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
     Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
