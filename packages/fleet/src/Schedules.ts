@@ -29,7 +29,8 @@
  *
  * - A location whose slot comes while its previous scheduled sync of the same schedule has not finished — still
  *   running, or still waiting for its turn or its runner's pool — is not synced twice: its entity (one owner in the
- *   cluster, whichever runner's tick sent either slot) answers an overrun at once, and the slot is reported
+ *   cluster, whichever runner's tick sent either slot) answers an overrun at once — or the tick's runner knows it
+ *   without asking, when its own previous slot of the location is still unanswered — and the slot is reported
  *   ({@link Event} `Overrun`, a warning) and counted (`vppkit_fleet_schedule_overruns_total{schedule}`, on the
  *   runner whose tick sent it), never skipped silently. A slot of the other schedule is not an overrun: its sync
  *   waits behind the running one (a location's syncs run one after another).
@@ -370,10 +371,21 @@ interface Plan {
 /** A tick at `now` covers up to the start of its minute (a tick at 12:05:00.3 covers the slots until 12:05:00). */
 const minuteOf = (now: number) => Math.floor(now / minuteMillis) * minuteMillis
 
-/** What a schedule's ticks share: the scope the scheduled syncs are awaited in (the layer's). */
+/**
+ * What the schedules of one runner share: the scope the scheduled syncs are awaited in (the layer's), and the slots
+ * this runner's ticks sent that have not been answered yet, by schedule and location (`incremental 2049…`).
+ */
 interface Dispatcher {
   readonly scope: Scope.Scope
+  readonly awaiting: Map<string, { readonly full: boolean; readonly slot: Date }>
 }
+
+/** A slot not started because the location's previous scheduled sync of the schedule has not finished: counted, reported. */
+const overrun = (uId: string, full: boolean, slot: Date, running: { readonly full: boolean; readonly slot: Date }) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", modeName(full))),
+    Effect.flatMap(Report, (report) => report({ _tag: "Overrun", uId, full, slot, running: { full: running.full, slot: running.slot } }))
+  )
 
 /**
  * A location's scheduled sync (`Scheduled { full, slot }` to its entity, run in the pool of the runner that owns it),
@@ -389,10 +401,7 @@ const syncLocation = (uId: string, full: boolean, slot: Date) =>
     // an interruption (the runner shuts down) is not a failure to report
     if (Cause.isInterruptedOnly(exit.cause)) return
     const error = Cause.squash(exit.cause)
-    if (error instanceof Location.OverrunError) {
-      yield* Metric.increment(Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", modeName(full)))
-      return yield* report({ _tag: "Overrun", uId, full, slot, running: { full: error.running.full, slot: error.running.slot } })
-    }
+    if (error instanceof Location.OverrunError) return yield* overrun(uId, full, slot, error.running)
     const outcome = error instanceof Location.LocationSyncError ? error.outcome : undefined
     const failure = outcome?.failure ?? new Location.Failure({
       tag: typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Defect",
@@ -404,8 +413,9 @@ const syncLocation = (uId: string, full: boolean, slot: Date) =>
 /**
  * One tick of a schedule: each location of the token store whose slot fell in the time the tick covers (from where
  * the previous tick left off, recorded in the database) is sent its slot (a `Scheduled { full, slot }` message to
- * its entity, which runs it in its runner's pool or answers an overrun; reported when it answers) — unless its
- * tokens expired (reported). Does not wait for the syncs; never fails.
+ * its entity, which runs it in its runner's pool or answers an overrun; reported when it answers) — unless this
+ * runner's previous slot of the location is still unanswered (an overrun, reported and counted) or its tokens
+ * expired (reported). Does not wait for the syncs; never fails.
  */
 const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispatcher) {
   const report = yield* Report
@@ -456,9 +466,22 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
       yield* report({ _tag: "Expired", uId, full, expiredAt: expiresAt, tokens: group.map(tokenLabel) })
       continue
     }
-    // awaited in the layer's scope, not the tick's: a tick waits for none of its syncs. At most one fiber per
-    // location and mode waits long (an overrun is answered at once), so they are bounded by the locations.
+    // a slot this runner sent and its entity has not answered: its sync has not finished, an overrun known here
+    // without a message (a slot sent by another runner's tick is the entity's to tell)
+    const key = `${modeName(full)} ${uId}`
+    const awaiting = dispatcher.awaiting.get(key)
+    if (awaiting !== undefined) {
+      yield* overrun(uId, full, slot, awaiting)
+      continue
+    }
+    const entry = { full, slot }
+    dispatcher.awaiting.set(key, entry)
+    // awaited in the layer's scope, not the tick's: a tick waits for none of its syncs. One slot per location and
+    // schedule awaits its answer at a time, so they are bounded by the locations.
     yield* syncLocation(uId, full, slot).pipe(
+      Effect.ensuring(Effect.sync(() => {
+        if (dispatcher.awaiting.get(key) === entry) dispatcher.awaiting.delete(key)
+      })),
       // the tick runs uninterruptibly (a ClusterCron message): its syncs may be interrupted when the layer ends
       Effect.interruptible,
       Effect.forkIn(dispatcher.scope)
@@ -523,7 +546,7 @@ export const layer = (
 ): Layer.Layer<never, ScheduleError | SqlError.SqlError, Sharding.Sharding | TokenStore.TokenStore | SqlClient.SqlClient> =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const { every, fullCron, fullWindow, incrementalCron } = yield* resolve(options)
-    const dispatcher: Dispatcher = { scope: yield* Effect.scope }
+    const dispatcher: Dispatcher = { scope: yield* Effect.scope, awaiting: new Map() }
     const incremental: Plan = incrementalCron === undefined
       ? {
         full: false,
