@@ -17,9 +17,6 @@
  *   not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
  *   this holds across the cluster, whichever runner's tick sent the slot. (Its handler is forked past the entity's
  *   concurrency to answer an overrun at once; the location's turn keeps its syncs one after another.)
- * - `Unfinished { full }` answers the location's scheduled sync of that mode that has not finished (its slot), if
- *   any, at once: not persisted, so a schedule asks it for each slot before it sends a `Scheduled` (an overrun
- *   costs no stored message), which checks again.
  * - `Status` answers the location's last outcome, even while a sync runs (its handler is forked past the
  *   entity's concurrency), `None` before any sync of the location. The entity records each outcome in the
  *   database ({@link FleetStatus.FleetStatus}), so it outlives the entity instance and any runner reads it.
@@ -158,11 +155,7 @@ export const Location = Entity.make("Location", [
     success: Outcome,
     error: Schema.Union(LocationSyncError, OverrunError)
   }).annotate(ClusterSchema.Persisted, true),
-  Rpc.make("Status", { success: Schema.Option(Outcome), error: FleetStatus.FleetStatusError }),
-  Rpc.make("Unfinished", {
-    payload: { full: Schema.Boolean },
-    success: Schema.Option(Schema.Struct({ full: Schema.Boolean, slot: Schema.Date }))
-  })
+  Rpc.make("Status", { success: Schema.Option(Outcome), error: FleetStatus.FleetStatusError })
 ])
 
 /**
@@ -390,8 +383,7 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
                 if (unfinished.get(full) === entry) unfinished.delete(full)
               })))
             })),
-          Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context)),
-          Unfinished: (envelope) => Rpc.fork(Effect.sync(() => Option.fromNullable(unfinished.get(envelope.payload.full))))
+          Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context))
         })
       }),
       { concurrency: 1 }

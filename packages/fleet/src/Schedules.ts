@@ -396,16 +396,7 @@ const syncLocation = (uId: string, full: boolean, slot: Date) =>
   Effect.gen(function*() {
     const report = yield* Report
     const makeClient = yield* Location.Location.client
-    const client = makeClient(uId)
-    // asked first, without a stored message: every slot of a location still syncing would otherwise store a
-    // message and its reply (every location due every second, as in bench item 10, made it dozens a second)
-    // (an answer that does not come is no answer: the Scheduled message, which checks again, is sent)
-    const unfinished = yield* Effect.exit(client.Unfinished({ full }))
-    if (Exit.isSuccess(unfinished) && Option.isSome(unfinished.value)) {
-      return yield* overrun(uId, full, slot, unfinished.value.value)
-    }
-    if (Exit.isFailure(unfinished) && Cause.isInterruptedOnly(unfinished.cause)) return
-    const exit = yield* Effect.exit(client.Scheduled({ full, slot }))
+    const exit = yield* Effect.exit(makeClient(uId).Scheduled({ full, slot }))
     if (Exit.isSuccess(exit)) return yield* report({ _tag: "Synced", outcome: exit.value })
     // an interruption (the runner shuts down) is not a failure to report
     if (Cause.isInterruptedOnly(exit.cause)) return

@@ -215,15 +215,6 @@ describe("Location's pools: per runner that runs the syncs", () => {
             }
           }
           assert.deepStrictEqual(syncing(), [1, 1])
-          // what a schedule asks before it sends a slot (not stored: here only to the runner's own entities, the
-          // runners of this cluster have no transport but the message storage)
-          for (const [from, uId] of [[1, owned[1]![0]!], [0, owned[0]![1]!]] as const) {
-            const unfinished = yield* Location.Location.client.pipe(
-              Effect.flatMap((make) => make(uId).Unfinished({ full: false })),
-              Effect.provide(runners[from]!)
-            )
-            assert.deepStrictEqual(unfinished, Option.some({ full: false, slot }))
-          }
 
           // let go: every location syncs (the waiting ones once their runner's first is done)
           holding = false
