@@ -47,7 +47,7 @@ const load = () => os.loadavg()[0]!.toFixed(2)
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-/** The schedule's pool of incremental syncs (`Schedules.defaultIncrementalConcurrency`; `fleet run` sets no other). */
+/** Each runner's pool of incremental syncs (`Location.defaultIncrementalConcurrency`; `fleet run` sets no other). */
 const incrementalPool = 16
 
 /** The phases: runners in each (`VPPKIT_BENCH_FLEET_RUNNERS`, default 1,2,3; the ratios are to the first). */
@@ -367,15 +367,13 @@ export const run = async (log: (line: string) => void): Promise<Section> => {
           "reads: one row per location, replaced after each sync); the figure is the distinct (location, start) of the " +
           "synced rows whose `finished_at` falls in the window.",
           `**What bounds it.** Each tick of a \`ClusterCron\` is a message to an entity named by the tick's time, so ` +
-          "each tick runs on whichever runner owns that name's shard, and hands its syncs to that runner's pool " +
-          `(${incrementalPool} incremental syncs at once; the overruns are checked against that runner's own syncs). With ` +
-          `one runner the fleet runs at most ${incrementalPool} syncs at once; with k runners, up to ${incrementalPool} × k ` +
-          "(a location dispatched by two runners' ticks is synced twice in a row, never at once: its entity takes one " +
-          "message at a time). Here every location is due every second, so that happens all the time: a location still " +
-          "syncing from one runner's tick is dispatched again by the next tick on another runner, and that second " +
-          "`Sync` waits in its entity holding a permit of that runner's pool — so the runners' pools hold fewer running " +
-          "syncs than their permits (in production a location is due once a period, and this is rare). " +
-          "The entities run the syncs on the runners that own their locations. When the latency " +
+          "each tick runs on whichever runner owns that name's shard; it sends each due location its slot (a " +
+          "`Scheduled` message to the location's entity), and the runner that owns the location runs it in its own pool " +
+          `(${incrementalPool} incremental syncs at once per runner, its database pool a connection for each and two more). ` +
+          `With one runner the fleet runs at most ${incrementalPool} syncs at once; with k runners, up to ${incrementalPool} × k, ` +
+          "each runner its own locations'. Every location is due every second here, so a location's next slot nearly " +
+          "always finds its previous sync running or waiting for its runner's pool: its entity (one owner in the cluster) " +
+          "answers an overrun at once (the \"overrun slots\" column), and the pools are never idle. When the latency " +
           "binds, the rate is the syncs at once / the time per sync, and the time per sync is its round trips " +
           "(\"latency-bound time\": requests per sync × the latency, the resources running one after another): more " +
           `runners then sync more locations a minute, up to the ${count(locations)} locations. When the CPU binds, the ` +

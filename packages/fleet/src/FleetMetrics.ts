@@ -85,9 +85,11 @@ export const tokenDaysLeft = Metric.gauge("vppkit_fleet_token_days_left", { desc
 
 /**
  * Scheduled syncs that did not start at their slot because the location's previous scheduled sync had not finished
- * (it was still running or still waiting for its schedule's concurrency), tagged `schedule` (`incremental`, `full`:
- * the one whose slot came). Each is also reported (`Schedules.Event` `Overrun`, a warning in the log). A rising
- * count says a schedule's concurrency is too low for its locations (or a location's syncs take longer than its period).
+ * (it was still running or still waiting for its runner's pool), tagged `schedule` (`incremental`, `full`: the one
+ * whose slot came), counted by the runner whose tick sent the slot (the fleet's count is the sum over its runners).
+ * Each is also reported (`Schedules.Event` `Overrun`, a warning in the log). A rising count says a schedule's
+ * concurrency (per runner) is too low for the locations of the runners (or a location's syncs take longer than its
+ * period).
  *
  * @since 0.1.0
  * @category metrics

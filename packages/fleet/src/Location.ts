@@ -8,7 +8,15 @@
  * - `Sync { full }` runs `Sync.run` of `@vppkit/sync` for the location with a `VppClient` made from its token,
  *   into the `SyncStore`, and answers its {@link Outcome}; a failed sync fails the message with a
  *   {@link LocationSyncError} (the resources committed before the failure are in its outcome). Syncs of one
- *   location run one after another: the entity handles one message at a time (`concurrency: 1`).
+ *   location run one after another: the entity handles one `Sync` at a time (`concurrency: 1`), and every sync of
+ *   the entity, scheduled or not, takes the location's turn.
+ * - `Scheduled { full, slot }` is the schedules' sync of the location's slot (`Schedules`): the same sync and answer,
+ *   run in the pool of its mode of the runner that owns the location (at most `incrementalConcurrency`, default 16,
+ *   and `fullConcurrency`, default 4, scheduled syncs at once per runner: {@link layerWith}). While the location's
+ *   previous scheduled sync of the same mode has not finished — running, or waiting for its turn or its pool — it is
+ *   not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
+ *   this holds across the cluster, whichever runner's tick sent the slot. (Its handler is forked past the entity's
+ *   concurrency to answer an overrun at once; the location's turn keeps its syncs one after another.)
  * - `Status` answers the location's last outcome, even while a sync runs (its handler is forked past the
  *   entity's concurrency), `None` before any sync of the location. The entity records each outcome in the
  *   database ({@link FleetStatus.FleetStatus}), so it outlives the entity instance and any runner reads it.
@@ -113,8 +121,28 @@ export class TokenLocationError extends Schema.TaggedError<TokenLocationError>("
 }
 
 /**
- * The `Location` entity, keyed by the location's `uId`. `Sync` messages are persisted (with SQL message storage
- * a requested sync survives a runner's crash and runs on the next owner); `Status` is not.
+ * A scheduled sync of a location was not started: the location's previous scheduled sync of the same mode
+ * (`running`: its mode and slot) has not finished, running or waiting for its turn or its runner's pool.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OverrunError extends Schema.TaggedError<OverrunError>("@vppkit/fleet/OverrunError")("OverrunError", {
+  uId: Schema.String,
+  full: Schema.Boolean,
+  slot: Schema.Date,
+  running: Schema.Struct({ full: Schema.Boolean, slot: Schema.Date })
+}) {
+  override get message(): string {
+    return `location ${this.uId}: the ${this.full ? "full" : "incremental"} sync due ${this.slot.toISOString()} not started: its ${
+      this.running.full ? "full" : "incremental"
+    } sync due ${this.running.slot.toISOString()} has not finished`
+  }
+}
+
+/**
+ * The `Location` entity, keyed by the location's `uId`. `Sync` and `Scheduled` messages are persisted (with SQL
+ * message storage a requested sync survives a runner's crash and runs on the next owner); `Status` is not.
  *
  * @since 0.1.0
  * @category entities
@@ -122,6 +150,11 @@ export class TokenLocationError extends Schema.TaggedError<TokenLocationError>("
 export const Location = Entity.make("Location", [
   Rpc.make("Sync", { payload: { full: Schema.Boolean }, success: Outcome, error: LocationSyncError })
     .annotate(ClusterSchema.Persisted, true),
+  Rpc.make("Scheduled", {
+    payload: { full: Schema.Boolean, slot: Schema.Date },
+    success: Outcome,
+    error: Schema.Union(LocationSyncError, OverrunError)
+  }).annotate(ClusterSchema.Persisted, true),
   Rpc.make("Status", { success: Schema.Option(Outcome), error: FleetStatus.FleetStatusError })
 ])
 
@@ -271,9 +304,94 @@ const lastOutcome = (uId: string) =>
   )
 
 /**
+ * The default number of scheduled incremental syncs at once, per runner.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultIncrementalConcurrency = 16
+
+/**
+ * The default number of scheduled full syncs at once, per runner.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultFullConcurrency = 4
+
+/**
+ * The scheduled syncs a runner runs at once, each mode in a pool of its own: `incrementalConcurrency` (default
+ * {@link defaultIncrementalConcurrency}) and `fullConcurrency` (default {@link defaultFullConcurrency}). Each sync
+ * holds a connection of the runner's pool for its length: that pool wants both, and two more.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Concurrency {
+  readonly incrementalConcurrency?: number | undefined
+  readonly fullConcurrency?: number | undefined
+}
+
+/**
  * The behaviour of the {@link Location} entity on this runner: each entity syncs its location (`uId`, the entity
  * id) with its token from the {@link TokenStore.TokenStore} over the runtime's `HttpClient` into the `SyncStore`,
- * one message at a time, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`.
+ * its syncs one after another, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`. The
+ * `Scheduled` syncs of the runner's entities share the runner's pools ({@link Concurrency}, made once per layer:
+ * one layer per runner).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options?: Concurrency): Layer.Layer<
+  never,
+  never,
+  Sharding.Sharding | TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
+> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const pools = {
+      incremental: yield* Effect.makeSemaphore(options?.incrementalConcurrency ?? defaultIncrementalConcurrency),
+      full: yield* Effect.makeSemaphore(options?.fullConcurrency ?? defaultFullConcurrency)
+    }
+    return Location.toLayer(
+      Effect.gen(function*() {
+        const address = yield* Entity.CurrentAddress
+        const uId = address.entityId
+        const context = yield* Effect.context<
+          TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
+        >()
+        // the location's syncs, scheduled or not, one after another
+        const turn = yield* Effect.makeSemaphore(1)
+        // its scheduled syncs not finished (running, or waiting for the turn or the pool), by mode
+        const unfinished = new Map<boolean, { readonly full: boolean; readonly slot: Date }>()
+        const sync = (full: boolean) =>
+          syncOnce(uId, full).pipe(
+            Effect.tap(recordOutcome),
+            Effect.tapError((error) => recordOutcome(error.outcome)),
+            Effect.provide(context)
+          )
+        return Location.of({
+          Sync: (envelope) => turn.withPermits(1)(sync(envelope.payload.full)),
+          Scheduled: (envelope) =>
+            Rpc.fork(Effect.suspend((): Effect.Effect<Outcome, LocationSyncError | OverrunError> => {
+              const { full, slot } = envelope.payload
+              const running = unfinished.get(full)
+              if (running !== undefined) return Effect.fail(new OverrunError({ uId, full, slot, running }))
+              const entry = { full, slot }
+              unfinished.set(full, entry)
+              // the turn first: a sync waiting behind another of its location holds no permit of the pool
+              return turn.withPermits(1)((full ? pools.full : pools.incremental).withPermits(1)(sync(full))).pipe(Effect.ensuring(Effect.sync(() => {
+                if (unfinished.get(full) === entry) unfinished.delete(full)
+              })))
+            })),
+          Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context))
+        })
+      }),
+      { concurrency: 1 }
+    )
+  }))
+
+/**
+ * {@link layerWith} with the default pools.
  *
  * @since 0.1.0
  * @category layers
@@ -282,22 +400,4 @@ export const layer: Layer.Layer<
   never,
   never,
   Sharding.Sharding | TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
-> = Location.toLayer(
-  Effect.gen(function*() {
-    const address = yield* Entity.CurrentAddress
-    const uId = address.entityId
-    const context = yield* Effect.context<
-      TokenStore.TokenStore | SyncStore.SyncStore | FleetStatus.FleetStatus | HttpClient.HttpClient
-    >()
-    return Location.of({
-      Sync: (envelope) =>
-        syncOnce(uId, envelope.payload.full).pipe(
-          Effect.tap(recordOutcome),
-          Effect.tapError((error) => recordOutcome(error.outcome)),
-          Effect.provide(context)
-        ),
-      Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context))
-    })
-  }),
-  { concurrency: 1 }
-)
+> = layerWith()

@@ -18,24 +18,30 @@
  * (behind a busy database, after a restart, on another runner of a cluster) starts every slot it missed, and two
  * ticks never start the same slot. After a stop the first tick goes back at most one period (incremental) or one
  * day (full): each location whose slot passed meanwhile is synced once, not once per missed slot. A tick does not
- * wait for its syncs: it hands each to its schedule's pool (at most `incrementalConcurrency`, default
- * 16, and `fullConcurrency`, default 4, syncs at once, each a `Sync { full }` message to the location's
+ * wait for its syncs: it sends each due location its slot (a `Scheduled { full, slot }` message to its
  * {@link Location.Location} entity) and ends, so the next tick is never late and no slot is lost behind a long sync.
  *
- * - A location whose slot comes while its previous sync of the same schedule has not finished — still running, or
- *   still waiting for its pool — is not synced twice: the slot is reported ({@link Event} `Overrun`, a warning) and
- *   counted (`vppkit_fleet_schedule_overruns_total{schedule}`), never skipped silently. A slot of the other schedule
- *   is not an overrun: its sync waits behind the running one (the entity handles one message at a time).
+ * The syncs run where the locations are: each entity runs its scheduled syncs in the pool of its mode of the runner
+ * that owns it (at most `incrementalConcurrency`, default 16, and `fullConcurrency`, default 4, syncs at once per
+ * runner: `Location.layerWith`). A tick runs on whichever runner owns its cron message (each tick may land on
+ * another), so neither the pools nor the bookkeeping of unfinished syncs are the tick's: with k runners, up to k
+ * times the pools run at once, each runner's own syncs bounded by its own pools (and its own database connections).
+ *
+ * - A location whose slot comes while its previous scheduled sync of the same schedule has not finished — still
+ *   running, or still waiting for its turn or its runner's pool — is not synced twice: its entity (one owner in the
+ *   cluster, whichever runner's tick sent either slot) answers an overrun at once — or the tick's runner knows it
+ *   without asking, when its own previous slot of the location is still unanswered — and the slot is reported
+ *   ({@link Event} `Overrun`, a warning) and counted (`vppkit_fleet_schedule_overruns_total{schedule}`, on the
+ *   runner whose tick sent it), never skipped silently. A slot of the other schedule is not an overrun: its sync
+ *   waits behind the running one (a location's syncs run one after another).
  * - A location's sync that fails is reported (`Failed`) and is tried again at its next slot.
  * - A location whose tokens have all expired (the latest expiry is past) is reported (`Expired`) at its slot and
  *   skipped: no message to its entity, so no request to Apple with a dead token.
  * - A token stored without a `uId` is reported (`Unscheduled`), once an incremental period: it names no location.
- * - An on-demand `Sync` message to a location (`vppkit fleet sync`) while a scheduled one runs waits behind it:
- *   the entity handles one message at a time.
+ * - An on-demand `Sync` message to a location (`vppkit fleet sync`) while a scheduled one runs waits behind it, and
+ *   a scheduled one behind it: a location's syncs run one after another. On-demand syncs take no permit of the pools.
  *
- * The pools and the running syncs are kept by the runner that runs a tick (its process), and a tick's syncs run from
- * there: with one runner (`vppkit fleet run`) they are the fleet's; in a cluster, where each tick may run on another
- * runner, they are each runner's.
+ * The events of a tick's syncs are reported by the runner that ran the tick, when each entity answers.
  *
  * @since 0.1.0
  */
@@ -173,8 +179,10 @@ export const logEvent = (event: Event): Effect.Effect<void> => {
  * - `fullCron`: when the full pass's window opens (a cron expression, UTC, default `"0 2 * * *"`);
  * - `fullWindow`: minutes over which the full pass is spread (default 240: each location's full sync starts within
  *   4 hours of the cron; 1 starts them all in the cron's minute);
- * - `incrementalConcurrency`, `fullConcurrency`: scheduled syncs at once (defaults 16 and 4; BENCHMARKS.md sizes
- *   them: incremental ≈ 2 × locations ÷ (every × 60) × seconds per incremental sync, full by the database's rows/s);
+ * - `incrementalConcurrency`, `fullConcurrency`: scheduled syncs at once per runner (defaults 16 and 4; BENCHMARKS.md
+ *   sizes them: incremental ≈ 2 × locations ÷ (every × 60) × seconds per incremental sync, full by the database's
+ *   rows/s, divided among the runners). They are the pools of the runner's `Location` entities: {@link resolve}
+ *   checks them here, `Location.layerWith` applies them (the schedules' layer does not);
  * - `incrementalCron` (tests): a cron expression (UTC, seconds allowed) instead of `every`: every location at each
  *   of its times, none spread.
  *
@@ -220,7 +228,7 @@ export const defaultFullWindow = 240
  * @since 0.1.0
  * @category config
  */
-export const defaultIncrementalConcurrency = 16
+export const defaultIncrementalConcurrency = Location.defaultIncrementalConcurrency
 
 /**
  * The default number of scheduled full syncs at once.
@@ -228,7 +236,7 @@ export const defaultIncrementalConcurrency = 16
  * @since 0.1.0
  * @category config
  */
-export const defaultFullConcurrency = 4
+export const defaultFullConcurrency = Location.defaultFullConcurrency
 
 /**
  * A schedule that cannot be: `every`, the window or a concurrency out of range, or a cron expression that does not
@@ -364,26 +372,36 @@ interface Plan {
 const minuteOf = (now: number) => Math.floor(now / minuteMillis) * minuteMillis
 
 /**
- * What the schedules of one runner share: the scope their syncs run in, each schedule's pool, the scheduled syncs
- * not finished (running or waiting for their pool), by schedule and location (`incremental 2049…`).
+ * What the schedules of one runner share: the scope the scheduled syncs are awaited in (the layer's), and the slots
+ * this runner's ticks sent that have not been answered yet, by schedule and location (`incremental 2049…`).
  */
 interface Dispatcher {
   readonly scope: Scope.Scope
-  readonly incremental: Effect.Semaphore
-  readonly full: Effect.Semaphore
-  readonly running: Map<string, { readonly full: boolean; readonly slot: Date }>
+  readonly awaiting: Map<string, { readonly full: boolean; readonly slot: Date }>
 }
 
-/** A location's scheduled sync, in its schedule's pool, reported when it ends; an interruption is not reported. */
-const syncLocation = (uId: string, full: boolean) =>
+/** A slot not started because the location's previous scheduled sync of the schedule has not finished: counted, reported. */
+const overrun = (uId: string, full: boolean, slot: Date, running: { readonly full: boolean; readonly slot: Date }) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", modeName(full))),
+    Effect.flatMap(Report, (report) => report({ _tag: "Overrun", uId, full, slot, running: { full: running.full, slot: running.slot } }))
+  )
+
+/**
+ * A location's scheduled sync (`Scheduled { full, slot }` to its entity, run in the pool of the runner that owns it),
+ * reported when it ends: synced, failed, or not started because its previous one has not finished (an overrun,
+ * counted); an interruption is not reported.
+ */
+const syncLocation = (uId: string, full: boolean, slot: Date) =>
   Effect.gen(function*() {
     const report = yield* Report
     const makeClient = yield* Location.Location.client
-    const exit = yield* Effect.exit(makeClient(uId).Sync({ full }))
+    const exit = yield* Effect.exit(makeClient(uId).Scheduled({ full, slot }))
     if (Exit.isSuccess(exit)) return yield* report({ _tag: "Synced", outcome: exit.value })
     // an interruption (the runner shuts down) is not a failure to report
     if (Cause.isInterruptedOnly(exit.cause)) return
     const error = Cause.squash(exit.cause)
+    if (error instanceof Location.OverrunError) return yield* overrun(uId, full, slot, error.running)
     const outcome = error instanceof Location.LocationSyncError ? error.outcome : undefined
     const failure = outcome?.failure ?? new Location.Failure({
       tag: typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Defect",
@@ -393,10 +411,11 @@ const syncLocation = (uId: string, full: boolean) =>
   })
 
 /**
- * One tick of a schedule: the locations of the token store whose slot fell in the time the tick covers (from where
- * the previous tick left off, recorded in the database) are handed to the schedule's pool (each a `Sync { full }` message to its entity, reported when it ends) — unless the location's previous
- * scheduled sync has not finished (reported and counted as an overrun) or its tokens expired (reported). Does not
- * wait for the syncs; never fails.
+ * One tick of a schedule: each location of the token store whose slot fell in the time the tick covers (from where
+ * the previous tick left off, recorded in the database) is sent its slot (a `Scheduled { full, slot }` message to
+ * its entity, which runs it in its runner's pool or answers an overrun; reported when it answers) — unless this
+ * runner's previous slot of the location is still unanswered (an overrun, reported and counted) or its tokens
+ * expired (reported). Does not wait for the syncs; never fails.
  */
 const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispatcher) {
   const report = yield* Report
@@ -441,25 +460,27 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
   if (due.length === 0) return
   const at = new Date(now)
   yield* report({ _tag: "Tick", full, at, from: new Date(from), to: new Date(to), locations: due.map((d) => d.uId) })
-  const pool = full ? dispatcher.full : dispatcher.incremental
   for (const { slot, uId } of due) {
     const { expiresAt, tokens: group } = locations.get(uId)!
     if (expiresAt.getTime() <= now) {
       yield* report({ _tag: "Expired", uId, full, expiredAt: expiresAt, tokens: group.map(tokenLabel) })
       continue
     }
+    // a slot this runner sent and its entity has not answered: its sync has not finished, an overrun known here
+    // without a message (a slot sent by another runner's tick is the entity's to tell)
     const key = `${modeName(full)} ${uId}`
-    const running = dispatcher.running.get(key)
-    if (running !== undefined) {
-      yield* Metric.increment(Metric.tagged(FleetMetrics.scheduleOverruns, "schedule", modeName(full)))
-      yield* report({ _tag: "Overrun", uId, full, slot, running })
+    const awaiting = dispatcher.awaiting.get(key)
+    if (awaiting !== undefined) {
+      yield* overrun(uId, full, slot, awaiting)
       continue
     }
     const entry = { full, slot }
-    dispatcher.running.set(key, entry)
-    yield* pool.withPermits(1)(syncLocation(uId, full)).pipe(
+    dispatcher.awaiting.set(key, entry)
+    // awaited in the layer's scope, not the tick's: a tick waits for none of its syncs. One slot per location and
+    // schedule awaits its answer at a time, so they are bounded by the locations.
+    yield* syncLocation(uId, full, slot).pipe(
       Effect.ensuring(Effect.sync(() => {
-        if (dispatcher.running.get(key) === entry) dispatcher.running.delete(key)
+        if (dispatcher.awaiting.get(key) === entry) dispatcher.awaiting.delete(key)
       })),
       // the tick runs uninterruptibly (a ClusterCron message): its syncs may be interrupted when the layer ends
       Effect.interruptible,
@@ -524,13 +545,8 @@ export const layer = (
   options?: Options
 ): Layer.Layer<never, ScheduleError | SqlError.SqlError, Sharding.Sharding | TokenStore.TokenStore | SqlClient.SqlClient> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const { every, fullConcurrency, fullCron, fullWindow, incrementalConcurrency, incrementalCron } = yield* resolve(options)
-    const dispatcher: Dispatcher = {
-      scope: yield* Effect.scope,
-      incremental: yield* Effect.makeSemaphore(incrementalConcurrency),
-      full: yield* Effect.makeSemaphore(fullConcurrency),
-      running: new Map()
-    }
+    const { every, fullCron, fullWindow, incrementalCron } = yield* resolve(options)
+    const dispatcher: Dispatcher = { scope: yield* Effect.scope, awaiting: new Map() }
     const incremental: Plan = incrementalCron === undefined
       ? {
         full: false,

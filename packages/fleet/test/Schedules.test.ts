@@ -156,7 +156,8 @@ const withSchedules = <A, E, R>(
     const events = yield* Queue.unbounded<Schedules.Event>()
     const clock = new SimulatedClock()
     const fleet = Schedules.layer(options).pipe(
-      Layer.provideMerge(Location.layer),
+      // the runner's pools are its entities'
+      Layer.provideMerge(Location.layerWith(options)),
       Layer.provideMerge(TestRunner.layer),
       Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
       Layer.provideMerge(SqlSyncStore.layer),

@@ -76,11 +76,11 @@ const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
 
 /**
  * The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. On PostgreSQL the
- * sessions are named `applicationName` (default `vppkit`).
+ * sessions are named `applicationName` (default `vppkit`), at most `maxConnections` of them (default 10).
  */
-const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string) =>
+const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string, maxConnections?: number) =>
   TokenStore.layer.pipe(
-    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName })),
+    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName, maxConnections })),
     Layer.provideMerge(FleetKey.layerConfig)
   )
 
@@ -167,19 +167,35 @@ const clusterClient = Layer.unwrapEffect(Effect.map(shardingConfigOf, (shardingC
 const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => storage.getRunners)
 
 /**
- * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`. `name`, if
- * any, names the runner's PostgreSQL sessions and its syncs' location locks.
+ * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`, its
+ * scheduled syncs in pools of `concurrency` (the defaults unless given). `name`, if any, names the runner's
+ * PostgreSQL sessions and its syncs' location locks.
+ *
+ * Each running sync holds a connection of the runner's pool for its length (its location's lock, which it writes
+ * on), so with `concurrency` the pool has a connection for each scheduled sync the runner may run at once and two
+ * more (the token store, the outcomes; BENCHMARKS.md, "Fleet: scale model"): with node-postgres's default of 10, 16
+ * incremental syncs at once were 10, the others waiting for a connection (item 10: one runner held 10 location
+ * locks at a time). The pool opens connections as they are wanted, so a runner with few syncs keeps few; the whole
+ * fleet's peak is the runners × (this + the cluster's {@link clusterConnections} + 1).
  */
 const runnerLayer = <ROut, E>(
   target: NodeDatabase.Target,
   baseUrl: string | undefined,
   sharding: Layer.Layer<ROut, E, SqlClient.SqlClient>,
-  name?: string
+  name?: string,
+  concurrency?: Location.Concurrency
 ) =>
-  Location.layer.pipe(
+  Location.layerWith(concurrency).pipe(
     Layer.provideMerge(sharding),
     Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
-    Layer.provideMerge(tokenStoreLayer(target, name)),
+    Layer.provideMerge(tokenStoreLayer(
+      target,
+      name,
+      concurrency === undefined
+        ? undefined
+        : (concurrency.incrementalConcurrency ?? Location.defaultIncrementalConcurrency) +
+          (concurrency.fullConcurrency ?? Location.defaultFullConcurrency) + 2
+    )),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
     Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
@@ -627,7 +643,10 @@ export const runRun = (
       fullConcurrency: Option.getOrElse(fullConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined)
     }
     // the schedule's flags checked before anything is opened
-    yield* Either.mapLeft(Schedules.resolve(scheduleOptions), (error) => new UsageError({ message: `fleet run: ${error.message}` }))
+    const resolved = yield* Either.mapLeft(
+      Schedules.resolve(scheduleOptions),
+      (error) => new UsageError({ message: `fleet run: ${error.message}` })
+    )
     // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
     const retention = yield* Config.duration(MessageRetention.retentionVariable).pipe(
       Config.withDefault(MessageRetention.defaultRetention),
@@ -661,7 +680,8 @@ export const runRun = (
     }
     // each runner deletes the cluster's processed messages older than the retention, at start and hourly
     const schedules = Layer.merge(Schedules.layer(scheduleOptions), MessageRetention.layer({ retention })).pipe(
-      Layer.provideMerge(runnerLayer(target, url, sharding, name)),
+      // the pools of scheduled syncs are this runner's entities': each runner runs its own locations' syncs
+      Layer.provideMerge(runnerLayer(target, url, sharding, name, resolved)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
     // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
