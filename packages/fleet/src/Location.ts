@@ -333,6 +333,17 @@ export interface Concurrency {
 }
 
 /**
+ * The database connections a runner's pool wants with these pools: one for each scheduled sync it may run at once
+ * (a sync holds one for its length: its location's lock, which it writes on) and two more (the token store, the
+ * outcomes; BENCHMARKS.md, "Fleet: scale model").
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const connectionsFor = (options?: Concurrency): number =>
+  (options?.incrementalConcurrency ?? defaultIncrementalConcurrency) + (options?.fullConcurrency ?? defaultFullConcurrency) + 2
+
+/**
  * The behaviour of the {@link Location} entity on this runner: each entity syncs its location (`uId`, the entity
  * id) with its token from the {@link TokenStore.TokenStore} over the runtime's `HttpClient` into the `SyncStore`,
  * its syncs one after another, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`. The
@@ -379,9 +390,12 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
               const entry = { full, slot }
               unfinished.set(full, entry)
               // the turn first: a sync waiting behind another of its location holds no permit of the pool
-              return turn.withPermits(1)((full ? pools.full : pools.incremental).withPermits(1)(sync(full))).pipe(Effect.ensuring(Effect.sync(() => {
-                if (unfinished.get(full) === entry) unfinished.delete(full)
-              })))
+              const pool = full ? pools.full : pools.incremental
+              return turn.withPermits(1)(pool.withPermits(1)(sync(full))).pipe(
+                Effect.ensuring(Effect.sync(() => {
+                  if (unfinished.get(full) === entry) unfinished.delete(full)
+                }))
+              )
             })),
           Status: () => Rpc.fork(Effect.provide(lastOutcome(uId), context))
         })

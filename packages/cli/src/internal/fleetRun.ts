@@ -171,9 +171,8 @@ const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => sto
  * scheduled syncs in pools of `concurrency` (the defaults unless given). `name`, if any, names the runner's
  * PostgreSQL sessions and its syncs' location locks.
  *
- * Each running sync holds a connection of the runner's pool for its length (its location's lock, which it writes
- * on), so with `concurrency` the pool has a connection for each scheduled sync the runner may run at once and two
- * more (the token store, the outcomes; BENCHMARKS.md, "Fleet: scale model"): with node-postgres's default of 10, 16
+ * With `concurrency` the pool has {@link Location.connectionsFor} connections, one for each scheduled sync the runner
+ * may run at once (it holds one for its length) and two more: with node-postgres's default of 10, 16
  * incremental syncs at once were 10, the others waiting for a connection (item 10: one runner held 10 location
  * locks at a time). The pool opens connections as they are wanted, so a runner with few syncs keeps few; the whole
  * fleet's peak is the runners × (this + the cluster's {@link clusterConnections} + 1).
@@ -188,14 +187,7 @@ const runnerLayer = <ROut, E>(
   Location.layerWith(concurrency).pipe(
     Layer.provideMerge(sharding),
     Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
-    Layer.provideMerge(tokenStoreLayer(
-      target,
-      name,
-      concurrency === undefined
-        ? undefined
-        : (concurrency.incrementalConcurrency ?? Location.defaultIncrementalConcurrency) +
-          (concurrency.fullConcurrency ?? Location.defaultFullConcurrency) + 2
-    )),
+    Layer.provideMerge(tokenStoreLayer(target, name, concurrency === undefined ? undefined : Location.connectionsFor(concurrency))),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
     Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
