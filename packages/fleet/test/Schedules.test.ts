@@ -19,6 +19,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Scheduler from "effect/Scheduler"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as crypto from "node:crypto"
@@ -91,13 +92,15 @@ const addLocations = (simulators: ReadonlyArray<Simulator.Service>) =>
 
 /**
  * A simulated clock (it starts at 1970-01-01T00:00Z, as TestClock) that `advance` moves forward one sleeper at a
- * time, letting every fiber run (a few turns of the event loop) after each wake-up. TestClock does the same but
- * waits for every fiber to suspend with `setTimeout(0)` turns after each wake-up; the cluster wakes several fibers a
- * second (a metrics gauge per entity type, its storage polls), so over the hours of simulated time the schedules
- * need, TestClock spent minutes of idle real time.
+ * time, letting every fiber run until all have suspended after each wake-up ({@link CountingScheduler}). TestClock
+ * does the same but waits for every fiber to suspend with `setTimeout(0)` turns after each wake-up; the cluster
+ * wakes several fibers a second (a metrics gauge per entity type, its storage polls), so over the hours of simulated
+ * time the schedules need, TestClock spent minutes of idle real time.
  */
 class SimulatedClock implements Clock.Clock {
   readonly [Clock.ClockTypeId]: Clock.ClockTypeId = Clock.ClockTypeId
+  /** The scheduler of every fiber under this clock: `advance` waits for it to run out of work. */
+  readonly scheduler = new CountingScheduler(Scheduler.defaultScheduler)
   private now = 0
   private sleepers: Array<{ readonly at: number; readonly wake: () => void }> = []
   unsafeCurrentTimeMillis() {
@@ -122,7 +125,7 @@ class SimulatedClock implements Clock.Clock {
     return Effect.promise(async () => {
       const end = this.now + millis
       for (;;) {
-        await turns()
+        await this.settled()
         const due = this.sleepers.filter((s) => s.at <= end).sort((a, b) => a.at - b.at)[0]
         if (due === undefined) break
         this.sleepers = this.sleepers.filter((s) => s !== due)
@@ -130,14 +133,38 @@ class SimulatedClock implements Clock.Clock {
         due.wake()
       }
       this.now = end
-      await turns()
+      await this.settled()
     })
+  }
+  /**
+   * Turns of the event loop until no fiber has work left: the fibers woken (and those they wake) have run and
+   * suspended, also those the scheduler handed on with `setTimeout(0)` after many steps (a fixed number of turns
+   * could end before such a timer fired, and the clock then moved on under a fiber that was still at work). The
+   * work of a fiber waiting for a promise is not the scheduler's, so it needs a few quiet turns in a row.
+   */
+  private async settled() {
+    for (let quiet = 0, turn = 0; quiet < 4; turn++) {
+      if (turn > 1_000_000) throw new Error("the fibers under the simulated clock never settle")
+      await new Promise((resolve) => setImmediate(resolve))
+      quiet = this.scheduler.pending === 0 ? quiet + 1 : 0
+    }
   }
 }
 
-/** A few turns of the event loop: the fibers woken (and those they wake) run. */
-const turns = async () => {
-  for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve))
+/** The default scheduler, counting the tasks given to it and not yet run: none once every fiber has suspended. */
+class CountingScheduler implements Scheduler.Scheduler {
+  pending = 0
+  constructor(private readonly scheduler: Scheduler.Scheduler) {}
+  shouldYield(fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]) {
+    return this.scheduler.shouldYield(fiber)
+  }
+  scheduleTask(task: Scheduler.Task, priority: number, fiber?: Parameters<Scheduler.Scheduler["shouldYield"]>[0]) {
+    this.pending++
+    this.scheduler.scheduleTask(() => {
+      this.pending--
+      task()
+    }, priority, fiber)
+  }
 }
 
 /**
@@ -166,7 +193,10 @@ const withSchedules = <A, E, R>(
       Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => Queue.offer(events, event)))
     )
-    return yield* Effect.provide(body({ simulators, events, clock }), fleet).pipe(Effect.withClock(clock))
+    return yield* Effect.provide(body({ simulators, events, clock }), fleet).pipe(
+      Effect.withClock(clock),
+      Effect.withScheduler(clock.scheduler)
+    )
   })
 
 /**
