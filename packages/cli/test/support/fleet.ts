@@ -220,8 +220,23 @@ export const makeFleet = (
             }
           }
           if (i > 900) {
-            const stderr = (yield* Effect.forEach(runners, (r) => r.running.output)).map((o) => o.stderr.slice(-2000)).join("\n---\n")
-            assert.fail(`${what}: ${rows.length} of ${locations} locations synced after ${since} within 90 s\n${stderr}`)
+            // the locations left out: their last runs, and what the runners said about them
+            const synced = new Set(rows.map((r) => r.uid))
+            const missing = uIds.flatMap((uId, location) => synced.has(uId) ? [] : [{ uId, location }])
+            const last = yield* Effect.orDie(Effect.provide(
+              Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql<Record<string, unknown>>`SELECT uid, full_sync, result, started_at, finished_at, failure_tag, failure_message,
+                  consecutive_failures FROM vppkit_fleet_outcomes WHERE uid IN ${sql.in(missing.map((m) => m.uId))}`),
+              polling
+            ))
+            const outputs = yield* Effect.forEach(runners, (r) => r.running.output)
+            const about = missing.map(({ location, uId }) => {
+              const lines = outputs.flatMap((o, runner) =>
+                o.stderr.split("\n").filter((line) => line.includes(uId)).slice(-5).map((line) => `  runner ${runner}: ${line}`))
+              return `location ${location} (${uId}), last run: ${JSON.stringify(last.find((r) => r.uid === uId) ?? null)}\n${lines.join("\n")}`
+            })
+            const stderr = outputs.map((o) => o.stderr.slice(-2000)).join("\n---\n")
+            assert.fail(`${what}: ${rows.length} of ${locations} locations synced after ${since} within 90 s\n${about.join("\n")}\n---\n${stderr}`)
           }
           yield* Effect.sleep("100 millis")
         }
