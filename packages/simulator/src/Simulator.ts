@@ -275,6 +275,11 @@ export interface Service {
   readonly handle: (request: SimRequest) => Effect.Effect<SimResponse>
   /** Queues a fault for the next matching request(s). */
   readonly inject: (fault: Fault, match?: FaultMatch) => Effect.Effect<void>
+  /**
+   * How many requests the injected faults have yet to be served to (a fault served with `times: 3` counts 3 until
+   * the first, then 2…): 0 once every injected fault has been served, e.g. a `Stall` is hanging a request.
+   */
+  readonly pendingFaults: Effect.Effect<number>
   /** Replaces the churn setting (`undefined` stops churn). */
   readonly setChurn: (churn: Settings["churn"]) => Effect.Effect<void>
   /** Applies random writes to a resource now, as one new version. */
@@ -461,6 +466,7 @@ export const make = (settings: Settings = {}): Effect.Effect<Service> =>
       uId: model.uId,
       handle,
       inject: (fault, match = {}) => Effect.sync(() => faults.inject(fault, match)),
+      pendingFaults: Effect.sync(() => faults.pending()),
       setChurn: (churn) => Effect.sync(() => model.setChurn(churn)),
       churn: (resource, churn) => Effect.sync(() => model.organisation.churn(resource, churn)),
       records: (resource) => Effect.sync(() => model.records(resource)),

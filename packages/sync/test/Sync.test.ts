@@ -682,13 +682,16 @@ for (const backend of backends) {
         yield* simulator.inject({ _tag: "Stall" }, { path: "/v2/subscriptions/assignments", skip: 1 })
         yield* simulator.clearLog
         const running = yield* Effect.fork(sync({ resources: [users, subscriptions] }))
-        // interrupted once the interrupted resource's first page is delivered (not after a fixed time, which a loaded
-        // machine can outlast before any page comes)
-        const delivered = Effect.map(
+        // interrupted once the interrupted resource's first page is delivered and its second request hangs (not
+        // after a fixed time, which a loaded machine can outlast before any page comes; nor at the first page alone,
+        // which left the stall armed for the sync below when it came first)
+        const stalled = Effect.zipWith(
           simulator.log,
-          (log) => log.some((entry) => entry.path === "/v2/subscriptions/assignments" && entry.records > 0)
+          simulator.pendingFaults,
+          (log, pending) => pending === 0 && log.some((entry) => entry.path === "/v2/subscriptions/assignments" && entry.records > 0)
         )
-        for (let i = 0; i < 2_000 && !(yield* delivered); i++) yield* Effect.sleep("10 millis")
+        for (let i = 0; i < 2_000 && !(yield* stalled); i++) yield* Effect.sleep("10 millis")
+        assert.strictEqual(yield* simulator.pendingFaults, 0, "the second page's request hangs")
         const exit = yield* Fiber.interrupt(running)
         assert.isTrue(Exit.isInterrupted(exit), "the run was interrupted")
         const log = yield* simulator.log

@@ -20,6 +20,8 @@ export interface Faults {
   readonly inject: (fault: Fault, match: FaultMatch) => void
   /** The fault a data request to `path` gets, if any (consumes a scripted one or draws a random one). */
   readonly pick: (path: string, pageIndex: number | undefined) => Fault | undefined
+  /** How many requests the scripted faults have yet to be served to. */
+  readonly pending: () => number
   /**
    * The response a fault answers with, or `undefined` when the endpoint serves the request itself (`Slow`, after
    * its delay; `RepeatedCursor` and `ZeroRecordBatch`, which the cursor and legacy endpoints apply).
@@ -63,6 +65,7 @@ export const makeFaults = (
       }
       return undefined
     },
+    pending: () => scripted.reduce((sum, rule) => sum + Math.max(0, rule.remaining), 0),
     response: (fault, now) => {
       switch (fault._tag) {
         case "RateLimited":
