@@ -321,8 +321,10 @@ export const defaultFullConcurrency = 4
 
 /**
  * The scheduled syncs a runner runs at once, each mode in a pool of its own: `incrementalConcurrency` (default
- * {@link defaultIncrementalConcurrency}) and `fullConcurrency` (default {@link defaultFullConcurrency}). Each sync
- * holds a connection of the runner's pool for its length: that pool wants both, and two more.
+ * {@link defaultIncrementalConcurrency}) and `fullConcurrency` (default {@link defaultFullConcurrency}), whole numbers
+ * from 1 (`Fleet.resolveConcurrency` checks them; `Fleet.layer` builds a runner with them and the schedules). Each
+ * sync holds a connection of the runner's pool for its length: that pool wants both, and two more
+ * ({@link connectionsFor}).
  *
  * @since 0.1.0
  * @category models
@@ -348,7 +350,7 @@ export const connectionsFor = (options?: Concurrency): number =>
  * id) with its token from the {@link TokenStore.TokenStore} over the runtime's `HttpClient` into the `SyncStore`,
  * its syncs one after another, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`. The
  * `Scheduled` syncs of the runner's entities share the runner's pools ({@link Concurrency}, made once per layer:
- * one layer per runner).
+ * one layer per runner; not checked here: `Fleet.layer` and `Fleet.layerLocations` check them first).
  *
  * @since 0.1.0
  * @category layers
