@@ -120,10 +120,25 @@ export const resolve = (options?: Options): Either.Either<Resolved, Schedules.Sc
 export const connectionsFor = (options?: Location.Concurrency): number => Location.connectionsFor(options)
 
 /**
+ * The stores of a runner: the {@link TokenStore.TokenStore}, the {@link FleetStatus.FleetStatus} and the sync's
+ * `SyncStore` over the runner's database (their migrations run as the layer is built). {@link layer} and
+ * {@link layerLocations} build it; a program that wants it built before its `Sharding` (the migrations done before the
+ * runner joins its cluster, as `vppkit fleet` does) provides it beneath the `Sharding` too: a layer is built once per
+ * `Layer.build` however often it appears, and this is one value.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStores: Layer.Layer<
+  TokenStore.TokenStore | FleetStatus.FleetStatus | SyncStore.SyncStore,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient | FleetKey.FleetKey
+> = Layer.mergeAll(TokenStore.layer, FleetStatus.layer, SqlSyncStore.layer)
+
+/**
  * What runs the syncs of the runner's locations: the {@link Location.Location} entity (its scheduled syncs in pools of
- * `options`, checked first) and the stores it writes — the {@link TokenStore.TokenStore}, the
- * {@link FleetStatus.FleetStatus} and the sync's `SyncStore` (their migrations run as the layer is built). For a member
- * that syncs on demand only; a runner wants {@link layer}.
+ * `options`, checked first) and the stores it writes ({@link layerStores}). For a member that syncs on demand only; a
+ * runner wants {@link layer}.
  *
  * @since 0.1.0
  * @category layers
@@ -134,9 +149,7 @@ export const layerLocations = (options?: Location.Concurrency): Layer.Layer<
   Sharding.Sharding | SqlClient.SqlClient | FleetKey.FleetKey | HttpClient.HttpClient
 > =>
   Layer.unwrapEffect(Effect.map(resolveConcurrency(options), (pools) =>
-    Location.layerWith(pools).pipe(
-      Layer.provideMerge(Layer.mergeAll(TokenStore.layer, FleetStatus.layer, SqlSyncStore.layer))
-    )))
+    Location.layerWith(pools).pipe(Layer.provideMerge(layerStores))))
 
 /**
  * A runner of the fleet: {@link layerLocations} with the runner's pools, the {@link Schedules} and the

@@ -186,6 +186,8 @@ const runnerLayer = <A, E, ROut, E2>(
 ) =>
   fleet.pipe(
     Layer.provideMerge(sharding),
+    // the stores (`fleet`'s own, built once) before the runner: their migrations done before it joins the cluster
+    Layer.provideMerge(Fleet.layerStores),
     Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName: name, maxConnections: connections })),
     Layer.provideMerge(FleetKey.layerConfig),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
