@@ -634,19 +634,19 @@ export const runRun = (
       fullWindow,
       incrementalCron,
       incrementalConcurrency: Option.getOrElse(incrementalConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined),
-      fullConcurrency: Option.getOrElse(fullConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined),
-      // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
-      retention: yield* Config.duration(MessageRetention.retentionVariable).pipe(
-        Config.withDefault(MessageRetention.defaultRetention),
-        Effect.mapError(() =>
-          new UsageError({ message: `${MessageRetention.retentionVariable}: not a duration (e.g. "1 day", "36 hours")` })
-        )
-      )
+      fullConcurrency: Option.getOrElse(fullConcurrency, () => target._tag === "Sqlite" ? sqliteConcurrency : undefined)
     }
     // the schedule's flags checked before anything is opened
     const resolved = yield* Either.mapLeft(
       Fleet.resolve(options),
       (error) => new UsageError({ message: `fleet run: ${error.message}` })
+    )
+    // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
+    const retention = yield* Config.duration(MessageRetention.retentionVariable).pipe(
+      Config.withDefault(MessageRetention.defaultRetention),
+      Effect.mapError(() =>
+        new UsageError({ message: `${MessageRetention.retentionVariable}: not a duration (e.g. "1 day", "36 hours")` })
+      )
     )
     const url = yield* baseUrlOf(baseUrl)
     yield* requireKey
@@ -674,7 +674,7 @@ export const runRun = (
     }
     // the entity in this runner's pools, the schedules, the deletion of the cluster's processed messages older than
     // the retention (at start and hourly)
-    const schedules = runnerLayer(target, url, sharding, Fleet.layer(options), name, Fleet.connectionsFor(resolved)).pipe(
+    const schedules = runnerLayer(target, url, sharding, Fleet.layer({ ...options, retention }), name, Fleet.connectionsFor(resolved)).pipe(
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
     // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
