@@ -2,6 +2,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as Resources from "@vppkit/core/Resources"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as SimulatorServer from "@vppkit/node/SimulatorServer"
+import * as Location from "@vppkit/fleet/Location"
 import * as Schedules from "@vppkit/fleet/Schedules"
 import * as Simulator from "@vppkit/simulator/Simulator"
 import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
@@ -276,12 +277,12 @@ const scenario = (db: string, sqliteFile: boolean) =>
     })
 
 describe("vppkit fleet's command line", () => {
-  it("shows the schedules' defaults as Schedules has them (the command line does not load @vppkit/fleet)", () => {
+  it("shows the schedules' and pools' defaults as Schedules and Location have them (the command line does not load @vppkit/fleet)", () => {
     assert.strictEqual(FleetCommand.defaultEvery, Schedules.defaultEvery)
     assert.strictEqual(FleetCommand.defaultFullCron, Schedules.defaultFullCron)
     assert.strictEqual(FleetCommand.defaultFullWindow, Schedules.defaultFullWindow)
-    assert.strictEqual(FleetCommand.defaultIncrementalConcurrency, Schedules.defaultIncrementalConcurrency)
-    assert.strictEqual(FleetCommand.defaultFullConcurrency, Schedules.defaultFullConcurrency)
+    assert.strictEqual(FleetCommand.defaultIncrementalConcurrency, Location.defaultIncrementalConcurrency)
+    assert.strictEqual(FleetCommand.defaultFullConcurrency, Location.defaultFullConcurrency)
   })
 })
 

@@ -9,12 +9,15 @@
  *   into the `SyncStore`, and answers its {@link Outcome}; a failed sync fails the message with a
  *   {@link LocationSyncError} (the resources committed before the failure are in its outcome). Syncs of one
  *   location run one after another: the entity handles one `Sync` at a time (`concurrency: 1`), and every sync of
- *   the entity, scheduled or not, takes the location's turn.
+ *   the entity, scheduled or not, takes the location's turn. Across runners the store's lock of the location keeps
+ *   them apart (`Sync.run`): a sync that finds it held — by the sync of the location's previous owner, a runner that
+ *   lost its shard while the sync ran — waits for it up to `lockWait` ({@link SyncOptions}, default
+ *   {@link defaultLockWait}), then fails with `LocationBusyError`.
  * - `Scheduled { full, slot }` is the schedules' sync of the location's slot (`Schedules`): the same sync and answer,
  *   run in the pool of its mode of the runner that owns the location (at most `incrementalConcurrency`, default 16,
  *   and `fullConcurrency`, default 4, scheduled syncs at once per runner: {@link layerWith}). While the location's
- *   previous scheduled sync of the same mode has not finished — running, or waiting for its turn or its pool — it is
- *   not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
+ *   previous scheduled sync of the same mode has not finished — running, or waiting for its turn, its pool or its
+ *   lock — it is not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
  *   this holds across the cluster, whichever runner's tick sent the slot. (Its handler is forked past the entity's
  *   concurrency to answer an overrun at once; the location's turn keeps its syncs one after another.)
  * - `Status` answers the location's last outcome, even while a sync runs (its handler is forked past the
@@ -33,6 +36,7 @@ import * as Sync from "@vppkit/sync/Sync"
 import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -170,10 +174,22 @@ export class ClientOptions extends Context.Reference<ClientOptions>()("@vppkit/f
 }) {}
 
 /**
+ * How long a location's sync waits for the location's lock while another sync holds it (default 1 minute): the
+ * sync of its previous owner, say, on a runner that lost the location's shard while it ran (a runner starved of CPU
+ * whose shard locks lapsed) and has not stopped it yet. Past it the sync fails with `LocationBusyError`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultLockWait: Duration.Duration = Duration.minutes(1)
+
+/**
  * The options of a location's `Sync.run` besides `full` and `location`: resources, concurrency, retraverse, the
- * hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say), and the name the sync gives itself
+ * hooks that follow a run (`progress`, `onNotice`, `onSummary`: metrics, say), the name the sync gives itself
  * in the location's lock (`lockHolder`, default `vppkit fleet`; a runner names itself there, with its address, so
- * a second sync says who holds it). Default: none.
+ * a second sync says who holds it), how long it waits for that lock while another sync holds it (`lockWait`,
+ * default {@link defaultLockWait}; `0` fails at once) and what it does when it starts waiting (`onLockWait`,
+ * default: a line in the log at info level). Default: none.
  *
  * @since 0.1.0
  * @category config
@@ -181,7 +197,15 @@ export class ClientOptions extends Context.Reference<ClientOptions>()("@vppkit/f
 export class SyncOptions extends Context.Reference<SyncOptions>()("@vppkit/fleet/Location/SyncOptions", {
   defaultValue: (): Pick<
     Sync.Options,
-    "resources" | "concurrency" | "retraverse" | "progress" | "onNotice" | "onSummary" | "lockHolder"
+    | "resources"
+    | "concurrency"
+    | "retraverse"
+    | "progress"
+    | "onNotice"
+    | "onSummary"
+    | "lockHolder"
+    | "lockWait"
+    | "onLockWait"
   > => ({})
 }) {}
 
@@ -225,6 +249,11 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
       yield* Sync.run({
         ...syncOptions,
         lockHolder: syncOptions.lockHolder ?? "vppkit fleet",
+        lockWait: syncOptions.lockWait ?? defaultLockWait,
+        onLockWait: syncOptions.onLockWait ?? ((busy) =>
+          Effect.logInfo(
+            `location ${uId}: ${busy.message}: waiting up to ${Duration.format(syncOptions.lockWait ?? defaultLockWait)} for it`
+          )),
         full,
         location,
         onSummary: (summary) =>
@@ -321,8 +350,10 @@ export const defaultFullConcurrency = 4
 
 /**
  * The scheduled syncs a runner runs at once, each mode in a pool of its own: `incrementalConcurrency` (default
- * {@link defaultIncrementalConcurrency}) and `fullConcurrency` (default {@link defaultFullConcurrency}). Each sync
- * holds a connection of the runner's pool for its length: that pool wants both, and two more.
+ * {@link defaultIncrementalConcurrency}) and `fullConcurrency` (default {@link defaultFullConcurrency}), whole numbers
+ * from 1 (`Fleet.resolveConcurrency` checks them; `Fleet.layer` builds a runner with them and the schedules). Each
+ * sync holds a connection of the runner's pool for its length: that pool wants both, and two more
+ * ({@link connectionsFor}).
  *
  * @since 0.1.0
  * @category models
@@ -348,7 +379,7 @@ export const connectionsFor = (options?: Concurrency): number =>
  * id) with its token from the {@link TokenStore.TokenStore} over the runtime's `HttpClient` into the `SyncStore`,
  * its syncs one after another, and records each outcome in the {@link FleetStatus.FleetStatus} for `Status`. The
  * `Scheduled` syncs of the runner's entities share the runner's pools ({@link Concurrency}, made once per layer:
- * one layer per runner).
+ * one layer per runner; not checked here: `Fleet.layer` and `Fleet.layerLocations` check them first).
  *
  * @since 0.1.0
  * @category layers
@@ -372,7 +403,7 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
         >()
         // the location's syncs, scheduled or not, one after another
         const turn = yield* Effect.makeSemaphore(1)
-        // its scheduled syncs not finished (running, or waiting for the turn or the pool), by mode
+        // its scheduled syncs not finished (running, or waiting for the turn, the pool or the location's lock), by mode
         const unfinished = new Map<boolean, { readonly full: boolean; readonly slot: Date }>()
         const sync = (full: boolean) =>
           syncOnce(uId, full).pipe(

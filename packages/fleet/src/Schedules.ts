@@ -23,7 +23,8 @@
  *
  * The syncs run where the locations are: each entity runs its scheduled syncs in the pool of its mode of the runner
  * that owns it (at most `incrementalConcurrency`, default 16, and `fullConcurrency`, default 4, syncs at once per
- * runner: `Location.layerWith`). A tick runs on whichever runner owns its cron message (each tick may land on
+ * runner: options of `Location.layerWith`, not of the schedules; `Fleet.layer` builds a runner with both and checks
+ * them together). A tick runs on whichever runner owns its cron message (each tick may land on
  * another), so neither the pools nor the bookkeeping of unfinished syncs are the tick's: with k runners, up to k
  * times the pools run at once, each runner's own syncs bounded by its own pools (and its own database connections).
  *
@@ -179,10 +180,6 @@ export const logEvent = (event: Event): Effect.Effect<void> => {
  * - `fullCron`: when the full pass's window opens (a cron expression, UTC, default `"0 2 * * *"`);
  * - `fullWindow`: minutes over which the full pass is spread (default 240: each location's full sync starts within
  *   4 hours of the cron; 1 starts them all in the cron's minute);
- * - `incrementalConcurrency`, `fullConcurrency`: scheduled syncs at once per runner (defaults 16 and 4; BENCHMARKS.md
- *   sizes them: incremental ≈ 2 × locations ÷ (every × 60) × seconds per incremental sync, full by the database's
- *   rows/s, divided among the runners). They are the pools of the runner's `Location` entities: {@link resolve}
- *   checks them here, `Location.layerWith` applies them (the schedules' layer does not);
  * - `incrementalCron` (tests): a cron expression (UTC, seconds allowed) instead of `every`: every location at each
  *   of its times, none spread.
  *
@@ -193,8 +190,6 @@ export interface Options {
   readonly every?: number | undefined
   readonly fullCron?: string | undefined
   readonly fullWindow?: number | undefined
-  readonly incrementalConcurrency?: number | undefined
-  readonly fullConcurrency?: number | undefined
   readonly incrementalCron?: string | undefined
 }
 
@@ -223,24 +218,8 @@ export const defaultFullCron = "0 2 * * *"
 export const defaultFullWindow = 240
 
 /**
- * The default number of scheduled incremental syncs at once.
- *
- * @since 0.1.0
- * @category config
- */
-export const defaultIncrementalConcurrency = Location.defaultIncrementalConcurrency
-
-/**
- * The default number of scheduled full syncs at once.
- *
- * @since 0.1.0
- * @category config
- */
-export const defaultFullConcurrency = Location.defaultFullConcurrency
-
-/**
- * A schedule that cannot be: `every`, the window or a concurrency out of range, or a cron expression that does not
- * parse.
+ * A schedule that cannot be: `every`, the window or (`Fleet.resolve`) a runner's pool out of range, or a cron
+ * expression that does not parse.
  *
  * @since 0.1.0
  * @category errors
@@ -508,8 +487,6 @@ export const resolve = (options?: Options): Either.Either<
     readonly incrementalCron: Cron.Cron | undefined
     readonly fullCron: Cron.Cron
     readonly fullWindow: number
-    readonly incrementalConcurrency: number
-    readonly fullConcurrency: number
   },
   ScheduleError
 > =>
@@ -520,23 +497,18 @@ export const resolve = (options?: Options): Either.Either<
       every,
       incrementalCron: options?.incrementalCron === undefined ? undefined : yield* parseCron(options.incrementalCron),
       fullCron: yield* parseCron(options?.fullCron ?? defaultFullCron),
-      fullWindow: yield* wholeIn("the full pass's window in minutes (--full-window)", options?.fullWindow ?? defaultFullWindow, 1, 1440),
-      incrementalConcurrency: yield* wholeIn(
-        "the incremental syncs at once (--incremental-concurrency)",
-        options?.incrementalConcurrency ?? defaultIncrementalConcurrency,
-        1,
-        10_000
-      ),
-      fullConcurrency: yield* wholeIn("the full syncs at once (--full-concurrency)", options?.fullConcurrency ?? defaultFullConcurrency, 1, 10_000)
+      fullWindow: yield* wholeIn("the full pass's window in minutes (--full-window)", options?.fullWindow ?? defaultFullWindow, 1, 1440)
     }
   })
 
 /**
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
- * `vppkit-fleet/full`, each ticking every minute): with SQL message storage the next tick is a persisted message, so
- * a schedule survives a runner's restart. The syncs a tick starts run in the layer's scope: they end (interrupted,
- * rolled back) with it. Each schedule's coverage (where its next tick starts) is in the fleet's database, begun as the
- * layer is built on a new database. Fails with a {@link ScheduleError} for a schedule that cannot be.
+ * `vppkit-fleet/full`, each ticking every minute), sending each due location's slot to its `Location` entity, which
+ * the runner registers with its pools (`Location.layerWith`; `Fleet.layer` builds the whole runner). With SQL message
+ * storage the next tick is a persisted message, so a schedule survives a runner's restart. The syncs a tick starts
+ * are awaited in the layer's scope: they end (interrupted, rolled back) with it. Each schedule's coverage (where its
+ * next tick starts) is in the fleet's database, begun as the layer is built on a new database. Fails with a
+ * {@link ScheduleError} for a schedule that cannot be.
  *
  * @since 0.1.0
  * @category layers

@@ -1,6 +1,7 @@
 /**
  * @since 0.1.0
  */
+export * as Fleet from "./Fleet.js"
 export * as FleetHttp from "./FleetHttp.js"
 export * as FleetKey from "./FleetKey.js"
 export * as FleetMetrics from "./FleetMetrics.js"

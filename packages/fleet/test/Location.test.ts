@@ -44,7 +44,12 @@ const clientOptions = {
 }
 
 /** A runner of the Location entity over a fresh SQLite database and a fresh simulator. */
-const fleet = (db: string, simulatorSettings: Simulator.Settings, key: Uint8Array = crypto.randomBytes(32)) =>
+const fleet = (
+  db: string,
+  simulatorSettings: Simulator.Settings,
+  key: Uint8Array = crypto.randomBytes(32),
+  syncOptions?: Location.SyncOptions["Type"]
+) =>
   Location.layer.pipe(
     Layer.provideMerge(TestRunner.layer),
     Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
@@ -52,7 +57,9 @@ const fleet = (db: string, simulatorSettings: Simulator.Settings, key: Uint8Arra
     Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(key))),
     Layer.provideMerge(Simulator.layerHttpClient),
     Layer.provideMerge(Simulator.layer(simulatorSettings)),
-    Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions))
+    Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
+    // (else the caller's, or none)
+    Layer.provideMerge(syncOptions === undefined ? Layer.empty : Layer.succeed(Location.SyncOptions, syncOptions))
   )
 
 type Fleet = Layer.Layer.Success<ReturnType<typeof fleet>>
@@ -61,13 +68,14 @@ const withFleet = <A, E>(
   body: Effect.Effect<A, E, Fleet>,
   simulatorSettings: Simulator.Settings = settings,
   database?: string,
-  key?: string
+  key?: string,
+  syncOptions?: Location.SyncOptions["Type"]
 ) =>
   Effect.gen(function*() {
     const db = database ?? (yield* (yield* TestDatabase).fresh)
     return yield* Effect.provide(
       body,
-      fleet(db, simulatorSettings, key === undefined ? undefined : crypto.createHash("sha256").update(key).digest())
+      fleet(db, simulatorSettings, key === undefined ? undefined : crypto.createHash("sha256").update(key).digest(), syncOptions)
     )
   })
 
@@ -196,25 +204,80 @@ describe("Location", () => {
         assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
       })))
 
-    it.scoped("a Sync while another sync holds the location's lock in the store (the cluster ran it twice) fails typed, asks for no records", () =>
-      withFleet(Effect.gen(function*() {
-        const uId = yield* addSimulatorLocation
-        const simulator = yield* Simulator.Simulator
-        const location = (yield* Location.Location.client)(uId)
-        // another runner's sync of the location, as the store sees it
-        const error = yield* Effect.flip(location.Sync({ full: false })).pipe(
-          SyncStore.withLocationLock(uId, { holder: "vppkit fleet on another runner" })
+    it.scoped("a Sync while another sync holds the location's lock in the store (the cluster ran it twice) waits for it, then fails typed past its lockWait; asks for no records", () =>
+      Effect.gen(function*() {
+        const told: Array<SyncStore.LocationBusyError> = []
+        yield* withFleet(
+          Effect.gen(function*() {
+            const uId = yield* addSimulatorLocation
+            const simulator = yield* Simulator.Simulator
+            const location = (yield* Location.Location.client)(uId)
+            // another runner's sync of the location, as the store sees it, for longer than the sync waits
+            const error = yield* Effect.flip(location.Sync({ full: false })).pipe(
+              SyncStore.withLocationLock(uId, { holder: "vppkit fleet on another runner" })
+            )
+            const outcome = (error as Location.LocationSyncError).outcome
+            assert.strictEqual(outcome.failure?.tag, "LocationBusyError")
+            assert.include(outcome.failure?.message, "vppkit fleet on another runner")
+            assert.match(outcome.failure?.message ?? "", /; waited \d+\.\d s for it$/)
+            assert.isAtLeast(outcome.finishedAt.getTime() - outcome.startedAt.getTime(), 300)
+            assert.strictEqual(told.length, 1)
+            assert.deepStrictEqual(outcome.resources, [])
+            assert.deepStrictEqual((yield* simulator.log).map((entry) => isClientConfig(entry)), [true])
+            assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
+            // the lock released, the next Sync runs
+            assert.strictEqual((yield* location.Sync({ full: false })).result, "synced")
+            yield* assertEqualsSimulator(uId)
+          }),
+          settings,
+          undefined,
+          undefined,
+          { lockWait: "300 millis", onLockWait: (busy) => Effect.sync(() => void told.push(busy)) }
         )
-        const outcome = (error as Location.LocationSyncError).outcome
-        assert.strictEqual(outcome.failure?.tag, "LocationBusyError")
-        assert.include(outcome.failure?.message, "vppkit fleet on another runner")
-        assert.deepStrictEqual(outcome.resources, [])
-        assert.deepStrictEqual((yield* simulator.log).map((entry) => isClientConfig(entry)), [true])
-        assert.deepStrictEqual(yield* location.Status(), Option.some(outcome))
-        // the lock released, the next Sync runs
-        assert.strictEqual((yield* location.Sync({ full: false })).result, "synced")
-        yield* assertEqualsSimulator(uId)
-      })))
+      }))
+
+    it.scoped("a scheduled sync waiting for the location's lock (by default) counts as unfinished: the next slot is an overrun; it syncs once the lock is released", () =>
+      Effect.gen(function*() {
+        const waiting = yield* Deferred.make<SyncStore.LocationBusyError>()
+        yield* withFleet(
+          Effect.gen(function*() {
+            const uId = yield* addSimulatorLocation
+            const simulator = yield* Simulator.Simulator
+            const location = (yield* Location.Location.client)(uId)
+            const release = yield* Deferred.make<void>()
+            const locked = yield* Deferred.make<void>()
+            // another runner's sync of the location, as the store sees it, until the test lets it go
+            const other = yield* Effect.zipRight(Deferred.succeed(locked, undefined), Deferred.await(release)).pipe(
+              SyncStore.withLocationLock(uId, { holder: "vppkit fleet on another runner" }),
+              Effect.fork
+            )
+            yield* Deferred.await(locked)
+            const slot = new Date("2026-12-06T03:00:00Z")
+            const first = yield* Effect.fork(location.Scheduled({ full: false, slot }))
+            const busy = yield* Deferred.await(waiting)
+            assert.strictEqual(busy.holder?.name, "vppkit fleet on another runner")
+            // the next slot while the first waits for the lock: an overrun naming it, nothing started twice
+            const next = new Date(slot.getTime() + 60_000)
+            const overrun = yield* Effect.flip(location.Scheduled({ full: false, slot: next }))
+            assert.instanceOf(overrun, Location.OverrunError)
+            assert.deepStrictEqual((overrun as Location.OverrunError).running, { full: false, slot })
+            // the first still waits, having asked for nothing but Client Config
+            assert.isTrue((yield* Fiber.poll(first))._tag === "None")
+            assert.deepStrictEqual((yield* simulator.log).map((entry) => isClientConfig(entry)), [true])
+            // released: the waiting sync takes the lock and syncs; then the next slot runs
+            yield* Deferred.succeed(release, undefined)
+            yield* Fiber.join(other)
+            assert.strictEqual((yield* Fiber.join(first)).result, "synced")
+            assert.strictEqual((yield* location.Scheduled({ full: false, slot: next })).result, "synced")
+            yield* assertEqualsSimulator(uId)
+          }),
+          settings,
+          undefined,
+          undefined,
+          // the default wait (a minute), told when it begins
+          { onLockWait: (busy) => Deferred.succeed(waiting, busy).pipe(Effect.asVoid) }
+        )
+      }))
 
     it.scoped("the status outlives the entity: each run recorded in the database, with sync_state's resources; failures in a row counted", () =>
       Effect.gen(function*() {

@@ -7,7 +7,6 @@ import * as Resources from "@vppkit/core/Resources"
 import * as VppClient from "@vppkit/core/VppClient"
 import * as NodeDatabase from "@vppkit/node/NodeDatabase"
 import * as Simulator from "@vppkit/simulator/Simulator"
-import * as SqlSyncStore from "@vppkit/sync/SqlSyncStore"
 import * as Sync from "@vppkit/sync/Sync"
 import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Deferred from "effect/Deferred"
@@ -23,9 +22,9 @@ import * as Scheduler from "effect/Scheduler"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as crypto from "node:crypto"
+import * as Fleet from "../src/Fleet.js"
 import * as FleetKey from "../src/FleetKey.js"
 import * as FleetMetrics from "../src/FleetMetrics.js"
-import * as FleetStatus from "../src/FleetStatus.js"
 import * as Location from "../src/Location.js"
 import * as Schedules from "../src/Schedules.js"
 import * as TokenStore from "../src/TokenStore.js"
@@ -174,7 +173,7 @@ class CountingScheduler implements Scheduler.Scheduler {
 const withSchedules = <A, E, R>(
   simulatorSettings: ReadonlyArray<Simulator.Settings>,
   body: (fixture: Fixture) => Effect.Effect<A, E, R>,
-  options?: Schedules.Options,
+  options?: Fleet.Options,
   wrap: (client: HttpClient.HttpClient) => HttpClient.HttpClient = (client) => client
 ) =>
   Effect.gen(function*() {
@@ -182,12 +181,9 @@ const withSchedules = <A, E, R>(
     const simulators = yield* Effect.forEach(simulatorSettings, (s) => Simulator.make(s))
     const events = yield* Queue.unbounded<Schedules.Event>()
     const clock = new SimulatedClock()
-    const fleet = Schedules.layer(options).pipe(
-      // the runner's pools are its entities'
-      Layer.provideMerge(Location.layerWith(options)),
+    // the runner as the CLI builds it: the entity in the runner's pools, the schedules, the stores
+    const fleet = Fleet.layer(options).pipe(
       Layer.provideMerge(TestRunner.layer),
-      Layer.provideMerge(Layer.merge(TokenStore.layer, FleetStatus.layer)),
-      Layer.provideMerge(SqlSyncStore.layer),
       Layer.provideMerge(Layer.merge(NodeDatabase.layer(db), FleetKey.layer(crypto.randomBytes(32)))),
       Layer.provideMerge(Layer.succeed(HttpClient.HttpClient, wrap(routing(simulators)))),
       Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
@@ -335,18 +331,41 @@ describe("Schedules", () => {
           hours[Math.floor((slot - day - 2 * 3600_000) / 3600_000)]! += 1
         }
         for (const count of hours) assert.isTrue(count > 400 && count < 600, hours.join(", "))
-        // bad options are refused
-        for (const options of [{ fullWindow: 0 }, { fullWindow: 1441 }, { incrementalConcurrency: 0 }, { fullConcurrency: 1.5 }, { every: 90 }]) {
-          const built = yield* Effect.either(Layer.build(Schedules.layer(options)).pipe(
-            Effect.scoped,
-            Effect.provide(Layer.mergeAll(
-              TestRunner.layer,
-              Layer.succeed(TokenStore.TokenStore, {} as TokenStore.Service),
-              Layer.succeed(SqlClient.SqlClient, {} as SqlClient.SqlClient)
-            ))
-          ))
-          assert.isTrue(Either.isLeft(built) && built.left._tag === "ScheduleError", JSON.stringify(options))
+        // bad options are refused before anything is used (the services here are empty): the schedules' by the
+        // schedules and by the runner (Fleet), the runner's pools by the runner
+        const refused = <A, E>(layer: Layer.Layer<A, E>) =>
+          Effect.map(Effect.either(Layer.build(layer).pipe(Effect.scoped)), (built) =>
+            Either.isLeft(built) && built.left instanceof Schedules.ScheduleError ? built.left.message : undefined)
+        const services = Layer.mergeAll(
+          TestRunner.layer,
+          Layer.succeed(TokenStore.TokenStore, {} as TokenStore.Service),
+          Layer.succeed(SqlClient.SqlClient, {} as SqlClient.SqlClient),
+          Layer.succeed(FleetKey.FleetKey, {} as FleetKey.Service),
+          Layer.succeed(HttpClient.HttpClient, {} as HttpClient.HttpClient)
+        )
+        const bad: ReadonlyArray<readonly [Fleet.Options, string]> = [
+          [{ fullWindow: 0 }, "the full pass's window in minutes (--full-window) must be a whole number from 1 to 1440, not 0"],
+          [{ fullWindow: 1441 }, "the full pass's window in minutes (--full-window) must be a whole number from 1 to 1440, not 1441"],
+          [{ every: 90 }, "--every must be whole minutes from 1 to 59, or a multiple of 60 up to 1440, not 90"],
+          [{ fullCron: "0 25 * * *" }, `the cron expression "0 25 * * *" (--full-cron) is invalid`],
+          [{ incrementalConcurrency: 0 }, "the incremental syncs at once (--incremental-concurrency) must be a whole number from 1 to 10000, not 0"],
+          [{ fullConcurrency: 1.5 }, "the full syncs at once (--full-concurrency) must be a whole number from 1 to 10000, not 1.5"],
+          [{ incrementalConcurrency: 10_001 }, "the incremental syncs at once (--incremental-concurrency) must be a whole number from 1 to 10000, not 10001"]
+        ]
+        for (const [options, message] of bad) {
+          const label = JSON.stringify(options)
+          const resolved = Fleet.resolve(options)
+          assert.isTrue(Either.isLeft(resolved), label)
+          if (Either.isLeft(resolved)) assert.include(resolved.left.message, message, label)
+          assert.include(yield* refused(Fleet.layer(options).pipe(Layer.provide(services))), message, label)
+          const pools = "incrementalConcurrency" in options || "fullConcurrency" in options
+          if (pools) {
+            assert.include(yield* refused(Fleet.layerLocations(options).pipe(Layer.provide(services))), message, label)
+          } else {
+            assert.include(yield* refused(Schedules.layer(options).pipe(Layer.provide(services))), message, label)
+          }
         }
+        assert.isTrue(Either.isRight(Fleet.resolve({ incrementalConcurrency: 10_000, fullConcurrency: 1, every: 60 })))
       }))
 
     it.scoped("each location syncs at its slot: incremental every 15 minutes, full in its window after the cron", () =>

@@ -25,11 +25,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Resource from "@vppkit/core/Resource"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as PgCopy from "./internal/pgCopy.js"
 import * as SqlMigrations from "./SqlMigrations.js"
@@ -1371,10 +1373,13 @@ const takeAdvisoryLock = (sql: SqlClient.SqlClient, key: string, name: string, s
     const query = <A>(text: string, params: ReadonlyArray<unknown>) =>
       connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
     yield* query("SELECT set_config('application_name', $1, false)", [name])
-    const [taken] = yield* query<{ readonly locked: boolean }>(
-      `SELECT pg_try_advisory_lock${mode}(${locationKey}) AS locked`,
-      [advisoryClass, key]
-    )
+    const unlock = query(`SELECT pg_advisory_unlock${mode}(${locationKey})`, [advisoryClass, key]).pipe(Effect.ignore)
+    // the try and its unlock's finalizer at once: a taker interrupted meanwhile (a waiting sync's runner stopping)
+    // must not hand the connection back to the pool still holding the lock
+    const [taken] = yield* Effect.uninterruptible(Effect.tap(
+      query<{ readonly locked: boolean }>(`SELECT pg_try_advisory_lock${mode}(${locationKey}) AS locked`, [advisoryClass, key]),
+      ([row]) => row?.locked === true ? Effect.addFinalizer(() => unlock) : Effect.void
+    ))
     if (taken?.locked !== true) {
       const holders = yield* query<{ readonly name: string | null; readonly started: Date | string | null }>(
         `SELECT a.application_name AS name, a.backend_start AS started FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -1393,7 +1398,6 @@ const takeAdvisoryLock = (sql: SqlClient.SqlClient, key: string, name: string, s
           }
       })
     }
-    yield* Effect.addFinalizer(() => query(`SELECT pg_advisory_unlock${mode}(${locationKey})`, [advisoryClass, key]).pipe(Effect.ignore))
     return connection
   })
 
@@ -1420,6 +1424,42 @@ export const holdLock = (
       orElse: () => Effect.void
     })).pipe(Effect.withSpan("SqlSyncStore.holdLock", { attributes: { key } }))
 
+/** How often a sync waiting for its location's lock tries it again: after 50 ms, doubling, then every second. */
+const lockRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("1 second")))
+
+/**
+ * `take` (a try of a location's lock that fails at once with `LocationBusyError` while another holds it) tried again
+ * while the lock is held, for up to `options.wait`, `options.onBusy` told once; the last `LocationBusyError` (its
+ * holder as then) says how long it waited. Without `wait`, `take` itself.
+ */
+const waitingFor = <A, E, R>(
+  take: Effect.Effect<A, E | SyncStore.LocationBusyError, R>,
+  options: SyncStore.LockOptions | undefined
+): Effect.Effect<A, E | SyncStore.LocationBusyError, R> => {
+  const wait = Duration.decode(options?.wait ?? Duration.zero)
+  if (!Duration.greaterThan(wait, Duration.zero)) return take
+  return Effect.suspend(() => {
+    let since: number | undefined
+    const busy = (error: unknown): error is SyncStore.LocationBusyError => error instanceof SyncStore.LocationBusyError
+    return take.pipe(
+      Effect.tapError((error) =>
+        busy(error) && since === undefined
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            since = now
+            return options?.onBusy === undefined ? Effect.void : options.onBusy(error)
+          })
+          : Effect.void
+      ),
+      Effect.retry({ while: busy, schedule: lockRetry.pipe(Schedule.upTo(wait)) }),
+      Effect.catchIf(busy, (error) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(
+            new SyncStore.LocationBusyError({ location: error.location, holder: error.holder, waitedMillis: now - (since ?? now) })
+          )))
+    )
+  })
+}
+
 /**
  * Runs `effect` holding the lock of the location `uId` ({@link SyncStore.Service.withLocationLock}).
  *
@@ -1430,32 +1470,44 @@ export const holdLock = (
  * that connection (it is `effect`'s `SqlClient.TransactionConnection`, at depth -1: each `withTransaction` inside
  * begins and commits a transaction of its own on it), so a sync holds one connection of the pool: were the lock on
  * a connection of its own, syncs holding locks could take every connection and wait forever for one to write
- * with. (The key is a 32-bit hash: two locations whose hashes collide take turns.)
+ * with. (The key is a 32-bit hash: two locations whose hashes collide take turns.) A sync that waits for the lock
+ * (`wait`) tries it again and again (`pg_try_advisory_lock`, never a blocking `pg_advisory_lock`, whose wait an
+ * interruption could leave running on a connection handed back to the pool), each try on a connection taken from the
+ * pool and given back when the lock is not free.
  *
  * SQLite: a lock of the process, per client — the `@effect/sql` client has no lock of SQLite's that outlives a
  * transaction, and a sync commits one transaction per resource. Syncs in other processes are kept apart by
- * whoever opens the database file (the CLI's `<db>-lock`).
+ * whoever opens the database file (the CLI's `<db>-lock`). A sync that waits tries it again as on PostgreSQL.
  */
 const withLocationLock = (sql: SqlClient.SqlClient) =>
-(uId: string, options?: { readonly holder?: string | undefined }) =>
+(uId: string, options?: SyncStore.LockOptions) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SyncStore.LocationBusyError | SqlError.SqlError, R> => {
   const name = (options?.holder ?? "vppkit").slice(0, 63)
   return sql.onDialectOrElse({
     pg: () =>
       Effect.flatMap(
-        advisoryLock(sql, uId, name),
+        waitingFor(advisoryLock(sql, uId, name), options),
         (connection) => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
       ).pipe(Effect.scoped),
-    orElse: () =>
-      Effect.gen(function*() {
-        let held = heldLocally.get(sql)
-        if (held === undefined) heldLocally.set(sql, held = new Map())
-        const holder = held.get(uId)
+    orElse: () => {
+      let held = heldLocally.get(sql)
+      if (held === undefined) heldLocally.set(sql, held = new Map())
+      const locks = held
+      const take = Effect.gen(function*() {
+        const holder = locks.get(uId)
         if (holder !== undefined) return yield* new SyncStore.LocationBusyError({ location: uId, holder })
         const mine: SyncStore.LockHolder = { name, since: new Date(yield* Clock.currentTimeMillis).toISOString() }
-        held.set(uId, mine)
-        return yield* Effect.ensuring(effect, Effect.sync(() => held.get(uId) === mine && held.delete(uId)))
+        locks.set(uId, mine)
+        return mine
       })
+      // taken and its release in place at once: an interruption between them would keep the location locked
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(waitingFor(take, options)),
+          (mine) => Effect.ensuring(restore(effect), Effect.sync(() => locks.get(uId) === mine && locks.delete(uId)))
+        )
+      )
+    }
   }).pipe(Effect.withSpan("SqlSyncStore.withLocationLock", { attributes: { location: uId } }))
 }
 

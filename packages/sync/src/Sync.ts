@@ -36,6 +36,7 @@ import * as VppClient from "@vppkit/core/VppClient"
 import type * as VppError from "@vppkit/core/VppError"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -98,6 +99,13 @@ export interface Options<R = never, E = never> {
    * runs it (`vppkit sync 4242@host`, say; default `vppkit`). See {@link run}.
    */
   readonly lockHolder?: string | undefined
+  /**
+   * How long the run waits for the location's lock while another sync holds it, trying it again, before failing
+   * with `SyncStore.LocationBusyError` (default: none, it fails at once). See {@link run}.
+   */
+  readonly lockWait?: Duration.DurationInput | undefined
+  /** Called once, with the holder, when the run finds the location's lock held and waits for it (`lockWait`). */
+  readonly onLockWait?: ((busy: SyncStore.LocationBusyError) => Effect.Effect<void, never, R>) | undefined
   /**
    * Called once the location is learned, recorded and locked, before anything of it is read or written; a
    * failure ends the run.
@@ -246,8 +254,8 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).
  * Syncs the resources of the sToken's location one after another and answers one summary per resource. The
  * location is learned first ({@link learnLocation}, unless `options.location` brings it) and recorded, then
  * locked for the length of the run (`SyncStore.withLocationLock`: one sync per location at a time, whoever runs it —
- * a CLI, a fleet's entity, even one the cluster ran twice; a second one fails at once with
- * `SyncStore.LocationBusyError` and writes nothing of the location), then `options.onLocation` runs, the resources' tables are ensured and the unassigned rows of a
+ * a CLI, a fleet's entity, even one the cluster ran twice; a second one fails with `SyncStore.LocationBusyError`
+ * and writes nothing of the location, at once or, with `lockWait`, if the lock is still held after that long), then `options.onLocation` runs, the resources' tables are ensured and the unassigned rows of a
  * database made by an earlier version adopted when they match; each resource then syncs in the location's
  * partition. On a failure the resources before it stay committed (their summaries went to `onSummary`) and the
  * failing one is rolled back. A page of another library fails with {@link LocationMismatchError}.
@@ -276,6 +284,8 @@ export const run = <R = never, E = never>(
       fingerprint: location.fingerprint,
       seenAt: yield* isoNow
     })
+    const context = yield* Effect.context<R>()
+    const onLockWait = options.onLockWait
     return yield* Effect.gen(function*() {
       if (options.onLocation !== undefined) yield* options.onLocation(location)
       yield* SyncStore.ensureResources(resources)
@@ -296,7 +306,11 @@ export const run = <R = never, E = never>(
       return summaries
     }).pipe(
       Effect.provideService(SyncStore.SyncStore, store),
-      store.withLocationLock(location.uId, { holder: options.lockHolder })
+      store.withLocationLock(location.uId, {
+        holder: options.lockHolder,
+        wait: options.lockWait,
+        onBusy: onLockWait === undefined ? undefined : (busy) => Effect.provide(onLockWait(busy), context)
+      })
     )
   }).pipe(Effect.withSpan("Sync.run"))
 

@@ -13,6 +13,7 @@ import type * as Resource from "@vppkit/core/Resource"
 import type * as Resources from "@vppkit/core/Resources"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 
@@ -142,7 +143,8 @@ export interface LockHolder {
 
 /**
  * Another sync of the location holds its lock ({@link Service.withLocationLock}): this one did not start. `holder`
- * names it when the store can tell.
+ * names it when the store can tell; `waitedMillis`, when this one waited for the lock ({@link LockOptions.wait}), how
+ * long it did.
  *
  * @since 0.1.0
  * @category errors
@@ -151,13 +153,32 @@ export class LocationBusyError extends Data.TaggedError("LocationBusyError")<{
   /** The location (Apple's `uId`). */
   readonly location: string
   readonly holder: LockHolder | undefined
+  readonly waitedMillis?: number | undefined
 }> {
   override get message(): string {
     const holder = this.holder === undefined
       ? ""
       : ` (${this.holder.name}${this.holder.since !== undefined ? `, since ${this.holder.since}` : ""})`
-    return `another sync of location uId ${this.location} is running${holder}`
+    const waited = this.waitedMillis === undefined ? "" : `; waited ${(this.waitedMillis / 1000).toFixed(1)} s for it`
+    return `another sync of location uId ${this.location} is running${holder}${waited}`
   }
+}
+
+/**
+ * How {@link Service.withLocationLock} takes a location's lock:
+ * - `holder`: the name the taker gives itself, which a second sync reads (default `vppkit`);
+ * - `wait`: how long to wait while another sync holds the lock, trying again (50 ms, doubling to every second),
+ *   before failing with {@link LocationBusyError} (default: none, it fails at once). Never two syncs at once: the
+ *   lock is only taken once it is free;
+ * - `onBusy`: called once, with the holder, when the lock is held and the taker waits for it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockOptions {
+  readonly holder?: string | undefined
+  readonly wait?: Duration.DurationInput | undefined
+  readonly onBusy?: ((busy: LocationBusyError) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -240,16 +261,18 @@ export interface Service {
   /** Every natural key in a resource's table. */
   readonly keys: (resource: Resource.Any) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError>
   /**
-   * Runs `effect` holding the lock of the location `uId`, or fails at once with {@link LocationBusyError} when
-   * another sync holds it (in this process or, where the database can tell, in another): one sync per location
-   * at a time, whoever runs it. `holder` names the taker to a second sync (default `vppkit`). The lock is released
+   * Runs `effect` holding the lock of the location `uId`, or fails with {@link LocationBusyError} when another sync
+   * holds it (in this process or, where the database can tell, in another): one sync per location at a time,
+   * whoever runs it. It fails at once, or, with `wait` ({@link LockOptions}), once the lock was still held after
+   * that long. `holder` names the taker to a second sync (default `vppkit`). The lock is released
    * when `effect` ends, however it ends, and with the holder's process (PostgreSQL: a session-level advisory
    * lock). On PostgreSQL `effect`'s statements and transactions run on the lock's connection, so a sync takes one
-   * connection of the pool, not two: syncs that fill the pool wait for a connection, none waits holding a lock.
+   * connection of the pool, not two: syncs that fill the pool wait for a connection, none waits holding a lock (a
+   * sync waiting for its lock holds no connection between its tries).
    */
   readonly withLocationLock: (
     uId: string,
-    options?: { readonly holder?: string | undefined }
+    options?: LockOptions
   ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R>
   /** Runs `effect` in one transaction: everything it writes commits together, or nothing does. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R>
@@ -398,7 +421,7 @@ export const keys = (resource: Resource.Any): Effect.Effect<ReadonlyArray<string
  * @since 0.1.0
  * @category combinators
  */
-export const withLocationLock = (uId: string, options?: { readonly holder?: string | undefined }) =>
+export const withLocationLock = (uId: string, options?: LockOptions) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LocationBusyError | SqlError.SqlError, R | SyncStore> =>
   Effect.flatMap(SyncStore, (store) => store.withLocationLock(uId, options)(effect))
 

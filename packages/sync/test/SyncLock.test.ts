@@ -17,7 +17,8 @@ import { backends, TestDatabase } from "../../node/test/support/postgres.js"
 /**
  * The location's lock that `Sync.run` takes in the store (`SyncStore.withLocationLock`), whoever calls it: two runs of
  * one location at once in one process — the second fails at once with `LocationBusyError` naming the first, and
- * asks the server nothing but Client Config; once the first ends, the next run takes the lock. SQLite and, with
+ * asks the server nothing but Client Config; once the first ends, the next run takes the lock. A run with `lockWait`
+ * waits for the lock instead (released meanwhile: it syncs; held past the wait: `LocationBusyError`). SQLite and, with
  * CI or VPPKIT_TEST_PG_URL, PostgreSQL (a session advisory lock on a reserved connection).
  */
 
@@ -80,6 +81,127 @@ for (const backend of backends) {
             Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
           ))
         ))
+
+      it.scoped("a run that waits for the lock (lockWait) while another holds it: told once, asks for no records, runs once it is released", () =>
+        Effect.gen(function*() {
+          const simulator = yield* Simulator.Simulator
+          const locked = yield* Deferred.make<Sync.Location>()
+          const release = yield* Deferred.make<void>()
+          const first = yield* Sync.run({
+            resources,
+            lockHolder: "first run",
+            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
+          }).pipe(Effect.fork)
+          const location = yield* Deferred.await(locked)
+          const before = (yield* simulator.log).length
+
+          const told: Array<SyncStore.LocationBusyError> = []
+          const waiting = yield* Deferred.make<void>()
+          const second = yield* Sync.run({
+            resources,
+            lockHolder: "second run",
+            lockWait: "1 minute",
+            onLockWait: (busy) => Effect.zipRight(Effect.sync(() => told.push(busy)), Deferred.succeed(waiting, undefined))
+          }).pipe(Effect.fork)
+          yield* Deferred.await(waiting)
+          assert.strictEqual(told[0]?.location, location.uId)
+          assert.strictEqual(told[0]?.holder?.name, "first run")
+          // it waits: it has asked for nothing but Client Config, and it has not ended
+          const during = (yield* simulator.log).slice(before)
+          assert.deepStrictEqual(during.filter((entry) => !entry.path.includes("config")), [])
+          assert.isTrue((yield* Fiber.poll(second))._tag === "None")
+
+          // the first ends, then the second takes the lock and asks for its records
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(first)
+          const afterFirst = (yield* simulator.log).length
+          const summaries = yield* Fiber.join(second)
+          assert.deepStrictEqual(summaries.map((summary) => summary.resource), resources.map((r) => r.name))
+          assert.isAbove((yield* simulator.log).length, afterFirst)
+          assert.strictEqual(told.length, 1)
+          assert.strictEqual(yield* advisoryLocks, 0)
+        }).pipe(
+          Effect.provide(Layer.merge(
+            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
+            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
+          ))
+        ))
+
+      it.scoped("a run that waits for the lock fails with LocationBusyError once it was held past its lockWait, naming the holder and the wait", () =>
+        Effect.gen(function*() {
+          const simulator = yield* Simulator.Simulator
+          const locked = yield* Deferred.make<Sync.Location>()
+          const release = yield* Deferred.make<void>()
+          const first = yield* Sync.run({
+            resources,
+            lockHolder: "first run",
+            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
+          }).pipe(Effect.fork)
+          const location = yield* Deferred.await(locked)
+          const before = (yield* simulator.log).length
+          let told = 0
+          const error = yield* Sync.run({
+            resources,
+            lockHolder: "second run",
+            lockWait: "400 millis",
+            onLockWait: () => Effect.sync(() => told++)
+          }).pipe(Effect.flip)
+          assert.instanceOf(error, SyncStore.LocationBusyError)
+          const busy = error as SyncStore.LocationBusyError
+          assert.strictEqual(busy.location, location.uId)
+          assert.strictEqual(busy.holder?.name, "first run")
+          // it failed only past its bound
+          assert.isAtLeast(busy.waitedMillis ?? 0, 400)
+          assert.match(busy.message, /; waited \d+\.\d s for it$/)
+          assert.strictEqual(told, 1)
+          const during = (yield* simulator.log).slice(before)
+          assert.deepStrictEqual(during.filter((entry) => !entry.path.includes("config")), [])
+          // the first run was never disturbed
+          yield* Deferred.succeed(release, undefined)
+          assert.strictEqual((yield* Fiber.join(first)).length, resources.length)
+          assert.strictEqual(yield* advisoryLocks, 0)
+        }).pipe(
+          Effect.provide(Layer.merge(
+            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
+            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
+          ))
+        ))
+
+      it.scoped.skipIf(backend.name !== "postgres")(
+        "a lock held by another session (its own pool) and released meanwhile: the waiting run takes it; none is left held",
+        () =>
+          Effect.gen(function*() {
+            const db = yield* (yield* TestDatabase).fresh
+            const target = yield* NodeDatabase.parse(db)
+            const other = yield* Layer.build(NodeDatabase.layerTarget(target))
+            const store = yield* Layer.build(storeLayer(db))
+            const simulator = yield* Layer.build(Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }))
+            const location = yield* Sync.learnLocation.pipe(Effect.provide(simulator))
+            // another session holds the location's lock (as a sync of another process would)
+            const held = yield* Scope.make()
+            yield* SqlSyncStore.holdLock(location.uId, { holder: "vppkit sync elsewhere" }).pipe(
+              Effect.provide(other),
+              Scope.extend(held)
+            )
+            const waiting = yield* Deferred.make<SyncStore.LocationBusyError>()
+            const run = yield* Sync.run({
+              resources,
+              location,
+              lockWait: "1 minute",
+              onLockWait: (busy) => Deferred.succeed(waiting, busy).pipe(Effect.asVoid)
+            }).pipe(
+              Effect.provide(simulator),
+              Effect.provide(store),
+              Effect.fork
+            )
+            assert.strictEqual((yield* Deferred.await(waiting)).holder?.name, "vppkit sync elsewhere")
+            assert.strictEqual(yield* Effect.provide(advisoryLocks, other), 1)
+            yield* Scope.close(held, Exit.void)
+            const summaries = yield* Fiber.join(run)
+            assert.deepStrictEqual(summaries.map((summary) => summary.location), resources.map(() => location.uId))
+            assert.strictEqual(yield* Effect.provide(advisoryLocks, other), 0)
+          })
+      )
 
       it.scoped("the lock is the location's: another location syncs meanwhile", () =>
         Effect.gen(function*() {

@@ -21,7 +21,7 @@ const db = dbOption(
 /** Minutes between incremental syncs, and the full pass's cron, by default (as `Schedules` has them). */
 export const defaultEvery = 15
 export const defaultFullCron = "0 2 * * *"
-/** The full pass's window in minutes, and the scheduled syncs at once per runner, by default (as `Schedules`). */
+/** The full pass's window in minutes (as `Schedules`), and the scheduled syncs at once per runner (as `Location`), by default. */
 export const defaultFullWindow = 240
 export const defaultIncrementalConcurrency = 16
 export const defaultFullConcurrency = 4

@@ -13,6 +13,7 @@ import * as SingleRunner from "@effect/cluster/SingleRunner"
 import * as SocketRunner from "@effect/cluster/SocketRunner"
 import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
@@ -20,6 +21,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Fleet from "@vppkit/fleet/Fleet"
 import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
 import * as FleetMetrics from "@vppkit/fleet/FleetMetrics"
@@ -74,13 +76,10 @@ const oneLine = (what: string) => (cause: Cause.Cause<unknown>) => {
   return Effect.fail(new CommandError({ message: `${what}: ${message}` }))
 }
 
-/**
- * The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. On PostgreSQL the
- * sessions are named `applicationName` (default `vppkit`), at most `maxConnections` of them (default 10).
- */
-const tokenStoreLayer = (target: NodeDatabase.Target, applicationName?: string, maxConnections?: number) =>
+/** The key (`VPPKIT_FLEET_KEY_FILE`; refused without it), the database and the token store over it. */
+const tokenStoreLayer = (target: NodeDatabase.Target) =>
   TokenStore.layer.pipe(
-    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName, maxConnections })),
+    Layer.provideMerge(NodeDatabase.layerTarget(target)),
     Layer.provideMerge(FleetKey.layerConfig)
   )
 
@@ -167,27 +166,30 @@ const clusterClient = Layer.unwrapEffect(Effect.map(shardingConfigOf, (shardingC
 const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => storage.getRunners)
 
 /**
- * The Location entity on a runner (`sharding`) over the database, its client over undici at `baseUrl`, its
- * scheduled syncs in pools of `concurrency` (the defaults unless given). `name`, if any, names the runner's
- * PostgreSQL sessions and its syncs' location locks.
+ * The fleet on a runner (`sharding`) over the database: `fleet`, the Location entity and the stores
+ * (`Fleet.layerLocations`) or a whole runner (`Fleet.layer`: the schedules too), its client over undici at `baseUrl`.
+ * `name`, if any, names the runner's PostgreSQL sessions and its syncs' location locks.
  *
- * With `concurrency` the pool has {@link Location.connectionsFor} connections, one for each scheduled sync the runner
- * may run at once (it holds one for its length) and two more: with node-postgres's default of 10, 16
- * incremental syncs at once were 10, the others waiting for a connection (item 10: one runner held 10 location
- * locks at a time). The pool opens connections as they are wanted, so a runner with few syncs keeps few; the whole
- * fleet's peak is the runners × (this + the cluster's {@link clusterConnections} + 1).
+ * With `connections` (`Fleet.connectionsFor` of the runner's pools) the pool has that many connections, one for each
+ * scheduled sync the runner may run at once (it holds one for its length) and two more: with node-postgres's
+ * default of 10, 16 incremental syncs at once were 10, the others waiting for a connection (item 10: one runner held
+ * 10 location locks at a time). The pool opens connections as they are wanted, so a runner with few syncs keeps few;
+ * the whole fleet's peak is the runners × (this + the cluster's {@link clusterConnections} + 1).
  */
-const runnerLayer = <ROut, E>(
+const runnerLayer = <A, E, ROut, E2>(
   target: NodeDatabase.Target,
   baseUrl: string | undefined,
-  sharding: Layer.Layer<ROut, E, SqlClient.SqlClient>,
+  sharding: Layer.Layer<ROut, E2, SqlClient.SqlClient>,
+  fleet: Layer.Layer<A, E, Sharding.Sharding | SqlClient.SqlClient | FleetKey.FleetKey | HttpClient.HttpClient>,
   name?: string,
-  concurrency?: Location.Concurrency
+  connections?: number
 ) =>
-  Location.layerWith(concurrency).pipe(
+  fleet.pipe(
     Layer.provideMerge(sharding),
-    Layer.provideMerge(Layer.merge(FleetStatus.layer, SqlSyncStore.layer)),
-    Layer.provideMerge(tokenStoreLayer(target, name, concurrency === undefined ? undefined : Location.connectionsFor(concurrency))),
+    // the stores (`fleet`'s own, built once) before the runner: their migrations done before it joins the cluster
+    Layer.provideMerge(Fleet.layerStores),
+    Layer.provideMerge(NodeDatabase.layerTarget(target, { applicationName: name, maxConnections: connections })),
+    Layer.provideMerge(FleetKey.layerConfig),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
     Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
@@ -576,13 +578,13 @@ export const runSync = ({ baseUrl, db, full, locations, quiet }: SyncFlags) =>
       }
     })
     if (throughCluster) {
-      const context = yield* Layer.build(runnerLayer(target, url, clusterClient)).pipe(
+      const context = yield* Layer.build(runnerLayer(target, url, clusterClient, Fleet.layerLocations())).pipe(
         Effect.catchAllCause(oneLine(`database ${target.description}`))
       )
       return yield* Effect.raceFirst(work, runnersGone).pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
     }
     yield* holdRunner(target)
-    const context = yield* Layer.build(runnerLayer(target, url, singleRunner)).pipe(
+    const context = yield* Layer.build(runnerLayer(target, url, singleRunner, Fleet.layerLocations())).pipe(
       Effect.catchAllCause(oneLine(`database ${target.description}`))
     )
     yield* work.pipe(Effect.provide(context), Effect.catchAllCause(oneLine("fleet sync")))
@@ -626,7 +628,7 @@ export const runRun = (
       Effect.map(Option.getOrUndefined),
       Effect.orElseSucceed(() => undefined)
     )
-    const scheduleOptions: Schedules.Options = {
+    const options: Fleet.Options = {
       every,
       fullCron,
       fullWindow,
@@ -636,7 +638,7 @@ export const runRun = (
     }
     // the schedule's flags checked before anything is opened
     const resolved = yield* Either.mapLeft(
-      Schedules.resolve(scheduleOptions),
+      Fleet.resolve(options),
       (error) => new UsageError({ message: `fleet run: ${error.message}` })
     )
     // VPPKIT_FLEET_MESSAGE_RETENTION: how long the cluster's done messages are kept (a duration; default 1 day)
@@ -670,10 +672,9 @@ export const runRun = (
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(target, name, server, address, yield* shardingConfigOf)
     }
-    // each runner deletes the cluster's processed messages older than the retention, at start and hourly
-    const schedules = Layer.merge(Schedules.layer(scheduleOptions), MessageRetention.layer({ retention })).pipe(
-      // the pools of scheduled syncs are this runner's entities': each runner runs its own locations' syncs
-      Layer.provideMerge(runnerLayer(target, url, sharding, name, resolved)),
+    // the entity in this runner's pools, the schedules, the deletion of the cluster's processed messages older than
+    // the retention (at start and hourly)
+    const schedules = runnerLayer(target, url, sharding, Fleet.layer({ ...options, retention }), name, Fleet.connectionsFor(resolved)).pipe(
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
     // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new
