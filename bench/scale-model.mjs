@@ -2,7 +2,7 @@
 // The fleet's scale model (BENCHMARKS.md, "Fleet: scale model for 10,000 locations"). No dependencies, no
 // randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
 // Every default is an assumption or a figure cited in BENCHMARKS.md; change any of them on the command line:
-//   node bench/scale-model.mjs --latency=0.3 --legacy=0 --windowHours=6 --p99=1000000
+//   node bench/scale-model.mjs --latency=0.3 --legacy=0 --windowHours=6 --p99=1000000 --fullConcurrency=8
 // It prints one markdown table: columns at 100, 200 and 300 ms and at 200 ms without the v1 resources, or a single
 // column when --latency or --legacy is given.
 const defaults = {
@@ -24,18 +24,18 @@ const defaults = {
   overheadPerRun: 0.25, // s per run besides the requests (item 4: incremental less start-up, 255 ms)
   writeRowsPerSec: 92_600, // one full sync into an empty partition, COPY straight in (item 7: 92,567 and 92,782)
   stagedRowsPerSec: 51_500, // one full sync over existing rows, COPY into staging + upsert (assumption: item 7 x 2.95 / 5.3, notes "PostgreSQL (issue 15)": backend CPU direct COPY 2.9-3.0 s vs staging 5.0-5.6 s per 300k)
-  cpuPerRequest: 0.0071, // runner CPU-s per request, all of a sync's work included (item 10, 1 runner: 64 ms per sync of 9.0 requests)
+  cpuPerRequest: 0.0071, // runner CPU-s per request, all of a sync's work included (item 10, 1 runner: 64 ms per sync of 9.0 requests, the lowest measured; 98 ms in the 2026-12-06T06:53Z run, --cpuPerRequest=0.0109)
   cpuPerPage: 0.010, // runner CPU-s per 1000 records written (notes "PostgreSQL (issue 15)": CLI CPU 2.9-3.1 s per 300k, direct COPY)
   pgCpuPerPage: 0.018, // PostgreSQL backend CPU-s per 1000 rows of a full pass over existing rows (same notes: staging 5.0-5.6 s per 300k)
   everyMinutes: 15,
   windowHours: 4, // --full-window, default 240 min after the full cron (02:00 UTC)
-  incrementalConcurrency: 16, // each runner's incremental pool (Schedules.ts, PostgreSQL default)
-  fullConcurrency: 4, // each runner's full pool (Schedules.ts, PostgreSQL default)
-  headroom: 2, // capacity / Little's average: the minute's slots come as one batch to one runner's pool (assumption)
-  poolPerRunner: 10, // node-postgres's default pool (NodeDatabase sets no maxConnections)
-  poolReserved: 1, // of it: 1 for the ticks, token reads and outcome writes (assumption)
-  ownConnsInUse: 3, // of those, open at once in steady state: the shard-lock connection, 1 for storage polls and saves, the runner lock (assumption: the cluster's pool opens connections on demand)
-  ownConnsPerRunner: 5, // besides the pool: the cluster's own pool of 4 (its shard-lock connection, message and runner storage; fleetRun.ts) + the runner lock (holdRunner, a pool of its own holding 1)
+  incrementalConcurrency: 16, // each runner's pool of scheduled incremental syncs (Location.defaultIncrementalConcurrency, PostgreSQL)
+  fullConcurrency: 4, // each runner's pool of scheduled full syncs (Location.defaultFullConcurrency, PostgreSQL)
+  headroom: 2, // capacity / Little's average, per pool (assumption: a lost runner's locations moving to the others, runners' uneven shares, hand-overs waiting for a lock)
+  poolExtra: 2, // the runner's database pool is incremental + full + this (Location.connectionsFor): a connection for each sync (its location lock), 2 for the ticks, token reads and outcome writes
+  poolExtraInUse: 1, // of those 2, open at once besides the syncs' (assumption)
+  ownConnsInUse: 3, // besides the runner's pool, open at once: the shard-lock connection, 1 for message and runner storage, the runner lock (assumption: the cluster's pool opens connections on demand)
+  ownConnsPerRunner: 5, // besides the runner's pool: the cluster's own pool of at most 4 (clusterConnections in fleetRun.ts: shard-lock connection, message and runner storage) + the runner lock (holdRunner: 1 held)
   maxConnections: 100 // PostgreSQL's default max_connections
 }
 const p = { ...defaults }
@@ -96,19 +96,30 @@ function model(p) {
   const incLittle = sum(inc, (x) => x.seconds) / cycle
   const fullLittle = sum(full, (x) => x.seconds) / window
   const fullRows = sum(full, (x) => x.rows)
-  // each tick covers a minute and hands that minute's slots to the pool of the one runner that runs it
+  // Each tick covers a minute and sends that minute's slots at once, each to its location's entity, which runs it in
+  // the pools of the runner that owns the location: with k runners (locations spread evenly over them, assumption)
+  // each runner gets 1/k of every minute's slots, as one batch.
   const incBatch = p.locations * 60 / cycle, fullBatch = p.locations * 60 / window
-  const incDrain = incBatch * (sum(inc, (x) => x.seconds) / p.locations) / p.incrementalConcurrency
-  const fullDrain = fullBatch * (sum(full, (x) => x.seconds) / p.locations) / p.fullConcurrency
-  const syncConns = p.poolPerRunner - p.poolReserved
+  const incMean = sum(inc, (x) => x.seconds) / p.locations, fullMean = sum(full, (x) => x.seconds) / p.locations
+  const syncConns = p.incrementalConcurrency + p.fullConcurrency // one connection per sync of the pools: they never wait for one
+  const poolPerRunner = syncConns + p.poolExtra // Location.connectionsFor
   const night = incLittle + fullLittle
-  const runners = Math.max(
+  const needs = [
     Math.ceil((p.headroom * incLittle) / p.incrementalConcurrency),
     Math.ceil((p.headroom * fullLittle) / p.fullConcurrency),
     Math.ceil((p.headroom * night) / syncConns)
-  )
-  const connectionsAtMost = runners * (p.poolPerRunner + p.ownConnsPerRunner)
-  const connectionsInUse = Math.ceil(p.headroom * night) + runners * (p.poolReserved + p.ownConnsInUse)
+  ]
+  const runners = Math.max(...needs)
+  // a runner's share of one minute's slots through its pool, s (under 60: it is done before the next minute's)
+  const incDrain = (incBatch / runners) * incMean / p.incrementalConcurrency
+  const fullDrain = (fullBatch / runners) * fullMean / p.fullConcurrency
+  const perRunner = poolPerRunner + p.ownConnsPerRunner
+  const connectionsAtMost = runners * perRunner
+  // at each minute's start a runner's share fills its pools (as long as the share is above the pool)
+  const peakSyncs = runners * (Math.min(p.incrementalConcurrency, incBatch / runners) + Math.min(p.fullConcurrency, fullBatch / runners))
+  const connectionsPeak = Math.ceil(peakSyncs) + runners * (p.poolExtraInUse + p.ownConnsInUse)
+  const connectionsAverage = Math.ceil(night) + runners * (p.poolExtraInUse + p.ownConnsInUse)
+  const fitting = Math.floor(p.maxConnections / perRunner)
   const pct = (q) => Math.min(p.locations - 1, Math.floor(p.locations * q))
   const r = (v, d = 2) => Number(v.toFixed(d)).toLocaleString("en-US")
   return {
@@ -119,21 +130,22 @@ function model(p) {
       ["incremental: requests per second, fleet-wide", r(sum(inc, (x) => x.requests) / cycle, 1)],
       ["incremental: seconds per location-run, mean / p99", `${r(sum(inc, (x) => x.seconds) / p.locations)} / ${r(inc[pct(0.99)].seconds)}`],
       ["incremental: slots per minute (one tick); syncs at once (Little)", `${r(incBatch, 0)}; ${r(incLittle, 1)}`],
-      [`incremental: one tick's slots through one runner's pool of ${p.incrementalConcurrency}, s`, r(incDrain, 0)],
-      [`incremental: locations one runner keeps up with (min(pool, ${syncConns} connections) x period / mean time)`, r(Math.min(p.incrementalConcurrency, syncConns) * cycle / (sum(inc, (x) => x.seconds) / p.locations), 0)],
+      [`incremental: locations one runner keeps up with (pool of ${p.incrementalConcurrency} x period / mean time; at ${p.headroom}x headroom)`, `${r(p.incrementalConcurrency * cycle / incMean, 0)}; ${r(p.incrementalConcurrency * cycle / incMean / p.headroom, 0)}`],
+      [`incremental: a runner's share of a minute's slots (slots / runners) through its pool of ${p.incrementalConcurrency}, s`, r(incDrain, 0)],
       ["incremental: rows/s written", r(sum(inc, (x) => x.rows) / cycle, 0)],
       ["incremental: runner CPU, cores", r(sum(inc, (x) => x.cpu) / cycle)],
       ["full: requests per night (per second over the window)", `${r(sum(full, (x) => x.requests) / 1e6)} M (${r(sum(full, (x) => x.requests) / window, 0)})`],
       ["full: seconds per location, median / p99 / largest", `${r(full[p.locations >> 1].seconds, 1)} / ${r(full[pct(0.99)].seconds, 0)} / ${r(full[p.locations - 1].seconds, 0)}`],
       ["full: slots per minute (one tick); syncs at once (Little)", `${r(fullBatch, 0)}; ${r(fullLittle, 1)}`],
-      [`full: one tick's slots through one runner's pool of ${p.fullConcurrency}, s (mean)`, r(fullDrain, 0)],
+      [`full: a runner's share of a minute's slots through its pool of ${p.fullConcurrency}, s (mean)`, r(fullDrain, 0)],
       ["full: rows written per night (millions); mean rows/s over the window", `${r(fullRows / 1e6, 0)} M; ${r(fullRows / window, 0)}`],
-      [`full: rows/s at peak, ${p.fullConcurrency} large full syncs at the token's rate, per ticking runner`, r(p.fullConcurrency * p.ratePerToken * p.pageSize, 0)],
+      [`full: rows/s at peak, ${p.fullConcurrency} large full syncs at the token's rate: per runner / all runners`, `${r(p.fullConcurrency * p.ratePerToken * p.pageSize, 0)} / ${r(runners * p.fullConcurrency * p.ratePerToken * p.pageSize, 0)}`],
       ["full: PostgreSQL backend CPU for the night's rows, cores (mean)", r((fullRows / 1000) * p.pgCpuPerPage / window)],
       ["full: runner CPU, cores (mean over the window)", r(sum(full, (x) => x.cpu) / window)],
       ["night: syncs at once (Little, incremental + full)", r(night, 1)],
-      [`runners: ${p.headroom} x Little within pools ${p.incrementalConcurrency}/${p.fullConcurrency} and ${syncConns} sync connections each`, runners],
-      [`PostgreSQL connections: in use (${p.headroom} x Little + ${p.poolReserved + p.ownConnsInUse} a runner) / at most (runners x ${p.poolPerRunner + p.ownConnsPerRunner}), of ${p.maxConnections}`, `${connectionsInUse} / ${connectionsAtMost}`]
+      [`runners: the largest of ${p.headroom} x Little / ${p.incrementalConcurrency} (incremental), / ${p.fullConcurrency} (full), / ${syncConns} sync connections (night)`, `${runners} (${needs.join(", ")})`],
+      [`PostgreSQL connections, night: Little + ${p.poolExtraInUse + p.ownConnsInUse} a runner / each minute's peak (the pools filled by the runners' shares) / at most (runners x ${perRunner}: pool ${poolPerRunner}, cluster and runner lock ${p.ownConnsPerRunner}); of ${p.maxConnections}`, `${connectionsAverage} / ${connectionsPeak} / ${connectionsAtMost}${connectionsAtMost > p.maxConnections ? " (over)" : ""}`],
+      [`runners that fit ${p.maxConnections} connections at ${perRunner} each`, fitting]
     ]
   }
 }
