@@ -35,6 +35,7 @@ import * as Location from "./Location.js"
 import * as MessageRetention from "./MessageRetention.js"
 import * as Schedules from "./Schedules.js"
 import * as TokenStore from "./TokenStore.js"
+import * as WholeIn from "./internal/wholeIn.js"
 
 /**
  * A runner's options: the schedules' ({@link Schedules.Options}: `every`, `fullCron`, `fullWindow`,
@@ -64,10 +65,7 @@ export interface Resolved {
   readonly fullConcurrency: number
 }
 
-const wholeIn = (name: string, value: number, min: number, max: number) =>
-  Number.isInteger(value) && value >= min && value <= max
-    ? Either.right(value)
-    : Either.left(new Schedules.ScheduleError({ reason: `${name} must be a whole number from ${min} to ${max}, not ${value}` }))
+const wholeIn = WholeIn.wholeIn((reason) => new Schedules.ScheduleError({ reason }))
 
 /**
  * The pools checked, with their defaults: whole numbers from 1 to 10,000.

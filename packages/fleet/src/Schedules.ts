@@ -64,6 +64,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as FleetMetrics from "./FleetMetrics.js"
 import * as coverage from "./internal/coverage.js"
+import * as WholeIn from "./internal/wholeIn.js"
 import * as Location from "./Location.js"
 import * as TokenStore from "./TokenStore.js"
 
@@ -469,10 +470,7 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
   yield* report({ _tag: "TickDone", full, at })
 })
 
-const wholeIn = (name: string, value: number, min: number, max: number) =>
-  Number.isInteger(value) && value >= min && value <= max
-    ? Either.right(value)
-    : Either.left(new ScheduleError({ reason: `${name} must be a whole number from ${min} to ${max}, not ${value}` }))
+const wholeIn = WholeIn.wholeIn((reason) => new ScheduleError({ reason }))
 
 /**
  * A schedule's options checked, with their defaults: the parsed crons, whole numbers in range. Fails with a

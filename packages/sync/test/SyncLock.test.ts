@@ -38,20 +38,31 @@ const advisoryLocks = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     orElse: () => Effect.succeed(0)
   }))
 
+/** A simulator and a store over a fresh database of the backend's. */
+const simulatorAndStore = Layer.merge(
+  Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
+  Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
+)
+
+/** A first run ("first run") that holds its location's lock until `release` is done; answered once it holds it. */
+const firstRunHolding = Effect.gen(function*() {
+  const locked = yield* Deferred.make<Sync.Location>()
+  const release = yield* Deferred.make<void>()
+  const first = yield* Sync.run({
+    resources,
+    lockHolder: "first run",
+    onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
+  }).pipe(Effect.fork)
+  return { first, location: yield* Deferred.await(locked), release }
+})
+
 for (const backend of backends) {
   describe.skipIf(!backend.enabled)(`Sync.run's location lock (${backend.name})`, () => {
     layer(backend.layer, { excludeTestServices: true })((it) => {
       it.scoped("a second run of a location while one runs fails at once, typed, naming the first; it asks for no records", () =>
         Effect.gen(function*() {
           const simulator = yield* Simulator.Simulator
-          const locked = yield* Deferred.make<Sync.Location>()
-          const release = yield* Deferred.make<void>()
-          const first = yield* Sync.run({
-            resources,
-            lockHolder: "first run",
-            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
-          }).pipe(Effect.fork)
-          const location = yield* Deferred.await(locked)
+          const { first, location, release } = yield* firstRunHolding
           const before = (yield* simulator.log).length
 
           const error = yield* Sync.run({ resources, lockHolder: "second run" }).pipe(Effect.flip)
@@ -75,24 +86,12 @@ for (const backend of backends) {
           const next = yield* Sync.run({ resources })
           assert.strictEqual(next.length, resources.length)
           assert.strictEqual(yield* advisoryLocks, 0)
-        }).pipe(
-          Effect.provide(Layer.merge(
-            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
-            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
-          ))
-        ))
+        }).pipe(Effect.provide(simulatorAndStore)))
 
       it.scoped("a run that waits for the lock (lockWait) while another holds it: told once, asks for no records, runs once it is released", () =>
         Effect.gen(function*() {
           const simulator = yield* Simulator.Simulator
-          const locked = yield* Deferred.make<Sync.Location>()
-          const release = yield* Deferred.make<void>()
-          const first = yield* Sync.run({
-            resources,
-            lockHolder: "first run",
-            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
-          }).pipe(Effect.fork)
-          const location = yield* Deferred.await(locked)
+          const { first, location, release } = yield* firstRunHolding
           const before = (yield* simulator.log).length
 
           const told: Array<SyncStore.LocationBusyError> = []
@@ -120,24 +119,12 @@ for (const backend of backends) {
           assert.isAbove((yield* simulator.log).length, afterFirst)
           assert.strictEqual(told.length, 1)
           assert.strictEqual(yield* advisoryLocks, 0)
-        }).pipe(
-          Effect.provide(Layer.merge(
-            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
-            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
-          ))
-        ))
+        }).pipe(Effect.provide(simulatorAndStore)))
 
       it.scoped("a run that waits for the lock fails with LocationBusyError once it was held past its lockWait, naming the holder and the wait", () =>
         Effect.gen(function*() {
           const simulator = yield* Simulator.Simulator
-          const locked = yield* Deferred.make<Sync.Location>()
-          const release = yield* Deferred.make<void>()
-          const first = yield* Sync.run({
-            resources,
-            lockHolder: "first run",
-            onLocation: (location) => Effect.zipRight(Deferred.succeed(locked, location), Deferred.await(release))
-          }).pipe(Effect.fork)
-          const location = yield* Deferred.await(locked)
+          const { first, location, release } = yield* firstRunHolding
           const before = (yield* simulator.log).length
           let told = 0
           const error = yield* Sync.run({
@@ -160,12 +147,7 @@ for (const backend of backends) {
           yield* Deferred.succeed(release, undefined)
           assert.strictEqual((yield* Fiber.join(first)).length, resources.length)
           assert.strictEqual(yield* advisoryLocks, 0)
-        }).pipe(
-          Effect.provide(Layer.merge(
-            Simulator.layerTest(settings, { retry: { baseDelay: 0 }, rateLimitPause: 0 }),
-            Layer.unwrapEffect(Effect.map(Effect.flatMap(TestDatabase, (database) => database.fresh), storeLayer))
-          ))
-        ))
+        }).pipe(Effect.provide(simulatorAndStore)))
 
       it.scoped.skipIf(backend.name !== "postgres")(
         "a lock held by another session (its own pool) and released meanwhile: the waiting run takes it; none is left held",

@@ -124,8 +124,8 @@ const clusterConnections = 4
  * over TCP (MessagePack), runners that stop answering pings marked unhealthy.
  *
  * The cluster has a pool of its own ({@link clusterConnections}, sessions named `name`): each running sync holds a
- * connection of the runner's pool for its length (its location's lock), and the syncs a runner's entities run are
- * not bounded by its own schedules' pools (ticks land on any runner). Sharing that pool, the cluster's storage
+ * connection of the runner's pool for its length (its location's lock), the runner's pool sized for its own pools of
+ * syncs (`Location.connectionsFor`) and no more. Sharing that pool (before it was so sized), the cluster's storage
  * queued behind the syncs — its shard-lock refresh timed out, the runner declared its shard locks unhealthy and
  * interrupted its entities, replies and the schedules' next ticks waited — and a fleet of three runners on one
  * machine slowed to a fifth of one runner's rate or stopped (BENCHMARKS.md, item 10).
