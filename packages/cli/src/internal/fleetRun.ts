@@ -42,6 +42,9 @@ import * as Context from "effect/Context"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as HashSet from "effect/HashSet"
+import * as FiberRef from "effect/FiberRef"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -56,7 +59,7 @@ import type * as Resources from "../Resources.js"
 import { loadSettings } from "./settings.js"
 import * as Help from "./help.js"
 import * as Output from "./output.js"
-import { withLogging } from "./reporting.js"
+import { logger as commandLogger, withLogging } from "./reporting.js"
 import * as SyncLock from "./syncLock.js"
 import { databaseError, describeSqlError, isSqlError, parseDatabase } from "./syncRun.js"
 
@@ -727,5 +730,23 @@ export const runRun = (
           : `fleet ${name.slice("vppkit fleet ".length)} joined the cluster on ${target.description}: ${schedule}`
       )
     }
-    return yield* Effect.never
-  }).pipe(Effect.scoped, withLogging({ logFormat, logLevel: Option.orElse(logLevel, () => Option.some("warning" as const)) }))
+    return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => stopping = true)))
+  }).pipe(
+    Effect.scoped,
+    withLogging({ logFormat, logLevel: Option.orElse(logLevel, () => Option.some("warning" as const)) }),
+    Effect.locally(FiberRef.currentLoggers, HashSet.make(quietWhileStopping))
+  )
+
+/** Whether this process's `fleet run` has been told to stop (SIGINT or SIGTERM) and is shutting its runner down. */
+let stopping = false
+
+/**
+ * The commands' logger, without the warning `@effect/cluster` logs when its runner, stopping, is no longer among the
+ * healthy runners (it deregisters itself before its assignment loop ends): no warning is due on a normal stop.
+ */
+const quietWhileStopping = Logger.make<unknown, void>((options) => {
+  if (stopping && messageOf(options.message) === "No healthy runners available") return
+  commandLogger.log(options)
+})
+
+const messageOf = (message: unknown) => (Array.isArray(message) && message.length === 1 ? message[0] : message)
