@@ -96,6 +96,16 @@ describe("output formats", () => {
       assert.match(lines[1]!, /^1   x{12}…  true    \["y{10}…$/)
       assert.strictEqual(lines[2], `2   ${"a b [31m".padEnd(13)}  false`, "control characters become spaces")
       assert.deepStrictEqual(Output.columnWidths(["header", "h"], [["1", "22"]], 8), [4, 2], "values keep their width")
+      // a column kept whole (an identifier) keeps its width; the others give way, down to 3
+      const id = "2049025000494316"
+      assert.deepStrictEqual(Output.columnWidths(["uId", "name"], [[id, "x".repeat(30)]], 30), [14, 14])
+      assert.deepStrictEqual(Output.columnWidths(["uId", "name"], [[id, "x".repeat(30)]], 30, ["uId"]), [16, 12])
+      assert.deepStrictEqual(Output.columnWidths(["uId", "name"], [[id, "x".repeat(30)]], 10, ["uId"]), [16, 3], "whole even past the width")
+      const kept = Output.memorySink()
+      const keeping = Output.make("table", [{ name: "uId", type: "text" }, { name: "name", type: "text" }], kept, { width: 30, whole: ["uId"] })
+      yield* keeping.records([{ uId: id, name: "x".repeat(30) }])
+      yield* keeping.end
+      assert.strictEqual(kept.text().split("\n")[1], `${id}  ${"x".repeat(11)}…`)
       assert.strictEqual(Output.truncate("日本語のテキスト", 7), "日本語…")
       assert.strictEqual(Output.displayWidth("日本"), 4)
     }))

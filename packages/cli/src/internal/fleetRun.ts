@@ -336,7 +336,8 @@ const write = <A extends object>(format: Output.Format, records: ReadonlyArray<A
     format,
     Object.keys(rows[0] ?? { name: "" }).map(textField),
     Output.streamSink(process.stdout),
-    { color: Help.useColor(process.stdout), width }
+    // a location's uId, cut, identifies nothing: the other columns give way
+    { color: Help.useColor(process.stdout), width, whole: ["uId"] }
   )
   return Effect.zipRight(writer.records(rows as ReadonlyArray<Record<string, unknown>>), writer.end)
 }

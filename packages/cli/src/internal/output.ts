@@ -152,6 +152,11 @@ export interface WriterOptions {
   /** The width a `table` fits into, in terminal columns (default 80). */
   readonly width?: number
   /**
+   * `table`: the columns never cut to fit `width` (identifiers, such as a location's `uId`: cut, they identify
+   * nothing); the others give way first.
+   */
+  readonly whole?: ReadonlyArray<string>
+  /**
    * `ndjson` and `json`: each record reduced to the given fields, in their order (`--fields`). Otherwise the
    * records are written as Apple sent them.
    */
@@ -221,7 +226,7 @@ export const make = (
       const wide = format === "wide"
       let layout: TableLayout | undefined
       const start = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-        layout = tableLayout(names, rows, wide ? undefined : options.width ?? 80)
+        layout = tableLayout(names, rows, wide ? undefined : options.width ?? 80, options.whole)
         return layout.line(names, options.color === true) + "\n"
       }
       return {
@@ -309,13 +314,14 @@ const minimumColumn = 3
 /**
  * The width of each column: the widest of its header and its values in `rows` (the first page). When `limit`
  * (the terminal's width) is given and they do not fit, the widest columns are narrowed to a common cap until
- * they do: headers first (down to their column's widest value), then values (down to {@link minimumColumn}).
- * When even that does not fit, the lines are longer than `limit`.
+ * they do: headers first (down to their column's widest value), then values (down to {@link minimumColumn}); the
+ * columns named in `whole` keep their width. When even that does not fit, the lines are longer than `limit`.
  */
 export const columnWidths = (
   names: ReadonlyArray<string>,
   rows: ReadonlyArray<ReadonlyArray<string>>,
-  limit: number | undefined
+  limit: number | undefined,
+  whole: ReadonlyArray<string> = []
 ): Array<number> => {
   const values = names.map((_, i) => rows.reduce((widest, cells) => Math.max(widest, displayWidth(cells[i]!)), 1))
   const natural = names.map((name, i) => Math.max(values[i]!, displayWidth(name)))
@@ -323,7 +329,9 @@ export const columnWidths = (
   const room = limit - columnGap.length * (names.length - 1)
   const total = (widths: ReadonlyArray<number>) => widths.reduce((sum, w) => sum + w, 0)
   if (total(natural) <= room) return natural
-  for (const floor of [values, natural.map((w) => Math.min(w, minimumColumn))]) {
+  const kept = (i: number, narrowest: number) => whole.includes(names[i]!) ? natural[i]! : narrowest
+  const floors = [values.map((w, i) => kept(i, w)), natural.map((w, i) => kept(i, Math.min(w, minimumColumn)))]
+  for (const floor of floors) {
     if (total(floor) > room) continue
     // The largest cap for which the capped widths (never below the floor) still fit.
     const capped = (cap: number) => natural.map((w, i) => Math.max(floor[i]!, Math.min(w, cap)))
@@ -336,7 +344,7 @@ export const columnWidths = (
     }
     return capped(low)
   }
-  return natural.map((w) => Math.min(w, minimumColumn))
+  return floors[1]!
 }
 
 interface TableLayout {
@@ -345,8 +353,13 @@ interface TableLayout {
   readonly line: (cells: ReadonlyArray<string>, bold: boolean) => string
 }
 
-const tableLayout = (names: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, limit: number | undefined): TableLayout => {
-  const widths = columnWidths(names, rows, limit)
+const tableLayout = (
+  names: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  limit: number | undefined,
+  whole: ReadonlyArray<string> | undefined
+): TableLayout => {
+  const widths = columnWidths(names, rows, limit, whole)
   const last = widths.length - 1
   const fit = (text: string, i: number) => {
     const width = widths[i]!
