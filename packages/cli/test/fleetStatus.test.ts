@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { parseListen } from "../src/internal/fleetRun.js"
 import { serve, temporaryDirectory } from "./helpers/cli.js"
 import { assertBuilt, assertFailure, run, type Running, start } from "./support/bin.js"
+import { lines, startOnTerminal } from "./support/pseudoTerminal.js"
 
 /**
  * `vppkit fleet status` and the runner's port (`fleet run --http`) with the built CLI: a location added and
@@ -85,7 +86,15 @@ describe("vppkit fleet status and fleet run --http", () => {
       const table = yield* run(["fleet", "status", "--db", db, "-o", "csv"], { env })
       assert.include(table.stdout.split("\n")[0], "last run")
       assert.include(table.stdout, status.uId)
-      for (const output of [after.stdout, after.stderr, table.stdout]) assert.notInclude(output, secret)
+      // on a terminal: a table by default, the uId whole even at 60 columns (the other columns give way)
+      const terminal = yield* startOnTerminal(["fleet", "status", "--db", db], { columns: 60, env })
+      const shown = yield* terminal.exit
+      assert.strictEqual(shown.code, 0, shown.screen)
+      const [header, line] = lines(shown.screen)
+      assert.match(header!, /^uId +loc/)
+      assert.isTrue(line!.startsWith(`${status.uId}  `), line)
+      for (const text of lines(shown.screen)) assert.isAtMost(text.length, 60, text)
+      for (const output of [after.stdout, after.stderr, table.stdout, shown.screen]) assert.notInclude(output, secret)
 
       const bad = yield* run(["fleet", "run", "--db", db, "--http", "nowhere"], { env })
       assert.include(assertFailure(bad, 2), "--http")
