@@ -7,7 +7,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { freshDatabase, serverUrl } from "../../node/test/support/postgres.js"
 import { temporaryDirectory } from "./helpers/cli.js"
-import { assertBuilt, assertFailure, run } from "./support/bin.js"
+import { assertBuilt, assertFailure, run, start } from "./support/bin.js"
 import { isData, isoNow, locations, makeFleet } from "./support/fleet.js"
 
 /**
@@ -56,6 +56,30 @@ describe("vppkit fleet run --listen/--advertise", () => {
 })
 
 describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one PostgreSQL database", () => {
+  it.scopedLive("a runner whose pools could open more connections than the server allows says so at start, and runs", () =>
+    Effect.gen(function*() {
+      yield* assertBuilt
+      const db = yield* Effect.orDie(freshDatabase(serverUrl!))
+      const directory = yield* temporaryDirectory
+      const keyFile = path.join(directory, "fleet.key")
+      fs.writeFileSync(keyFile, crypto.randomBytes(32), { mode: 0o600 })
+      // 200 + 4 scheduled syncs at once: a pool of 206, the cluster's 4 and the runner lock's 1
+      const runner = yield* start(["fleet", "run", "--db", db, "--listen", "127.0.0.1:0", "--incremental-concurrency", "200"], {
+        env: { VPPKIT_FLEET_KEY_FILE: keyFile }
+      })
+      for (let i = 0; !/joined the cluster/.test((yield* runner.output).stderr); i++) {
+        if (i > 1500 || runner.child.exitCode !== null) assert.fail(`the runner did not start: ${(yield* runner.output).stderr}`)
+        yield* Effect.sleep("20 millis")
+      }
+      const { stderr } = yield* runner.output
+      assert.match(
+        stderr,
+        /^warning: 1 runner\(s\) of up to 211 PostgreSQL connections each( and \d+ other session\(s\))? need \d+, more than the \d+ the server allows \(max_connections less superuser_reserved_connections\): .*lower --incremental-concurrency and --full-concurrency \(a runner opens up to their sum \+ 7\)$/m
+      )
+      runner.child.kill("SIGTERM")
+      assert.strictEqual((yield* runner.exit).code, 0)
+    }), 60_000)
+
   it.scopedLive("3 runners, 30 locations with faults: kill -9 of one, a 4th joining, one's sessions terminated — equality each time, never two syncs of a location at once", () =>
     Effect.gen(function*() {
       yield* assertBuilt

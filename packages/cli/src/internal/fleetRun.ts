@@ -20,7 +20,7 @@ import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Fleet from "@vppkit/fleet/Fleet"
 import * as FleetHttp from "@vppkit/fleet/FleetHttp"
 import * as FleetKey from "@vppkit/fleet/FleetKey"
@@ -722,6 +722,15 @@ export const runRun = (
         yield* Console.error(`fleet status on http://${hostPort(address.hostname, address.port)}/status (and /healthz, /metrics)`)
       }
     }
+    if (name !== undefined && !quiet) {
+      // the cluster's runners, each opening as many connections as this one may, against the server's limit
+      const most = Fleet.connectionsFor(resolved) + clusterConnections + 1
+      yield* connectionBudget(resolved.incrementalConcurrency + resolved.fullConcurrency, most).pipe(
+        Effect.provide(runner),
+        Effect.flatMap((warning) => warning === undefined ? Effect.void : Console.error(warning)),
+        Effect.ignore
+      )
+    }
     yield* markStopAsSuccess
     const schedule = `incremental ${incrementalCron ?? `every ${every} min`}, full "${fullCron}" (UTC); SIGINT or SIGTERM stops it`
     if (!quiet) {
@@ -737,6 +746,29 @@ export const runRun = (
     withLogging({ logFormat, logLevel: Option.orElse(logLevel, () => Option.some("warning" as const)) }),
     Effect.locally(FiberRef.currentLoggers, HashSet.make(quietWhileStopping))
   )
+
+/**
+ * PostgreSQL: a warning when the cluster's runners (those `@effect/cluster` holds healthy, this one included), each
+ * opening up to `perRunner` connections as this one may (`pools` scheduled syncs at once, and the rest), and the sessions open now that are not the fleet's would
+ * pass the connections the server allows (`max_connections` less `superuser_reserved_connections`): syncs would
+ * then fail with "too many clients" when the runners are busy (BENCHMARKS.md, "Fleet: scale model"). Nothing when
+ * they fit.
+ */
+const connectionBudget = (pools: number, perRunner: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ readonly allowed: number; readonly runners: number; readonly others: number }>`
+      SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int AS allowed,
+        (SELECT count(*) FROM cluster_runners WHERE healthy)::int AS runners,
+        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+          AND application_name NOT LIKE 'vppkit fleet%')::int AS others`
+    if (row === undefined) return undefined
+    const runners = Math.max(1, row.runners)
+    const needed = runners * perRunner + row.others
+    return needed <= row.allowed ? undefined : `warning: ${runners} runner(s) of up to ${perRunner} PostgreSQL connections each${
+      row.others > 0 ? ` and ${row.others} other session(s)` : ""
+    } need ${needed}, more than the ${row.allowed} the server allows (max_connections less superuser_reserved_connections): busy runners' syncs may fail with "too many clients"; raise max_connections, or lower --incremental-concurrency and --full-concurrency (a runner opens up to their sum + ${perRunner - pools})`
+  })
 
 /** Whether this process's `fleet run` has been told to stop (SIGINT or SIGTERM) and is shutting its runner down. */
 let stopping = false
