@@ -492,6 +492,14 @@ const cachedText = (key: string, make: () => string): string => {
  * entry in every index, dirtying a table page and a page per index for nothing. Deltas are mostly such records
  * (Apple re-stamps an assignment on a re-association without changing it) and so is a full pass over a synced
  * table: 8,000 unchanged and 2,000 new assignments upserted into 1M wrote 21,500 pages to the WAL, now 2,400.
+ *
+ * `OR FAIL`: a statement whose constraint fails (only `NOT NULL` of the location or the key could, and the store
+ * binds strings there) stops with its error without undoing its earlier rows, which the failing transaction then
+ * rolls back with the rest. So SQLite keeps no statement journal for it: with the default `ABORT`, a multi-row
+ * statement in a transaction first copies every page it is about to change into a temporary file, to undo the
+ * statement alone — an incremental sync of 10,000 records into 1M wrote 13,000 pages there (26,000 `pwrite`s) for
+ * nothing. Without one, a statement SQLite cannot finish (a full disk) makes it end the whole transaction; the
+ * store's {@link SyncStore.Service.transaction} reports that statement's error (see `reopenEnded`).
  */
 const upsertText = (resource: Table, rows: number, placeholders: Placeholders): string =>
   cachedText(`upsert\u0000${resource.table}\u0000${placeholders}\u0000${rows}`, () => {
@@ -502,7 +510,7 @@ const upsertText = (resource: Table, rows: number, placeholders: Placeholders): 
       : `DO UPDATE SET ${fields.map((field) => `${field} = excluded.${field}`).join(", ")} WHERE ${
         fields.map((field) => `${quote(resource.table)}.${field} IS NOT excluded.${field}`).join(" OR ")
       }`
-    return `INSERT INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
+    return `INSERT OR FAIL INTO ${quote(resource.table)} (${columns.map(quote).join(", ")}) VALUES ${
       valuesText(rows, columns.length, placeholders)
     } ON CONFLICT (${quote(locationColumn)}, ${quote(keyColumn)}) ${update}`
   })
@@ -1512,6 +1520,16 @@ const withLocationLock = (sql: SqlClient.SqlClient) =>
 }
 
 /**
+ * SQLite, after a failure in a transaction the store began: begins an empty transaction when SQLite has ended the
+ * store's itself, so that `@effect/sql`'s `ROLLBACK` ends that one and the transaction fails with its own error.
+ * SQLite rolls a transaction back on its own when a statement fails in a way it cannot undo alone: an I/O error, or
+ * a full disk or no memory in a statement without a statement journal (the upserts, `INSERT OR FAIL`); the
+ * `ROLLBACK` would then fail ("no transaction is active") and its defect replace the statement's error. While the
+ * transaction is still open the `BEGIN` fails, and is ignored.
+ */
+const reopenEnded = Effect.flatMap(SqlClient.SqlClient, (sql) => isSqlite(sql) ? Effect.ignore(sql.unsafe("BEGIN")) : Effect.void)
+
+/**
  * The store over the `SqlClient` in context: runs the migrations the database has not run yet, then answers the
  * {@link SyncStore.Service} whose statements go through that client.
  *
@@ -1547,7 +1565,14 @@ export const make: Effect.Effect<SyncStore.Service, Migrator.MigrationError | Sq
         keys: (resource) => flushed(keys(location, tableOf(resource))),
         withLocationLock: withLocationLock(sql),
         // What the transaction staged is written before it commits.
-        transaction: (effect) => sql.withTransaction(Effect.tap(effect, () => using(flushStaged)))
+        transaction: (effect) =>
+          Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+            sql.withTransaction(
+              Effect.tap(effect, () => using(flushStaged)).pipe(
+                // only a transaction of its own: within another, the outer one's rollback ends both
+                Effect.tapError(() => Option.isNone(outer) ? using(reopenEnded) : Effect.void)
+              )
+            ))
       })
     return scoped(SyncStore.unassigned)
   })

@@ -551,6 +551,35 @@ for (const backend of backends) {
       assert.strictEqual(yield* store.count(assets), 1, "committed")
     })))
 
+  // The upserts keep no statement journal (INSERT OR FAIL), so a statement SQLite cannot finish makes it roll the whole
+  // transaction back itself; the transaction must still fail with that statement's error, not with its ROLLBACK's.
+  if (backend.name === "sqlite") it.scoped("a full disk midway through an upsert fails the transaction with its own error and leaves nothing", () =>
+    withDatabase(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* SyncStore.SyncStore
+      const assignments = resource("assignments")
+      yield* store.ensureResources([assignments])
+      const device = (i: number) => ({ adamId: String(1000 + (i % 7)), pricingParam: "STDQ", serialNumber: `S${String(i).padStart(40, "0")}` })
+      yield* store.transaction(store.upsert(assignments, Array.from({ length: 100 }, (_, i) => device(i))))
+      const [pages] = yield* sql<{ readonly page_count: number }>`PRAGMA page_count`
+      // The file may grow by 8 pages: the first of the statements below (500 rows) needs many more.
+      yield* sql.unsafe(`PRAGMA max_page_count = ${pages!.page_count + 8}`)
+      const records = Array.from({ length: 2000 }, (_, i) => device(i))
+      const failed = yield* Effect.either(store.transaction(Effect.zipRight(
+        store.upsert(assignments, records.slice(0, 50)),
+        store.upsert(assignments, records, { countInserted: true })
+      )))
+      assert.isTrue(failed._tag === "Left", "the transaction fails")
+      if (failed._tag === "Left") {
+        assert.strictEqual(failed.left._tag, "SqlError")
+        assert.include(String(failed.left.cause), "full")
+      }
+      assert.strictEqual(yield* store.count(assignments), 100, "nothing of the transaction stays")
+      yield* sql.unsafe(`PRAGMA max_page_count = 1073741823`)
+      assert.strictEqual(yield* store.transaction(store.upsert(assignments, records, { countInserted: true })), 1900)
+      assert.strictEqual(yield* store.count(assignments), 2000)
+    })))
+
   // PostgreSQL: syncs of different locations may open one new database at once (SQLite's sync takes the database's
   // lock file before it opens it). Without the advisory locks around the migrations table and the resource tables,
   // two openers both create a table and one fails (23505 on pg_type).
