@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The fleet's scale model (BENCHMARKS.md, "Fleet: scale model for 10,000 locations"). No dependencies, no
-// randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
+// The fleet's scale model (BENCHMARKS.md, "Fleet: scale model for 10,000 locations"). No dependencies but effect's
+// string hash (the cluster's shards), no randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
 // Every default is an assumption or a figure cited in BENCHMARKS.md; change any of them on the command line:
 //   node bench/scale-model.mjs --latency=0.3 --legacy=0 --windowHours=6 --p99=1000000 --fullConcurrency=8
 // It prints one markdown table: columns at 100, 200 and 300 ms and at 200 ms without the v1 resources, or a single
 // column when --latency or --legacy is given.
+import { Hash } from "effect"
+
 const defaults = {
   locations: 10_000,
   median: 5_000, // assignments per location, median (assumption)
@@ -62,6 +64,24 @@ const sizes = Array.from({ length: p.locations }, (_, i) => Math.min(p.cap, Math
 
 
 const sum = (xs, f) => xs.reduce((s, x) => s + f(x), 0)
+// Schedules.offsetOf's hash (FNV-1a, 32 bits, over the uId's characters)
+const fnv1a = (text) => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0
+  return hash
+}
+// the most [runner, start, seconds] intervals running at one instant: over all runners, and on the busiest one
+const peakAtOnce = (intervals, runners) => {
+  const peak = (list) => {
+    const events = list.flatMap(([, start, seconds]) => [[start, 1], [start + seconds, -1]])
+    events.sort((a, b) => a[0] - b[0] || a[1] - b[1]) // an end before a start at the same instant
+    let running = 0, most = 0
+    for (const [, change] of events) most = Math.max(most, running += change)
+    return most
+  }
+  const byRunner = Array.from({ length: runners }, (_, k) => peak(intervals.filter(([runner]) => runner === k)))
+  return { all: peak(intervals), busiest: Math.max(...byRunner) }
+}
 const pages = (records, size) => Math.max(1, Math.ceil(records / size))
 
 function model(p) {
@@ -96,9 +116,9 @@ function model(p) {
   const incLittle = sum(inc, (x) => x.seconds) / cycle
   const fullLittle = sum(full, (x) => x.seconds) / window
   const fullRows = sum(full, (x) => x.rows)
-  // Each tick covers a minute and sends that minute's slots at once, each to its location's entity, which runs it in
-  // the pools of the runner that owns the location: with k runners (locations spread evenly over them, assumption)
-  // each runner gets 1/k of every minute's slots, as one batch.
+  // Each tick covers a minute and sends that minute's slots, each to its location's entity, which runs it in the pools
+  // of the runner that owns the location, starting it a minute after its slot (Schedules' startOf): a minute's slots
+  // start at their own seconds over the next minute, as the slots are spread, not at once at the tick.
   const incBatch = p.locations * 60 / cycle, fullBatch = p.locations * 60 / window
   const incMean = sum(inc, (x) => x.seconds) / p.locations, fullMean = sum(full, (x) => x.seconds) / p.locations
   const syncConns = p.incrementalConcurrency + p.fullConcurrency // one connection per sync of the pools: they never wait for one
@@ -110,14 +130,23 @@ function model(p) {
     Math.ceil((p.headroom * night) / syncConns)
   ]
   const runners = Math.max(...needs)
-  // a runner's share of one minute's slots through its pool, s (under 60: it is done before the next minute's)
-  const incDrain = (incBatch / runners) * incMean / p.incrementalConcurrency
-  const fullDrain = (fullBatch / runners) * fullMean / p.fullConcurrency
+  // The syncs at once, instant by instant over the night: each location's slots at its own offsets, as
+  // Schedules.offsetOf gives them (FNV-1a of the uId, whole seconds) for the uIds 2049025000000000 + i, location i the
+  // i-th size (the hash pairs sizes with offsets); each sync running from a minute after its slot for its time; the
+  // locations over the runners by their shards (@effect/cluster's: its string hash of the uId mod 300), the shards
+  // dealt round the runners (an even spread, assumption; the cluster's hash ring is not exactly even). The largest at any
+  // instant, fleet-wide and on the busiest runner, per pool; nothing queues (a pool's peak above its size would).
+  const uIds = Array.from({ length: p.locations }, (_, i) => String(2049025000000000 + i))
+  const incOffsets = uIds.map((uId) => fnv1a(uId) % cycle), fullOffsets = uIds.map((uId) => fnv1a(uId) % window)
+  const runnerOf = uIds.map((uId) => (Math.abs(Hash.string(uId) % 300) + 1) % runners)
+  const incIntervals = (k) => inc.map((x, i) => [runnerOf[i], incOffsets[i] + 60 + k * cycle, x.seconds])
+  const nightInc = Array.from({ length: Math.ceil((window + 600) / cycle) + 1 }, (_, k) => incIntervals(k - 1)).flat()
+  const nightFull = full.map((x, i) => [runnerOf[i], fullOffsets[i] + 60, x.seconds])
+  const incPeak = peakAtOnce(nightInc, runners), fullPeak = peakAtOnce(nightFull, runners)
+  const nightPeak = peakAtOnce([...nightInc, ...nightFull], runners)
   const perRunner = poolPerRunner + p.ownConnsPerRunner
   const connectionsAtMost = runners * perRunner
-  // at each minute's start a runner's share fills its pools (as long as the share is above the pool)
-  const peakSyncs = runners * (Math.min(p.incrementalConcurrency, incBatch / runners) + Math.min(p.fullConcurrency, fullBatch / runners))
-  const connectionsPeak = Math.ceil(peakSyncs) + runners * (p.poolExtraInUse + p.ownConnsInUse)
+  const connectionsPeak = nightPeak.all + runners * (p.poolExtraInUse + p.ownConnsInUse)
   const connectionsAverage = Math.ceil(night) + runners * (p.poolExtraInUse + p.ownConnsInUse)
   const fitting = Math.floor(p.maxConnections / perRunner)
   const pct = (q) => Math.min(p.locations - 1, Math.floor(p.locations * q))
@@ -131,20 +160,20 @@ function model(p) {
       ["incremental: seconds per location-run, mean / p99", `${r(sum(inc, (x) => x.seconds) / p.locations)} / ${r(inc[pct(0.99)].seconds)}`],
       ["incremental: slots per minute (one tick); syncs at once (Little)", `${r(incBatch, 0)}; ${r(incLittle, 1)}`],
       [`incremental: locations one runner keeps up with (pool of ${p.incrementalConcurrency} x period / mean time; at ${p.headroom}x headroom)`, `${r(p.incrementalConcurrency * cycle / incMean, 0)}; ${r(p.incrementalConcurrency * cycle / incMean / p.headroom, 0)}`],
-      [`incremental: a runner's share of a minute's slots (slots / runners) through its pool of ${p.incrementalConcurrency}, s`, r(incDrain, 0)],
+      [`incremental: syncs at once at the peak, all runners / the busiest runner (its pool: ${p.incrementalConcurrency})`, `${incPeak.all} / ${incPeak.busiest}`],
       ["incremental: rows/s written", r(sum(inc, (x) => x.rows) / cycle, 0)],
       ["incremental: runner CPU, cores", r(sum(inc, (x) => x.cpu) / cycle)],
       ["full: requests per night (per second over the window)", `${r(sum(full, (x) => x.requests) / 1e6)} M (${r(sum(full, (x) => x.requests) / window, 0)})`],
       ["full: seconds per location, median / p99 / largest", `${r(full[p.locations >> 1].seconds, 1)} / ${r(full[pct(0.99)].seconds, 0)} / ${r(full[p.locations - 1].seconds, 0)}`],
       ["full: slots per minute (one tick); syncs at once (Little)", `${r(fullBatch, 0)}; ${r(fullLittle, 1)}`],
-      [`full: a runner's share of a minute's slots through its pool of ${p.fullConcurrency}, s (mean)`, r(fullDrain, 0)],
+      [`full: syncs at once at the peak, all runners / the busiest runner (its pool: ${p.fullConcurrency})`, `${fullPeak.all} / ${fullPeak.busiest}`],
       ["full: rows written per night (millions); mean rows/s over the window", `${r(fullRows / 1e6, 0)} M; ${r(fullRows / window, 0)}`],
       [`full: rows/s at peak, ${p.fullConcurrency} large full syncs at the token's rate: per runner / all runners`, `${r(p.fullConcurrency * p.ratePerToken * p.pageSize, 0)} / ${r(runners * p.fullConcurrency * p.ratePerToken * p.pageSize, 0)}`],
       ["full: PostgreSQL backend CPU for the night's rows, cores (mean)", r((fullRows / 1000) * p.pgCpuPerPage / window)],
       ["full: runner CPU, cores (mean over the window)", r(sum(full, (x) => x.cpu) / window)],
       ["night: syncs at once (Little, incremental + full)", r(night, 1)],
       [`runners: the largest of ${p.headroom} x Little / ${p.incrementalConcurrency} (incremental), / ${p.fullConcurrency} (full), / ${syncConns} sync connections (night)`, `${runners} (${needs.join(", ")})`],
-      [`PostgreSQL connections, night: Little + ${p.poolExtraInUse + p.ownConnsInUse} a runner / each minute's peak (the pools filled by the runners' shares) / at most (runners x ${perRunner}: pool ${poolPerRunner}, cluster and runner lock ${p.ownConnsPerRunner}); of ${p.maxConnections}`, `${connectionsAverage} / ${connectionsPeak} / ${connectionsAtMost}${connectionsAtMost > p.maxConnections ? " (over)" : ""}`],
+      [`PostgreSQL connections, night: Little + ${p.poolExtraInUse + p.ownConnsInUse} a runner / the night's peak (the syncs due at its busiest instant, before the pools cap them) / at most (runners x ${perRunner}: pool ${poolPerRunner}, cluster and runner lock ${p.ownConnsPerRunner}); of ${p.maxConnections}`, `${connectionsAverage} / ${connectionsPeak} / ${connectionsAtMost}${connectionsAtMost > p.maxConnections ? " (over)" : ""}`],
       [`runners that fit ${p.maxConnections} connections at ${perRunner} each`, fitting]
     ]
   }

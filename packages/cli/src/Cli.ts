@@ -219,7 +219,7 @@ const examples: ReadonlyMap<string, Help.Examples> = new Map<string, Help.Exampl
     ["vppkit fleet add --token-file school.vpptoken --name school", "learns the location from Apple, stores the token"],
     ["vppkit fleet list", "name, uId, location, organisation, expiry, days left"],
     ["vppkit fleet sync --full school", "sync a location now (default: all)"],
-    ["vppkit fleet status -o json", "each location's last run, records, token days left"],
+    ["vppkit fleet status -o json", "each location's last run and its runner, records, token days left, next sync"],
     ["vppkit fleet run --every 15 --full-cron '0 2 * * *' --http 127.0.0.1:9090", "keep every location in sync until SIGTERM; /healthz, /status, /metrics"],
     ["vppkit fleet run --db postgres://vpp@db/vpp --listen 0.0.0.0:34431 --advertise runner1:34431", "on each machine: a runner of the database's cluster"],
     ["openssl rand 32 > fleet.key && export VPPKIT_FLEET_KEY_FILE=fleet.key", "first: the key the tokens are encrypted with"]

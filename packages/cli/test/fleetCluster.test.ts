@@ -102,6 +102,12 @@ describe.skipIf(serverUrl === undefined)("vppkit fleet run: many runners on one 
       yield* allSyncedSince(t0, "three runners")
       const spread = new Set(seen.filter(isData).map((s) => s.runner))
       assert.deepStrictEqual([...spread].sort(), [0, 1, 2], "each runner synced locations of its own")
+      // fleet status names the runner of each location's last run: the runners' addresses, each of the three
+      const recorded = yield* inDatabase(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ readonly runner: string | null }>`SELECT runner FROM vppkit_fleet_outcomes`))
+      const addresses = runners.map((r) => r.ready[1]!.replace(/^runner /, ""))
+      for (const { runner } of recorded) assert.include(addresses, runner)
+      assert.strictEqual(new Set(recorded.map((r) => r.runner)).size, 3)
 
       // 2. kill -9 of runner 0 in the middle of syncs: its locations finish on the others
       yield* churn

@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Schedules from "@vppkit/fleet/Schedules"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { parseListen } from "../src/internal/fleetRun.js"
 import { serve, temporaryDirectory } from "./helpers/cli.js"
@@ -33,7 +35,14 @@ interface Status {
   readonly locationName: string | null
   readonly records: number
   readonly tokenDaysLeft: number | null
-  readonly lastRun: { readonly result: string; readonly full: boolean; readonly consecutiveFailures: number } | null
+  readonly lastRun: {
+    readonly result: string
+    readonly full: boolean
+    readonly consecutiveFailures: number
+    readonly runner?: string
+  } | null
+  readonly nextIncrementalAt: string | null
+  readonly nextFullAt: string | null
 }
 
 describe("vppkit fleet status and fleet run --http", () => {
@@ -80,18 +89,23 @@ describe("vppkit fleet status and fleet run --http", () => {
       const status = statuses[0]!
       assert.strictEqual(status.lastRun?.result, "synced")
       assert.strictEqual(status.lastRun?.consecutiveFailures, 0)
+      // run by `fleet sync` in its own process: the machine's name; no runner has started: no next syncs known
+      assert.strictEqual(status.lastRun?.runner, os.hostname())
+      assert.strictEqual(status.nextIncrementalAt, null)
+      assert.strictEqual(status.nextFullAt, null)
       assert.isAbove(status.tokenDaysLeft ?? -1, 0)
       const served_ = settings.records
       assert.isAtLeast(status.records, served_.assets + served_.users + served_.assignments, "the rows of every resource")
       const table = yield* run(["fleet", "status", "--db", db, "-o", "csv"], { env })
       assert.include(table.stdout.split("\n")[0], "last run")
+      assert.include(table.stdout.split("\n")[0], "runner")
       assert.include(table.stdout, status.uId)
       // on a terminal: a table by default, the uId whole even at 60 columns (the other columns give way)
       const terminal = yield* startOnTerminal(["fleet", "status", "--db", db], { columns: 60, env })
       const shown = yield* terminal.exit
       assert.strictEqual(shown.code, 0, shown.screen)
       const [header, line] = lines(shown.screen)
-      assert.match(header!, /^uId +loc/)
+      assert.match(header!, /^uId +l/)
       assert.isTrue(line!.startsWith(`${status.uId}  `), line)
       for (const text of lines(shown.screen)) assert.isAtMost(text.length, 60, text)
       for (const output of [after.stdout, after.stderr, table.stdout, shown.screen]) assert.notInclude(output, secret)
@@ -123,6 +137,25 @@ describe("vppkit fleet status and fleet run --http", () => {
       // (and this runner had not synced: the gauge was set at its start, not by a sync)
       assert.notMatch(metrics.body, /^vppkit_fleet_syncs_total\{[^}]*\} [1-9]/m)
       for (const text of [health.body, fromRunner.body, metrics.body]) assert.notInclude(text, secret)
+
+      // with a runner started, fleet status tells the location's next syncs by its schedules: the incremental a minute
+      // after its slot in the 59 minutes (its uId's offset), the full pass a minute after 02:00 UTC + its offset in
+      // the 240 minutes' window
+      const asked = Date.now()
+      const during = JSON.parse((yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })).stdout) as ReadonlyArray<Status>
+      const nextIncremental = Date.parse(during[0]!.nextIncrementalAt!)
+      const period = 59 * 60_000
+      assert.strictEqual((((nextIncremental - 60_000 - Schedules.offsetOf(status.uId, period)) % period) + period) % period, 0)
+      assert.isAbove(nextIncremental, asked - 1000)
+      assert.isAtMost(nextIncremental, asked + period + 60_000)
+      const nextFull = Date.parse(during[0]!.nextFullAt!)
+      assert.strictEqual((nextFull - 60_000 - Schedules.offsetOf(status.uId, 240 * 60_000)) % 86_400_000, 2 * 3_600_000)
+      assert.isAbove(nextFull, asked - 1000)
+      assert.isAtMost(nextFull, asked + 86_400_000 + 60_000)
+      const csv = (yield* run(["fleet", "status", "--db", db, "-o", "csv"], { env })).stdout.trim().split("\n")
+      const column = csv[0]!.split(",").indexOf("next")
+      const first = new Date(Math.min(nextIncremental, nextFull)).toISOString().slice(11, 16)
+      assert.strictEqual(csv[1]!.split(",")[column], `${first}Z${nextFull < nextIncremental ? " full" : ""}`)
 
       runner.child.kill("SIGTERM")
       const stopped = yield* runner.exit

@@ -3,8 +3,9 @@
  * entity instance ran the sync: what the sync store knows of it (`sync_state` per resource: last sync, last full
  * sync, consistency, rows; the location's name and its token's expiry) and its last run, which the `Location` entity
  * writes after each sync in `vppkit_fleet_outcomes` (when, synced or failed, the failure's tag and message, records,
- * request retries, duration, failures in a row, the last success, and the run's outcome as JSON). The table is made
- * by the fleet's migration `0002_outcomes` (in `vppkit_fleet_migrations`, with the token store's).
+ * request retries, duration, failures in a row, the last success, the runner that ran it, and the run's outcome as
+ * JSON). The table is made by the fleet's migrations `0002_outcomes` and `0004_runners` (in
+ * `vppkit_fleet_migrations`, with the token store's).
  *
  * @since 0.1.0
  */
@@ -53,6 +54,8 @@ export class LastRun extends Schema.Class<LastRun>("@vppkit/fleet/FleetStatus/La
   consecutiveFailures: Schema.Number,
   /** When the last synced run finished (ISO 8601), this one or an earlier one. */
   lastSuccessAt: Schema.optional(Schema.String),
+  /** The runner that ran it (`Location.RunnerName`: its address on a cluster), if it named itself. */
+  runner: Schema.optional(Schema.String),
   /** The run's outcome as JSON (`Location.Outcome`, encoded). */
   outcome: Schema.Unknown
 }) {}
@@ -128,6 +131,7 @@ type Row = {
   readonly failure_message: string | null
   readonly consecutive_failures: number | string
   readonly last_success_at: string | null
+  readonly runner: string | null
   readonly outcome: string
 }
 
@@ -144,6 +148,7 @@ const lastRunOf = (row: Row): LastRun =>
     ...(row.failure_tag !== null ? { failure: { tag: row.failure_tag, message: row.failure_message ?? "" } } : {}),
     consecutiveFailures: Number(row.consecutive_failures),
     ...(row.last_success_at !== null ? { lastSuccessAt: row.last_success_at } : {}),
+    ...(row.runner !== null ? { runner: row.runner } : {}),
     outcome: JSON.parse(row.outcome) as unknown
   })
 
@@ -191,6 +196,7 @@ export const make: Effect.Effect<Service, Migrator.MigrationError | SqlError.Sql
           failure_message: stored.failure?.message ?? null,
           consecutive_failures: stored.consecutiveFailures,
           last_success_at: stored.lastSuccessAt ?? null,
+          runner: stored.runner ?? null,
           outcome: JSON.stringify(stored.outcome)
         }
         const columns = Object.keys(row).filter((column) => column !== "uid")

@@ -13,11 +13,12 @@
  *   them apart (`Sync.run`): a sync that finds it held — by the sync of the location's previous owner, a runner that
  *   lost its shard while the sync ran — waits for it up to `lockWait` ({@link SyncOptions}, default
  *   {@link defaultLockWait}), then fails with `LocationBusyError`.
- * - `Scheduled { full, slot }` is the schedules' sync of the location's slot (`Schedules`): the same sync and answer,
+ * - `Scheduled { full, slot, startAt }` is the schedules' sync of the location's slot (`Schedules`): the same sync
+ *   and answer, from `startAt` (at once without one; the schedules spread a minute's slots over the next minute),
  *   run in the pool of its mode of the runner that owns the location (at most `incrementalConcurrency`, default 16,
  *   and `fullConcurrency`, default 4, scheduled syncs at once per runner: {@link layerWith}). While the location's
- *   previous scheduled sync of the same mode has not finished — running, or waiting for its turn, its pool or its
- *   lock — it is not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
+ *   previous scheduled sync of the same mode has not finished — running, or waiting for its start, its turn, its
+ *   pool or its lock — it is not run: it fails at once with an {@link OverrunError} naming the unfinished one. The entity has one owner, so
  *   this holds across the cluster, whichever runner's tick sent the slot. (Its handler is forked past the entity's
  *   concurrency to answer an overrun at once; the location's turn keeps its syncs one after another.)
  * - `Status` answers the location's last outcome, even while a sync runs (its handler is forked past the
@@ -155,7 +156,7 @@ export const Location = Entity.make("Location", [
   Rpc.make("Sync", { payload: { full: Schema.Boolean }, success: Outcome, error: LocationSyncError })
     .annotate(ClusterSchema.Persisted, true),
   Rpc.make("Scheduled", {
-    payload: { full: Schema.Boolean, slot: Schema.Date },
+    payload: { full: Schema.Boolean, slot: Schema.Date, startAt: Schema.optional(Schema.Date) },
     success: Outcome,
     error: Schema.Union(LocationSyncError, OverrunError)
   }).annotate(ClusterSchema.Persisted, true),
@@ -207,6 +208,18 @@ export class SyncOptions extends Context.Reference<SyncOptions>()("@vppkit/fleet
     | "lockWait"
     | "onLockWait"
   > => ({})
+}) {}
+
+/**
+ * The name of the runner the entity runs on, recorded with each of its runs (`FleetStatus.LastRun.runner`, the runner
+ * column of `vppkit fleet status`): `fleet run` gives its advertised address (`host:port`) on a cluster, the
+ * machine's name on a single runner. Default: none.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export class RunnerName extends Context.Reference<RunnerName>()("@vppkit/fleet/Location/RunnerName", {
+  defaultValue: (): string | undefined => undefined
 }) {}
 
 const resourceOutcome = (summary: Sync.Summary) =>
@@ -293,7 +306,7 @@ export const syncOnce = Effect.fn("Location.syncOnce")(function*(uId: string, fu
 })
 
 /** The run {@link FleetStatus.Service.record} keeps of an outcome. */
-const runOf = (outcome: Outcome): FleetStatus.Run => ({
+const runOf = (outcome: Outcome, runner: string | undefined): FleetStatus.Run => ({
   uId: outcome.uId,
   full: outcome.full,
   result: outcome.result,
@@ -303,6 +316,7 @@ const runOf = (outcome: Outcome): FleetStatus.Run => ({
   records: outcome.resources.reduce((sum, resource) => sum + resource.records, 0),
   retries: outcome.resources.reduce((sum, resource) => sum + resource.retries, 0),
   ...(outcome.failure !== undefined ? { failure: { tag: outcome.failure.tag, message: outcome.failure.message } } : {}),
+  ...(runner !== undefined ? { runner } : {}),
   outcome: Schema.encodeSync(Outcome)(outcome)
 })
 
@@ -314,7 +328,10 @@ const runOf = (outcome: Outcome): FleetStatus.Run => ({
 const recordOutcome = (outcome: Outcome) =>
   Effect.zipRight(
     FleetMetrics.observeSync(outcome),
-    Effect.flatMap(FleetStatus.FleetStatus, (status) => status.record(runOf(outcome))).pipe(
+    Effect.flatMap(
+      Effect.all([FleetStatus.FleetStatus, RunnerName]),
+      ([status, runner]) => status.record(runOf(outcome, runner))
+    ).pipe(
       Effect.catchAll((error) =>
         Effect.logWarning(`the status of location ${outcome.uId} was not recorded: ${error.message}`)
       ),
@@ -403,7 +420,7 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
         >()
         // the location's syncs, scheduled or not, one after another
         const turn = yield* Effect.makeSemaphore(1)
-        // its scheduled syncs not finished (running, or waiting for the turn, the pool or the location's lock), by mode
+        // its scheduled syncs not finished (running, or waiting for their start, the turn, the pool or the location's lock), by mode
         const unfinished = new Map<boolean, { readonly full: boolean; readonly slot: Date }>()
         const sync = (full: boolean) =>
           syncOnce(uId, full).pipe(
@@ -415,14 +432,15 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
           Sync: (envelope) => turn.withPermits(1)(sync(envelope.payload.full)),
           Scheduled: (envelope) =>
             Rpc.fork(Effect.suspend((): Effect.Effect<Outcome, LocationSyncError | OverrunError> => {
-              const { full, slot } = envelope.payload
+              const { full, slot, startAt } = envelope.payload
               const running = unfinished.get(full)
               if (running !== undefined) return Effect.fail(new OverrunError({ uId, full, slot, running }))
               const entry = { full, slot }
               unfinished.set(full, entry)
               // the turn first: a sync waiting behind another of its location holds no permit of the pool
               const pool = full ? pools.full : pools.incremental
-              return turn.withPermits(1)(pool.withPermits(1)(sync(full))).pipe(
+              return untilStart(startAt).pipe(
+                Effect.zipRight(turn.withPermits(1)(pool.withPermits(1)(sync(full)))),
                 Effect.ensuring(Effect.sync(() => {
                   if (unfinished.get(full) === entry) unfinished.delete(full)
                 }))
@@ -434,6 +452,13 @@ export const layerWith = (options?: Concurrency): Layer.Layer<
       { concurrency: 1 }
     )
   }))
+
+/** Waits until `startAt` (a scheduled sync's start, as the schedules spread them); at once without one or past it. */
+const untilStart = (startAt: Date | undefined) =>
+  startAt === undefined
+    ? Effect.void
+    : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      startAt.getTime() > now ? Effect.sleep(Duration.millis(startAt.getTime() - now)) : Effect.void)
 
 /**
  * {@link layerWith} with the default pools.

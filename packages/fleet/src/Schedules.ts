@@ -18,8 +18,12 @@
  * (behind a busy database, after a restart, on another runner of a cluster) starts every slot it missed, and two
  * ticks never start the same slot. After a stop the first tick goes back at most one period (incremental) or one
  * day (full): each location whose slot passed meanwhile is synced once, not once per missed slot. A tick does not
- * wait for its syncs: it sends each due location its slot (a `Scheduled { full, slot }` message to its
+ * wait for its syncs: it sends each due location its slot (a `Scheduled { full, slot, startAt }` message to its
  * {@link Location.Location} entity) and ends, so the next tick is never late and no slot is lost behind a long sync.
+ * The entity starts the sync at `startAt`, a minute after the slot: the slots a tick covers (its minute) start over
+ * the next minute at their own seconds, as they are spread, not all at the tick (the pools and the database's
+ * connections see ~11 syncs start a second at 10,000 locations, not 667 at each minute's start). With an
+ * `incrementalCron` every location's slot is the cron's time, started at once.
  *
  * The syncs run where the locations are: each entity runs its scheduled syncs in the pool of its mode of the runner
  * that owns it (at most `incrementalConcurrency`, default 16, and `fullConcurrency`, default 4, syncs at once per
@@ -29,7 +33,7 @@
  * times the pools run at once, each runner's own syncs bounded by its own pools (and its own database connections).
  *
  * - A location whose slot comes while its previous scheduled sync of the same schedule has not finished — still
- *   running, or still waiting for its turn or its runner's pool — is not synced twice: its entity (one owner in the
+ *   running, or still waiting for its start, its turn or its runner's pool — is not synced twice: its entity (one owner in the
  *   cluster, whichever runner's tick sent either slot) answers an overrun at once — or the tick's runner knows it
  *   without asking, when its own previous slot of the location is still unanswered — and the slot is reported
  *   ({@link Event} `Overrun`, a warning) and counted (`vppkit_fleet_schedule_overruns_total{schedule}`, on the
@@ -60,6 +64,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as FleetMetrics from "./FleetMetrics.js"
@@ -341,12 +346,27 @@ const everyMinute = Cron.unsafeParse("* * * * *", "UTC")
  */
 interface Plan {
   readonly full: boolean
+  /**
+   * Whether the slots are the locations' own (spread over a period or a window): a tick's slots then start each a
+   * minute after it, over the next minute ({@link startOf}), not all at once; the cron's times are everyone's.
+   */
+  readonly spread: boolean
   readonly ticker: Cron.Cron
   readonly coveredUntil: (now: number) => number
   readonly firstBack: number
   readonly maxBack: number
   readonly slot: (key: string, from: number, to: number) => number | undefined
+  /** A location's first slot after `after`. */
+  readonly next: (key: string, after: number) => number
 }
+
+/**
+ * When a slot's sync may start: a minute after the slot, so that the slots a tick covers (its minute) start over the
+ * next minute as they are spread, not at once (the pools and the database's connections see the fleet's syncs
+ * arrive ~11 a second at 10,000 locations, not 667 each minute); a slot already a minute past starts at once.
+ * Unspread slots (the cron's times): at once.
+ */
+const startOf = (plan: Plan, slot: number): Date | undefined => plan.spread ? new Date(slot + minuteMillis) : undefined
 
 /** A tick at `now` covers up to the start of its minute (a tick at 12:05:00.3 covers the slots until 12:05:00). */
 const minuteOf = (now: number) => Math.floor(now / minuteMillis) * minuteMillis
@@ -372,11 +392,11 @@ const overrun = (uId: string, full: boolean, slot: Date, running: { readonly ful
  * reported when it ends: synced, failed, or not started because its previous one has not finished (an overrun,
  * counted); an interruption is not reported.
  */
-const syncLocation = (uId: string, full: boolean, slot: Date) =>
+const syncLocation = (uId: string, full: boolean, slot: Date, startAt: Date | undefined) =>
   Effect.gen(function*() {
     const report = yield* Report
     const makeClient = yield* Location.Location.client
-    const exit = yield* Effect.exit(makeClient(uId).Scheduled({ full, slot }))
+    const exit = yield* Effect.exit(makeClient(uId).Scheduled({ full, slot, startAt }))
     if (Exit.isSuccess(exit)) return yield* report({ _tag: "Synced", outcome: exit.value })
     // an interruption (the runner shuts down) is not a failure to report
     if (Cause.isInterruptedOnly(exit.cause)) return
@@ -458,7 +478,7 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
     dispatcher.awaiting.set(key, entry)
     // awaited in the layer's scope, not the tick's: a tick waits for none of its syncs. One slot per location and
     // schedule awaits its answer at a time, so they are bounded by the locations.
-    yield* syncLocation(uId, full, slot).pipe(
+    yield* syncLocation(uId, full, slot, startOf(plan, slot.getTime())).pipe(
       Effect.ensuring(Effect.sync(() => {
         if (dispatcher.awaiting.get(key) === entry) dispatcher.awaiting.delete(key)
       })),
@@ -499,6 +519,119 @@ export const resolve = (options?: Options): Either.Either<
     }
   })
 
+/** The schedules' options checked ({@link resolve}). */
+type Resolved = Either.Either.Right<ReturnType<typeof resolve>>
+
+/** The two schedules of resolved options. */
+const plansOf = ({ every, fullCron, fullWindow, incrementalCron }: Resolved): {
+  readonly incremental: Plan
+  readonly full: Plan
+} => {
+  const incremental: Plan = incrementalCron === undefined
+    ? {
+      full: false,
+      spread: true,
+      ticker: everyMinute,
+      coveredUntil: minuteOf,
+      firstBack: minuteMillis,
+      maxBack: every * minuteMillis,
+      slot: (key, from, to) => slotOf(key, every * minuteMillis, from, to),
+      next: (key, after) => slotOf(key, every * minuteMillis, after, after + every * minuteMillis)!
+    }
+    : {
+      // every location at each time of the cron
+      full: false,
+      spread: false,
+      ticker: incrementalCron,
+      coveredUntil: (now) => now,
+      firstBack: 1,
+      maxBack: minuteMillis,
+      slot: (_key, _from, to) => to,
+      next: (_key, after) => Cron.next(incrementalCron, new Date(after)).getTime()
+    }
+  // the windows that open in the tick's span, computed once a tick (not once a location)
+  let windows = { from: NaN, to: NaN, starts: [] as ReadonlyArray<number> }
+  const full: Plan = {
+    full: true,
+    spread: true,
+    ticker: everyMinute,
+    coveredUntil: minuteOf,
+    firstBack: minuteMillis,
+    maxBack: 1440 * minuteMillis,
+    slot: (key, from, to) => {
+      if (windows.from !== from || windows.to !== to) {
+        windows = { from, to, starts: windowStarts(fullCron, fullWindow * minuteMillis, from, to) }
+      }
+      return windowSlotOf(key, windows.starts, fullWindow * minuteMillis, from, to)
+    },
+    next: (key, after) => {
+      // the windows in time order, from the one that can hold a slot just after `after`: the first slot past it
+      const offset = offsetOf(key, fullWindow * minuteMillis)
+      let start = Cron.next(fullCron, new Date(after - fullWindow * minuteMillis)).getTime()
+      while (start + offset <= after) start = Cron.next(fullCron, new Date(start)).getTime()
+      return start + offset
+    }
+  }
+  return { incremental, full }
+}
+
+/** A schedule's definition as its database row keeps it ({@link stored}): the options that make it. */
+const definitionOf = (options: Options | undefined, resolved: Resolved, full: boolean): Options =>
+  full
+    ? { fullCron: options?.fullCron ?? defaultFullCron, fullWindow: resolved.fullWindow }
+    : options?.incrementalCron === undefined
+    ? { every: resolved.every }
+    : { incrementalCron: options.incrementalCron }
+
+const StoredDefinition = Schema.parseJson(Schema.Struct({
+  every: Schema.optional(Schema.Number),
+  fullCron: Schema.optional(Schema.String),
+  fullWindow: Schema.optional(Schema.Number),
+  incrementalCron: Schema.optional(Schema.String)
+}))
+
+/**
+ * The schedules as the fleet's runners last started them, from the fleet's database: each schedule's definition,
+ * recorded by the runner that last built {@link layer} on it (none before a runner has; a schedule whose row holds
+ * none, from a runner before definitions were recorded, takes the defaults). Fails with a `ParseError` for a
+ * definition that does not decode.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const stored: Effect.Effect<
+  Option.Option<Options>,
+  SqlError.SqlError | ParseResult.ParseError,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const definitions = yield* coverage.definitions
+  if (definitions.size === 0) return Option.none()
+  const decoded = yield* Effect.forEach(definitions.values(), (text) => Schema.decodeUnknown(StoredDefinition)(text))
+  return Option.some(Object.assign({}, ...decoded) as Options)
+})
+
+/**
+ * When a location's next scheduled syncs start, after `now` (milliseconds since the epoch), by the schedules of
+ * `options`: its next incremental and its next full sync, each from its slot as the schedules start it (a minute
+ * after the slot when the slots are the locations' own; at the cron's time with an `incrementalCron`). A start
+ * waits longer behind a full pool, a sync of the location still running, or a runner down. Fails with a
+ * {@link ScheduleError} for options that cannot be.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const nextStarts = (
+  options: Options | undefined,
+  uId: string,
+  now: number
+): Either.Either<{ readonly incremental: Date; readonly full: Date }, ScheduleError> =>
+  Either.map(resolve(options), (resolved) => {
+    const { full, incremental } = plansOf(resolved)
+    const nextStart = (plan: Plan) =>
+      plan.spread ? new Date(plan.next(uId, now - minuteMillis) + minuteMillis) : new Date(plan.next(uId, now))
+    return { incremental: nextStart(incremental), full: nextStart(full) }
+  })
+
 /**
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
  * `vppkit-fleet/full`, each ticking every minute), sending each due location's slot to its `Location` entity, which
@@ -515,45 +648,15 @@ export const layer = (
   options?: Options
 ): Layer.Layer<never, ScheduleError | SqlError.SqlError, Sharding.Sharding | TokenStore.TokenStore | SqlClient.SqlClient> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const { every, fullCron, fullWindow, incrementalCron } = yield* resolve(options)
+    const resolved = yield* resolve(options)
     const dispatcher: Dispatcher = { scope: yield* Effect.scope, awaiting: new Map() }
-    const incremental: Plan = incrementalCron === undefined
-      ? {
-        full: false,
-        ticker: everyMinute,
-        coveredUntil: minuteOf,
-        firstBack: minuteMillis,
-        maxBack: every * minuteMillis,
-        slot: (key, from, to) => slotOf(key, every * minuteMillis, from, to)
-      }
-      : {
-        // every location at each time of the cron
-        full: false,
-        ticker: incrementalCron,
-        coveredUntil: (now) => now,
-        firstBack: 1,
-        maxBack: minuteMillis,
-        slot: (_key, _from, to) => to
-      }
-    // the windows that open in the tick's span, computed once a tick (not once a location)
-    let windows = { from: NaN, to: NaN, starts: [] as ReadonlyArray<number> }
-    const full: Plan = {
-      full: true,
-      ticker: everyMinute,
-      coveredUntil: minuteOf,
-      firstBack: minuteMillis,
-      maxBack: 1440 * minuteMillis,
-      slot: (key, from, to) => {
-        if (windows.from !== from || windows.to !== to) {
-          windows = { from, to, starts: windowStarts(fullCron, fullWindow * minuteMillis, from, to) }
-        }
-        return windowSlotOf(key, windows.starts, fullWindow * minuteMillis, from, to)
-      }
-    }
+    const { full, incremental } = plansOf(resolved)
     // where the first tick covers from on a new database: the minute the schedules start (a tick held up, the first
     // one too, covers every slot since)
     const now = yield* Clock.currentTimeMillis
-    for (const plan of [incremental, full]) yield* coverage.begin(modeName(plan.full), plan.coveredUntil(now))
+    for (const plan of [incremental, full]) {
+      yield* coverage.begin(modeName(plan.full), plan.coveredUntil(now), Schema.encodeSync(StoredDefinition)(definitionOf(options, resolved, plan.full)))
+    }
     return Layer.mergeAll(
       ClusterCron.make({ name: "vppkit-fleet/incremental", cron: incremental.ticker, execute: tick(incremental, dispatcher) }),
       ClusterCron.make({ name: "vppkit-fleet/full", cron: full.ticker, execute: tick(full, dispatcher) })

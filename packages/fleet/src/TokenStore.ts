@@ -26,8 +26,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import * as FleetKey from "./FleetKey.js"
-import { createCoverageTable } from "./internal/coverage.js"
-import { createOutcomesTable } from "./internal/outcomesTable.js"
+import { addDefinitionColumn, createCoverageTable } from "./internal/coverage.js"
+import { addRunnerColumn, createOutcomesTable } from "./internal/outcomesTable.js"
 
 /**
  * A stored token as it may be shown: never the token.
@@ -219,7 +219,11 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
   // The last run of each location (FleetStatus).
   "0002_outcomes": createOutcomesTable,
   // How far each schedule's ticks have covered (Schedules).
-  "0003_schedules": createCoverageTable
+  "0003_schedules": createCoverageTable,
+  // The runner of each last run (FleetStatus).
+  "0004_runners": addRunnerColumn,
+  // Each schedule's definition, for the next syncs fleet status tells (Schedules).
+  "0005_schedule_definitions": addDefinitionColumn
 }
 
 /** The class of vppkit fleet's PostgreSQL advisory locks ("vpfl"). */

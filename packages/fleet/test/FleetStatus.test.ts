@@ -51,10 +51,12 @@ for (const backend of backends) {
             assert.deepStrictEqual(stored.outcome, run("100", "failed", "").outcome)
             assert.strictEqual(stored.full, false)
             assert.strictEqual(stored.millis, 1234)
-            const again = yield* status.record(run("100", "synced", "2026-01-01T00:04:00.000Z"))
+            assert.isUndefined(stored.runner, "a run that names no runner")
+            const again = yield* status.record({ ...run("100", "synced", "2026-01-01T00:04:00.000Z"), runner: "10.0.0.7:34431" })
             assert.strictEqual(again.consecutiveFailures, 0)
             assert.isUndefined(again.failure)
             assert.isUndefined(Option.getOrThrow(yield* status.lastRun("100")).failure)
+            assert.strictEqual(Option.getOrThrow(yield* status.lastRun("100")).runner, "10.0.0.7:34431")
 
             // a location the sync store knows (synced by `vppkit sync`, say): its resources, no last run
             const store = yield* SyncStore.SyncStore

@@ -58,6 +58,7 @@ const fleet = (
     Layer.provideMerge(Simulator.layerHttpClient),
     Layer.provideMerge(Simulator.layer(simulatorSettings)),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, clientOptions)),
+    Layer.provideMerge(Layer.succeed(Location.RunnerName, "127.0.0.1:34431")),
     // (else the caller's, or none)
     Layer.provideMerge(syncOptions === undefined ? Layer.empty : Layer.succeed(Location.SyncOptions, syncOptions))
   )
@@ -292,6 +293,7 @@ describe("Location", () => {
             const run = one!.lastRun!
             assert.strictEqual(run.result, "synced")
             assert.strictEqual(run.consecutiveFailures, 0)
+            assert.strictEqual(run.runner, "127.0.0.1:34431", "the runner that ran it")
             assert.strictEqual(run.lastSuccessAt, outcome.finishedAt.toISOString())
             assert.strictEqual(run.records, outcome.resources.reduce((sum, r) => sum + r.records, 0))
             assert.isAbove(run.records, 0)

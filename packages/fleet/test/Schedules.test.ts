@@ -12,6 +12,7 @@ import * as SyncStore from "@vppkit/sync/SyncStore"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -243,8 +244,11 @@ const untilEach = <T extends "Synced" | "Failed" | "Expired" | "Overrun">(
     }
   })
 
-/** The tick (a whole minute) at which a slot is started: the end of the minute it falls in. */
-const tickOf = (slot: number) => Math.ceil(slot / 60_000) * 60_000
+/**
+ * When a slot's sync starts: a minute after the slot (the tick at the end of the slot's minute sends it, to start
+ * then: a minute's slots start spread over the next minute, as the slots are, not at once at the tick).
+ */
+const startOf = (slot: number) => slot + 60_000
 
 let collected: Array<Schedules.Event> = []
 const take = <T extends Schedules.Event["_tag"]>(tag: T) => {
@@ -368,6 +372,35 @@ describe("Schedules", () => {
         assert.isTrue(Either.isRight(Fleet.resolve({ incrementalConcurrency: 10_000, fullConcurrency: 1, every: 60 })))
       }))
 
+    it.prop(
+      "a location's next starts (fleet status) are its first slots after now, each a minute on; the cron's next time",
+      {
+        n: FastCheck.integer({ min: 0, max: 999_999_999 }),
+        now: FastCheck.integer({ min: 0, max: 4_000_000_000_000 }),
+        every: FastCheck.constantFrom(1, 5, 15, 59, 60, 120, 1440)
+      },
+      ({ every, n, now }) => {
+        const uId = String(2049025000000000 + n)
+        const minute = 60_000
+        const period = every * minute
+        const day = 86_400_000
+        const { full, incremental } = Either.getOrThrow(Schedules.nextStarts({ every }, uId, now))
+        // the incremental: a minute after a slot of the location's offset in the period, the first such after now
+        const slot = incremental.getTime() - minute
+        assert.strictEqual((((slot - Schedules.offsetOf(uId, period)) % period) + period) % period, 0)
+        assert.isAbove(incremental.getTime(), now)
+        assert.isAtMost(incremental.getTime() - period, now)
+        // the full pass (02:00 UTC, a window of 240 minutes): a minute after 02:00 + the offset in the window, daily
+        const fullSlot = full.getTime() - minute - Schedules.offsetOf(uId, 240 * minute)
+        assert.strictEqual(((fullSlot % day) + day) % day, 2 * 3_600_000)
+        assert.isAbove(full.getTime(), now)
+        assert.isAtMost(full.getTime() - day, now)
+        // an incremental cron: every location at its next time, not spread
+        const cron = Either.getOrThrow(Schedules.nextStarts({ incrementalCron: "*/5 * * * *" }, uId, now))
+        assert.strictEqual(cron.incremental.getTime(), (Math.floor(now / (5 * minute)) + 1) * 5 * minute)
+      }
+    )
+
     it.scoped("each location syncs at its slot: incremental every 15 minutes, full in its window after the cron", () =>
       withSchedules([settings(3), settings(4)], (fixture) =>
         Effect.gen(function*() {
@@ -376,12 +409,18 @@ describe("Schedules", () => {
           const uIds = yield* addLocations(simulators)
           assert.notStrictEqual(uIds[0], uIds[1])
           const period = 15 * 60_000
+          // the schedules as the runner recorded them in the database, and the next starts they tell (fleet status)
+          // as of 00:01, the first tick (the schedules cover from their start, 00:00: a slot before it is not sent)
+          const stored = Option.getOrThrow(yield* Schedules.stored)
+          assert.deepStrictEqual(stored, { every: 15, fullCron: "40 0 * * *", fullWindow: 10 })
+          const told = new Map(uIds.map((uId) => [uId, Either.getOrThrow(Schedules.nextStarts(stored, uId, 60_000))]))
           // the first incremental sync of each at the tick of its slot in the first period (the clock starts at 00:00)
           const first = yield* untilEach(fixture, "Synced", uIds)
           for (const uId of uIds) {
             const outcome = first.get(uId)!.outcome
             assert.strictEqual(outcome.result, "synced")
-            assert.strictEqual(outcome.startedAt.getTime() - tickOf(Schedules.offsetOf(uId, period)), 0, uId)
+            assert.strictEqual(outcome.startedAt.getTime() - startOf(Schedules.offsetOf(uId, period)), 0, uId)
+            assert.strictEqual(told.get(uId)!.incremental.getTime(), outcome.startedAt.getTime(), uId)
           }
           for (const [i, simulator] of simulators.entries()) yield* assertEqualsSimulator(simulator, uIds[i]!)
 
@@ -389,7 +428,12 @@ describe("Schedules", () => {
           yield* simulators[0]!.churn("assignments", { inserts: 4, updates: 3 })
           const second = (yield* untilEach(fixture, "Synced", [uIds[0]!], (e) => e.outcome.startedAt > first.get(uIds[0]!)!.outcome.startedAt))
             .get(uIds[0]!)!.outcome
-          assert.strictEqual(second.startedAt.getTime(), tickOf(Schedules.offsetOf(uIds[0]!, period)) + period)
+          assert.strictEqual(second.startedAt.getTime(), startOf(Schedules.offsetOf(uIds[0]!, period)) + period)
+          const afterFirst = first.get(uIds[0]!)!.outcome.startedAt.getTime()
+          assert.strictEqual(
+            Either.getOrThrow(Schedules.nextStarts(stored, uIds[0]!, afterFirst)).incremental.getTime(),
+            second.startedAt.getTime()
+          )
           assert.strictEqual(second.resources.find((r) => r.resource === "assignments")!.mode, "incremental")
           yield* assertEqualsSimulator(simulators[0]!, uIds[0]!)
 
@@ -397,7 +441,8 @@ describe("Schedules", () => {
           const full = yield* untilEach(fixture, "Synced", uIds, (e) => e.outcome.full)
           for (const uId of uIds) {
             const outcome = full.get(uId)!.outcome
-            assert.strictEqual(outcome.startedAt.getTime(), tickOf(40 * 60_000 + Schedules.offsetOf(uId, 10 * 60_000)), uId)
+            assert.strictEqual(outcome.startedAt.getTime(), startOf(40 * 60_000 + Schedules.offsetOf(uId, 10 * 60_000)), uId)
+            assert.strictEqual(told.get(uId)!.full.getTime(), outcome.startedAt.getTime(), uId)
             for (const r of outcome.resources) assert.strictEqual(r.mode, "full")
           }
           assert.deepStrictEqual(take("Failed"), [])
@@ -439,7 +484,7 @@ describe("Schedules", () => {
           for (const uId of uIds) {
             const offset = Schedules.offsetOf(uId, period)
             const slot = offset <= 60_000 ? 2 * period + offset : period + offset
-            assert.strictEqual(next.get(uId)!.outcome.startedAt.getTime(), tickOf(slot), uId)
+            assert.strictEqual(next.get(uId)!.outcome.startedAt.getTime(), startOf(slot), uId)
           }
           for (const event of take("Tick")) assert.strictEqual(event.to.getTime() - event.from.getTime(), 60_000)
           assert.deepStrictEqual(take("Failed"), [])
@@ -529,7 +574,11 @@ describe("Schedules", () => {
             const [uId] = yield* addLocations(simulators)
             const simulator = simulators[0]!
             yield* until(fixture, "Tick")
-            yield* Deferred.await(started)
+            // the slot's sync starts up to a minute after the tick
+            for (let second = 0; !(yield* Deferred.isDone(started)); second += 5) {
+              assert.isBelow(second, 120, "the scheduled sync did not start within two simulated minutes of its tick")
+              yield* fixture.clock.advance(5000)
+            }
             // the scheduled sync is running (held at its first resource): an on-demand sync is sent
             const onDemand = yield* Effect.fork((yield* Location.Location.client)(uId!).Sync({ full: true }))
             for (let i = 0; i < 50; i++) yield* Effect.promise(() => new Promise((r) => setImmediate(r)))

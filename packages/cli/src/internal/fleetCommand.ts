@@ -74,9 +74,9 @@ const statusCommandOptions = listCommandOptions
 /** Everything `vppkit fleet status` parses. */
 export type StatusFlags = Command.Command.ParseConfig<typeof statusCommandOptions>
 
-/** `fleet status`: each location's last run, records and token expiry. */
+/** `fleet status`: each location's last run, records, token expiry and next scheduled sync. */
 const statusCommand = Command.make("status", statusCommandOptions, (flags) => Effect.flatMap(work, (run) => run.runStatus(flags))).pipe(
-  Command.withDescription("Show each location's status: last run (synced or failed, when, full or incremental, failures in a row), records, token days left")
+  Command.withDescription("Show each location's status: last run (synced or failed, when, full or incremental, failures in a row, the runner that ran it), records, token days left, next scheduled sync")
 )
 
 const syncCommandOptions = {

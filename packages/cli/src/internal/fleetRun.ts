@@ -171,7 +171,8 @@ const liveRunners = Effect.flatMap(RunnerStorage.RunnerStorage, (storage) => sto
 /**
  * The fleet on a runner (`sharding`) over the database: `fleet`, the Location entity and the stores
  * (`Fleet.layerLocations`) or a whole runner (`Fleet.layer`: the schedules too), its client over undici at `baseUrl`.
- * `name`, if any, names the runner's PostgreSQL sessions and its syncs' location locks.
+ * `name`, if any, names the runner's PostgreSQL sessions and its syncs' location locks; `runnerName` names the
+ * runner in the runs it records (`fleet status`'s runner; default the machine's name).
  *
  * With `connections` (`Fleet.connectionsFor` of the runner's pools) the pool has that many connections, one for each
  * scheduled sync the runner may run at once (it holds one for its length) and two more: with node-postgres's
@@ -185,7 +186,8 @@ const runnerLayer = <A, E, ROut, E2>(
   sharding: Layer.Layer<ROut, E2, SqlClient.SqlClient>,
   fleet: Layer.Layer<A, E, Sharding.Sharding | SqlClient.SqlClient | FleetKey.FleetKey | HttpClient.HttpClient>,
   name?: string,
-  connections?: number
+  connections?: number,
+  runnerName: string = os.hostname()
 ) =>
   fleet.pipe(
     Layer.provideMerge(sharding),
@@ -195,7 +197,8 @@ const runnerLayer = <A, E, ROut, E2>(
     Layer.provideMerge(FleetKey.layerConfig),
     Layer.provideMerge(NodeVppClient.layerHttpClient()),
     Layer.provideMerge(Layer.succeed(Location.ClientOptions, baseUrl === undefined ? {} : { baseUrl })),
-    Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name }))
+    Layer.provideMerge(Layer.succeed(Location.SyncOptions, name === undefined ? {} : { lockHolder: name })),
+    Layer.provideMerge(Layer.succeed(Location.RunnerName, runnerName))
   )
 
 /**
@@ -468,11 +471,18 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     const context = yield* Layer.build(FleetStatus.layer.pipe(Layer.provideMerge(tokenStoreLayer(target)))).pipe(
       Effect.catchAllCause(oneLine(`database ${target.description}`))
     )
-    const [tokens, statuses] = yield* Effect.all([
+    const [tokens, statuses, schedules] = yield* Effect.all([
       Effect.flatMap(TokenStore.TokenStore, (store) => store.list),
-      Effect.flatMap(FleetStatus.FleetStatus, (status) => status.locations)
+      Effect.flatMap(FleetStatus.FleetStatus, (status) => status.locations),
+      Schedules.stored
     ]).pipe(Effect.provide(context), Effect.catchAllCause(oneLine(`database ${target.description}`)))
     const now = yield* Clock.currentTimeMillis
+    // the next syncs by the schedules the runners last started with (none before a runner has; none for a location
+    // whose tokens have expired, or that has none stored: the schedules skip it)
+    const nextOf = (uId: string, expiry: Date | undefined) =>
+      Option.isNone(schedules) || expiry === undefined || expiry.getTime() <= now || !stored.has(uId)
+        ? undefined
+        : Either.getOrUndefined(Schedules.nextStarts(schedules.value, uId, now))
     const byUId = new Map(statuses.map((status) => [status.uId, status]))
     const stored = TokenStore.byLocation(tokens)
     const uIds = [...new Set([...statuses.map((status) => status.uId), ...stored.keys()])].sort()
@@ -481,6 +491,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
       // the token a sync uses: of the location's stored tokens, the one that expires last
       const expiry = stored.get(uId)?.expiresAt ??
         (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
+      const next = nextOf(uId, expiry)
       return {
         uId,
         locationName: status?.locationName ?? null,
@@ -489,6 +500,8 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
         tokenDaysLeft: expiry === undefined ? null : TokenStore.daysLeft(expiry, now),
         records: (status?.resources ?? []).reduce((sum, resource) => sum + resource.records, 0),
         lastRun: status?.lastRun === undefined ? null : { ...status.lastRun, outcome: undefined },
+        nextIncrementalAt: next?.incremental.toISOString() ?? null,
+        nextFullAt: next?.full.toISOString() ?? null,
         resources: status?.resources ?? []
       }
     })
@@ -497,18 +510,31 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     yield* write(chosen, records, (r) => ({
       uId: r.uId,
       location: r.locationName ?? "",
-      "last run": r.lastRun === null ? "never" : `${r.lastRun.result} ${r.lastRun.finishedAt.slice(0, 16).replace("T", " ")}Z`,
-      mode: r.lastRun === null ? "" : r.lastRun.full ? "full" : "incremental",
+      // when it ended, and "full" for a full sync (as the next column says it)
+      "last run": r.lastRun === null
+        ? "never"
+        : `${r.lastRun.result} ${r.lastRun.finishedAt.slice(0, 16).replace("T", " ")}Z${r.lastRun.full ? " full" : ""}`,
       fails: String(r.lastRun?.consecutiveFailures ?? 0),
       records: String(r.records),
       // the token's days left (EXPIRED once it is)
       days: r.tokenDaysLeft === null ? "" : r.tokenDaysLeft < 0 ? "EXPIRED" : String(r.tokenDaysLeft),
+      runner: r.lastRun?.runner ?? "",
+      // the next scheduled sync: the incremental, or the full one when it comes first
+      next: r.nextIncrementalAt === null || r.nextFullAt === null
+        ? ""
+        : r.nextFullAt < r.nextIncrementalAt
+        ? `${shortTime(r.nextFullAt, now)} full`
+        : shortTime(r.nextIncrementalAt, now),
       failure: r.lastRun?.failure?.message ?? ""
     }))
   }).pipe(
     Effect.scoped,
     Output.endWhenReaderCloses
   )
+
+/** A time in a table (UTC): `HH:MMZ` within a day of `now`, else `MM-DD HH:MMZ`. */
+const shortTime = (iso: string, now: number) =>
+  Date.parse(iso) - now < 86_400_000 ? `${iso.slice(11, 16)}Z` : `${iso.slice(5, 10)} ${iso.slice(11, 16)}Z`
 
 /** The fleet's key, before anything is locked or created: no key, nothing touched (not even the `<db>-lock`). */
 const requireKey = Layer.build(FleetKey.layerConfig).pipe(Effect.asVoid, Effect.catchAllCause(oneLine("fleet")))
@@ -657,6 +683,8 @@ export const runRun = (
     if (target._tag === "Postgres") yield* quietQueuedQueryWarning
     let sharding: Layer.Layer<Sharding.Sharding, unknown, SqlClient.SqlClient> = singleRunner
     let name: string | undefined
+    // as the status names the runner: its address on a cluster, the machine's name alone
+    let runnerName: string | undefined
     if (listenAt === undefined) {
       yield* holdRunner(target)
     } else {
@@ -672,13 +700,14 @@ export const runRun = (
         advertiseAt?.host ?? (isWildcard(listenAt.host) ? os.hostname() : listenAt.host!),
         advertiseAt?.port ?? bound
       )
-      name = `vppkit fleet runner ${hostPort(address.host, address.port)}`
+      runnerName = hostPort(address.host, address.port)
+      name = `vppkit fleet runner ${runnerName}`
       yield* holdRunner(target, { shared: true, holder: name })
       sharding = clusterRunner(target, name, server, address, yield* shardingConfigOf)
     }
     // the entity in this runner's pools, the schedules, the deletion of the cluster's processed messages older than
     // the retention (at start and hourly)
-    const schedules = runnerLayer(target, url, sharding, Fleet.layer({ ...options, retention }), name, Fleet.connectionsFor(resolved)).pipe(
+    const schedules = runnerLayer(target, url, sharding, Fleet.layer({ ...options, retention }), name, Fleet.connectionsFor(resolved), runnerName).pipe(
       Layer.provideMerge(Layer.succeed(Schedules.Report, (event) => report(event, quiet)))
     )
     // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which runners starting at once on a new

@@ -25,14 +25,38 @@ export const createCoverageTable: Effect.Effect<void, SqlError.SqlError, SqlClie
 )
 
 /**
- * Starts `schedule`'s coverage at `at` unless it has one (a runner starting on a new database): its first tick, even a
- * late one, covers from there.
+ * The fleet's migration `0005_schedule_definitions`: each schedule's row holds its definition as the runner that last
+ * started it had it (`definition`, JSON: part of `Schedules.Options`), so that `fleet status` tells each location's
+ * next syncs without the runners' flags.
  */
-export const begin = (schedule: string, at: number): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+export const addDefinitionColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.unsafe(`ALTER TABLE ${quote(coverageTable)} ADD COLUMN ${quote("definition")} TEXT`).pipe(Effect.asVoid)
+)
+
+/**
+ * Starts `schedule`'s coverage at `at` unless it has one (a runner starting on a new database): its first tick, even a
+ * late one, covers from there. Records its `definition` (JSON), replacing the one stored.
+ */
+export const begin = (
+  schedule: string,
+  at: number,
+  definition: string
+): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`INSERT INTO ${sql(coverageTable)} ${
-      sql.insert({ schedule, covered_until: new Date(at).toISOString() })
-    } ON CONFLICT (${sql("schedule")}) DO NOTHING`.pipe(Effect.asVoid))
+      sql.insert({ schedule, covered_until: new Date(at).toISOString(), definition })
+    } ON CONFLICT (${sql("schedule")}) DO UPDATE SET ${sql("definition")} = ${definition}`.pipe(Effect.asVoid))
+
+/** Each schedule's definition (JSON) as the runner that last started it recorded it, by schedule; none before one ran. */
+export const definitions: Effect.Effect<ReadonlyMap<string, string>, SqlError.SqlError, SqlClient.SqlClient> =
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ readonly schedule: string; readonly definition: string | null }>`SELECT ${sql("schedule")}, ${
+        sql("definition")
+      } FROM ${sql(coverageTable)}`,
+      (rows) => new Map(rows.flatMap((row) => row.definition === null ? [] : [[row.schedule, row.definition] as const]))
+    ))
 
 /** A span of time whose slots a tick starts: `(from, to]`, in milliseconds since the epoch. */
 export interface Span {

@@ -31,3 +31,12 @@ export const createOutcomesTable: Effect.Effect<void, SqlError.SqlError, SqlClie
       })`
     ).pipe(Effect.asVoid)
 )
+
+/**
+ * The fleet's migration `0004_runners`: each last run names the runner that ran it (`runner`, NULL for runs recorded
+ * before).
+ */
+export const addRunnerColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.unsafe(`ALTER TABLE ${quote(outcomesTable)} ADD COLUMN ${quote("runner")} TEXT`).pipe(Effect.asVoid)
+)
