@@ -123,9 +123,14 @@ describe("vppkit fleet status and fleet run --http", () => {
         Effect.promise(() => fetch(`${url}${route}`).then(async (response) => ({ status: response.status, body: await response.text() })))
       const health = yield* get("/healthz")
       assert.strictEqual(health.status, 200, health.body)
+      const askedRunner = Date.now()
       const fromRunner = yield* get("/status")
       assert.strictEqual(fromRunner.status, 200, fromRunner.body)
-      const body = JSON.parse(fromRunner.body) as { readonly locations: ReadonlyArray<{ readonly uId: string; readonly lastRun?: { readonly result: string } }> }
+      const body = JSON.parse(fromRunner.body) as {
+        readonly locations: ReadonlyArray<
+          Pick<Status, "nextIncrementalAt" | "nextFullAt"> & { readonly uId: string; readonly lastRun?: { readonly result: string } }
+        >
+      }
       assert.deepStrictEqual(body.locations.map((location) => [location.uId, location.lastRun?.result]), [[status.uId, "synced"]])
       const metrics = yield* get("/metrics")
       assert.strictEqual(metrics.status, 200)
@@ -141,17 +146,23 @@ describe("vppkit fleet status and fleet run --http", () => {
       // with a runner started, fleet status tells the location's next syncs by its schedules: the incremental a minute
       // after its slot in the 59 minutes (its uId's offset), the full pass a minute after 02:00 UTC + its offset in
       // the 240 minutes' window
+      // (the same in the runner's /status)
+      const assertNext = (told: Pick<Status, "nextIncrementalAt" | "nextFullAt">, asked: number) => {
+        const nextIncremental = Date.parse(told.nextIncrementalAt!)
+        const period = 59 * 60_000
+        assert.strictEqual((((nextIncremental - 60_000 - Schedules.offsetOf(status.uId, period)) % period) + period) % period, 0)
+        assert.isAbove(nextIncremental, asked - 1000)
+        assert.isAtMost(nextIncremental, asked + period + 60_000)
+        const nextFull = Date.parse(told.nextFullAt!)
+        assert.strictEqual((nextFull - 60_000 - Schedules.offsetOf(status.uId, 240 * 60_000)) % 86_400_000, 2 * 3_600_000)
+        assert.isAbove(nextFull, asked - 1000)
+        assert.isAtMost(nextFull, asked + 86_400_000 + 60_000)
+        return { nextIncremental, nextFull }
+      }
+      assertNext(body.locations[0]!, askedRunner)
       const asked = Date.now()
       const during = JSON.parse((yield* run(["fleet", "status", "--db", db, "-o", "json"], { env })).stdout) as ReadonlyArray<Status>
-      const nextIncremental = Date.parse(during[0]!.nextIncrementalAt!)
-      const period = 59 * 60_000
-      assert.strictEqual((((nextIncremental - 60_000 - Schedules.offsetOf(status.uId, period)) % period) + period) % period, 0)
-      assert.isAbove(nextIncremental, asked - 1000)
-      assert.isAtMost(nextIncremental, asked + period + 60_000)
-      const nextFull = Date.parse(during[0]!.nextFullAt!)
-      assert.strictEqual((nextFull - 60_000 - Schedules.offsetOf(status.uId, 240 * 60_000)) % 86_400_000, 2 * 3_600_000)
-      assert.isAbove(nextFull, asked - 1000)
-      assert.isAtMost(nextFull, asked + 86_400_000 + 60_000)
+      const { nextFull, nextIncremental } = assertNext(during[0]!, asked)
       const csv = (yield* run(["fleet", "status", "--db", db, "-o", "csv"], { env })).stdout.trim().split("\n")
       const column = csv[0]!.split(",").indexOf("next")
       const first = new Date(Math.min(nextIncremental, nextFull)).toISOString().slice(11, 16)

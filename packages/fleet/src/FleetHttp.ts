@@ -6,8 +6,9 @@
  *   with the reason otherwise.
  * - `GET /status`: JSON, `{ runner: { activeEntities }, locations: [...], tokensWithoutLocation }` — each location's status ({@link FleetStatus.LocationStatus}: its
  *   resources' last runs from `sync_state`, its last run) with its stored tokens (name, a fingerprint prefix,
- *   expiry, days left; never the token), the days left of the token it syncs with, and whether this runner owns
- *   it (`ownedHere`: the cluster gave its shard to this runner).
+ *   expiry, days left; never the token), the days left of the token it syncs with, whether this runner owns
+ *   it (`ownedHere`: the cluster gave its shard to this runner), and its next scheduled syncs (`nextIncrementalAt`,
+ *   `nextFullAt`: `Schedules.nextStartsOf`).
  * - `GET /metrics`: the runtime's metrics in Prometheus's text format ({@link FleetMetrics.render}).
  *
  * @since 0.1.0
@@ -24,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as FleetMetrics from "./FleetMetrics.js"
 import * as FleetStatus from "./FleetStatus.js"
 import * as Location from "./Location.js"
+import * as Schedules from "./Schedules.js"
 import * as TokenStore from "./TokenStore.js"
 
 const daysLeft = (expiresAt: Date | string | undefined, now: number): number | undefined =>
@@ -61,6 +63,7 @@ export const statusBody = Effect.gen(function*() {
   const tokens = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list)
   const uIds = new Set([...locations.map((location) => location.uId), ...tokens.flatMap((token) => token.uId ?? [])])
   const byUId = new Map(locations.map((location) => [location.uId, location]))
+  const schedules = yield* Schedules.stored
   const sharding = yield* Sharding.Sharding
   const activeEntities = yield* sharding.activeEntityCount
   // whether this runner owns the location's shard (the cluster's choice of the location's one owner)
@@ -86,6 +89,7 @@ export const statusBody = Effect.gen(function*() {
         orgName: status?.orgName ?? latest?.orgName,
         tokenExpiresAt,
         tokenDaysLeft: daysLeft(tokenExpiresAt, now),
+        ...Schedules.nextStartsOf(schedules, uId, latest?.expiresAt, now),
         tokens: stored.map((token) => ({
           name: token.name,
           fingerprint: token.fingerprint.slice(0, 16),

@@ -633,6 +633,26 @@ export const nextStarts = (
   })
 
 /**
+ * A location's next scheduled starts as a status tells them (ISO 8601, `null` when none is due): by the schedules
+ * {@link stored} (none before a runner has started), for a location whose stored tokens expire at `tokenExpiresAt`
+ * (the latest; none without a stored token, or once it has passed: the schedules skip the location).
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const nextStartsOf = (
+  schedules: Option.Option<Options>,
+  uId: string,
+  tokenExpiresAt: Date | undefined,
+  now: number
+): { readonly nextIncrementalAt: string | null; readonly nextFullAt: string | null } => {
+  const next = Option.isNone(schedules) || tokenExpiresAt === undefined || tokenExpiresAt.getTime() <= now
+    ? undefined
+    : Either.getOrUndefined(nextStarts(schedules.value, uId, now))
+  return { nextIncrementalAt: next?.incremental.toISOString() ?? null, nextFullAt: next?.full.toISOString() ?? null }
+}
+
+/**
  * The two schedules as `ClusterCron` jobs on the runner's `Sharding` (`vppkit-fleet/incremental` and
  * `vppkit-fleet/full`, each ticking every minute), sending each due location's slot to its `Location` entity, which
  * the runner registers with its pools (`Location.layerWith`; `Fleet.layer` builds the whole runner). With SQL message

@@ -94,6 +94,8 @@ describe("FleetHttp", () => {
             readonly locations: ReadonlyArray<{
               readonly uId: string
               readonly ownedHere: boolean
+              readonly nextIncrementalAt: string | null
+              readonly nextFullAt: string | null
               readonly tokenExpiresAt: string | undefined
               readonly tokenDaysLeft: number | undefined
               readonly tokens: ReadonlyArray<{ readonly name: string; readonly fingerprint: string; readonly expiresAt: string }>
@@ -112,6 +114,8 @@ describe("FleetHttp", () => {
           const synced = status.locations.find((l) => l.uId === uId)!
           // one runner: it owns every shard
           assert.deepStrictEqual(status.locations.map((l) => l.ownedHere), [true, true])
+          // no schedules started on this database: no next syncs known (fleet status's test has a runner's)
+          assert.deepStrictEqual(status.locations.map((l) => [l.nextIncrementalAt, l.nextFullAt]), [[null, null], [null, null]])
           assert.strictEqual(synced.lastRun.result, "synced")
           assert.strictEqual(synced.lastRun.records, outcome.resources.reduce((sum, r) => sum + r.records, 0))
           assert.deepStrictEqual(

@@ -477,12 +477,6 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
       Schedules.stored
     ]).pipe(Effect.provide(context), Effect.catchAllCause(oneLine(`database ${target.description}`)))
     const now = yield* Clock.currentTimeMillis
-    // the next syncs by the schedules the runners last started with (none before a runner has; none for a location
-    // whose tokens have expired, or that has none stored: the schedules skip it)
-    const nextOf = (uId: string, expiry: Date | undefined) =>
-      Option.isNone(schedules) || expiry === undefined || expiry.getTime() <= now || !stored.has(uId)
-        ? undefined
-        : Either.getOrUndefined(Schedules.nextStarts(schedules.value, uId, now))
     const byUId = new Map(statuses.map((status) => [status.uId, status]))
     const stored = TokenStore.byLocation(tokens)
     const uIds = [...new Set([...statuses.map((status) => status.uId), ...stored.keys()])].sort()
@@ -491,7 +485,8 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
       // the token a sync uses: of the location's stored tokens, the one that expires last
       const expiry = stored.get(uId)?.expiresAt ??
         (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
-      const next = nextOf(uId, expiry)
+      // the next syncs by the schedules the runners last started with, for a location with a stored token
+      const next = Schedules.nextStartsOf(schedules, uId, stored.get(uId)?.expiresAt, now)
       return {
         uId,
         locationName: status?.locationName ?? null,
@@ -500,8 +495,7 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
         tokenDaysLeft: expiry === undefined ? null : TokenStore.daysLeft(expiry, now),
         records: (status?.resources ?? []).reduce((sum, resource) => sum + resource.records, 0),
         lastRun: status?.lastRun === undefined ? null : { ...status.lastRun, outcome: undefined },
-        nextIncrementalAt: next?.incremental.toISOString() ?? null,
-        nextFullAt: next?.full.toISOString() ?? null,
+        ...next,
         resources: status?.resources ?? []
       }
     })
