@@ -63,7 +63,7 @@ export const statusBody = Effect.gen(function*() {
   const tokens = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.list)
   const uIds = new Set([...locations.map((location) => location.uId), ...tokens.flatMap((token) => token.uId ?? [])])
   const byUId = new Map(locations.map((location) => [location.uId, location]))
-  const schedules = yield* Schedules.stored
+  const nextStartsOf = Schedules.nextStartsOf(yield* Schedules.stored)
   const sharding = yield* Sharding.Sharding
   const activeEntities = yield* sharding.activeEntityCount
   // whether this runner owns the location's shard (the cluster's choice of the location's one owner)
@@ -89,7 +89,7 @@ export const statusBody = Effect.gen(function*() {
         orgName: status?.orgName ?? latest?.orgName,
         tokenExpiresAt,
         tokenDaysLeft: daysLeft(tokenExpiresAt, now),
-        ...Schedules.nextStartsOf(schedules, uId, latest?.expiresAt, now),
+        ...nextStartsOf(uId, latest?.expiresAt, now),
         tokens: stored.map((token) => ({
           name: token.name,
           fingerprint: token.fingerprint.slice(0, 16),

@@ -14,7 +14,8 @@
  *   lost its shard while the sync ran — waits for it up to `lockWait` ({@link SyncOptions}, default
  *   {@link defaultLockWait}), then fails with `LocationBusyError`.
  * - `Scheduled { full, slot, startAt }` is the schedules' sync of the location's slot (`Schedules`): the same sync
- *   and answer, from `startAt` (at once without one; the schedules spread a minute's slots over the next minute),
+ *   and answer, from `startAt` (the schedules spread a minute's slots over the next minute; at once without one: a
+ *   message stored by an earlier version),
  *   run in the pool of its mode of the runner that owns the location (at most `incrementalConcurrency`, default 16,
  *   and `fullConcurrency`, default 4, scheduled syncs at once per runner: {@link layerWith}). While the location's
  *   previous scheduled sync of the same mode has not finished — running, or waiting for its start, its turn, its

@@ -192,12 +192,18 @@ export const logEvent = (event: Event): Effect.Effect<void> => {
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly every?: number | undefined
-  readonly fullCron?: string | undefined
-  readonly fullWindow?: number | undefined
-  readonly incrementalCron?: string | undefined
-}
+export const Options = Schema.Struct({
+  every: Schema.optional(Schema.Number),
+  fullCron: Schema.optional(Schema.String),
+  fullWindow: Schema.optional(Schema.Number),
+  incrementalCron: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Schema.Schema.Type<typeof Options> {}
 
 /**
  * The default minutes between incremental syncs.
@@ -347,10 +353,11 @@ const everyMinute = Cron.unsafeParse("* * * * *", "UTC")
 interface Plan {
   readonly full: boolean
   /**
-   * Whether the slots are the locations' own (spread over a period or a window): a tick's slots then start each a
-   * minute after it, over the next minute ({@link startOf}), not all at once; the cron's times are everyone's.
+   * How long after its slot a slot's sync starts ({@link startOf}): a minute when the slots are the locations' own
+   * (spread over a period or a window), so that a tick's slots start over the next minute as they are spread, not
+   * at once; none for the cron's times, which are everyone's.
    */
-  readonly spread: boolean
+  readonly startDelay: number
   readonly ticker: Cron.Cron
   readonly coveredUntil: (now: number) => number
   readonly firstBack: number
@@ -361,12 +368,12 @@ interface Plan {
 }
 
 /**
- * When a slot's sync may start: a minute after the slot, so that the slots a tick covers (its minute) start over the
- * next minute as they are spread, not at once (the pools and the database's connections see the fleet's syncs
- * arrive ~11 a second at 10,000 locations, not 667 each minute); a slot already a minute past starts at once.
- * Unspread slots (the cron's times): at once.
+ * When a slot's sync starts: `startDelay` after the slot — a minute for the locations' own slots, so that the slots a
+ * tick covers (its minute) start over the next minute as they are spread, not at once (the pools and the database's
+ * connections see the fleet's syncs arrive ~11 a second at 10,000 locations, not 667 each minute); at once for the
+ * cron's times. A start already past (a late tick, a message handled late) is at once.
  */
-const startOf = (plan: Plan, slot: number): Date | undefined => plan.spread ? new Date(slot + minuteMillis) : undefined
+const startOf = (plan: Plan, slot: number): Date => new Date(slot + plan.startDelay)
 
 /** A tick at `now` covers up to the start of its minute (a tick at 12:05:00.3 covers the slots until 12:05:00). */
 const minuteOf = (now: number) => Math.floor(now / minuteMillis) * minuteMillis
@@ -392,7 +399,7 @@ const overrun = (uId: string, full: boolean, slot: Date, running: { readonly ful
  * reported when it ends: synced, failed, or not started because its previous one has not finished (an overrun,
  * counted); an interruption is not reported.
  */
-const syncLocation = (uId: string, full: boolean, slot: Date, startAt: Date | undefined) =>
+const syncLocation = (uId: string, full: boolean, slot: Date, startAt: Date) =>
   Effect.gen(function*() {
     const report = yield* Report
     const makeClient = yield* Location.Location.client
@@ -530,7 +537,7 @@ const plansOf = ({ every, fullCron, fullWindow, incrementalCron }: Resolved): {
   const incremental: Plan = incrementalCron === undefined
     ? {
       full: false,
-      spread: true,
+      startDelay: minuteMillis,
       ticker: everyMinute,
       coveredUntil: minuteOf,
       firstBack: minuteMillis,
@@ -541,7 +548,7 @@ const plansOf = ({ every, fullCron, fullWindow, incrementalCron }: Resolved): {
     : {
       // every location at each time of the cron
       full: false,
-      spread: false,
+      startDelay: 0,
       ticker: incrementalCron,
       coveredUntil: (now) => now,
       firstBack: 1,
@@ -549,11 +556,13 @@ const plansOf = ({ every, fullCron, fullWindow, incrementalCron }: Resolved): {
       slot: (_key, _from, to) => to,
       next: (_key, after) => Cron.next(incrementalCron, new Date(after)).getTime()
     }
-  // the windows that open in the tick's span, computed once a tick (not once a location)
+  // the windows that open in the tick's span, computed once a tick (not once a location); and those from the one
+  // that can hold a slot after a time, computed once for every location asked at that time
   let windows = { from: NaN, to: NaN, starts: [] as ReadonlyArray<number> }
+  let following = { after: NaN, starts: [] as Array<number> }
   const full: Plan = {
     full: true,
-    spread: true,
+    startDelay: minuteMillis,
     ticker: everyMinute,
     coveredUntil: minuteOf,
     firstBack: minuteMillis,
@@ -566,10 +575,15 @@ const plansOf = ({ every, fullCron, fullWindow, incrementalCron }: Resolved): {
     },
     next: (key, after) => {
       // the windows in time order, from the one that can hold a slot just after `after`: the first slot past it
+      if (following.after !== after) {
+        following = { after, starts: [Cron.next(fullCron, new Date(after - fullWindow * minuteMillis)).getTime()] }
+      }
+      const { starts } = following
       const offset = offsetOf(key, fullWindow * minuteMillis)
-      let start = Cron.next(fullCron, new Date(after - fullWindow * minuteMillis)).getTime()
-      while (start + offset <= after) start = Cron.next(fullCron, new Date(start)).getTime()
-      return start + offset
+      for (let i = 0;; i++) {
+        if (i === starts.length) starts.push(Cron.next(fullCron, new Date(starts[i - 1]!)).getTime())
+        if (starts[i]! + offset > after) return starts[i]! + offset
+      }
     }
   }
   return { incremental, full }
@@ -583,12 +597,8 @@ const definitionOf = (options: Options | undefined, resolved: Resolved, full: bo
     ? { every: resolved.every }
     : { incrementalCron: options.incrementalCron }
 
-const StoredDefinition = Schema.parseJson(Schema.Struct({
-  every: Schema.optional(Schema.Number),
-  fullCron: Schema.optional(Schema.String),
-  fullWindow: Schema.optional(Schema.Number),
-  incrementalCron: Schema.optional(Schema.String)
-}))
+/** A schedule's definition in its row: its part of the {@link Options}, as JSON. */
+const StoredDefinition = Schema.parseJson(Options)
 
 /**
  * The schedules as the fleet's runners last started them, from the fleet's database: each schedule's definition,
@@ -611,45 +621,46 @@ export const stored: Effect.Effect<
 })
 
 /**
- * When a location's next scheduled syncs start, after `now` (milliseconds since the epoch), by the schedules of
- * `options`: its next incremental and its next full sync, each from its slot as the schedules start it (a minute
- * after the slot when the slots are the locations' own; at the cron's time with an `incrementalCron`). A start
- * waits longer behind a full pool, a sync of the location still running, or a runner down. Fails with a
- * {@link ScheduleError} for options that cannot be.
+ * When each location's next scheduled syncs start after `now` (milliseconds since the epoch), by the schedules of
+ * `options`: its next incremental and its next full sync, each from its first slot whose start ({@link startOf}: a
+ * minute after the slot when the slots are the locations' own; at the cron's time with an `incrementalCron`) is
+ * after `now`. A start waits longer behind a full pool, a sync of the location still running, or a runner down.
+ * The schedules are resolved once; the answer is a function of the location. Fails with a {@link ScheduleError}
+ * for options that cannot be.
  *
  * @since 0.1.0
  * @category scheduling
  */
 export const nextStarts = (
-  options: Options | undefined,
-  uId: string,
-  now: number
-): Either.Either<{ readonly incremental: Date; readonly full: Date }, ScheduleError> =>
+  options: Options | undefined
+): Either.Either<(uId: string, now: number) => { readonly incremental: Date; readonly full: Date }, ScheduleError> =>
   Either.map(resolve(options), (resolved) => {
     const { full, incremental } = plansOf(resolved)
-    const nextStart = (plan: Plan) =>
-      plan.spread ? new Date(plan.next(uId, now - minuteMillis) + minuteMillis) : new Date(plan.next(uId, now))
-    return { incremental: nextStart(incremental), full: nextStart(full) }
+    const nextStart = (plan: Plan, uId: string, now: number) => startOf(plan, plan.next(uId, now - plan.startDelay))
+    return (uId, now) => ({ incremental: nextStart(incremental, uId, now), full: nextStart(full, uId, now) })
   })
 
 /**
- * A location's next scheduled starts as a status tells them (ISO 8601, `null` when none is due): by the schedules
- * {@link stored} (none before a runner has started), for a location whose stored tokens expire at `tokenExpiresAt`
- * (the latest; none without a stored token, or once it has passed: the schedules skip the location).
+ * Each location's next scheduled starts as a status tells them (ISO 8601, `null` when none is due), by the schedules
+ * {@link stored} (none before a runner has started): for a location whose stored tokens expire at `tokenExpiresAt`
+ * (the latest; none without a stored token, or once it has passed: the schedules skip the location). The schedules
+ * are resolved once, for every location asked.
  *
  * @since 0.1.0
  * @category scheduling
  */
-export const nextStartsOf = (
-  schedules: Option.Option<Options>,
+export const nextStartsOf = (schedules: Option.Option<Options>): (
   uId: string,
   tokenExpiresAt: Date | undefined,
   now: number
-): { readonly nextIncrementalAt: string | null; readonly nextFullAt: string | null } => {
-  const next = Option.isNone(schedules) || tokenExpiresAt === undefined || tokenExpiresAt.getTime() <= now
-    ? undefined
-    : Either.getOrUndefined(nextStarts(schedules.value, uId, now))
-  return { nextIncrementalAt: next?.incremental.toISOString() ?? null, nextFullAt: next?.full.toISOString() ?? null }
+) => { readonly nextIncrementalAt: string | null; readonly nextFullAt: string | null } => {
+  const startsOf = Option.isNone(schedules) ? undefined : Either.getOrUndefined(nextStarts(schedules.value))
+  return (uId, tokenExpiresAt, now) => {
+    const next = startsOf === undefined || tokenExpiresAt === undefined || tokenExpiresAt.getTime() <= now
+      ? undefined
+      : startsOf(uId, now)
+    return { nextIncrementalAt: next?.incremental.toISOString() ?? null, nextFullAt: next?.full.toISOString() ?? null }
+  }
 }
 
 /**

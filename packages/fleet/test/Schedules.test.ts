@@ -384,7 +384,7 @@ describe("Schedules", () => {
         const minute = 60_000
         const period = every * minute
         const day = 86_400_000
-        const { full, incremental } = Either.getOrThrow(Schedules.nextStarts({ every }, uId, now))
+        const { full, incremental } = Either.getOrThrow(Schedules.nextStarts({ every }))(uId, now)
         // the incremental: a minute after a slot of the location's offset in the period, the first such after now
         const slot = incremental.getTime() - minute
         assert.strictEqual((((slot - Schedules.offsetOf(uId, period)) % period) + period) % period, 0)
@@ -396,7 +396,7 @@ describe("Schedules", () => {
         assert.isAbove(full.getTime(), now)
         assert.isAtMost(full.getTime() - day, now)
         // an incremental cron: every location at its next time, not spread
-        const cron = Either.getOrThrow(Schedules.nextStarts({ incrementalCron: "*/5 * * * *" }, uId, now))
+        const cron = Either.getOrThrow(Schedules.nextStarts({ incrementalCron: "*/5 * * * *" }))(uId, now)
         assert.strictEqual(cron.incremental.getTime(), (Math.floor(now / (5 * minute)) + 1) * 5 * minute)
       }
     )
@@ -413,7 +413,8 @@ describe("Schedules", () => {
           // as of 00:01, the first tick (the schedules cover from their start, 00:00: a slot before it is not sent)
           const stored = Option.getOrThrow(yield* Schedules.stored)
           assert.deepStrictEqual(stored, { every: 15, fullCron: "40 0 * * *", fullWindow: 10 })
-          const told = new Map(uIds.map((uId) => [uId, Either.getOrThrow(Schedules.nextStarts(stored, uId, 60_000))]))
+          const startsOf = Either.getOrThrow(Schedules.nextStarts(stored))
+          const told = new Map(uIds.map((uId) => [uId, startsOf(uId, 60_000)]))
           // the first incremental sync of each at the tick of its slot in the first period (the clock starts at 00:00)
           const first = yield* untilEach(fixture, "Synced", uIds)
           for (const uId of uIds) {
@@ -431,7 +432,7 @@ describe("Schedules", () => {
           assert.strictEqual(second.startedAt.getTime(), startOf(Schedules.offsetOf(uIds[0]!, period)) + period)
           const afterFirst = first.get(uIds[0]!)!.outcome.startedAt.getTime()
           assert.strictEqual(
-            Either.getOrThrow(Schedules.nextStarts(stored, uIds[0]!, afterFirst)).incremental.getTime(),
+            startsOf(uIds[0]!, afterFirst).incremental.getTime(),
             second.startedAt.getTime()
           )
           assert.strictEqual(second.resources.find((r) => r.resource === "assignments")!.mode, "incremental")

@@ -479,14 +479,15 @@ export const runStatus = ({ db, format, quiet }: StatusFlags) =>
     const now = yield* Clock.currentTimeMillis
     const byUId = new Map(statuses.map((status) => [status.uId, status]))
     const stored = TokenStore.byLocation(tokens)
+    // the next syncs by the schedules the runners last started with, for a location with a stored token
+    const nextStartsOf = Schedules.nextStartsOf(schedules)
     const uIds = [...new Set([...statuses.map((status) => status.uId), ...stored.keys()])].sort()
     const records = uIds.map((uId) => {
       const status = byUId.get(uId)
       // the token a sync uses: of the location's stored tokens, the one that expires last
       const expiry = stored.get(uId)?.expiresAt ??
         (status?.tokenExpiresAt === undefined ? undefined : new Date(status.tokenExpiresAt))
-      // the next syncs by the schedules the runners last started with, for a location with a stored token
-      const next = Schedules.nextStartsOf(schedules, uId, stored.get(uId)?.expiresAt, now)
+      const next = nextStartsOf(uId, stored.get(uId)?.expiresAt, now)
       return {
         uId,
         locationName: status?.locationName ?? null,
