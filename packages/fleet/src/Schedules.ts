@@ -93,6 +93,8 @@ export type Event =
     readonly from: Date
     readonly to: Date
     readonly locations: ReadonlyArray<string>
+    /** How long after its slot each of their syncs starts: a minute for the locations' own slots, else 0. */
+    readonly startDelay: number
   }
   | { readonly _tag: "Synced"; readonly outcome: Location.Outcome }
   | {
@@ -139,13 +141,16 @@ export const overrunMessage = (event: Extract<Event, { readonly _tag: "Overrun" 
   } sync due ${event.running.slot.toISOString()} has not finished (too few syncs at once for the schedule?)`
 
 /**
- * A tick in words: how many locations, and since when when it caught up (covered more than a minute).
+ * A tick in words: how many locations, by when their syncs start (when they start after the tick: each a minute
+ * after its slot), and since when when it caught up (covered more than a minute).
  *
  * @since 0.1.0
  * @category reporting
  */
 export const tickMessage = (event: Extract<Event, { readonly _tag: "Tick" }>): string =>
   `${modeName(event.full)} sync of ${event.locations.length} location(s)${
+    event.startDelay > 0 ? `, starting by ${new Date(event.to.getTime() + event.startDelay).toISOString()}` : ""
+  }${
     event.to.getTime() - event.from.getTime() > minuteMillis
       ? ` (catching up: slots since ${event.from.toISOString()})`
       : ""
@@ -466,7 +471,15 @@ const tick = Effect.fn("Schedules.tick")(function*(plan: Plan, dispatcher: Dispa
   })
   if (due.length === 0) return
   const at = new Date(now)
-  yield* report({ _tag: "Tick", full, at, from: new Date(from), to: new Date(to), locations: due.map((d) => d.uId) })
+  yield* report({
+    _tag: "Tick",
+    full,
+    at,
+    from: new Date(from),
+    to: new Date(to),
+    locations: due.map((d) => d.uId),
+    startDelay: plan.startDelay
+  })
   for (const { slot, uId } of due) {
     const { expiresAt, tokens: group } = locations.get(uId)!
     if (expiresAt.getTime() <= now) {

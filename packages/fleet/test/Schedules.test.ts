@@ -481,6 +481,8 @@ describe("Schedules", () => {
           assert.deepStrictEqual({ from: tick.from.getTime(), to: tick.to.getTime() }, { from: 60_000, to: 16 * 60_000 })
           assert.deepStrictEqual([...tick.locations].sort(), [...uIds].sort())
           assert.include(Schedules.tickMessage(tick), "catching up: slots since 1970-01-01T00:01:00.000Z")
+          // each sync a minute after its slot: the last by a minute after the tick's end
+          assert.include(Schedules.tickMessage(tick), "starting by 1970-01-01T00:17:00.000Z")
           const synced = yield* untilEach(fixture, "Synced", uIds)
           for (const [i, simulator] of simulators.entries()) yield* assertEqualsSimulator(simulator, uIds[i]!)
           // each once: the next ones at their slots of the next period, a minute's ticks again
