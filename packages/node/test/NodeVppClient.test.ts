@@ -8,11 +8,14 @@ import * as VppClient from "@vppkit/core/VppClient"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as http from "node:http"
 import * as net from "node:net"
+import * as undici from "undici"
 import * as NodeVppClient from "../src/NodeVppClient.js"
 import * as SimulatorServer from "../src/SimulatorServer.js"
 
@@ -196,5 +199,69 @@ describe("NodeVppClient.make on loopback", () => {
       const client = yield* NodeVppClient.make({ token: server.simulator.token, baseUrl: server.baseUrl, retry: { baseDelay: "1 millis" } })
       yield* client.get("/v2/assets", { pageIndex: 0 }, Schema.Unknown)
       assert.strictEqual((yield* client.stats).retries, 1)
+    }))
+})
+
+/** An HTTP server on loopback answering every request with `body()`, written in the pieces it is cut into. */
+const piecewiseServer = (body: () => ReadonlyArray<Uint8Array>) =>
+  Effect.acquireRelease(
+    Effect.async<http.Server>((resume) => {
+      const server = http.createServer((_, response) => {
+        response.writeHead(200, { "content-type": "application/json" })
+        for (const piece of body()) response.write(piece)
+        response.end()
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+  )
+
+/** Bytes cut at the given offsets (taken modulo the length, in order). */
+const cut = (bytes: Uint8Array, offsets: ReadonlyArray<number>): ReadonlyArray<Uint8Array> => {
+  const at = [...new Set(offsets.map((offset) => offset % (bytes.length + 1)))].sort((a, b) => a - b)
+  return [0, ...at].map((start, i) => bytes.subarray(start, at[i] ?? bytes.length)).filter((piece) => piece.length > 0)
+}
+
+describe("NodeVppClient reads a body as undici's own body.text() does", () => {
+  const utf8 = new TextEncoder()
+  // A JSON string: escaped text of any code points, and stray bytes that are not UTF-8 (a lone continuation
+  // byte, a sequence cut short), behind an optional byte order mark; sent in pieces that may split a character.
+  const bodies = FastCheck.record({
+    bom: FastCheck.boolean(),
+    parts: FastCheck.array(
+      FastCheck.oneof(
+        FastCheck.string({ unit: "binary", maxLength: 12 }).map((text) => utf8.encode(JSON.stringify(text).slice(1, -1))),
+        FastCheck.uint8Array({ min: 0x80, max: 0xff, minLength: 1, maxLength: 3 })
+      ),
+      { maxLength: 12 }
+    ),
+    offsets: FastCheck.array(FastCheck.nat(), { maxLength: 6 })
+  }).map(({ bom, offsets, parts }) => {
+    const bytes = Uint8Array.from([
+      ...(bom ? [0xef, 0xbb, 0xbf] : []),
+      0x22,
+      ...parts.flatMap((part) => [...part]),
+      0x22
+    ])
+    return cut(bytes, offsets)
+  })
+
+  it.scopedLive("the same string for any bytes, whole or in pieces", () =>
+    Effect.gen(function*() {
+      let pieces: ReadonlyArray<Uint8Array> = []
+      const server = yield* piecewiseServer(() => pieces)
+      const baseUrl = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+      const client = yield* NodeVppClient.make({ token, baseUrl, maxRequestsPerSecond: Infinity })
+      yield* Effect.promise(() =>
+        FastCheck.assert(
+          FastCheck.asyncProperty(bodies, async (body) => {
+            pieces = body
+            const expected = await undici.request(`${baseUrl}/v2/text`).then((response) => response.body.text())
+            const read = await Effect.runPromise(client.get("/v2/text", {}, Schema.String))
+            assert.strictEqual(read, JSON.parse(expected))
+          }),
+          { numRuns: 150 }
+        )
+      )
     }))
 })

@@ -58,12 +58,23 @@ const collect = <A, I, E, R>(traversal: Traversal.Traversal<A, E, R>, schema: Sc
     return { outcome, records: Schema.encodeSync(Schema.Array(schema))(records) as ReadonlyArray<unknown> }
   })
 
-/** Asserts the delivered records are exactly `expected`, each once, and that faults were met and retried. */
-const assertComplete = (delivered: ReadonlyArray<unknown>, expected: ReadonlyArray<unknown>, log: ReadonlyArray<Simulator.LogEntry>) => {
+/** Asserts the delivered records are exactly `expected`, each once. */
+const assertComplete = (delivered: ReadonlyArray<unknown>, expected: ReadonlyArray<unknown>) => {
   const got = delivered.map(canonical).sort()
   assert.deepStrictEqual(got, expected.map(canonical).sort())
   assert.strictEqual(new Set(got).size, got.length)
-  assert.isAbove(log.filter((entry) => entry.fault !== undefined).length, 0, "no fault was met: the test proves nothing")
+}
+
+/**
+ * Asserts the traversals met faults: answered ones are in the simulator's log, and the ones the client gave up on
+ * (a stall past its timeout, a reset connection, any answer slower than the 150 ms timeout on a loaded machine)
+ * are not logged but were retried. Counting the logged ones alone failed once in six runs of the core and node
+ * suites together.
+ */
+const assertFaultsMet = (log: ReadonlyArray<Simulator.LogEntry>, outcomes: ReadonlyArray<Traversal.Outcome>) => {
+  const logged = log.filter((entry) => entry.fault !== undefined).length
+  const retried = outcomes.reduce((sum, outcome) => sum + outcome.retries, 0)
+  assert.isAbove(logged + retried, 0, "no fault was met: the test proves nothing")
 }
 
 describe("paginators over loopback with faults on", () => {
@@ -76,9 +87,10 @@ describe("paginators over loopback with faults on", () => {
         const assignments = yield* collect(PageIndex.assignments({ mode }), Assignment.Assignment)
         const users = yield* collect(PageIndex.users({ mode }), User.User)
         const log = yield* simulator.log
-        assertComplete(assets.records, yield* simulator.records("assets"), log)
-        assertComplete(assignments.records, yield* simulator.records("assignments"), log)
-        assertComplete(users.records, yield* simulator.records("users"), log)
+        assertComplete(assets.records, yield* simulator.records("assets"))
+        assertComplete(assignments.records, yield* simulator.records("assignments"))
+        assertComplete(users.records, yield* simulator.records("users"))
+        assertFaultsMet(log, [assets.outcome, assignments.outcome, users.outcome])
         for (const outcome of [assets.outcome, assignments.outcome, users.outcome]) {
           assert.strictEqual(outcome.consistency, "consistent")
         }
@@ -111,9 +123,10 @@ describe("paginators over loopback with faults on", () => {
       const assignments = yield* collect(Cursor.subscriptionAssignments(), Subscription.SubscriptionAssignment)
       const admins = yield* collect(Cursor.subscriptionAdmins(), Subscription.SubscriptionAdmin)
       const log = yield* simulator.log
-      assertComplete(subscriptions.records, yield* simulator.subscriptions.records("subscriptions"), log)
-      assertComplete(assignments.records, yield* simulator.subscriptions.records("subscriptionAssignments"), log)
-      assertComplete(admins.records, yield* simulator.subscriptions.records("subscriptionAdmins"), log)
+      assertComplete(subscriptions.records, yield* simulator.subscriptions.records("subscriptions"))
+      assertComplete(assignments.records, yield* simulator.subscriptions.records("subscriptionAssignments"))
+      assertComplete(admins.records, yield* simulator.subscriptions.records("subscriptionAdmins"))
+      assertFaultsMet(log, [subscriptions.outcome, assignments.outcome, admins.outcome])
       assert.strictEqual(
         assignments.outcome.checkpoint,
         yield* simulator.subscriptions.versionId("subscriptionAssignments")
@@ -128,8 +141,9 @@ describe("paginators over loopback with faults on", () => {
         const licenses = yield* collect(Legacy.licenses({ mode }), Legacy.VppLicense)
         const users = yield* collect(Legacy.users({ mode, filters: { includeRetired: true } }), Legacy.VppUser)
         const log = yield* simulator.log
-        assertComplete(licenses.records, yield* simulator.legacy.records("licenses"), log)
-        assertComplete(users.records, yield* simulator.legacy.records("users"), log)
+        assertComplete(licenses.records, yield* simulator.legacy.records("licenses"))
+        assertComplete(users.records, yield* simulator.legacy.records("users"))
+        assertFaultsMet(log, [licenses.outcome, users.outcome])
         assert.isDefined(licenses.outcome.checkpoint)
         assert.isAtMost(yield* simulator.maxInFlight, 5)
       }
