@@ -84,7 +84,8 @@ const decodeUtf8 = (bytes: ArrayBuffer): string => utf8.decode(bytes)
  * and the body outlives the page inside the client's fibers. Every page's text then survived the young
  * generation's collections and was copied into the old one (all of them: 75 KB a page). The bytes of
  * `arrayBuffer()` live outside the JavaScript heap, and the string decoded from them is the client's alone:
- * client CPU per record −7 % and scavenge time −25 % on 1,000,000 records (issue 17 goal 2; BENCHMARKS.md).
+ * in side-by-side runs of 300,000 and 1,000,000 records, time in scavenges −20 to −30 % and client CPU per record
+ * −2 to −8 % (issue 17 goal 2; BENCHMARKS.md).
  */
 const directRead = (source: unknown): (() => Promise<string>) | undefined => {
   if (source instanceof Response) return () => source.text()
