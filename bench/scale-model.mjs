@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The fleet's scale model (BENCHMARKS.md, "Fleet: scale model for 10,000 locations"). No dependencies but effect's
-// string hash (the cluster's shards), no randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
+// The fleet's scale model (BENCHMARKS.md, "Fleet: scale model for 10,000 locations"). No dependencies but the built
+// @vppkit/fleet (the schedules' slot offsets; `npm run build` first) and effect's string hash (the cluster's shards), no randomness: the locations are the quantiles (i + 0.5) / N of a log-normal fitted to the median and p99.
 // Every default is an assumption or a figure cited in BENCHMARKS.md; change any of them on the command line:
 //   node bench/scale-model.mjs --latency=0.3 --legacy=0 --windowHours=6 --p99=1000000 --fullConcurrency=8
 // It prints one markdown table: columns at 100, 200 and 300 ms and at 200 ms without the v1 resources, or a single
 // column when --latency or --legacy is given.
+import { offsetOf } from "@vppkit/fleet/Schedules"
 import { Hash } from "effect"
 
 const defaults = {
@@ -64,12 +65,6 @@ const sizes = Array.from({ length: p.locations }, (_, i) => Math.min(p.cap, Math
 
 
 const sum = (xs, f) => xs.reduce((s, x) => s + f(x), 0)
-// Schedules.offsetOf's hash (FNV-1a, 32 bits, over the uId's characters)
-const fnv1a = (text) => {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0
-  return hash
-}
 // the most [runner, start, seconds] intervals running at one instant: over all runners, and on the busiest one
 const peakAtOnce = (intervals, runners) => {
   const peak = (list) => {
@@ -131,13 +126,14 @@ function model(p) {
   ]
   const runners = Math.max(...needs)
   // The syncs at once, instant by instant over the night: each location's slots at its own offsets, as
-  // Schedules.offsetOf gives them (FNV-1a of the uId, whole seconds) for the uIds 2049025000000000 + i, location i the
+  // Schedules.offsetOf gives them (a hash of the uId, whole seconds) for the uIds 2049025000000000 + i, location i the
   // i-th size (the hash pairs sizes with offsets); each sync running from a minute after its slot for its time; the
   // locations over the runners by their shards (@effect/cluster's: its string hash of the uId mod 300), the shards
   // dealt round the runners (an even spread, assumption; the cluster's hash ring is not exactly even). The largest at any
   // instant, fleet-wide and on the busiest runner, per pool; nothing queues (a pool's peak above its size would).
   const uIds = Array.from({ length: p.locations }, (_, i) => String(2049025000000000 + i))
-  const incOffsets = uIds.map((uId) => fnv1a(uId) % cycle), fullOffsets = uIds.map((uId) => fnv1a(uId) % window)
+  const incOffsets = uIds.map((uId) => offsetOf(uId, cycle * 1000) / 1000)
+  const fullOffsets = uIds.map((uId) => offsetOf(uId, window * 1000) / 1000)
   const runnerOf = uIds.map((uId) => (Math.abs(Hash.string(uId) % 300) + 1) % runners)
   const incIntervals = (k) => inc.map((x, i) => [runnerOf[i], incOffsets[i] + 60 + k * cycle, x.seconds])
   const nightInc = Array.from({ length: Math.ceil((window + 600) / cycle) + 1 }, (_, k) => incIntervals(k - 1)).flat()
