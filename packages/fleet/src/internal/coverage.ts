@@ -2,6 +2,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { addTextColumn, quote } from "./sqlNames.js"
 
 /**
  * How far each schedule has been covered: one row per schedule (`incremental`, `full`), the end of the last span of
@@ -10,8 +11,6 @@ import * as Option from "effect/Option"
  * since the previous tick, none twice.
  */
 export const coverageTable = "vppkit_fleet_schedules"
-
-const quote = (name: string) => `"${name.replace(/"/g, "\"\"")}"`
 
 /** The fleet's migration `0003_schedules` (run with the token store's, in `vppkit_fleet_migrations`). */
 export const createCoverageTable: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
@@ -29,9 +28,9 @@ export const createCoverageTable: Effect.Effect<void, SqlError.SqlError, SqlClie
  * started it had it (`definition`, JSON: part of `Schedules.Options`), so that `fleet status` tells each location's
  * next syncs without the runners' flags.
  */
-export const addDefinitionColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) => sql.unsafe(`ALTER TABLE ${quote(coverageTable)} ADD COLUMN ${quote("definition")} TEXT`).pipe(Effect.asVoid)
+export const addDefinitionColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = addTextColumn(
+  coverageTable,
+  "definition"
 )
 
 /**

@@ -1,11 +1,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import { addTextColumn, quote } from "./sqlNames.js"
 
 /** The last run of each location (`FleetStatus`): one row per `uId`, replaced after each sync. */
 export const outcomesTable = "vppkit_fleet_outcomes"
-
-const quote = (name: string) => `"${name.replace(/"/g, "\"\"")}"`
 
 /** The fleet's migration `0002_outcomes` (run with the token store's, in `vppkit_fleet_migrations`). */
 export const createOutcomesTable: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
@@ -36,7 +35,7 @@ export const createOutcomesTable: Effect.Effect<void, SqlError.SqlError, SqlClie
  * The fleet's migration `0004_runners`: each last run names the runner that ran it (`runner`, NULL for runs recorded
  * before).
  */
-export const addRunnerColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) => sql.unsafe(`ALTER TABLE ${quote(outcomesTable)} ADD COLUMN ${quote("runner")} TEXT`).pipe(Effect.asVoid)
+export const addRunnerColumn: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = addTextColumn(
+  outcomesTable,
+  "runner"
 )
